@@ -1,0 +1,504 @@
+//! Ground truth: the SCD-1 table and SCD-2 history that a correct pipeline
+//! must end with, computed by replaying change rows through a plain reference
+//! model of snowdrift's merge rules (design.md §1, with its defects fixed).
+//!
+//! Rules, per merge (one call of [`GroundTruth::merge`]):
+//! - rows are numbered in load order (batch order, then row order);
+//! - per key, one winner: the latest by load order ([`VersionOrder::Arrival`])
+//!   or by `(event time, load order)` ([`VersionOrder::EventTime`]);
+//! - comparison is null-safe: NULL equals NULL, NULL differs from any value;
+//! - a winner equal to the current values changes nothing (no new version);
+//! - a DELETE closes the current version (a logical delete) and adds none;
+//!   an insert after a delete opens a new version;
+//! - with event-time order, a winner older than the key's latest applied
+//!   change is *late*: it changes nothing and is listed by
+//!   [`GroundTruth::late_rows`] (the dead-letter output).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Int64Array, Int64Builder, RecordBatch, StringArray,
+    StringBuilder, TimestampMicrosecondArray, UInt32Array,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::{ChangeStream, EntitySpec, FakerError, Operation, Result};
+
+/// 9999-12-31T00:00:00, the original's "open" end time, in microseconds.
+pub const OPEN_END_MICROS: i64 = 253_402_214_400_000_000;
+
+/// How versions of one key are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VersionOrder {
+    /// Load order: batch order, then row order (the default).
+    #[default]
+    Arrival,
+    /// The event-time column, ties broken by load order; older changes that
+    /// arrive after newer ones are rejected as late.
+    EventTime,
+}
+
+/// A single scalar of a row, compared null-safely (`Null == Null`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Scalar {
+    Null,
+    Int(i64),
+    Str(Box<str>),
+}
+
+type Row = Arc<[Scalar]>;
+
+#[derive(Debug, Clone)]
+struct Version {
+    row: Row,
+    start: Option<i64>,
+    end: Option<i64>,
+    current: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct KeyState {
+    versions: Vec<Version>,
+    live: bool,
+    last_event_time: Option<i64>,
+}
+
+/// A change rejected because a newer change of its key was already applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateRow {
+    /// The key.
+    pub key: i64,
+    /// The rejected row's event time (µs since the epoch).
+    pub event_time: i64,
+    /// Event time of the newer change already applied.
+    pub applied_event_time: i64,
+    /// 0-based load sequence number of the rejected row.
+    pub load_sequence: u64,
+}
+
+/// What one merge did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeSummary {
+    /// Rows read.
+    pub rows: usize,
+    /// Rows that lost to a later row of the same key in the same merge.
+    pub superseded: usize,
+    /// Keys that began to exist (new or restored).
+    pub inserted: usize,
+    /// Keys whose values changed.
+    pub updated: usize,
+    /// Keys deleted.
+    pub deleted: usize,
+    /// Winners equal to the current state (or deletes of absent keys).
+    pub unchanged: usize,
+    /// Winners rejected as late.
+    pub late: usize,
+}
+
+struct Candidate {
+    key: i64,
+    op: Operation,
+    time: Option<i64>,
+    seq: u64,
+    row: Row,
+}
+
+/// The reference model; feed it change rows, read the expected tables.
+///
+/// ```
+/// use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth};
+///
+/// let mut stream = ChangeStream::builder(EntitySpec::customer())
+///     .seed(1).batch_size(500).initial_population(500).build()?;
+/// let mut truth = GroundTruth::for_stream(&stream);
+/// for batch in stream.by_ref().take(4) {
+///     truth.merge(&[&batch.batch])?; // each batch merged on its own
+/// }
+/// let customer = truth.expected_current()?;
+/// let history = truth.expected_history()?;
+/// assert_eq!(customer.num_rows(), stream.live_count());
+/// assert!(history.num_rows() >= customer.num_rows());
+/// # Ok::<(), snowdrift_faker::FakerError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct GroundTruth {
+    spec: Arc<EntitySpec>,
+    operation_column: Option<String>,
+    event_time_column: Option<String>,
+    order: VersionOrder,
+    keys: BTreeMap<i64, KeyState>,
+    late: Vec<LateRow>,
+    next_seq: u64,
+}
+
+impl GroundTruth {
+    /// A model for rows of `spec`, with the given optional operation and
+    /// event-time column names (rows without an operation are upserts).
+    pub fn new(
+        spec: EntitySpec,
+        operation_column: Option<&str>,
+        event_time_column: Option<&str>,
+    ) -> Self {
+        Self {
+            spec: Arc::new(spec),
+            operation_column: operation_column.map(str::to_owned),
+            event_time_column: event_time_column.map(str::to_owned),
+            order: VersionOrder::Arrival,
+            keys: BTreeMap::new(),
+            late: Vec::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// A model matching a stream's spec and columns.
+    pub fn for_stream(stream: &ChangeStream) -> Self {
+        Self::new(
+            stream.spec().clone(),
+            stream.operation_column(),
+            stream.event_time_column(),
+        )
+    }
+
+    /// Choose the version order (default [`VersionOrder::Arrival`]).
+    pub fn with_order(mut self, order: VersionOrder) -> Result<Self> {
+        if order == VersionOrder::EventTime && self.event_time_column.is_none() {
+            return Err(FakerError::InvalidOption {
+                option: "order",
+                value: "EventTime".into(),
+                reason: "event-time order needs an event-time column",
+            });
+        }
+        self.order = order;
+        Ok(self)
+    }
+
+    /// Merge the rows of `batches` as ONE merge (as a task run that finds all
+    /// of them in raw would). Nothing is applied if any batch is malformed.
+    pub fn merge(&mut self, batches: &[&RecordBatch]) -> Result<MergeSummary> {
+        let mut candidates = Vec::new();
+        let mut seq = self.next_seq;
+        for batch in batches {
+            self.read_batch(batch, &mut seq, &mut candidates)?;
+        }
+        self.next_seq = seq;
+        let mut summary = MergeSummary {
+            rows: candidates.len(),
+            ..MergeSummary::default()
+        };
+        let mut winners: HashMap<i64, Candidate> = HashMap::new();
+        for c in candidates {
+            match winners.get(&c.key) {
+                Some(w) if self.rank(w) > self.rank(&c) => summary.superseded += 1,
+                Some(_) => {
+                    summary.superseded += 1;
+                    winners.insert(c.key, c);
+                }
+                None => {
+                    winners.insert(c.key, c);
+                }
+            }
+        }
+        let mut winners: Vec<Candidate> = winners.into_values().collect();
+        winners.sort_unstable_by_key(|c| c.key);
+        for w in winners {
+            self.apply(w, &mut summary);
+        }
+        Ok(summary)
+    }
+
+    fn rank(&self, c: &Candidate) -> (i64, u64) {
+        match self.order {
+            VersionOrder::Arrival => (0, c.seq),
+            VersionOrder::EventTime => (c.time.unwrap_or(i64::MIN), c.seq),
+        }
+    }
+
+    fn apply(&mut self, w: Candidate, summary: &mut MergeSummary) {
+        let event_order = self.order == VersionOrder::EventTime;
+        let state = self.keys.entry(w.key).or_default();
+        if event_order {
+            let t = w.time.unwrap_or(i64::MIN);
+            if let Some(applied) = state.last_event_time.filter(|&a| t < a) {
+                self.late.push(LateRow {
+                    key: w.key,
+                    event_time: t,
+                    applied_event_time: applied,
+                    load_sequence: w.seq,
+                });
+                summary.late += 1;
+                return;
+            }
+            state.last_event_time = Some(t);
+        }
+        let time = if event_order { w.time } else { None };
+        match w.op {
+            Operation::Delete if state.live => {
+                close(state, time);
+                state.live = false;
+                summary.deleted += 1;
+            }
+            Operation::Delete => summary.unchanged += 1,
+            _ if state.live => {
+                let last = state.versions.last().expect("a live key has a version");
+                if last.row == w.row {
+                    summary.unchanged += 1;
+                } else {
+                    close(state, time);
+                    open(state, w.row, time);
+                    summary.updated += 1;
+                }
+            }
+            _ => {
+                open(state, w.row, time);
+                state.live = true;
+                summary.inserted += 1;
+            }
+        }
+    }
+
+    fn read_batch(
+        &self,
+        batch: &RecordBatch,
+        seq: &mut u64,
+        out: &mut Vec<Candidate>,
+    ) -> Result<()> {
+        let columns = self.attribute_columns(batch)?;
+        let key_name = self.spec.key_name();
+        let keys = typed_column(batch, key_name, &DataType::Int64)?;
+        let keys = keys
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("cast to Int64");
+        let ops = match &self.operation_column {
+            Some(name) => Some(typed_column(batch, name, &DataType::Utf8)?),
+            None => None,
+        };
+        let ops = ops.as_ref().map(|a| {
+            a.as_any()
+                .downcast_ref::<StringArray>()
+                .expect("cast to Utf8")
+        });
+        let times = match &self.event_time_column {
+            Some(name) => Some(typed_column(
+                batch,
+                name,
+                &DataType::Timestamp(TimeUnit::Microsecond, None),
+            )?),
+            None => None,
+        };
+        let times = times.as_ref().map(|a| {
+            a.as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .expect("cast to µs")
+        });
+        for i in 0..batch.num_rows() {
+            if keys.is_null(i) {
+                return Err(shape(format!("row {i}: key column `{key_name}` is NULL")));
+            }
+            let op = match ops {
+                Some(ops) if ops.is_null(i) => {
+                    return Err(shape(format!("row {i}: operation is NULL")));
+                }
+                Some(ops) => Operation::parse(ops.value(i)).ok_or_else(|| {
+                    shape(format!("row {i}: unknown operation `{}`", ops.value(i)))
+                })?,
+                None => Operation::Update,
+            };
+            let time = times.and_then(|t| (!t.is_null(i)).then(|| t.value(i)));
+            if self.order == VersionOrder::EventTime && time.is_none() {
+                return Err(shape(format!("row {i}: event time is NULL")));
+            }
+            let row: Row = columns.iter().map(|c| scalar(c, i)).collect();
+            out.push(Candidate {
+                key: keys.value(i),
+                op,
+                time,
+                seq: *seq,
+                row,
+            });
+            *seq += 1;
+        }
+        Ok(())
+    }
+
+    fn attribute_columns(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        let key = self.spec.key_index();
+        self.spec
+            .columns()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != key)
+            .map(|(_, c)| typed_column(batch, &c.name, &c.kind.data_type()))
+            .collect()
+    }
+
+    /// The expected SCD-1 table: every live key at its current values,
+    /// ordered by key, in the entity's schema.
+    pub fn expected_current(&self) -> Result<RecordBatch> {
+        let rows = self
+            .keys
+            .iter()
+            .filter(|(_, s)| s.live)
+            .map(|(k, s)| (*k, &s.versions.last().expect("live key has a version").row));
+        let columns = self.entity_columns(rows)?;
+        Ok(RecordBatch::try_new(self.spec.schema(), columns)?)
+    }
+
+    /// The expected SCD-2 history, ordered by key then version: the entity's
+    /// columns, then `version` (1-based per key), `is_current`, and
+    /// `start_time` / `end_time` — event times under
+    /// [`VersionOrder::EventTime`] (open end = 9999-12-31), NULL under
+    /// arrival order, where the pipeline's clock assigns them.
+    pub fn expected_history(&self) -> Result<RecordBatch> {
+        let mut versions = Vec::new();
+        let mut is_current = Vec::new();
+        let mut starts = Vec::new();
+        let mut ends = Vec::new();
+        let rows = self
+            .keys
+            .iter()
+            .flat_map(|(k, s)| s.versions.iter().map(move |v| (*k, v)));
+        let mut entity_rows = Vec::new();
+        let mut last_key = None;
+        let mut n = 0u32;
+        for (k, v) in rows {
+            n = if last_key == Some(k) { n + 1 } else { 1 };
+            last_key = Some(k);
+            versions.push(n);
+            is_current.push(v.current);
+            starts.push(v.start);
+            ends.push(if v.current && v.start.is_some() {
+                Some(OPEN_END_MICROS)
+            } else {
+                v.end
+            });
+            entity_rows.push((k, &v.row));
+        }
+        let mut columns = self.entity_columns(entity_rows.into_iter())?;
+        columns.push(Arc::new(UInt32Array::from(versions)));
+        columns.push(Arc::new(BooleanArray::from(is_current)));
+        columns.push(Arc::new(TimestampMicrosecondArray::from(starts)));
+        columns.push(Arc::new(TimestampMicrosecondArray::from(ends)));
+        Ok(RecordBatch::try_new(self.history_schema(), columns)?)
+    }
+
+    /// Schema of [`GroundTruth::expected_history`].
+    pub fn history_schema(&self) -> SchemaRef {
+        let mut fields: Vec<Field> = self
+            .spec
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
+        fields.push(Field::new("version", DataType::UInt32, false));
+        fields.push(Field::new("is_current", DataType::Boolean, false));
+        fields.push(Field::new("start_time", ts.clone(), true));
+        fields.push(Field::new("end_time", ts, true));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Changes rejected as late (event-time order only), in rejection order.
+    pub fn late_rows(&self) -> &[LateRow] {
+        &self.late
+    }
+
+    /// Number of versions of `key` (0 if never seen).
+    pub fn version_count(&self, key: i64) -> usize {
+        self.keys.get(&key).map_or(0, |s| s.versions.len())
+    }
+
+    fn entity_columns<'a>(
+        &self,
+        rows: impl Iterator<Item = (i64, &'a Row)>,
+    ) -> Result<Vec<ArrayRef>> {
+        let key = self.spec.key_index();
+        let rows: Vec<(i64, &Row)> = rows.collect();
+        let mut out = Vec::with_capacity(self.spec.columns().len());
+        let mut attr = 0;
+        for (i, c) in self.spec.columns().iter().enumerate() {
+            if i == key {
+                out.push(
+                    Arc::new(Int64Array::from_iter_values(rows.iter().map(|(k, _)| *k)))
+                        as ArrayRef,
+                );
+                continue;
+            }
+            out.push(build_column(
+                &c.kind.data_type(),
+                rows.iter().map(|(_, r)| &r[attr]),
+            ));
+            attr += 1;
+        }
+        Ok(out)
+    }
+}
+
+fn close(state: &mut KeyState, time: Option<i64>) {
+    if let Some(v) = state.versions.last_mut() {
+        v.current = false;
+        v.end = time;
+    }
+}
+
+fn open(state: &mut KeyState, row: Row, time: Option<i64>) {
+    state.versions.push(Version {
+        row,
+        start: time,
+        end: None,
+        current: true,
+    });
+}
+
+fn shape(msg: String) -> FakerError {
+    FakerError::BatchShape(msg)
+}
+
+/// The column `name` of `batch`, cast to `ty` when its type differs.
+fn typed_column(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<ArrayRef> {
+    let col = batch
+        .column_by_name(name)
+        .ok_or_else(|| shape(format!("missing column `{name}`")))?;
+    if col.data_type() == ty {
+        return Ok(col.clone());
+    }
+    cast(col, ty).map_err(|e| shape(format!("column `{name}` cannot be read as {ty}: {e}")))
+}
+
+fn scalar(col: &ArrayRef, i: usize) -> Scalar {
+    if col.is_null(i) {
+        return Scalar::Null;
+    }
+    if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
+        return Scalar::Int(a.value(i));
+    }
+    let a = col
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("attribute columns are Int64 or Utf8");
+    Scalar::Str(a.value(i).into())
+}
+
+fn build_column<'a>(ty: &DataType, values: impl Iterator<Item = &'a Scalar>) -> ArrayRef {
+    if ty == &DataType::Int64 {
+        let mut b = Int64Builder::new();
+        for v in values {
+            match v {
+                Scalar::Int(x) => b.append_value(*x),
+                _ => b.append_null(),
+            }
+        }
+        return Arc::new(b.finish());
+    }
+    let mut b = StringBuilder::new();
+    for v in values {
+        match v {
+            Scalar::Str(s) => b.append_value(s),
+            _ => b.append_null(),
+        }
+    }
+    Arc::new(b.finish())
+}

@@ -1,0 +1,11 @@
+//! # snowdrift
+//!
+//! Real-time change pipelines into slowly changing dimensions, as Rust
+//! libraries. This facade re-exports the member crates:
+//!
+//! - [`faker`]: seeded synthetic customers, change streams and ground truth.
+//!
+//! See the repository's `README.md` and `docs/` for the whole picture.
+#![warn(missing_docs)]
+
+pub use snowdrift_faker as faker;
