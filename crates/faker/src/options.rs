@@ -211,46 +211,63 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_option() {
-        let mut o = ChangeOptions::default();
-        o.mix.update = -1.0;
-        assert!(o.validate().unwrap_err().to_string().contains("mix.update"));
-
-        let mut o = ChangeOptions::default();
-        o.null_rate = 1.5;
-        assert!(o.validate().unwrap_err().to_string().contains("null_rate"));
-
-        let mut o = ChangeOptions::default();
-        o.operation_column = None;
-        assert!(
-            o.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("operation_column")
-        );
-
-        let mut o = ChangeOptions::default();
-        o.event_time_column = None;
-        o.late_rate = 0.1;
-        assert!(
-            o.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("event_time_column")
-        );
-
-        let mut o = ChangeOptions::default();
-        o.mix = ChangeMix {
-            insert: 0.0,
-            update: 0.0,
-            delete: 0.0,
-            noop: 0.0,
-            restore: 0.0,
-        };
-        assert!(
-            o.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("at least one share")
-        );
+        let cases: Vec<(ChangeOptions, &str)> = vec![
+            (
+                ChangeOptions {
+                    mix: ChangeMix {
+                        update: -1.0,
+                        ..ChangeMix::default()
+                    },
+                    ..ChangeOptions::default()
+                },
+                "mix.update",
+            ),
+            (
+                ChangeOptions {
+                    null_rate: 1.5,
+                    ..ChangeOptions::default()
+                },
+                "null_rate",
+            ),
+            (
+                ChangeOptions {
+                    operation_column: None,
+                    ..ChangeOptions::default()
+                },
+                "operation_column",
+            ),
+            (
+                ChangeOptions {
+                    event_time_column: None,
+                    late_rate: 0.1,
+                    ..ChangeOptions::default()
+                },
+                "event_time_column",
+            ),
+            (
+                ChangeOptions {
+                    batch_size: 0,
+                    ..ChangeOptions::default()
+                },
+                "batch_size",
+            ),
+            (
+                ChangeOptions {
+                    mix: ChangeMix {
+                        insert: 0.0,
+                        update: 0.0,
+                        delete: 0.0,
+                        noop: 0.0,
+                        restore: 0.0,
+                    },
+                    ..ChangeOptions::default()
+                },
+                "at least one share",
+            ),
+        ];
+        for (options, needle) in cases {
+            let err = options.validate().unwrap_err().to_string();
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
     }
 }

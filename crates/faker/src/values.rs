@@ -85,14 +85,14 @@ impl RowGenerator {
         match kind {
             ColumnKind::Key => unreachable!("handled by the caller"),
             ColumnKind::Integer { min, max } => return Cell::Int(rng.between(*min, *max)),
-            ColumnKind::FirstName => out.push_str(*rng.pick(d.first_names)),
-            ColumnKind::LastName => out.push_str(*rng.pick(d.last_names)),
-            ColumnKind::State => out.push_str(*rng.pick(d.states)),
-            ColumnKind::StateAbbr => out.push_str(*rng.pick(d.state_abbrs)),
-            ColumnKind::Country => out.push_str(*rng.pick(d.countries)),
-            ColumnKind::CountryCode => out.push_str(*rng.pick(d.country_codes)),
-            ColumnKind::PostCode => numerify(*rng.pick(d.postcode_formats), rng, out),
-            ColumnKind::PhoneNumber => numerify(*rng.pick(d.phone_formats), rng, out),
+            ColumnKind::FirstName => out.push_str(rng.word(d.first_names)),
+            ColumnKind::LastName => out.push_str(rng.word(d.last_names)),
+            ColumnKind::State => out.push_str(rng.word(d.states)),
+            ColumnKind::StateAbbr => out.push_str(rng.word(d.state_abbrs)),
+            ColumnKind::Country => out.push_str(rng.word(d.countries)),
+            ColumnKind::CountryCode => out.push_str(rng.word(d.country_codes)),
+            ColumnKind::PostCode => numerify(rng.word(d.postcode_formats), rng, out),
+            ColumnKind::PhoneNumber => numerify(rng.word(d.phone_formats), rng, out),
             ColumnKind::Choice(values) => out.push_str(rng.pick::<String>(values)),
             ColumnKind::StreetAddress => street_address(d, rng, out),
             ColumnKind::City => city(d, rng, out),
@@ -102,8 +102,8 @@ impl RowGenerator {
                 scratch.clear();
                 let first = buf.str(buf.cells[deps[0]]);
                 let last = buf.str(buf.cells[deps[1]]);
-                let first = first.unwrap_or_else(|| *rng.pick(d.first_names));
-                let last = last.unwrap_or_else(|| *rng.pick(d.last_names));
+                let first = first.unwrap_or_else(|| rng.word(d.first_names));
+                let last = last.unwrap_or_else(|| rng.word(d.last_names));
                 email(d, first, last, rng, &mut scratch);
                 buf.text.push_str(&scratch);
                 buf.scratch = scratch;
@@ -149,18 +149,18 @@ fn render(
 
 fn name_part(d: &LocaleData, rng: &mut FakerRng) -> &'static str {
     if rng.index(2) == 0 {
-        *rng.pick(d.first_names)
+        rng.word(d.first_names)
     } else {
-        *rng.pick(d.last_names)
+        rng.word(d.last_names)
     }
 }
 
 fn street_address(d: &LocaleData, rng: &mut FakerRng, out: &mut String) {
-    numerify(*rng.pick(d.building_number_formats), rng, out);
+    numerify(rng.word(d.building_number_formats), rng, out);
     out.push(' ');
     render(d.street_template, rng, out, |p, rng, out| match p {
         "StreetName" => out.push_str(name_part(d, rng)),
-        "StreetSuffix" => out.push_str(*rng.pick(d.street_suffixes)),
+        "StreetSuffix" => out.push_str(rng.word(d.street_suffixes)),
         _ => {}
     });
 }
@@ -173,8 +173,8 @@ fn city(d: &LocaleData, rng: &mut FakerRng, out: &mut String) {
     };
     render(template, rng, out, |p, rng, out| match p {
         "CityName" => out.push_str(name_part(d, rng)),
-        "CityPrefix" => out.push_str(*rng.pick(d.city_prefixes)),
-        "CitySuffix" => out.push_str(*rng.pick(d.city_suffixes)),
+        "CityPrefix" => out.push_str(rng.word(d.city_prefixes)),
+        "CitySuffix" => out.push_str(rng.word(d.city_suffixes)),
         _ => {}
     });
 }
@@ -213,7 +213,7 @@ fn email(d: &LocaleData, first: &str, last: &str, rng: &mut FakerRng, out: &mut 
         }
     }
     out.push('@');
-    out.push_str(*rng.pick(d.email_providers));
+    out.push_str(rng.word(d.email_providers));
 }
 
 /// Lower-case ASCII transliteration keeping only letters and digits.
