@@ -132,6 +132,16 @@ impl Population {
         }
     }
 
+    /// Move every column but `key_column` of every key to its next version
+    /// (classic mode: all columns of all keys share one version).
+    pub(crate) fn bump_all(&mut self, key_column: usize) {
+        for (i, v) in self.versions.iter_mut().enumerate() {
+            if i % self.columns != key_column {
+                *v = (*v & !NULL_BIT).wrapping_add(1) & !NULL_BIT;
+            }
+        }
+    }
+
     pub(crate) fn delete(&mut self, key: i64) {
         self.live.remove(key);
         self.deleted.insert(key);

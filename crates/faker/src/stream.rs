@@ -249,6 +249,7 @@ impl ChangeStreamBuilder {
             schema,
             next_batch: 0,
             next_event: 0,
+            seen_in_batch: Vec::new(),
             spec: self.spec,
         })
     }
@@ -327,6 +328,8 @@ pub struct ChangeStream {
     schema: SchemaRef,
     next_batch: u64,
     next_event: u64,
+    /// Per key, 1 + the index of the last batch that touched it.
+    seen_in_batch: Vec<u64>,
 }
 
 impl ChangeStream {
@@ -419,23 +422,37 @@ impl ChangeStream {
         plan.stats.rows += 1;
     }
 
+    /// Classic mode: file `f` re-states keys `0..rows` with every column at
+    /// version `f`, so the plan is filled in bulk.
     fn plan_classic(&mut self) -> Plan {
         let rows = self.options.batch_size;
-        let mut plan = Plan::default();
+        let width = self.spec.columns().len();
         let first_file = self.population.key_count() == 0;
-        let all: Vec<usize> = (0..self.spec.columns().len())
-            .filter(|&c| c != self.spec.key_index())
-            .collect();
-        for k in 0..rows as i64 {
-            if first_file {
+        let op = if first_file {
+            for _ in 0..rows {
                 self.population.create(|_| false);
-                plan.stats.inserts += 1;
-                self.push(&mut plan, k, Operation::Insert);
-            } else {
-                self.population.bump(k, &all, || false);
-                plan.stats.updates += 1;
-                self.push(&mut plan, k, Operation::Update);
             }
+            Operation::Insert
+        } else {
+            self.population.bump_all(self.spec.key_index());
+            Operation::Update
+        };
+        let version = self.population.versions(0).iter().copied().max().unwrap_or(0);
+        let mut plan = Plan {
+            keys: (0..rows as i64).collect(),
+            ops: vec![op; rows],
+            versions: vec![version; rows * width],
+            event_times: Vec::with_capacity(rows),
+            stats: BatchStats {
+                rows,
+                inserts: if first_file { rows } else { 0 },
+                updates: if first_file { 0 } else { rows },
+                ..BatchStats::default()
+            },
+        };
+        for _ in 0..rows {
+            let t = self.next_event_time(&mut plan.stats);
+            plan.event_times.push(t);
         }
         plan
     }
@@ -443,7 +460,7 @@ impl ChangeStream {
     fn plan_changes(&mut self) -> Plan {
         let mut plan = Plan::default();
         let mut touched: Vec<i64> = Vec::new();
-        let mut in_batch = std::collections::HashSet::new();
+        let stamp = self.next_batch + 1;
         for _ in 0..self.options.batch_size {
             let (key, op) = if self.population.key_count() < self.options.initial_population {
                 self.insert(&mut plan.stats)
@@ -454,7 +471,12 @@ impl ChangeStream {
             } else {
                 self.random_change(&mut plan.stats)
             };
-            if in_batch.insert(key) {
+            let k = key as usize;
+            if self.seen_in_batch.len() <= k {
+                self.seen_in_batch.resize(k + 1, 0);
+            }
+            if self.seen_in_batch[k] != stamp {
+                self.seen_in_batch[k] = stamp;
                 touched.push(key);
             }
             self.push(&mut plan, key, op);
