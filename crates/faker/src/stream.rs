@@ -437,7 +437,13 @@ impl ChangeStream {
             self.population.bump_all(self.spec.key_index());
             Operation::Update
         };
-        let version = self.population.versions(0).iter().copied().max().unwrap_or(0);
+        let version = self
+            .population
+            .versions(0)
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0);
         let mut plan = Plan {
             keys: (0..rows as i64).collect(),
             ops: vec![op; rows],
