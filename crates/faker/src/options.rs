@@ -32,8 +32,8 @@ impl Default for ChangeMix {
             insert: 0.20,
             update: 0.55,
             delete: 0.05,
-            noop: 0.15,
-            restore: 0.05,
+            noop: 0.19,
+            restore: 0.01,
         }
     }
 }
