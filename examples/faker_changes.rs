@@ -64,7 +64,10 @@ fn run() -> Result<(), Box<dyn Error>> {
     for change in stream.by_ref().take(args.batches) {
         if change.index == 1 {
             println!("first rows of batch 1:");
-            println!("{}", pretty_format_batches(&[change.batch.slice(0, 5.min(args.rows))])?);
+            println!(
+                "{}",
+                pretty_format_batches(&[change.batch.slice(0, 5.min(args.rows))])?
+            );
         }
         let merged = truth.merge(&[&change.batch])?;
         println!("batch {}: {:?}", change.index, change.stats);

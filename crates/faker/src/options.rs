@@ -113,6 +113,9 @@ pub(crate) struct ChangeOptions {
     pub(crate) parallel: bool,
 }
 
+/// Largest batch: keeps every string column far below Arrow's 2 GiB limit.
+pub(crate) const MAX_BATCH_ROWS: usize = 10_000_000;
+
 /// 2024-01-01T00:00:00 in microseconds since the Unix epoch.
 pub(crate) const DEFAULT_START_MICROS: i64 = 1_704_067_200_000_000;
 
@@ -137,8 +140,12 @@ impl Default for ChangeOptions {
 
 impl ChangeOptions {
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 {
-            return Err(invalid("batch_size", "0", "must be at least 1"));
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_ROWS {
+            return Err(invalid(
+                "batch_size",
+                &self.batch_size.to_string(),
+                "must be within 1..=10,000,000 rows (Arrow string columns hold at most 2 GiB)",
+            ));
         }
         self.mix.validate()?;
         for (option, v) in [

@@ -44,11 +44,29 @@ impl FakerRng {
 
     /// The generator for one cell: `(seed, key, column, version)` fully
     /// determine the value generated from it.
+    #[cfg(test)]
     pub(crate) fn for_cell(seed: u64, key: i64, column: usize, version: u32) -> Self {
-        let mut h = splitmix64(seed ^ 0x736e_6f77_6472_6966); // "snowdrif"
-        h = splitmix64(h ^ key as u64);
-        h = splitmix64(h ^ ((column as u64) << 32 | u64::from(version)));
-        Self { state: h }
+        Self::for_column(Self::row_hash(Self::seed_hash(seed), key), column, version)
+    }
+
+    /// First step of [`FakerRng::for_cell`]'s derivation, once per seed.
+    #[inline]
+    pub(crate) fn seed_hash(seed: u64) -> u64 {
+        splitmix64(seed ^ 0x736e_6f77_6472_6966) // "snowdrif"
+    }
+
+    /// Second step, once per row.
+    #[inline]
+    pub(crate) fn row_hash(seed_hash: u64, key: i64) -> u64 {
+        splitmix64(seed_hash ^ key as u64)
+    }
+
+    /// Last step: the generator of one cell of a row.
+    #[inline]
+    pub(crate) fn for_column(row_hash: u64, column: usize, version: u32) -> Self {
+        Self {
+            state: splitmix64(row_hash ^ ((column as u64) << 32 | u64::from(version))),
+        }
     }
 
     /// The next 64 random bits.

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::options::{ChangeMix, ChangeOptions};
 use crate::population::Population;
-use crate::values::{ColumnBuilders, RowBuf, RowGenerator};
+use crate::values::{ColumnBuilders, RowGenerator};
 use crate::{EntitySpec, FakerError, FakerRng, Locale, Result};
 
 /// The operation a change row carries in the operation column.
@@ -124,7 +124,8 @@ impl ChangeStreamBuilder {
         self
     }
 
-    /// Rows per batch (default 10,000, the original's rows per file).
+    /// Rows per batch (default 10,000, the original's rows per file; at most
+    /// 10,000,000).
     pub fn batch_size(mut self, rows: usize) -> Self {
         self.options.batch_size = rows;
         self
@@ -250,6 +251,7 @@ impl ChangeStreamBuilder {
             next_batch: 0,
             next_event: 0,
             seen_in_batch: Vec::new(),
+            plan: Plan::default(),
             spec: self.spec,
         })
     }
@@ -288,13 +290,23 @@ fn change_schema(spec: &EntitySpec, options: &ChangeOptions) -> Result<SchemaRef
 }
 
 /// Rows planned for one batch, before values are generated.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Plan {
     keys: Vec<i64>,
     ops: Vec<Operation>,
     versions: Vec<u32>,
     event_times: Vec<i64>,
     stats: BatchStats,
+}
+
+impl Plan {
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.ops.clear();
+        self.versions.clear();
+        self.event_times.clear();
+        self.stats = BatchStats::default();
+    }
 }
 
 /// An endless, deterministic stream of change batches over an evolving
@@ -330,6 +342,8 @@ pub struct ChangeStream {
     next_event: u64,
     /// Per key, 1 + the index of the last batch that touched it.
     seen_in_batch: Vec<u64>,
+    /// The last batch's plan, kept for its buffers.
+    plan: Plan,
 }
 
 impl ChangeStream {
@@ -365,17 +379,23 @@ impl ChangeStream {
 
     /// Generate the next batch.
     pub fn next_batch(&mut self) -> ChangeBatch {
-        let plan = match self.mode {
-            Mode::Changes => self.plan_changes(),
-            Mode::Classic => self.plan_classic(),
-        };
+        // The plan's buffers are reused from batch to batch: fresh memory
+        // costs a page fault per 4 KiB.
+        let mut plan = std::mem::take(&mut self.plan);
+        plan.clear();
+        match self.mode {
+            Mode::Changes => self.plan_changes(&mut plan),
+            Mode::Classic => self.plan_classic(&mut plan),
+        }
         let index = self.next_batch;
         self.next_batch += 1;
         let batch = self.materialize(&plan);
+        let stats = plan.stats;
+        self.plan = plan;
         ChangeBatch {
             index,
             batch,
-            stats: plan.stats,
+            stats,
         }
     }
 
@@ -390,11 +410,9 @@ impl ChangeStream {
             .collect();
         keys.sort_unstable();
         let mut builders = ColumnBuilders::new(&self.spec, keys.len());
-        let mut buf = RowBuf::default();
         for key in keys {
             self.rows
-                .generate(key, self.population.versions(key), &mut buf);
-            builders.append(&buf);
+                .generate(key, self.population.versions(key), &mut builders);
         }
         RecordBatch::try_new(self.spec.schema(), builders.finish())
             .expect("builders follow the spec's schema")
@@ -424,7 +442,7 @@ impl ChangeStream {
 
     /// Classic mode: file `f` re-states keys `0..rows` with every column at
     /// version `f`, so the plan is filled in bulk.
-    fn plan_classic(&mut self) -> Plan {
+    fn plan_classic(&mut self, plan: &mut Plan) {
         let rows = self.options.batch_size;
         let width = self.spec.columns().len();
         let first_file = self.population.key_count() == 0;
@@ -444,27 +462,22 @@ impl ChangeStream {
             .copied()
             .max()
             .unwrap_or(0);
-        let mut plan = Plan {
-            keys: (0..rows as i64).collect(),
-            ops: vec![op; rows],
-            versions: vec![version; rows * width],
-            event_times: Vec::with_capacity(rows),
-            stats: BatchStats {
-                rows,
-                inserts: if first_file { rows } else { 0 },
-                updates: if first_file { 0 } else { rows },
-                ..BatchStats::default()
-            },
+        plan.keys.extend(0..rows as i64);
+        plan.ops.resize(rows, op);
+        plan.versions.resize(rows * width, version);
+        plan.stats = BatchStats {
+            rows,
+            inserts: if first_file { rows } else { 0 },
+            updates: if first_file { 0 } else { rows },
+            ..BatchStats::default()
         };
         for _ in 0..rows {
             let t = self.next_event_time(&mut plan.stats);
             plan.event_times.push(t);
         }
-        plan
     }
 
-    fn plan_changes(&mut self) -> Plan {
-        let mut plan = Plan::default();
+    fn plan_changes(&mut self, plan: &mut Plan) {
         let mut touched: Vec<i64> = Vec::new();
         let stamp = self.next_batch + 1;
         for _ in 0..self.options.batch_size {
@@ -485,9 +498,8 @@ impl ChangeStream {
                 self.seen_in_batch[k] = stamp;
                 touched.push(key);
             }
-            self.push(&mut plan, key, op);
+            self.push(plan, key, op);
         }
-        plan
     }
 
     fn insert(&mut self, stats: &mut BatchStats) -> (i64, Operation) {
@@ -584,7 +596,8 @@ impl ChangeStream {
     fn materialize(&self, plan: &Plan) -> RecordBatch {
         let n = plan.keys.len();
         let chunk = if self.options.parallel {
-            n.div_ceil(rayon::current_num_threads().max(1)).max(1024)
+            n.div_ceil(4 * rayon::current_num_threads().max(1))
+                .max(4096)
         } else {
             n.max(1)
         };
@@ -613,11 +626,9 @@ impl ChangeStream {
     fn materialize_range(&self, plan: &Plan, from: usize, to: usize) -> RecordBatch {
         let width = self.spec.columns().len();
         let mut builders = ColumnBuilders::new(&self.spec, to - from);
-        let mut buf = RowBuf::default();
         for i in from..to {
             let versions = &plan.versions[i * width..(i + 1) * width];
-            self.rows.generate(plan.keys[i], versions, &mut buf);
-            builders.append(&buf);
+            self.rows.generate(plan.keys[i], versions, &mut builders);
         }
         let mut columns = builders.finish();
         if self.options.operation_column.is_some() {

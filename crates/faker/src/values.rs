@@ -8,7 +8,9 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Builder, StringBuilder};
+use arrow::array::BooleanBufferBuilder;
+use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::DataType;
 
 use crate::locale::LocaleData;
@@ -18,37 +20,12 @@ use crate::{FakerRng, Locale};
 /// Version flag: the column holds NULL at this version.
 pub(crate) const NULL_BIT: u32 = 1 << 31;
 
-/// One generated cell, pointing into [`RowBuf::text`] for strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cell {
-    Null,
-    Int(i64),
-    Str(u32, u32),
-}
-
-/// Scratch space for one row; reused so that generation does not allocate.
-#[derive(Debug, Default)]
-pub(crate) struct RowBuf {
-    pub(crate) text: String,
-    pub(crate) cells: Vec<Cell>,
-    scratch: String,
-}
-
-impl RowBuf {
-    pub(crate) fn str(&self, cell: Cell) -> Option<&str> {
-        match cell {
-            Cell::Str(a, b) => Some(&self.text[a as usize..b as usize]),
-            _ => None,
-        }
-    }
-}
-
 /// Generates rows of one spec in one locale from one seed.
 #[derive(Debug, Clone)]
 pub(crate) struct RowGenerator {
     pub(crate) spec: Arc<EntitySpec>,
     pub(crate) locale: &'static LocaleData,
-    pub(crate) seed: u64,
+    seed_hash: u64,
 }
 
 impl RowGenerator {
@@ -56,64 +33,78 @@ impl RowGenerator {
         Self {
             spec,
             locale: locale.data(),
-            seed,
+            seed_hash: FakerRng::seed_hash(seed),
         }
     }
 
-    /// Fill `buf` with the row of `key` whose columns are at `versions`
-    /// (one per column; the key column's entry is ignored).
-    pub(crate) fn generate(&self, key: i64, versions: &[u32], buf: &mut RowBuf) {
-        buf.text.clear();
-        buf.cells.clear();
+    /// Append the row of `key` whose columns are at `versions` (one per
+    /// column; the key column's entry is ignored) to `out`.
+    pub(crate) fn generate(&self, key: i64, versions: &[u32], out: &mut ColumnBuilders) {
+        let row = FakerRng::row_hash(self.seed_hash, key);
         for (i, col) in self.spec.columns().iter().enumerate() {
-            let cell = if matches!(col.kind, ColumnKind::Key) {
-                Cell::Int(key)
-            } else if versions[i] & NULL_BIT != 0 {
-                Cell::Null
-            } else {
-                let mut rng = FakerRng::for_cell(self.seed, key, i, versions[i]);
-                self.cell(i, &col.kind, &mut rng, buf)
-            };
-            buf.cells.push(cell);
+            if matches!(col.kind, ColumnKind::Key) {
+                out.push_int(i, Some(key));
+                continue;
+            }
+            if versions[i] & NULL_BIT != 0 {
+                out.push_null(i);
+                continue;
+            }
+            let mut rng = FakerRng::for_column(row, i, versions[i]);
+            match &col.kind {
+                ColumnKind::Integer { min, max } => out.push_int(i, Some(rng.between(*min, *max))),
+                ColumnKind::Custom(f) => match f(&mut rng) {
+                    Some(v) => out.push_str(i, &v),
+                    None => out.push_null(i),
+                },
+                ColumnKind::Email { .. } => self.email(i, &mut rng, out),
+                kind => {
+                    text(self.locale, kind, &mut rng, out.text(i));
+                    out.commit_text(i);
+                }
+            }
         }
     }
 
-    fn cell(&self, column: usize, kind: &ColumnKind, rng: &mut FakerRng, buf: &mut RowBuf) -> Cell {
+    /// An e-mail derived from the names already generated in this row.
+    fn email(&self, column: usize, rng: &mut FakerRng, out: &mut ColumnBuilders) {
         let d = self.locale;
-        let start = buf.text.len() as u32;
-        let out = &mut buf.text;
-        match kind {
-            ColumnKind::Key => unreachable!("handled by the caller"),
-            ColumnKind::Integer { min, max } => return Cell::Int(rng.between(*min, *max)),
-            ColumnKind::FirstName => out.push_str(rng.word(d.first_names)),
-            ColumnKind::LastName => out.push_str(rng.word(d.last_names)),
-            ColumnKind::State => out.push_str(rng.word(d.states)),
-            ColumnKind::StateAbbr => out.push_str(rng.word(d.state_abbrs)),
-            ColumnKind::Country => out.push_str(rng.word(d.countries)),
-            ColumnKind::CountryCode => out.push_str(rng.word(d.country_codes)),
-            ColumnKind::PostCode => numerify(rng.word(d.postcode_formats), rng, out),
-            ColumnKind::PhoneNumber => numerify(rng.word(d.phone_formats), rng, out),
-            ColumnKind::Choice(values) => out.push_str(rng.pick::<String>(values)),
-            ColumnKind::StreetAddress => street_address(d, rng, out),
-            ColumnKind::City => city(d, rng, out),
-            ColumnKind::Email { .. } => {
-                let deps = self.spec.derived_from(column);
-                let mut scratch = std::mem::take(&mut buf.scratch);
-                scratch.clear();
-                let first = buf.str(buf.cells[deps[0]]);
-                let last = buf.str(buf.cells[deps[1]]);
-                let first = first.unwrap_or_else(|| rng.word(d.first_names));
-                let last = last.unwrap_or_else(|| rng.word(d.last_names));
-                email(d, first, last, rng, &mut scratch);
-                buf.text.push_str(&scratch);
-                buf.scratch = scratch;
-            }
-            ColumnKind::Custom(f) => match f(rng) {
-                Some(v) => out.push_str(&v),
-                None => return Cell::Null,
-            },
+        let deps = self.spec.derived_from(column);
+        let mut names = std::mem::take(&mut out.scratch);
+        names.clear();
+        match out.last_str(deps[0]) {
+            Some(first) => names.push_str(first),
+            None => names.push_str(rng.word(d.first_names)),
         }
-        Cell::Str(start, buf.text.len() as u32)
+        let split = names.len();
+        match out.last_str(deps[1]) {
+            Some(last) => names.push_str(last),
+            None => names.push_str(rng.word(d.last_names)),
+        }
+        email(d, &names[..split], &names[split..], rng, out.text(column));
+        out.commit_text(column);
+        out.scratch = names;
+    }
+}
+
+/// Append the text of one word-based value.
+fn text(d: &LocaleData, kind: &ColumnKind, rng: &mut FakerRng, out: &mut String) {
+    match kind {
+        ColumnKind::FirstName => out.push_str(rng.word(d.first_names)),
+        ColumnKind::LastName => out.push_str(rng.word(d.last_names)),
+        ColumnKind::State => out.push_str(rng.word(d.states)),
+        ColumnKind::StateAbbr => out.push_str(rng.word(d.state_abbrs)),
+        ColumnKind::Country => out.push_str(rng.word(d.countries)),
+        ColumnKind::CountryCode => out.push_str(rng.word(d.country_codes)),
+        ColumnKind::PostCode => numerify(rng.word(d.postcode_formats), rng, out),
+        ColumnKind::PhoneNumber => numerify(rng.word(d.phone_formats), rng, out),
+        ColumnKind::Choice(values) => out.push_str(rng.pick::<String>(values)),
+        ColumnKind::StreetAddress => street_address(d, rng, out),
+        ColumnKind::City => city(d, rng, out),
+        ColumnKind::Key
+        | ColumnKind::Integer { .. }
+        | ColumnKind::Email { .. }
+        | ColumnKind::Custom(_) => unreachable!("handled by RowGenerator::generate"),
     }
 }
 
@@ -218,6 +209,14 @@ fn email(d: &LocaleData, first: &str, last: &str, rng: &mut FakerRng, out: &mut 
 
 /// Lower-case ASCII transliteration keeping only letters and digits.
 fn push_ascii_lower(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        out.extend(
+            s.bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|b| char::from(b.to_ascii_lowercase())),
+        );
+        return;
+    }
     for c in s.chars() {
         if c.is_ascii_alphanumeric() {
             out.push(c.to_ascii_lowercase());
@@ -231,16 +230,39 @@ fn push_ascii_lower(s: &str, out: &mut String) {
     }
 }
 
-/// Column builders for one batch of rows.
+/// Column buffers for one batch of rows, written in place (no per-value
+/// allocation, no intermediate copy) and turned into Arrow arrays without
+/// copying.
 #[derive(Debug)]
 pub(crate) struct ColumnBuilders {
-    columns: Vec<ColumnBuilder>,
+    columns: Vec<ColumnBuffer>,
+    scratch: String,
 }
 
 #[derive(Debug)]
-enum ColumnBuilder {
-    Int(Int64Builder),
-    Str(StringBuilder),
+enum ColumnBuffer {
+    Int {
+        values: Vec<i64>,
+        /// Rows holding NULL, ascending (NULLs are rare; a list is cheaper
+        /// than a bitmap per value).
+        nulls: Vec<usize>,
+    },
+    Str {
+        offsets: Vec<i32>,
+        data: String,
+        nulls: Vec<usize>,
+    },
+}
+
+/// Expected bytes per value, to size buffers once.
+fn typical_len(kind: &ColumnKind) -> usize {
+    match kind {
+        ColumnKind::Email { .. } => 28,
+        ColumnKind::StreetAddress => 24,
+        ColumnKind::PhoneNumber => 16,
+        ColumnKind::City | ColumnKind::Country | ColumnKind::Custom(_) => 14,
+        _ => 10,
+    }
 }
 
 impl ColumnBuilders {
@@ -249,23 +271,82 @@ impl ColumnBuilders {
             .columns()
             .iter()
             .map(|c| match c.kind.data_type() {
-                DataType::Int64 => ColumnBuilder::Int(Int64Builder::with_capacity(rows)),
-                _ => ColumnBuilder::Str(StringBuilder::with_capacity(rows, rows * 16)),
+                DataType::Int64 => ColumnBuffer::Int {
+                    values: Vec::with_capacity(rows),
+                    nulls: Vec::new(),
+                },
+                _ => {
+                    let mut offsets = Vec::with_capacity(rows + 1);
+                    offsets.push(0);
+                    ColumnBuffer::Str {
+                        offsets,
+                        data: String::with_capacity(rows * typical_len(&c.kind)),
+                        nulls: Vec::new(),
+                    }
+                }
             })
             .collect();
-        Self { columns }
+        Self {
+            columns,
+            scratch: String::new(),
+        }
     }
 
-    pub(crate) fn append(&mut self, row: &RowBuf) {
-        for (b, &cell) in self.columns.iter_mut().zip(&row.cells) {
-            match (b, cell) {
-                (ColumnBuilder::Int(b), Cell::Int(v)) => b.append_value(v),
-                (ColumnBuilder::Int(b), _) => b.append_null(),
-                (ColumnBuilder::Str(b), Cell::Str(..)) => {
-                    b.append_value(row.str(cell).unwrap_or(""))
-                }
-                (ColumnBuilder::Str(b), _) => b.append_null(),
+    fn push_int(&mut self, column: usize, value: Option<i64>) {
+        if let ColumnBuffer::Int { values, nulls } = &mut self.columns[column] {
+            if value.is_none() {
+                nulls.push(values.len());
             }
+            values.push(value.unwrap_or(0));
+        }
+    }
+
+    fn push_null(&mut self, column: usize) {
+        match &mut self.columns[column] {
+            ColumnBuffer::Int { .. } => self.push_int(column, None),
+            ColumnBuffer::Str {
+                offsets,
+                data,
+                nulls,
+            } => {
+                nulls.push(offsets.len() - 1);
+                offsets.push(data.len() as i32);
+            }
+        }
+    }
+
+    fn push_str(&mut self, column: usize, value: &str) {
+        self.text(column).push_str(value);
+        self.commit_text(column);
+    }
+
+    /// The text buffer of a string column, to append one value to; finish
+    /// the value with [`ColumnBuilders::commit_text`].
+    fn text(&mut self, column: usize) -> &mut String {
+        match &mut self.columns[column] {
+            ColumnBuffer::Str { data, .. } => data,
+            ColumnBuffer::Int { .. } => unreachable!("text of an integer column"),
+        }
+    }
+
+    fn commit_text(&mut self, column: usize) {
+        if let ColumnBuffer::Str { offsets, data, .. } = &mut self.columns[column] {
+            offsets.push(data.len() as i32);
+        }
+    }
+
+    /// The last value appended to a string column, if not NULL.
+    fn last_str(&self, column: usize) -> Option<&str> {
+        match &self.columns[column] {
+            ColumnBuffer::Str {
+                offsets,
+                data,
+                nulls,
+            } if offsets.len() > 1 && nulls.last() != Some(&(offsets.len() - 2)) => {
+                let n = offsets.len();
+                Some(&data[offsets[n - 2] as usize..offsets[n - 1] as usize])
+            }
+            _ => None,
         }
     }
 
@@ -273,28 +354,60 @@ impl ColumnBuilders {
         self.columns
             .into_iter()
             .map(|b| match b {
-                ColumnBuilder::Int(mut b) => Arc::new(b.finish()) as ArrayRef,
-                ColumnBuilder::Str(mut b) => Arc::new(b.finish()) as ArrayRef,
+                ColumnBuffer::Int { values, nulls } => {
+                    let validity = validity(values.len(), &nulls);
+                    Arc::new(Int64Array::new(ScalarBuffer::from(values), validity)) as ArrayRef
+                }
+                ColumnBuffer::Str {
+                    offsets,
+                    data,
+                    nulls,
+                } => {
+                    let validity = validity(offsets.len() - 1, &nulls);
+                    // Offsets are monotonic and split `data` at char
+                    // boundaries, so the checked constructors accept them.
+                    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+                    Arc::new(StringArray::new(
+                        offsets,
+                        Buffer::from_vec(data.into_bytes()),
+                        validity,
+                    )) as ArrayRef
+                }
             })
             .collect()
     }
 }
 
+/// The validity bitmap of `len` rows of which `nulls` are NULL; `None`
+/// when nothing is NULL.
+fn validity(len: usize, nulls: &[usize]) -> Option<NullBuffer> {
+    if nulls.is_empty() {
+        return None;
+    }
+    let mut valid = BooleanBufferBuilder::new(len);
+    valid.append_n(len, true);
+    for &row in nulls {
+        valid.set_bit(row, false);
+    }
+    Some(NullBuffer::new(valid.finish()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::Array;
 
     fn row(locale: Locale, key: i64, version: u32) -> Vec<Option<String>> {
         let spec = Arc::new(EntitySpec::customer());
         let g = RowGenerator::new(spec.clone(), locale, 1);
-        let mut buf = RowBuf::default();
-        g.generate(key, &vec![version; spec.columns().len()], &mut buf);
-        buf.cells
+        let mut out = ColumnBuilders::new(&spec, 1);
+        g.generate(key, &vec![version; spec.columns().len()], &mut out);
+        out.finish()
             .iter()
-            .map(|&c| match c {
-                Cell::Int(v) => Some(v.to_string()),
-                Cell::Null => None,
-                s => buf.str(s).map(str::to_owned),
+            .map(|c| {
+                let c = arrow::compute::cast(c, &DataType::Utf8).unwrap();
+                let c = c.as_any().downcast_ref::<StringArray>().unwrap();
+                (!c.is_null(0)).then(|| c.value(0).to_string())
             })
             .collect()
     }
