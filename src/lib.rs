@@ -9,3 +9,11 @@
 #![warn(missing_docs)]
 
 pub use snowdrift_faker as faker;
+
+/// The code blocks of the user guides in `docs/`, compiled and run as doc
+/// tests so that every snippet works as written.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../docs/faker.md")]
+    struct FakerGuide;
+}
