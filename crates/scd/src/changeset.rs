@@ -1,0 +1,302 @@
+//! Change sets in the shape of a Snowflake standard stream, and the net
+//! change between two versions of a table.
+//!
+//! A change set is the table's columns plus `METADATA$ACTION` (`INSERT` or
+//! `DELETE`), `METADATA$ISUPDATE` and `METADATA$ROW_ID`. An update of a row
+//! is a DELETE of its old values and an INSERT of its new ones, both with
+//! `ISUPDATE = TRUE` and the same row id.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, new_null_array};
+use arrow::compute::kernels::cmp::distinct;
+use arrow::compute::{concat_batches, interleave};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use hashbrown::HashMap;
+
+use crate::{Result, ScdError};
+
+/// Name of the action column: `INSERT` or `DELETE`.
+pub const ACTION: &str = "METADATA$ACTION";
+/// Name of the column that says whether a row is half of an update.
+pub const IS_UPDATE: &str = "METADATA$ISUPDATE";
+/// Name of the column holding the changed row's stable identity.
+pub const ROW_ID: &str = "METADATA$ROW_ID";
+
+/// Rows of a table that changed, as a standard stream on it would show them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeSet {
+    batch: RecordBatch,
+}
+
+impl ChangeSet {
+    /// The schema of change sets of a table with `table_schema`.
+    pub fn schema_for(table_schema: &Schema) -> SchemaRef {
+        let mut fields: Vec<Field> = table_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(ACTION, DataType::Utf8, false));
+        fields.push(Field::new(IS_UPDATE, DataType::Boolean, false));
+        fields.push(Field::new(ROW_ID, DataType::Utf8, false));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// An empty change set of a table with `table_schema`.
+    pub fn empty(table_schema: &Schema) -> Self {
+        Self {
+            batch: RecordBatch::new_empty(Self::schema_for(table_schema)),
+        }
+    }
+
+    /// Wrap a batch that has the change-set columns (for example one read
+    /// back from storage).
+    pub fn try_new(batch: RecordBatch) -> Result<Self> {
+        for (name, ty) in [
+            (ACTION, DataType::Utf8),
+            (IS_UPDATE, DataType::Boolean),
+            (ROW_ID, DataType::Utf8),
+        ] {
+            match batch.column_by_name(name) {
+                Some(c) if c.data_type() == &ty && c.null_count() == 0 => {}
+                _ => {
+                    return Err(ScdError::TargetShape {
+                        table: "change set".into(),
+                        reason: format!("column `{name}` must be a non-null {ty}"),
+                    });
+                }
+            }
+        }
+        Ok(Self { batch })
+    }
+
+    /// The rows: the table's columns and the three metadata columns.
+    pub fn batch(&self) -> &RecordBatch {
+        &self.batch
+    }
+
+    /// Number of change rows.
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.batch.num_rows() == 0
+    }
+
+    /// Build from the old images of removed rows and the written rows, each
+    /// with its row id: an id in both is an update pair.
+    pub(crate) fn from_mutation(
+        removed: &RecordBatch,
+        removed_ids: &[u64],
+        written: &RecordBatch,
+        written_ids: &[u64],
+    ) -> Result<Self> {
+        let written_set: hashbrown::HashSet<u64> = written_ids.iter().copied().collect();
+        let rewritten: hashbrown::HashSet<u64> = removed_ids
+            .iter()
+            .copied()
+            .filter(|id| written_set.contains(id))
+            .collect();
+        let table_schema = removed.schema();
+        let schema = Self::schema_for(&table_schema);
+        let part = |rows: &RecordBatch, ids: &[u64], action: &str| -> Result<RecordBatch> {
+            let mut cols: Vec<ArrayRef> = rows.columns().to_vec();
+            cols.push(Arc::new(StringArray::from(vec![action; ids.len()])));
+            cols.push(Arc::new(BooleanArray::from(
+                ids.iter()
+                    .map(|id| rewritten.contains(id))
+                    .collect::<Vec<_>>(),
+            )));
+            cols.push(Arc::new(StringArray::from_iter_values(
+                ids.iter().map(|id| format_row_id(*id)),
+            )));
+            Ok(RecordBatch::try_new(schema.clone(), cols)?)
+        };
+        let deletes = part(removed, removed_ids, "DELETE")?;
+        let inserts = part(written, written_ids, "INSERT")?;
+        Ok(Self {
+            batch: concat_batches(&schema, [&deletes, &inserts])?,
+        })
+    }
+}
+
+/// The text form of a row id, as `METADATA$ROW_ID` shows it.
+pub(crate) fn format_row_id(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+/// The net change over a window of consecutive change sets, as a standard
+/// stream whose offset sits before the first of them would return it.
+///
+/// Per row id: a row that did not exist before the window and exists after
+/// it is one INSERT with its latest values; one that existed and is gone is
+/// one DELETE of the values it had; one that exists before and after with
+/// different values is one update pair (oldest → newest); inserted then
+/// deleted, or changed and changed back, shows nothing.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use arrow::array::{Int64Array, RecordBatch, StringArray};
+/// # use arrow::datatypes::{DataType, Field, Schema};
+/// use snowdrift_scd::{ChangeSet, MergeContext, Scd1, TableSpec, merge, net_changes};
+///
+/// # let schema = Arc::new(Schema::new(vec![
+/// #     Field::new("id", DataType::Int64, false),
+/// #     Field::new("email", DataType::Utf8, true),
+/// # ]));
+/// # let rows = |ids: Vec<i64>, emails: Vec<&str>| RecordBatch::try_new(schema.clone(), vec![
+/// #     Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(emails))]).unwrap();
+/// let spec = TableSpec::builder("customer", schema.clone()).key(["id"]).build()?;
+/// let scd1 = Scd1::default();
+/// let mut table = scd1.create_table(&spec)?;
+/// let a = merge(&scd1, &spec, &mut table, &[&rows(vec![1], vec!["a@x"])], MergeContext::at(1))?;
+/// let b = merge(&scd1, &spec, &mut table, &[&rows(vec![1], vec!["b@x"])], MergeContext::at(2))?;
+/// let c = merge(&scd1, &spec, &mut table, &[&rows(vec![1], vec!["c@x"])], MergeContext::at(3))?;
+/// // Inserted, then updated twice inside the window: one INSERT, latest values.
+/// let net = net_changes(&[a.changes, b.changes.clone(), c.changes.clone()])?;
+/// assert_eq!(net.len(), 1);
+/// // Updated twice: one update pair, oldest to newest.
+/// assert_eq!(net_changes(&[b.changes, c.changes])?.len(), 2);
+/// # Ok::<(), snowdrift_scd::ScdError>(())
+/// ```
+pub fn net_changes(window: &[ChangeSet]) -> Result<ChangeSet> {
+    let Some(first) = window.first() else {
+        return Err(ScdError::TargetShape {
+            table: "change set".into(),
+            reason: "the window holds no change set; pass at least one".into(),
+        });
+    };
+    let schema = first.batch.schema();
+    let width = schema.fields().len() - 3;
+    let mut order: Vec<String> = Vec::new();
+    // Per row id: the image before the window (if it existed) and after it.
+    let mut images: HashMap<String, (Option<Loc>, Option<Loc>)> = HashMap::new();
+    for (set, cs) in window.iter().enumerate() {
+        if cs.batch.schema().fields() != schema.fields() {
+            return Err(ScdError::TargetShape {
+                table: "change set".into(),
+                reason: format!("change set {set} has another schema than the first"),
+            });
+        }
+        let b = &cs.batch;
+        let action = string_column(b, ACTION);
+        let ids = string_column(b, ROW_ID);
+        // Within one set, DELETE rows describe the state before it.
+        for pass in ["DELETE", "INSERT"] {
+            for row in (0..b.num_rows()).filter(|&r| action.value(r) == pass) {
+                let id = ids.value(row);
+                let entry = images.entry_ref(id).or_insert_with(|| {
+                    order.push(id.to_string());
+                    let before = (pass == "DELETE").then_some((set, row));
+                    (before, before)
+                });
+                entry.1 = (pass == "INSERT").then_some((set, row));
+            }
+        }
+    }
+    let mut before_rows = Vec::new();
+    let mut after_rows = Vec::new();
+    let mut pair_ids = Vec::new();
+    for id in &order {
+        let (before, after) = images[id.as_str()];
+        match (before, after) {
+            (None, None) => {}
+            (Some(b), None) => before_rows.push((b, false)),
+            (None, Some(a)) => after_rows.push((a, false)),
+            (Some(b), Some(a)) => pair_ids.push((b, a)),
+        }
+    }
+    let batches: Vec<&RecordBatch> = window.iter().map(|c| &c.batch).collect();
+    let pairs = drop_unchanged(&batches, width, &pair_ids)?;
+    for (b, a) in pairs {
+        before_rows.push((b, true));
+        after_rows.push((a, true));
+    }
+    let deletes = assemble(&batches, &schema, width, &before_rows, "DELETE")?;
+    let inserts = assemble(&batches, &schema, width, &after_rows, "INSERT")?;
+    Ok(ChangeSet {
+        batch: concat_batches(&schema, [&deletes, &inserts])?,
+    })
+}
+
+fn string_column<'a>(b: &'a RecordBatch, name: &str) -> &'a StringArray {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .expect("validated by ChangeSet::try_new")
+}
+
+type Loc = (usize, usize);
+
+/// Keep only the pairs whose before and after images differ (null-safely).
+fn drop_unchanged(
+    batches: &[&RecordBatch],
+    width: usize,
+    pairs: &[(Loc, Loc)],
+) -> Result<Vec<(Loc, Loc)>> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let before: Vec<Loc> = pairs.iter().map(|p| p.0).collect();
+    let after: Vec<Loc> = pairs.iter().map(|p| p.1).collect();
+    let mut differs = vec![false; pairs.len()];
+    for c in 0..width {
+        let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+        let d = distinct(
+            &interleave(&arrays, &before)?,
+            &interleave(&arrays, &after)?,
+        )?;
+        for (i, flag) in differs.iter_mut().enumerate() {
+            *flag |= d.value(i);
+        }
+    }
+    Ok(pairs
+        .iter()
+        .zip(differs)
+        .filter(|(_, d)| *d)
+        .map(|(p, _)| *p)
+        .collect())
+}
+
+fn assemble(
+    batches: &[&RecordBatch],
+    schema: &SchemaRef,
+    width: usize,
+    rows: &[(Loc, bool)],
+    action: &str,
+) -> Result<RecordBatch> {
+    let locs: Vec<Loc> = rows.iter().map(|r| r.0).collect();
+    let mut cols = Vec::with_capacity(width + 3);
+    for c in 0..width {
+        let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+        cols.push(if locs.is_empty() {
+            new_null_array(schema.field(c).data_type(), 0)
+        } else {
+            interleave(&arrays, &locs)?
+        });
+    }
+    cols.push(Arc::new(StringArray::from(vec![action; rows.len()])) as ArrayRef);
+    cols.push(Arc::new(BooleanArray::from(
+        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+    )));
+    let id_arrays: Vec<&dyn Array> = batches
+        .iter()
+        .map(|b| b.column(width + 2).as_ref())
+        .collect();
+    cols.push(if locs.is_empty() {
+        new_null_array(&DataType::Utf8, 0)
+    } else {
+        interleave(&id_arrays, &locs)?
+    });
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
+}
+
+/// The row ids of a change set's rows, as numbers.
+pub fn row_ids(changes: &ChangeSet) -> Vec<u64> {
+    let ids = string_column(&changes.batch, ROW_ID);
+    (0..ids.len())
+        .map(|i| u64::from_str_radix(ids.value(i), 16).unwrap_or(u64::MAX))
+        .collect()
+}

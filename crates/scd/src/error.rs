@@ -1,0 +1,74 @@
+//! The crate's one error type.
+
+use arrow::datatypes::DataType;
+
+/// Everything that can go wrong while describing a table or merging changes.
+///
+/// Every variant names what it is about: the table, the column, the row of
+/// the change batch (0-based, counted across all batches of one merge) and
+/// the offending value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScdError {
+    /// The table spec is not usable.
+    #[error("invalid spec for table `{table}`: {reason}")]
+    InvalidSpec {
+        /// The table's name.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A change batch lacks a column the spec needs.
+    #[error("table `{table}`: the changes have no column `{column}`")]
+    MissingColumn {
+        /// The table's name.
+        table: String,
+        /// The missing column.
+        column: String,
+    },
+    /// A change column cannot be read as the type the table needs.
+    #[error(
+        "table `{table}`: column `{column}` of type {found} cannot be read as {expected}: {reason}"
+    )]
+    ColumnType {
+        /// The table's name.
+        table: String,
+        /// The column.
+        column: String,
+        /// The type the table needs.
+        expected: DataType,
+        /// The type found in the changes.
+        found: DataType,
+        /// Why the conversion failed.
+        reason: String,
+    },
+    /// A change row has a value the merge cannot use (a NULL key, an
+    /// unknown operation, a NULL sequence).
+    #[error("table `{table}`: change row {row}, column `{column}`: {reason} (value: {value})")]
+    BadValue {
+        /// The table's name.
+        table: String,
+        /// 0-based row across the merge's input batches.
+        row: usize,
+        /// The column.
+        column: String,
+        /// The value as text (`NULL` for a null).
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A table handed to the engine does not have the schema it should.
+    #[error("table `{table}`: {reason}")]
+    TargetShape {
+        /// The table's name.
+        table: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// An Arrow kernel failed.
+    #[error("arrow error: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = ScdError> = std::result::Result<T, E>;

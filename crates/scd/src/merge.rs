@@ -1,0 +1,597 @@
+//! The merge engine and the [`MergeStrategy`] trait that SCD types
+//! implement.
+//!
+//! The engine does what every type shares: read and validate the changes,
+//! pick one winner per key, reject late changes, look up the keys' current
+//! rows through the table's key index and compare them null-safely. A
+//! strategy only decides, per winner, which rows to remove and which to
+//! write. The engine then applies that plan to the table and reports it as
+//! metrics and as the change set a stream on the table would show.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Int64Array, Int64Builder, RecordBatch,
+    UInt32Array, new_null_array,
+};
+use arrow::compute::kernels::cmp::distinct;
+use arrow::compute::{cast, interleave, take};
+use arrow::datatypes::{DataType, SchemaRef};
+
+use crate::changes::{ChangeOp, Changes};
+use crate::changeset::ChangeSet;
+use crate::table::{KeyState, RowAddr, Table};
+use crate::{Result, ScdError, TableSpec};
+
+/// The merge's clock: the time stamped on rows the merge writes where no
+/// sequence provides one (`update_timestamp`, validity of versions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeContext {
+    /// Microseconds since the Unix epoch (UTC, no time zone).
+    pub now_micros: i64,
+}
+
+impl MergeContext {
+    /// A merge at `now_micros`.
+    pub fn at(now_micros: i64) -> Self {
+        Self { now_micros }
+    }
+
+    /// A merge at the system clock's current time.
+    pub fn now() -> Self {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        Self::at(micros)
+    }
+}
+
+/// One winning change, as a strategy sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Winner {
+    /// Row of the change in the merge's input (across all batches).
+    pub row: usize,
+    /// What the change asks for.
+    pub op: ChangeOp,
+    /// Its sequence value, if the spec has a sequence.
+    pub sequence: Option<i64>,
+    /// Its time: the sequence if that is a timestamp (µs), else `None`.
+    pub time: Option<i64>,
+    /// Whether the key exists in the table before the merge.
+    pub live: bool,
+    /// The key's latest row before the merge, if any (SCD-2: the newest
+    /// version, possibly closed).
+    pub latest: Option<RowAddr>,
+}
+
+/// Where the business values of a written row come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Values {
+    /// The winning change.
+    Change,
+    /// The key's latest row in the table.
+    Latest,
+    /// The latest row, with the listed business columns taken from the
+    /// change.
+    LatestWith(Vec<usize>),
+}
+
+/// A value of a system column (a column after the business columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemValue {
+    /// A timestamp, µs since the epoch.
+    Timestamp(i64),
+    /// A boolean.
+    Bool(bool),
+    /// NULL.
+    Null,
+}
+
+/// The identity of a written row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowIdentity {
+    /// A new row.
+    New,
+    /// The same row as the removed row at this address (an update in place).
+    SameAs(RowAddr),
+}
+
+/// One row a strategy writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    /// Index of the winner (in [`PlanInput::winners`]) it belongs to.
+    pub winner: usize,
+    /// Its business values.
+    pub values: Values,
+    /// Its system columns, in the target schema's order.
+    pub system: Vec<SystemValue>,
+    /// Its identity.
+    pub identity: RowIdentity,
+}
+
+/// What a merge did to one key, for metrics and the key index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOutcome {
+    /// The key began to exist.
+    Inserted,
+    /// Its values changed.
+    Updated,
+    /// It was deleted.
+    Deleted,
+    /// Nothing changed (an exact re-statement, or a delete of an absent key).
+    Unchanged,
+    /// The strategy ignores this kind of change (for example SCD-0 updates).
+    Ignored,
+}
+
+/// A strategy's decision for one merge.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// Rows to remove.
+    pub remove: Vec<RowAddr>,
+    /// Rows to write, in order; a key's last written row becomes its latest.
+    pub write: Vec<Write>,
+    /// Per winner, what happened to its key.
+    pub outcomes: Vec<KeyOutcome>,
+}
+
+/// What a strategy gets to decide on.
+#[derive(Debug)]
+pub struct PlanInput<'a> {
+    /// The table spec.
+    pub spec: &'a TableSpec,
+    /// The target's schema.
+    pub target: &'a SchemaRef,
+    /// The winners, in input order.
+    pub winners: &'a [Winner],
+    /// The merge's clock.
+    pub context: MergeContext,
+    latest: &'a RecordBatch,
+    latest_row: &'a [Option<usize>],
+    differs: Vec<BooleanArray>,
+}
+
+impl PlanInput<'_> {
+    /// Whether winner `w` differs from its key's latest row in any of
+    /// `columns` (business column indices), null-safely. `true` when the key
+    /// has no latest row.
+    pub fn differs(&self, w: usize, columns: &[usize]) -> bool {
+        if self.latest_row[w].is_none() {
+            return true;
+        }
+        columns.iter().any(|&c| {
+            let pos = self
+                .spec
+                .compared()
+                .iter()
+                .position(|&x| x == c)
+                .expect("only compared columns can be tested");
+            self.differs[pos].value(w)
+        })
+    }
+
+    /// Row of winner `w`'s latest row in the columns returned by
+    /// [`PlanInput::latest_times`] and [`PlanInput::latest_flags`].
+    pub fn latest_index(&self, w: usize) -> Option<usize> {
+        self.latest_row[w]
+    }
+
+    /// A timestamp column of the latest rows, as µs (NULL stays NULL).
+    pub fn latest_times(&self, column: &str) -> Result<Int64Array> {
+        let col = self.latest_column(column)?;
+        let col = cast(col, &DataType::Int64)?;
+        Ok(col
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("cast to Int64")
+            .clone())
+    }
+
+    /// A boolean column of the latest rows.
+    pub fn latest_flags(&self, column: &str) -> Result<BooleanArray> {
+        let col = cast(self.latest_column(column)?, &DataType::Boolean)?;
+        Ok(col
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .expect("cast to Boolean")
+            .clone())
+    }
+
+    fn latest_column(&self, name: &str) -> Result<&ArrayRef> {
+        self.latest
+            .column_by_name(name)
+            .ok_or_else(|| ScdError::TargetShape {
+                table: self.spec.name().to_string(),
+                reason: format!("the target has no column `{name}`"),
+            })
+    }
+}
+
+/// The value at `row` of `array`, unless NULL or `row` is `None`.
+pub fn value_at(array: &Int64Array, row: Option<usize>) -> Option<i64> {
+    row.filter(|&r| array.is_valid(r)).map(|r| array.value(r))
+}
+
+/// An SCD type: how changes become rows of the target.
+///
+/// Implementations decide, winner by winner, what to remove and write; the
+/// engine ([`merge`]) does everything else. A new type is a new
+/// implementation, with no change to the engine.
+pub trait MergeStrategy: Debug + Send + Sync {
+    /// A short name (`"scd1"`), for errors and reports.
+    fn name(&self) -> &'static str;
+
+    /// The target table's schema: the business columns, then the
+    /// strategy's system columns.
+    fn target_schema(&self, spec: &TableSpec) -> Result<SchemaRef>;
+
+    /// Among two rows of one key in a loaded table, whether row `a` is newer
+    /// than row `b` (default: the later row).
+    fn newer(&self, _target: &RecordBatch, a: usize, b: usize) -> bool {
+        a > b
+    }
+
+    /// Whether a key whose latest row is `row` exists (default: yes).
+    fn live(&self, _target: &RecordBatch, _row: usize) -> bool {
+        true
+    }
+
+    /// Decide the merge.
+    fn plan(&self, input: &PlanInput<'_>) -> Result<Plan>;
+}
+
+/// An empty target for `strategy` and `spec`.
+pub fn create_table(strategy: &dyn MergeStrategy, spec: &TableSpec) -> Result<Table> {
+    Table::new(
+        spec.name(),
+        strategy.target_schema(spec)?,
+        spec.key().to_vec(),
+    )
+}
+
+/// A target holding `rows` (in the target schema, columns matched by name),
+/// for example a table read back from storage or a bulk load.
+pub fn load_table(
+    strategy: &dyn MergeStrategy,
+    spec: &TableSpec,
+    rows: RecordBatch,
+) -> Result<Table> {
+    let mut table = create_table(strategy, spec)?;
+    table.load(
+        rows,
+        |b, r| strategy.live(b, r),
+        |b, a, c| strategy.newer(b, a, c),
+    )?;
+    Ok(table)
+}
+
+/// Counts of one merge, in the manner of delta-rs's merge metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeMetrics {
+    /// Change rows read.
+    pub source_rows: usize,
+    /// Rows that lost to a later change of the same key in this merge.
+    pub superseded: usize,
+    /// Stream rows skipped (the DELETE half of an update).
+    pub skipped: usize,
+    /// Winners rejected as late (older than the key's last applied change).
+    pub late: usize,
+    /// Keys inserted.
+    pub inserted: usize,
+    /// Keys updated.
+    pub updated: usize,
+    /// Keys deleted.
+    pub deleted: usize,
+    /// Winners that changed nothing.
+    pub unchanged: usize,
+    /// Winners the strategy ignores.
+    pub ignored: usize,
+    /// Target rows written.
+    pub target_rows_written: usize,
+    /// Target rows removed.
+    pub target_rows_removed: usize,
+}
+
+/// A change rejected because its key already has a newer change applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateChange {
+    /// Row of the change in the merge's input.
+    pub row: usize,
+    /// Its sequence.
+    pub sequence: i64,
+    /// The sequence of the key's last applied change.
+    pub applied_sequence: i64,
+}
+
+/// The result of [`merge`].
+#[derive(Debug, Clone)]
+pub struct MergeOutcome {
+    /// Counts.
+    pub metrics: MergeMetrics,
+    /// The change set a standard stream on the target shows for this merge.
+    pub changes: ChangeSet,
+    /// Late changes (the dead-letter output), with their business values in
+    /// [`MergeOutcome::late_rows`].
+    pub late: Vec<LateChange>,
+    /// Business columns of the late changes, in the order of `late`.
+    pub late_rows: RecordBatch,
+}
+
+/// Merge `batches` (in load order) into `table` as one merge.
+///
+/// Nothing is applied when any batch is malformed: the error names the
+/// table, the row (counted across `batches`), the column and the value.
+pub fn merge(
+    strategy: &dyn MergeStrategy,
+    spec: &TableSpec,
+    table: &mut Table,
+    batches: &[&RecordBatch],
+    context: MergeContext,
+) -> Result<MergeOutcome> {
+    let target = table.schema().clone();
+    check_target(strategy, spec, &target)?;
+    let changes = Changes::read(spec, table, batches)?;
+    let (winner_rows, superseded) = changes.winners();
+    let mut metrics = MergeMetrics {
+        source_rows: changes.ops.len(),
+        superseded,
+        skipped: changes.ops.iter().filter(|o| o.is_none()).count(),
+        ..MergeMetrics::default()
+    };
+    let (winners, states, late) = classify(&changes, table, &winner_rows);
+    metrics.late = late.len();
+    let addrs: Vec<RowAddr> = winners.iter().filter_map(|w| w.latest).collect();
+    let latest = table.gather(&addrs)?;
+    let mut next = 0;
+    let latest_row: Vec<Option<usize>> = winners
+        .iter()
+        .map(|w| {
+            w.latest.map(|_| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
+    let winner_values = take_rows(&changes.business, winners.iter().map(|w| w.row))?;
+    let differs = compare(spec, &winner_values, &latest, &latest_row)?;
+    let input = PlanInput {
+        spec,
+        target: &target,
+        winners: &winners,
+        context,
+        latest: &latest,
+        latest_row: &latest_row,
+        differs,
+    };
+    let plan = strategy.plan(&input)?;
+    if plan.outcomes.len() != winners.len() {
+        return Err(ScdError::TargetShape {
+            table: spec.name().to_string(),
+            reason: format!(
+                "strategy {} decided {} outcomes for {} winners",
+                strategy.name(),
+                plan.outcomes.len(),
+                winners.len()
+            ),
+        });
+    }
+    count_outcomes(&plan.outcomes, &mut metrics);
+    let written = assemble(&input, &winner_values, &plan.write)?;
+    let removed = table.gather(&plan.remove)?;
+    let removed_ids: Vec<u64> = plan.remove.iter().map(|a| table.row_id(*a)).collect();
+    let written_ids: Vec<u64> = plan
+        .write
+        .iter()
+        .map(|w| match w.identity {
+            RowIdentity::SameAs(a) => table.row_id(a),
+            RowIdentity::New => table.allocate_row_id(),
+        })
+        .collect();
+    let change_set = ChangeSet::from_mutation(&removed, &removed_ids, &written, &written_ids)?;
+    metrics.target_rows_written = written.num_rows();
+    metrics.target_rows_removed = removed.num_rows();
+    let key_states = next_key_states(&changes, &winners, &states, &plan);
+    let late_rows = take_rows(&changes.business, late.iter().map(|l| l.row))?;
+    table.apply(&plan.remove, written, written_ids, key_states)?;
+    Ok(MergeOutcome {
+        metrics,
+        changes: change_set,
+        late,
+        late_rows,
+    })
+}
+
+fn check_target(strategy: &dyn MergeStrategy, spec: &TableSpec, target: &SchemaRef) -> Result<()> {
+    let expected = strategy.target_schema(spec)?;
+    if expected.fields() != target.fields() {
+        return Err(ScdError::TargetShape {
+            table: spec.name().to_string(),
+            reason: format!(
+                "the table's schema does not match what {} needs for this spec; create it with create_table",
+                strategy.name()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Winners with their keys' state; late winners set aside.
+fn classify(
+    changes: &Changes,
+    table: &Table,
+    rows: &[usize],
+) -> (Vec<Winner>, Vec<KeyState>, Vec<LateChange>) {
+    let mut winners = Vec::with_capacity(rows.len());
+    let mut states = Vec::with_capacity(rows.len());
+    let mut late = Vec::new();
+    for &row in rows {
+        let state = table.key_state(changes.key(row));
+        let sequence = changes.sequence.as_ref().map(|s| s[row]);
+        if let (Some(seq), Some(applied)) = (sequence, state.sequence)
+            && seq < applied
+        {
+            late.push(LateChange {
+                row,
+                sequence: seq,
+                applied_sequence: applied,
+            });
+            continue;
+        }
+        winners.push(Winner {
+            row,
+            op: changes.ops[row].expect("winners are never skipped rows"),
+            sequence,
+            time: sequence.filter(|_| changes.sequence_is_time),
+            live: state.live,
+            latest: state.latest,
+        });
+        states.push(state);
+    }
+    (winners, states, late)
+}
+
+fn take_rows(batch: &RecordBatch, rows: impl Iterator<Item = usize>) -> Result<RecordBatch> {
+    let idx = UInt32Array::from_iter_values(rows.map(|r| r as u32));
+    let cols = batch
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &idx, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), cols)?)
+}
+
+/// Per compared column, whether each winner's value is distinct from its
+/// latest row's (winners without one compare against NULL).
+fn compare(
+    spec: &TableSpec,
+    winners: &RecordBatch,
+    latest: &RecordBatch,
+    latest_row: &[Option<usize>],
+) -> Result<Vec<BooleanArray>> {
+    let idx = UInt32Array::from(
+        latest_row
+            .iter()
+            .map(|r| r.map(|r| r as u32))
+            .collect::<Vec<_>>(),
+    );
+    spec.compared()
+        .iter()
+        .map(|&c| {
+            let old = take(latest.column(c).as_ref(), &idx, None)?;
+            Ok(distinct(winners.column(c), &old)?)
+        })
+        .collect()
+}
+
+fn count_outcomes(outcomes: &[KeyOutcome], m: &mut MergeMetrics) {
+    for o in outcomes {
+        match o {
+            KeyOutcome::Inserted => m.inserted += 1,
+            KeyOutcome::Updated => m.updated += 1,
+            KeyOutcome::Deleted => m.deleted += 1,
+            KeyOutcome::Unchanged => m.unchanged += 1,
+            KeyOutcome::Ignored => m.ignored += 1,
+        }
+    }
+}
+
+/// Build the written rows in the target schema.
+fn assemble(
+    input: &PlanInput<'_>,
+    winner_values: &RecordBatch,
+    writes: &[Write],
+) -> Result<RecordBatch> {
+    let business = input.spec.schema().fields().len();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(input.target.fields().len());
+    for c in 0..business {
+        let sources: [&dyn Array; 2] = [
+            winner_values.column(c).as_ref(),
+            input.latest.column(c).as_ref(),
+        ];
+        let idx: Vec<(usize, usize)> = writes
+            .iter()
+            .map(|w| {
+                let latest = input.latest_row[w.winner];
+                let from_change = match &w.values {
+                    Values::Change => true,
+                    Values::Latest => false,
+                    Values::LatestWith(cols) => cols.contains(&c),
+                };
+                match (from_change, latest) {
+                    (false, Some(r)) => (1, r),
+                    _ => (0, w.winner),
+                }
+            })
+            .collect();
+        columns.push(if idx.is_empty() {
+            new_null_array(input.target.field(c).data_type(), 0)
+        } else {
+            interleave(&sources, &idx)?
+        });
+    }
+    for (s, field) in input.target.fields().iter().enumerate().skip(business) {
+        let values = writes.iter().map(|w| {
+            w.system
+                .get(s - business)
+                .copied()
+                .unwrap_or(SystemValue::Null)
+        });
+        columns.push(system_column(field.data_type(), values)?);
+    }
+    Ok(RecordBatch::try_new(input.target.clone(), columns)?)
+}
+
+fn system_column(ty: &DataType, values: impl Iterator<Item = SystemValue>) -> Result<ArrayRef> {
+    if ty == &DataType::Boolean {
+        let mut b = BooleanBuilder::new();
+        for v in values {
+            match v {
+                SystemValue::Bool(x) => b.append_value(x),
+                _ => b.append_null(),
+            }
+        }
+        return Ok(Arc::new(b.finish()));
+    }
+    let mut b = Int64Builder::new();
+    for v in values {
+        match v {
+            SystemValue::Timestamp(x) => b.append_value(x),
+            _ => b.append_null(),
+        }
+    }
+    Ok(cast(&(Arc::new(b.finish()) as ArrayRef), ty)?)
+}
+
+/// The keys' states after the plan: latest row, liveness and sequence.
+fn next_key_states<'c>(
+    changes: &'c Changes,
+    winners: &[Winner],
+    before: &[KeyState],
+    plan: &Plan,
+) -> Vec<(crate::keys::KeyRef<'c>, KeyState, Option<usize>)> {
+    let mut last_write: Vec<Option<usize>> = vec![None; winners.len()];
+    for (i, w) in plan.write.iter().enumerate() {
+        last_write[w.winner] = Some(i);
+    }
+    let removed: hashbrown::HashSet<RowAddr> = plan.remove.iter().copied().collect();
+    winners
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let mut state = before[i];
+            state.live = match plan.outcomes[i] {
+                KeyOutcome::Inserted | KeyOutcome::Updated => true,
+                KeyOutcome::Deleted => false,
+                KeyOutcome::Unchanged | KeyOutcome::Ignored => before[i].live,
+            };
+            if state.latest.is_some_and(|a| removed.contains(&a)) && last_write[i].is_none() {
+                state.latest = None;
+            }
+            if w.sequence.is_some() {
+                state.sequence = w.sequence.max(before[i].sequence);
+            }
+            (changes.key(w.row), state, last_write[i])
+        })
+        .collect()
+}

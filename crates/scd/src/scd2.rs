@@ -1,0 +1,328 @@
+//! SCD Type 2: full history, one row per version of a key, with half-open
+//! validity intervals `[start_time, end_time)`.
+
+use arrow::array::{Array, BooleanArray, RecordBatch, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, SchemaRef};
+
+use crate::merge::{
+    KeyOutcome, MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, Values, Winner, Write,
+    value_at,
+};
+use crate::spec::{ChangeFormat, TIMESTAMP};
+use crate::table::Table;
+use crate::{ChangeOp, Result, TableSpec};
+
+/// 9999-12-31T00:00:00, the original's "open" end time, in µs.
+pub const OPEN_END_MICROS: i64 = 253_402_214_400_000_000;
+
+/// Names of the validity columns of a history table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidityColumns {
+    /// When the version became valid (inclusive).
+    pub start: String,
+    /// When it stopped being valid (exclusive); [`OPEN_END_MICROS`] while
+    /// open.
+    pub end: String,
+    /// Whether it is the key's current version.
+    pub current: String,
+    /// Whether the version is a tombstone (only with
+    /// [`Scd2Delete::CloseWithTombstone`]).
+    pub deleted: String,
+}
+
+impl Default for ValidityColumns {
+    fn default() -> Self {
+        Self {
+            start: "start_time".into(),
+            end: "end_time".into(),
+            current: "is_current".into(),
+            deleted: "is_deleted".into(),
+        }
+    }
+}
+
+/// What a Type 2 table does with a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scd2Delete {
+    /// Keep the current version open, as if nothing happened.
+    Ignore,
+    /// Close the current version at the delete's time (a logical delete; the
+    /// default, as in the original).
+    #[default]
+    Close,
+    /// Close it and open a tombstone version (`is_deleted = TRUE`) that stays
+    /// current until the key comes back, so intervals have no gaps.
+    CloseWithTombstone,
+}
+
+/// SCD Type 2: every change of a tracked column closes the current version
+/// and opens a new one.
+///
+/// Rules (see `docs/scd.md`):
+/// - A version's time is the change's sequence when that is a timestamp,
+///   else the merge's clock; a stream's DELETE rows always use the clock.
+/// - Intervals are half-open, `[start_time, end_time)`: the closed version's
+///   `end_time` equals the next version's `start_time`, so `BETWEEN` (which
+///   includes both ends) matches two versions at the boundary; use
+///   `start_time <= t AND t < end_time`.
+/// - Versions of a key are strictly ordered: a version whose time is not
+///   after its predecessor's start starts 1 µs after it (never a tie, never
+///   an empty or inverted interval); a key that comes back after a delete
+///   starts no earlier than the deleted version ended.
+/// - Columns outside [`Scd2::tracked`] are overwritten in the current
+///   version without opening a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scd2 {
+    /// Names of the validity columns.
+    pub columns: ValidityColumns,
+    /// Compared columns whose change opens a new version (default: all of
+    /// them). The other compared columns are overwritten in place.
+    pub tracked: Option<Vec<String>>,
+    /// What a delete does.
+    pub on_delete: Scd2Delete,
+}
+
+impl Scd2 {
+    /// An empty history table for `spec`.
+    pub fn create_table(&self, spec: &TableSpec) -> Result<Table> {
+        crate::create_table(self, spec)
+    }
+
+    fn tombstones(&self) -> bool {
+        self.on_delete == Scd2Delete::CloseWithTombstone
+    }
+
+    /// Tracked and untracked compared columns.
+    fn split_columns(&self, spec: &TableSpec) -> Result<(Vec<usize>, Vec<usize>)> {
+        let Some(names) = &self.tracked else {
+            return Ok((spec.compared().to_vec(), Vec::new()));
+        };
+        let mut tracked = Vec::new();
+        for n in names {
+            let i = spec
+                .schema()
+                .index_of(n)
+                .ok()
+                .filter(|i| spec.compared().contains(i))
+                .ok_or_else(|| {
+                    spec.invalid(format!("tracked column `{n}` is not a compared column"))
+                })?;
+            tracked.push(i);
+        }
+        let untracked = spec
+            .compared()
+            .iter()
+            .copied()
+            .filter(|c| !tracked.contains(c))
+            .collect();
+        Ok((tracked, untracked))
+    }
+
+    fn system(&self, start: i64, end: i64, deleted: bool) -> Vec<SystemValue> {
+        let mut v = vec![
+            SystemValue::Timestamp(start),
+            SystemValue::Timestamp(end),
+            SystemValue::Bool(end == OPEN_END_MICROS),
+        ];
+        if self.tombstones() {
+            v.push(SystemValue::Bool(deleted));
+        }
+        v
+    }
+}
+
+/// The latest version of a winner's key, as read from the table.
+#[derive(Debug, Clone, Copy)]
+struct Latest {
+    addr: crate::RowAddr,
+    start: i64,
+    end: i64,
+    current: bool,
+    tombstone: bool,
+}
+
+impl MergeStrategy for Scd2 {
+    fn name(&self) -> &'static str {
+        "scd2"
+    }
+
+    fn target_schema(&self, spec: &TableSpec) -> Result<SchemaRef> {
+        self.split_columns(spec)?;
+        let c = &self.columns;
+        let mut extra = vec![
+            Field::new(&c.start, TIMESTAMP, false),
+            Field::new(&c.end, TIMESTAMP, false),
+            Field::new(&c.current, DataType::Boolean, false),
+        ];
+        if self.tombstones() {
+            extra.push(Field::new(&c.deleted, DataType::Boolean, false));
+        }
+        spec.extend_schema(extra)
+    }
+
+    fn newer(&self, target: &RecordBatch, a: usize, b: usize) -> bool {
+        let start = target.column_by_name(&self.columns.start).and_then(|c| {
+            c.as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .cloned()
+        });
+        match start {
+            Some(s) => (s.value(a), a) > (s.value(b), b),
+            None => a > b,
+        }
+    }
+
+    fn live(&self, target: &RecordBatch, row: usize) -> bool {
+        let flag = |name: &str| {
+            target
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>().cloned())
+                .is_some_and(|c| c.is_valid(row) && c.value(row))
+        };
+        flag(&self.columns.current) && !(self.tombstones() && flag(&self.columns.deleted))
+    }
+
+    fn plan(&self, input: &PlanInput<'_>) -> Result<Plan> {
+        let (tracked, untracked) = self.split_columns(input.spec)?;
+        let starts = input.latest_times(&self.columns.start)?;
+        let ends = input.latest_times(&self.columns.end)?;
+        let currents = input.latest_flags(&self.columns.current)?;
+        let tombstones = if self.tombstones() {
+            Some(input.latest_flags(&self.columns.deleted)?)
+        } else {
+            None
+        };
+        let mut plan = Plan::default();
+        for (i, w) in input.winners.iter().enumerate() {
+            let latest = w.latest.and_then(|addr| {
+                let row = input.latest_index(i)?;
+                Some(Latest {
+                    addr,
+                    start: value_at(&starts, Some(row))?,
+                    end: value_at(&ends, Some(row))?,
+                    current: currents.is_valid(row) && currents.value(row),
+                    tombstone: tombstones
+                        .as_ref()
+                        .is_some_and(|t| t.is_valid(row) && t.value(row)),
+                })
+            });
+            let time = self.time_of(input, w);
+            let outcome = match w.op {
+                ChangeOp::Upsert => {
+                    self.upsert(input, &mut plan, i, w, latest, time, &tracked, &untracked)
+                }
+                ChangeOp::Delete => self.delete(&mut plan, i, w, latest, time),
+            };
+            plan.outcomes.push(outcome);
+        }
+        Ok(plan)
+    }
+}
+
+impl Scd2 {
+    fn time_of(&self, input: &PlanInput<'_>, w: &Winner) -> i64 {
+        let stream_delete =
+            w.op == ChangeOp::Delete && input.spec.format() == &ChangeFormat::Stream;
+        match w.time {
+            Some(t) if !stream_delete => t,
+            _ => input.context.now_micros,
+        }
+    }
+
+    /// Close `latest` at `end`: remove it and write it back closed.
+    fn close(&self, plan: &mut Plan, i: usize, latest: Latest, end: i64) {
+        plan.remove.push(latest.addr);
+        plan.write.push(Write {
+            winner: i,
+            values: Values::Latest,
+            system: self.system(latest.start, end, latest.tombstone),
+            identity: RowIdentity::SameAs(latest.addr),
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn upsert(
+        &self,
+        input: &PlanInput<'_>,
+        plan: &mut Plan,
+        i: usize,
+        w: &Winner,
+        latest: Option<Latest>,
+        time: i64,
+        tracked: &[usize],
+        untracked: &[usize],
+    ) -> KeyOutcome {
+        if let Some(l) = latest.filter(|_| w.live)
+            && !input.differs(i, tracked)
+        {
+            if untracked.is_empty() || !input.differs(i, untracked) {
+                return KeyOutcome::Unchanged;
+            }
+            plan.remove.push(l.addr);
+            plan.write.push(Write {
+                winner: i,
+                values: Values::LatestWith(untracked.to_vec()),
+                system: self.system(l.start, l.end, false),
+                identity: RowIdentity::SameAs(l.addr),
+            });
+            return KeyOutcome::Updated;
+        }
+                plan.remove.push(l.addr);
+                plan.write.push(Write {
+                    winner: i,
+                    values: Values::LatestWith(untracked.to_vec()),
+                    system: self.system(l.start, l.end, false),
+                    identity: RowIdentity::SameAs(l.addr),
+                });
+                return KeyOutcome::Updated;
+            }
+        }
+        let start = match latest {
+            Some(l) if l.current => {
+                let start = time.max(l.start + 1);
+                self.close(plan, i, l, start);
+                start
+            }
+            Some(l) => time.max(l.end),
+            None => time,
+        };
+        plan.write.push(Write {
+            winner: i,
+            values: Values::Change,
+            system: self.system(start, OPEN_END_MICROS, false),
+            identity: RowIdentity::New,
+        });
+        if w.live {
+            KeyOutcome::Updated
+        } else {
+            KeyOutcome::Inserted
+        }
+    }
+
+    fn delete(
+        &self,
+        plan: &mut Plan,
+        i: usize,
+        w: &Winner,
+        latest: Option<Latest>,
+        time: i64,
+    ) -> KeyOutcome {
+        let Some(l) = latest.filter(|l| w.live && l.current) else {
+            return KeyOutcome::Unchanged;
+        };
+        if self.on_delete == Scd2Delete::Ignore {
+            return KeyOutcome::Ignored;
+        }
+        let end = time.max(l.start + 1);
+        self.close(plan, i, l, end);
+        if self.tombstones() {
+            plan.write.push(Write {
+                winner: i,
+                values: Values::Latest,
+                system: self.system(end, OPEN_END_MICROS, true),
+                identity: RowIdentity::New,
+            });
+        }
+        KeyOutcome::Deleted
+    }
+}

@@ -1,0 +1,300 @@
+//! What a merge needs to know about a table: its business columns, key,
+//! compared columns, the optional sequence that orders versions, and how the
+//! changes say what happened to a row.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::{Result, ScdError};
+
+/// The Arrow type of every time column the engine writes
+/// (`TIMESTAMP_NTZ` in Snowflake): microseconds, no time zone.
+pub const TIMESTAMP: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
+
+/// How each change row says what happened to its key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ChangeFormat {
+    /// Every row is an upsert (the original's `customer_raw`).
+    #[default]
+    Upserts,
+    /// A text column holds the operation: `INSERT`/`I`, `UPDATE`/`U`/`UPSERT`
+    /// /`MERGE` (all upserts) or `DELETE`/`D`, case-insensitive.
+    OperationColumn(String),
+    /// Rows read from a standard stream: `METADATA$ACTION` and
+    /// `METADATA$ISUPDATE` (see [`crate::ChangeSet`]). An `INSERT` upserts, a
+    /// `DELETE` that is not half of an update deletes, and the `DELETE` half
+    /// of an update is skipped (its `INSERT` half carries the new values).
+    Stream,
+}
+
+/// A validated description of a table's business columns.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow::datatypes::{DataType, Field, Schema};
+/// use snowdrift_scd::TableSpec;
+///
+/// let schema = Arc::new(Schema::new(vec![
+///     Field::new("customer_id", DataType::Int64, false),
+///     Field::new("email", DataType::Utf8, true),
+///     Field::new("city", DataType::Utf8, true),
+/// ]));
+/// let spec = TableSpec::builder("customer", schema)
+///     .key(["customer_id"])
+///     .build()?;
+/// assert_eq!(spec.compared_names(), ["email", "city"]);
+/// # Ok::<(), snowdrift_scd::ScdError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    name: String,
+    schema: SchemaRef,
+    key: Vec<usize>,
+    compared: Vec<usize>,
+    sequence: Option<String>,
+    format: ChangeFormat,
+}
+
+impl TableSpec {
+    /// Describe the table `name` whose business columns are `schema`.
+    pub fn builder(name: impl Into<String>, schema: SchemaRef) -> TableSpecBuilder {
+        TableSpecBuilder {
+            name: name.into(),
+            schema,
+            key: Vec::new(),
+            compared: None,
+            sequence: None,
+            format: ChangeFormat::Upserts,
+        }
+    }
+
+    /// The table's name (used in errors).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The business columns, in order.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Indices of the key columns.
+    pub fn key(&self) -> &[usize] {
+        &self.key
+    }
+
+    /// Names of the key columns.
+    pub fn key_names(&self) -> Vec<&str> {
+        self.names(&self.key)
+    }
+
+    /// Indices of the compared columns: a change counts only when one of
+    /// them differs (null-safely).
+    pub fn compared(&self) -> &[usize] {
+        &self.compared
+    }
+
+    /// Names of the compared columns.
+    pub fn compared_names(&self) -> Vec<&str> {
+        self.names(&self.compared)
+    }
+
+    /// The column of the changes that orders versions of a key, if any.
+    pub fn sequence(&self) -> Option<&str> {
+        self.sequence.as_deref()
+    }
+
+    /// How change rows carry their operation.
+    pub fn format(&self) -> &ChangeFormat {
+        &self.format
+    }
+
+    fn names(&self, idx: &[usize]) -> Vec<&str> {
+        idx.iter()
+            .map(|&i| self.schema.field(i).name().as_str())
+            .collect()
+    }
+
+    pub(crate) fn invalid(&self, reason: impl Into<String>) -> ScdError {
+        ScdError::InvalidSpec {
+            table: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// `schema` plus `extra` fields, refusing a name clash.
+    pub(crate) fn extend_schema(&self, extra: Vec<Field>) -> Result<SchemaRef> {
+        let mut fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        for f in extra {
+            if fields.iter().any(|g| g.name() == f.name()) {
+                return Err(self.invalid(format!(
+                    "column `{}` is both a business column and a system column; rename one",
+                    f.name()
+                )));
+            }
+            fields.push(f);
+        }
+        Ok(Arc::new(Schema::new(fields)))
+    }
+}
+
+/// Builder for [`TableSpec`]; validation happens in [`TableSpecBuilder::build`].
+#[derive(Debug, Clone)]
+pub struct TableSpecBuilder {
+    name: String,
+    schema: SchemaRef,
+    key: Vec<String>,
+    compared: Option<Vec<String>>,
+    sequence: Option<String>,
+    format: ChangeFormat,
+}
+
+impl TableSpecBuilder {
+    /// The key columns (one or more; composite keys are allowed).
+    pub fn key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.key = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The compared columns (default: every non-key column that is not the
+    /// sequence).
+    pub fn compared<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
+        self.compared = Some(columns.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// A column of the changes that orders versions of a key: integers or
+    /// timestamps. Without it, load order decides (later rows win).
+    pub fn sequence(mut self, column: impl Into<String>) -> Self {
+        self.sequence = Some(column.into());
+        self
+    }
+
+    /// How change rows carry their operation (default: all upserts).
+    pub fn format(mut self, format: ChangeFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Validate and build.
+    pub fn build(self) -> Result<TableSpec> {
+        let invalid = |reason: String| ScdError::InvalidSpec {
+            table: self.name.clone(),
+            reason,
+        };
+        if self.key.is_empty() {
+            return Err(invalid("no key column; call .key([...])".into()));
+        }
+        let index = |name: &str| {
+            self.schema
+                .index_of(name)
+                .map_err(|_| invalid(format!("no column `{name}` in the schema")))
+        };
+        let mut key = Vec::new();
+        for k in &self.key {
+            let i = index(k)?;
+            if key.contains(&i) {
+                return Err(invalid(format!("key column `{k}` is listed twice")));
+            }
+            key.push(i);
+        }
+        let sequence_index = self
+            .sequence
+            .as_deref()
+            .and_then(|s| self.schema.index_of(s).ok());
+        let compared = match &self.compared {
+            Some(names) => {
+                let mut out = Vec::new();
+                for c in names {
+                    let i = index(c)?;
+                    if key.contains(&i) {
+                        return Err(invalid(format!("key column `{c}` cannot be compared")));
+                    }
+                    if !out.contains(&i) {
+                        out.push(i);
+                    }
+                }
+                out
+            }
+            None => (0..self.schema.fields().len())
+                .filter(|i| !key.contains(i) && Some(*i) != sequence_index)
+                .collect(),
+        };
+        if let ChangeFormat::OperationColumn(op) = &self.format
+            && (op.is_empty() || self.schema.index_of(op).is_ok())
+        {
+            return Err(invalid(format!(
+                "operation column `{op}` must be a non-empty name outside the business columns"
+            )));
+        }
+        Ok(TableSpec {
+            name: self.name,
+            schema: self.schema,
+            key,
+            compared,
+            sequence: self.sequence,
+            format: self.format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("a", DataType::Utf8, true),
+            Field::new("seq", DataType::Int64, true),
+        ]))
+    }
+
+    #[test]
+    fn defaults_compare_everything_but_key_and_sequence() {
+        let spec = TableSpec::builder("t", schema())
+            .key(["id"])
+            .sequence("seq")
+            .build()
+            .unwrap();
+        assert_eq!(spec.compared_names(), ["a"]);
+        assert_eq!(spec.key_names(), ["id"]);
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_wrong() {
+        let cases = [
+            (TableSpec::builder("t", schema()), "no key column"),
+            (
+                TableSpec::builder("t", schema()).key(["nope"]),
+                "no column `nope`",
+            ),
+            (
+                TableSpec::builder("t", schema()).key(["id", "id"]),
+                "listed twice",
+            ),
+            (
+                TableSpec::builder("t", schema())
+                    .key(["id"])
+                    .compared(["id"]),
+                "cannot be compared",
+            ),
+            (
+                TableSpec::builder("t", schema())
+                    .key(["id"])
+                    .format(ChangeFormat::OperationColumn("a".into())),
+                "outside the business columns",
+            ),
+        ];
+        for (builder, needle) in cases {
+            let err = builder.build().unwrap_err().to_string();
+            assert!(err.contains(needle) && err.contains("`t`"), "{err}");
+        }
+    }
+}

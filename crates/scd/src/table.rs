@@ -1,0 +1,420 @@
+//! An in-memory target table with a key index, so that a merge touches only
+//! the rows of the keys it changes.
+//!
+//! Rows live in append-only segments (Arrow batches) with a deletion vector
+//! each; an update removes the old row and appends the new one. Small
+//! trailing segments are merged and mostly-deleted segments rewritten as the
+//! table goes, so the work per merge stays proportional to the change
+//! (amortised), never to the table.
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array};
+use arrow::compute::{cast, concat_batches, filter_record_batch, interleave};
+use arrow::datatypes::{DataType, SchemaRef};
+
+use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
+use crate::{Result, ScdError};
+
+/// Where a row lives in a [`Table`]: its segment and its row in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RowAddr {
+    segment: u32,
+    row: u32,
+}
+
+/// What the table knows about one key.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyState {
+    /// The key's most recent row (SCD-2: the newest version, even if closed).
+    pub(crate) latest: Option<RowAddr>,
+    /// Whether the key currently exists.
+    pub(crate) live: bool,
+    /// Sequence of the last change applied to the key (deletes included).
+    pub(crate) sequence: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct Segment {
+    batch: RecordBatch,
+    row_ids: Vec<u64>,
+    deleted: Vec<bool>,
+    deleted_count: usize,
+}
+
+impl Segment {
+    fn live_rows(&self) -> usize {
+        self.batch.num_rows() - self.deleted_count
+    }
+
+    fn live_mask(&self) -> BooleanArray {
+        self.deleted.iter().map(|d| Some(!d)).collect()
+    }
+}
+
+/// A merge target: rows in the table's schema, indexed by key, each with a
+/// stable row id (the `METADATA$ROW_ID` a stream reports; an update keeps it).
+///
+/// Create one with a strategy ([`crate::Scd1::create_table`],
+/// [`crate::Scd2::create_table`]) and change it with
+/// [`crate::MergeStrategy`]s through [`crate::merge`].
+#[derive(Debug, Clone)]
+pub struct Table {
+    name: String,
+    schema: SchemaRef,
+    key: Vec<usize>,
+    encoder: KeyEncoder,
+    segments: Vec<Segment>,
+    pub(crate) keys: KeyMap<KeyState>,
+    next_row_id: u64,
+    live_rows: usize,
+}
+
+impl Table {
+    /// An empty table with `schema`, keyed by the columns at `key`.
+    pub(crate) fn new(name: &str, schema: SchemaRef, key: Vec<usize>) -> Result<Self> {
+        let types: Vec<DataType> = key
+            .iter()
+            .map(|&i| schema.field(i).data_type().clone())
+            .collect();
+        Ok(Self {
+            name: name.to_string(),
+            encoder: KeyEncoder::new(&types)?,
+            keys: KeyMap::new(types == [DataType::Int64]),
+            schema,
+            key,
+            segments: Vec::new(),
+            next_row_id: 0,
+            live_rows: 0,
+        })
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table's schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Rows in the table.
+    pub fn num_rows(&self) -> usize {
+        self.live_rows
+    }
+
+    /// Keys that currently exist.
+    pub fn live_keys(&self) -> usize {
+        self.keys.values().filter(|s| s.live).count()
+    }
+
+    /// Keys the table has ever seen (deleted ones included: their last
+    /// sequence is kept to recognise late changes).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Every row, in storage order (not sorted).
+    pub fn to_batch(&self) -> Result<RecordBatch> {
+        Ok(self.to_batch_with_row_ids()?.0)
+    }
+
+    /// Every row and its row id, in storage order.
+    pub fn to_batch_with_row_ids(&self) -> Result<(RecordBatch, UInt64Array)> {
+        let mut parts = Vec::with_capacity(self.segments.len());
+        let mut ids = Vec::with_capacity(self.live_rows);
+        for s in &self.segments {
+            parts.push(filter_record_batch(&s.batch, &s.live_mask())?);
+            ids.extend(
+                s.row_ids
+                    .iter()
+                    .zip(&s.deleted)
+                    .filter(|(_, d)| !**d)
+                    .map(|(id, _)| *id),
+            );
+        }
+        Ok((
+            concat_batches(&self.schema, &parts)?,
+            UInt64Array::from(ids),
+        ))
+    }
+
+    /// The keys of `columns` (the key columns of a batch in this table's
+    /// key types).
+    pub(crate) fn encode_keys(&self, columns: &[ArrayRef]) -> Result<Keys> {
+        self.encoder.encode(columns)
+    }
+
+    pub(crate) fn key_state(&self, key: KeyRef<'_>) -> KeyState {
+        self.keys.get(key).copied().unwrap_or_default()
+    }
+
+    pub(crate) fn row_id(&self, addr: RowAddr) -> u64 {
+        self.segments[addr.segment as usize].row_ids[addr.row as usize]
+    }
+
+    /// The rows at `addrs`, in that order.
+    pub(crate) fn gather(&self, addrs: &[RowAddr]) -> Result<RecordBatch> {
+        if addrs.is_empty() {
+            return Ok(RecordBatch::new_empty(self.schema.clone()));
+        }
+        let indices: Vec<(usize, usize)> = addrs
+            .iter()
+            .map(|a| (a.segment as usize, a.row as usize))
+            .collect();
+        let columns = (0..self.schema.fields().len())
+            .map(|c| {
+                let arrays: Vec<&dyn Array> = self
+                    .segments
+                    .iter()
+                    .map(|s| s.batch.column(c).as_ref())
+                    .collect();
+                interleave(&arrays, &indices)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+
+    /// A fresh row id.
+    pub(crate) fn allocate_row_id(&mut self) -> u64 {
+        self.next_row_id += 1;
+        self.next_row_id
+    }
+
+    /// Remove the rows at `removed`, append `inserted` (with their row ids),
+    /// and record the new key states. Each state may name the row of
+    /// `inserted` that becomes the key's latest row.
+    pub(crate) fn apply(
+        &mut self,
+        removed: &[RowAddr],
+        inserted: RecordBatch,
+        row_ids: Vec<u64>,
+        states: Vec<(KeyRef<'_>, KeyState, Option<usize>)>,
+    ) -> Result<()> {
+        if inserted.schema().fields() != self.schema.fields() {
+            return Err(ScdError::TargetShape {
+                table: self.name.clone(),
+                reason: format!(
+                    "rows to insert have schema {:?}, the table has {:?}",
+                    inserted.schema(),
+                    self.schema
+                ),
+            });
+        }
+        for a in removed {
+            let s = &mut self.segments[a.segment as usize];
+            if !s.deleted[a.row as usize] {
+                s.deleted[a.row as usize] = true;
+                s.deleted_count += 1;
+                self.live_rows -= 1;
+            }
+        }
+        let segment = self.segments.len() as u32;
+        let appended = inserted.num_rows();
+        if appended > 0 {
+            self.live_rows += appended;
+            self.segments.push(Segment {
+                deleted: vec![false; appended],
+                deleted_count: 0,
+                row_ids,
+                batch: inserted,
+            });
+        }
+        for (key, mut state, latest_row) in states {
+            if let Some(row) = latest_row {
+                state.latest = Some(RowAddr {
+                    segment,
+                    row: row as u32,
+                });
+            }
+            self.keys.insert(key, state);
+        }
+        self.compact()
+    }
+
+    /// Load existing rows (a restart, or a bulk load): every row gets a new
+    /// row id; `newer(batch, a, b)` says whether row `a` is a later row of
+    /// its key than row `b`, and `live_of` whether a key's latest row means
+    /// the key exists.
+    pub(crate) fn load(
+        &mut self,
+        batch: RecordBatch,
+        live_of: impl Fn(&RecordBatch, usize) -> bool,
+        newer: impl Fn(&RecordBatch, usize, usize) -> bool,
+    ) -> Result<()> {
+        let batch = self.conform(batch)?;
+        let keys = self.encode_keys(&self.key_columns(&batch)?)?;
+        let segment = self.segments.len() as u32;
+        self.keys.reserve(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let key = keys.get(row);
+            let prev = self.keys.get(key).and_then(|s| s.latest);
+            let replace = match prev {
+                Some(p) if p.segment == segment => newer(&batch, row, p.row as usize),
+                _ => true,
+            };
+            if replace {
+                let state = KeyState {
+                    latest: Some(RowAddr {
+                        segment,
+                        row: row as u32,
+                    }),
+                    live: live_of(&batch, row),
+                    sequence: None,
+                };
+                self.keys.insert(key, state);
+            }
+        }
+        let n = batch.num_rows();
+        let row_ids = (0..n).map(|_| self.allocate_row_id()).collect();
+        self.live_rows += n;
+        self.segments.push(Segment {
+            batch,
+            row_ids,
+            deleted: vec![false; n],
+            deleted_count: 0,
+        });
+        self.compact()
+    }
+
+    /// `batch` cast to this table's schema, by column name.
+    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let columns = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let c = batch
+                    .column_by_name(f.name())
+                    .ok_or_else(|| ScdError::TargetShape {
+                        table: self.name.clone(),
+                        reason: format!("rows to load have no column `{}`", f.name()),
+                    })?;
+                if c.data_type() == f.data_type() {
+                    Ok(c.clone())
+                } else {
+                    cast(c, f.data_type()).map_err(ScdError::from)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+
+    fn key_columns(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        let cols: Vec<ArrayRef> = self.key.iter().map(|&i| batch.column(i).clone()).collect();
+        if let Some(c) = cols.iter().position(|c| c.null_count() > 0) {
+            return Err(ScdError::TargetShape {
+                table: self.name.clone(),
+                reason: format!(
+                    "key column `{}` holds NULLs",
+                    self.schema.field(self.key[c]).name()
+                ),
+            });
+        }
+        Ok(cols)
+    }
+
+    /// Keep segments few and mostly live: merge a trailing segment into its
+    /// predecessor while the predecessor is not much larger (a binary-counter
+    /// policy: each row is rewritten O(log n) times), and rewrite any segment
+    /// that is more than half deleted.
+    fn compact(&mut self) -> Result<()> {
+        loop {
+            let n = self.segments.len();
+            if n >= 2 && self.segments[n - 2].live_rows() <= 2 * self.segments[n - 1].live_rows() {
+                let last = self.segments.pop().expect("n >= 2");
+                let prev = self.segments.pop().expect("n >= 2");
+                self.push_rewritten(&[prev, last])?;
+                continue;
+            }
+            if n >= 1 && self.segments[n - 1].live_rows() == 0 {
+                self.segments.pop();
+                continue;
+            }
+            break;
+        }
+        let sparse: Vec<usize> = (0..self.segments.len())
+            .filter(|&i| {
+                let s = &self.segments[i];
+                s.deleted_count > 0 && s.deleted_count * 2 > s.batch.num_rows()
+            })
+            .collect();
+        for i in sparse {
+            self.rewrite_in_place(i)?;
+        }
+        Ok(())
+    }
+
+    /// Append one segment holding the live rows of `parts`, re-pointing the
+    /// key index at the moved rows.
+    fn push_rewritten(&mut self, parts: &[Segment]) -> Result<()> {
+        let index = self.segments.len() as u32;
+        let old_first = index;
+        let (batch, row_ids, moves) = Self::live_of(&self.schema, parts, old_first)?;
+        self.repoint(&batch, &moves, index)?;
+        let n = batch.num_rows();
+        self.segments.push(Segment {
+            batch,
+            row_ids,
+            deleted: vec![false; n],
+            deleted_count: 0,
+        });
+        Ok(())
+    }
+
+    fn rewrite_in_place(&mut self, i: usize) -> Result<()> {
+        let part = self.segments[i].clone();
+        let (batch, row_ids, moves) = Self::live_of(&self.schema, &[part], i as u32)?;
+        self.repoint(&batch, &moves, i as u32)?;
+        let n = batch.num_rows();
+        self.segments[i] = Segment {
+            batch,
+            row_ids,
+            deleted: vec![false; n],
+            deleted_count: 0,
+        };
+        Ok(())
+    }
+
+    /// The live rows of `parts` (segments numbered from `first`), their row
+    /// ids, and for each kept row its old address.
+    fn live_of(
+        schema: &SchemaRef,
+        parts: &[Segment],
+        first: u32,
+    ) -> Result<(RecordBatch, Vec<u64>, Vec<RowAddr>)> {
+        let mut batches = Vec::with_capacity(parts.len());
+        let mut ids = Vec::new();
+        let mut moves = Vec::new();
+        for (p, s) in parts.iter().enumerate() {
+            batches.push(filter_record_batch(&s.batch, &s.live_mask())?);
+            for (row, (&id, &d)) in s.row_ids.iter().zip(&s.deleted).enumerate() {
+                if !d {
+                    ids.push(id);
+                    moves.push(RowAddr {
+                        segment: first + p as u32,
+                        row: row as u32,
+                    });
+                }
+            }
+        }
+        Ok((concat_batches(schema, &batches)?, ids, moves))
+    }
+
+    /// Point keys whose latest row moved (from `moves[i]` to row `i` of the
+    /// new segment `index`) at the new place.
+    fn repoint(&mut self, batch: &RecordBatch, moves: &[RowAddr], index: u32) -> Result<()> {
+        let keys = self.encode_keys(&self.key_columns(batch)?)?;
+        for (row, old) in moves.iter().enumerate() {
+            let key = keys.get(row);
+            if let Some(state) = self.keys.get_mut(key)
+                && state.latest == Some(*old)
+            {
+                state.latest = Some(RowAddr {
+                    segment: index,
+                    row: row as u32,
+                });
+            }
+        }
+        Ok(())
+    }
+}
