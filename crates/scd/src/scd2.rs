@@ -267,16 +267,6 @@ impl Scd2 {
             });
             return KeyOutcome::Updated;
         }
-                plan.remove.push(l.addr);
-                plan.write.push(Write {
-                    winner: i,
-                    values: Values::LatestWith(untracked.to_vec()),
-                    system: self.system(l.start, l.end, false),
-                    identity: RowIdentity::SameAs(l.addr),
-                });
-                return KeyOutcome::Updated;
-            }
-        }
         let start = match latest {
             Some(l) if l.current => {
                 let start = time.max(l.start + 1);
