@@ -5,7 +5,7 @@
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use arrow::compute::{cast, concat_batches};
+use arrow::compute::{CastOptions, cast_with_options, concat_batches};
 use arrow::datatypes::DataType;
 use hashbrown::HashMap;
 
@@ -116,11 +116,21 @@ fn column<'a>(spec: &TableSpec, batch: &'a RecordBatch, name: &str) -> Result<&'
         })
 }
 
-fn cast_to(spec: &TableSpec, name: &str, col: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+pub(crate) fn cast_to(
+    spec: &TableSpec,
+    name: &str,
+    col: &ArrayRef,
+    to: &DataType,
+) -> Result<ArrayRef> {
     if col.data_type() == to {
         return Ok(col.clone());
     }
-    cast(col, to).map_err(|e| ScdError::ColumnType {
+    // Strict: a value that does not convert is an error, never a NULL.
+    let options = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    cast_with_options(col, to, &options).map_err(|e| ScdError::ColumnType {
         table: spec.name().to_string(),
         column: name.to_string(),
         expected: to.clone(),

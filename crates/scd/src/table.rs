@@ -8,7 +8,9 @@
 //! (amortised), never to the table.
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array};
-use arrow::compute::{cast, concat_batches, filter_record_batch, interleave};
+use arrow::compute::{
+    CastOptions, cast_with_options, concat_batches, filter_record_batch, interleave,
+};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
@@ -289,11 +291,18 @@ impl Table {
                         table: self.name.clone(),
                         reason: format!("rows to load have no column `{}`", f.name()),
                     })?;
-                if c.data_type() == f.data_type() {
-                    Ok(c.clone())
-                } else {
-                    cast(c, f.data_type()).map_err(ScdError::from)
-                }
+                let strict = CastOptions {
+                    safe: false,
+                    ..CastOptions::default()
+                };
+                cast_with_options(c, f.data_type(), &strict).map_err(|e| ScdError::TargetShape {
+                    table: self.name.clone(),
+                    reason: format!(
+                        "column `{}` cannot be read as {}: {e}",
+                        f.name(),
+                        f.data_type()
+                    ),
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)

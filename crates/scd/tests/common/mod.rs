@@ -1,0 +1,116 @@
+//! Helpers shared by the scd integration tests: a small customer table and
+//! change batches written as tuples.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use snowdrift_scd::{
+    ChangeFormat, MergeContext, MergeOutcome, MergeStrategy, Table, TableSpec, merge,
+};
+
+/// Business columns: id, email, city.
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("email", DataType::Utf8, true),
+        Field::new("city", DataType::Utf8, true),
+    ]))
+}
+
+/// The spec with an `op` column and, optionally, the `seq` sequence.
+pub fn spec(sequence: bool) -> TableSpec {
+    let b = TableSpec::builder("customer", schema())
+        .key(["id"])
+        .format(ChangeFormat::OperationColumn("op".into()));
+    if sequence { b.sequence("seq") } else { b }
+        .build()
+        .unwrap()
+}
+
+/// One change: id, email, city, op, seq.
+pub type Row<'a> = (i64, Option<&'a str>, Option<&'a str>, &'a str, i64);
+
+pub fn changes(rows: &[Row<'_>]) -> RecordBatch {
+    let mut fields: Vec<Field> = schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("op", DataType::Utf8, false));
+    fields.push(Field::new("seq", DataType::Int64, false));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
+        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.2))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.4))),
+    ];
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+/// Merge `rows` at time `now`.
+pub fn apply(
+    strategy: &dyn MergeStrategy,
+    spec: &TableSpec,
+    table: &mut Table,
+    rows: &[Row<'_>],
+    now: i64,
+) -> MergeOutcome {
+    merge(
+        strategy,
+        spec,
+        table,
+        &[&changes(rows)],
+        MergeContext::at(now),
+    )
+    .unwrap()
+}
+
+/// Every cell as text (NULL as `None`), rows sorted.
+pub fn text_rows(batch: &RecordBatch) -> Vec<Vec<Option<String>>> {
+    let cols: Vec<StringArray> = batch
+        .columns()
+        .iter()
+        .map(|c| {
+            let c = match c.data_type() {
+                DataType::Timestamp(..) => cast(c, &DataType::Int64).unwrap(),
+                _ => c.clone(),
+            };
+            let s = cast(&c, &DataType::Utf8).unwrap();
+            s.as_any().downcast_ref::<StringArray>().unwrap().clone()
+        })
+        .collect();
+    let mut rows: Vec<Vec<Option<String>>> = (0..batch.num_rows())
+        .map(|i| {
+            cols.iter()
+                .map(|c| (!c.is_null(i)).then(|| c.value(i).to_string()))
+                .collect()
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        // By id, then by the first system column (update or start time).
+        let key = |r: &Vec<Option<String>>| {
+            let num = |c: usize| -> i64 {
+                r.get(c)
+                    .and_then(|v| v.as_deref())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(i64::MIN)
+            };
+            (num(0), num(3), r.clone())
+        };
+        key(a).cmp(&key(b))
+    });
+    rows
+}
+
+/// The table's rows as text, sorted.
+pub fn table_rows(table: &Table) -> Vec<Vec<Option<String>>> {
+    text_rows(&table.to_batch().unwrap())
+}
+
+pub fn s(v: &str) -> Option<String> {
+    Some(v.to_string())
+}
