@@ -35,6 +35,9 @@ pub(crate) struct Changes {
     pub(crate) sequence: Option<Vec<i64>>,
     /// Whether the sequence is a timestamp (then it can date versions).
     pub(crate) sequence_is_time: bool,
+    /// Whether the rows come from a stream (a DELETE then ranks below an
+    /// INSERT of the same key, whatever their order).
+    from_stream: bool,
     pub(crate) keys: Keys,
 }
 
@@ -66,6 +69,7 @@ impl Changes {
             ops,
             sequence,
             sequence_is_time,
+            from_stream: spec.format() == &ChangeFormat::Stream,
             keys,
         })
     }
@@ -74,8 +78,10 @@ impl Changes {
         self.keys.get(row)
     }
 
-    /// One winner per key: the greatest `(sequence, operation rank, row)`,
-    /// where a stream's DELETE ranks below its INSERT of the same key.
+    /// One winner per key: the greatest `(sequence, operation rank, row)`.
+    /// The operation rank matters only for stream rows, where a DELETE ranks
+    /// below an INSERT of the same key (the stream's net change says the key
+    /// exists at the end); elsewhere the later row wins.
     /// Returned in ascending row order; also the count of losing rows.
     pub(crate) fn winners(&self) -> (Vec<usize>, usize) {
         let mut best: HashMap<KeyRef<'_>, usize> = HashMap::with_capacity(self.ops.len());
@@ -102,7 +108,7 @@ impl Changes {
 
     fn rank(&self, row: usize) -> (i64, u8, usize) {
         let seq = self.sequence.as_ref().map_or(0, |s| s[row]);
-        let op = u8::from(self.ops[row] == Some(ChangeOp::Upsert));
+        let op = u8::from(self.from_stream && self.ops[row] == Some(ChangeOp::Upsert));
         (seq, op, row)
     }
 }
