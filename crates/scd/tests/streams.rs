@@ -11,31 +11,81 @@ use arrow::datatypes::{DataType, Field, Schema};
 use common::{apply, s, spec, table_rows, text_rows};
 use snowdrift_faker::{ChangeStream, EntitySpec};
 use snowdrift_scd::{
-    ACTION, ChangeFormat, ChangeSet, IS_UPDATE, MergeContext, OPEN_END_MICROS, ROW_ID, Scd1,
-    Scd2, TableSpec, ValidityColumns, check_history, load_table, merge, net_changes, row_ids,
+    ACTION, ChangeFormat, ChangeSet, IS_UPDATE, MergeContext, OPEN_END_MICROS, ROW_ID, Scd1, Scd2,
+    TableSpec, ValidityColumns, check_history, load_table, merge, net_changes, row_ids,
 };
 
 fn actions(c: &ChangeSet) -> Vec<(String, bool)> {
     let b = c.batch();
-    let a = b.column_by_name(ACTION).unwrap().as_any().downcast_ref::<StringArray>().unwrap();
-    let u = b.column_by_name(IS_UPDATE).unwrap().as_any().downcast_ref::<BooleanArray>().unwrap();
-    (0..b.num_rows()).map(|i| (a.value(i).to_string(), u.value(i))).collect()
+    let a = b
+        .column_by_name(ACTION)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    let u = b
+        .column_by_name(IS_UPDATE)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .unwrap();
+    (0..b.num_rows())
+        .map(|i| (a.value(i).to_string(), u.value(i)))
+        .collect()
 }
 
 #[test]
 fn change_sets_have_the_shape_of_a_standard_stream() {
     let (scd1, spec) = (Scd1::default(), spec(false));
     let mut t = scd1.create_table(&spec).unwrap();
-    let ins = apply(&scd1, &spec, &mut t, &[(1, Some("a@x"), None, "INSERT", 0)], 1).changes;
+    let ins = apply(
+        &scd1,
+        &spec,
+        &mut t,
+        &[(1, Some("a@x"), None, "INSERT", 0)],
+        1,
+    )
+    .changes;
     assert_eq!(actions(&ins), [("INSERT".into(), false)]);
-    let names: Vec<_> = ins.batch().schema().fields().iter().map(|f| f.name().clone()).collect();
-    assert_eq!(names, ["id", "email", "city", "update_timestamp", ACTION, IS_UPDATE, ROW_ID]);
+    let names: Vec<_> = ins
+        .batch()
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "email",
+            "city",
+            "update_timestamp",
+            ACTION,
+            IS_UPDATE,
+            ROW_ID
+        ]
+    );
 
-    let upd = apply(&scd1, &spec, &mut t, &[(1, Some("b@x"), None, "UPDATE", 0)], 2).changes;
-    assert_eq!(actions(&upd), [("DELETE".into(), true), ("INSERT".into(), true)]);
+    let upd = apply(
+        &scd1,
+        &spec,
+        &mut t,
+        &[(1, Some("b@x"), None, "UPDATE", 0)],
+        2,
+    )
+    .changes;
+    assert_eq!(
+        actions(&upd),
+        [("DELETE".into(), true), ("INSERT".into(), true)]
+    );
     // An update keeps the row's identity.
     assert_eq!(row_ids(&upd), [row_ids(&ins)[0]; 2]);
-    assert_eq!(text_rows(upd.batch())[0][1], s("a@x"), "the DELETE half has the old values");
+    assert_eq!(
+        text_rows(upd.batch())[0][1],
+        s("a@x"),
+        "the DELETE half has the old values"
+    );
 
     let del = apply(&scd1, &spec, &mut t, &[(1, None, None, "DELETE", 0)], 3).changes;
     assert_eq!(actions(&del), [("DELETE".into(), false)]);
@@ -65,25 +115,60 @@ fn net_changes_follow_snowflake_stream_rules() {
     let later: Vec<_> = ["c@x", "d@x", "e@x"]
         .iter()
         .enumerate()
-        .map(|(i, e)| apply(&scd1, &spec, &mut t, &[(1, Some(*e), None, "UPDATE", 0)], 10 + i as i64).changes)
+        .map(|(i, e)| {
+            apply(
+                &scd1,
+                &spec,
+                &mut t,
+                &[(1, Some(*e), None, "UPDATE", 0)],
+                10 + i as i64,
+            )
+            .changes
+        })
         .collect();
     let net = net_changes(&later).unwrap();
-    assert_eq!(actions(&net), [("DELETE".into(), true), ("INSERT".into(), true)]);
+    assert_eq!(
+        actions(&net),
+        [("DELETE".into(), true), ("INSERT".into(), true)]
+    );
     let rows = text_rows(net.batch());
     let emails: Vec<_> = rows.iter().map(|r| r[1].clone()).collect();
     assert!(emails.contains(&s("b@x")) && emails.contains(&s("e@x")));
 
     // Changed and changed back: nothing (on a table without an update
     // timestamp, which would otherwise differ).
-    let plain = Scd1 { updated_at: None, ..Scd1::default() };
+    let plain = Scd1 {
+        updated_at: None,
+        ..Scd1::default()
+    };
     let mut t = plain.create_table(&spec).unwrap();
-    apply(&plain, &spec, &mut t, &[(1, Some("e@x"), None, "INSERT", 0)], 20);
+    apply(
+        &plain,
+        &spec,
+        &mut t,
+        &[(1, Some("e@x"), None, "INSERT", 0)],
+        20,
+    );
     let back: Vec<_> = ["f@x", "e@x"]
         .iter()
-        .map(|e| apply(&plain, &spec, &mut t, &[(1, Some(*e), None, "UPDATE", 0)], 21).changes)
+        .map(|e| {
+            apply(
+                &plain,
+                &spec,
+                &mut t,
+                &[(1, Some(*e), None, "UPDATE", 0)],
+                21,
+            )
+            .changes
+        })
         .collect();
     assert!(net_changes(&back).unwrap().is_empty());
-    assert!(net_changes(&[]).unwrap_err().to_string().contains("at least one"));
+    assert!(
+        net_changes(&[])
+            .unwrap_err()
+            .to_string()
+            .contains("at least one")
+    );
 }
 
 /// The original flow: raw → SCD-1 `customer` → stream → SCD-2 `customer_history`.
@@ -100,9 +185,13 @@ impl Flow {
     fn new(op_column: bool) -> Self {
         let schema = EntitySpec::customer().schema();
         let b = TableSpec::builder("customer", schema.clone()).key(["customer_id"]);
-        let raw_spec = if op_column { b.format(ChangeFormat::OperationColumn("op".into())) } else { b }
-            .build()
-            .unwrap();
+        let raw_spec = if op_column {
+            b.format(ChangeFormat::OperationColumn("op".into()))
+        } else {
+            b
+        }
+        .build()
+        .unwrap();
         let history_spec = TableSpec::builder("customer_history", schema)
             .key(["customer_id"])
             .format(ChangeFormat::Stream)
@@ -121,11 +210,29 @@ impl Flow {
     }
 
     fn run(&mut self, raw: &RecordBatch, now: i64) {
-        let out = merge(&self.scd1, &self.raw_spec, &mut self.customer, &[raw], MergeContext::at(now)).unwrap();
-        merge(&self.scd2, &self.history_spec, &mut self.history, &[out.changes.batch()], MergeContext::at(now + 1))
-            .unwrap();
-        let v = check_history(&self.history.to_batch().unwrap(), &self.history_spec, &ValidityColumns::default(), true)
-            .unwrap();
+        let out = merge(
+            &self.scd1,
+            &self.raw_spec,
+            &mut self.customer,
+            &[raw],
+            MergeContext::at(now),
+        )
+        .unwrap();
+        merge(
+            &self.scd2,
+            &self.history_spec,
+            &mut self.history,
+            &[out.changes.batch()],
+            MergeContext::at(now + 1),
+        )
+        .unwrap();
+        let v = check_history(
+            &self.history.to_batch().unwrap(),
+            &self.history_spec,
+            &ValidityColumns::default(),
+            true,
+        )
+        .unwrap();
         assert!(v.is_empty(), "{v:?}");
     }
 }
@@ -133,22 +240,37 @@ impl Flow {
 #[test]
 fn the_original_scenario_insert_223136_update_72_delete_73() {
     let mut flow = Flow::new(true);
-    let mut files = ChangeStream::builder(EntitySpec::customer()).seed(1).classic(10_000).build().unwrap();
+    let mut files = ChangeStream::builder(EntitySpec::customer())
+        .seed(1)
+        .classic(10_000)
+        .build()
+        .unwrap();
     let first = files.next_batch().batch;
     let with_op = |b: &RecordBatch, ops: Vec<&str>| {
-        let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         fields.push(Field::new("op", DataType::Utf8, false));
         let mut cols = b.columns().to_vec();
         cols.push(Arc::new(StringArray::from(ops)));
         RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
     };
     flow.run(&with_op(&first, vec!["INSERT"; 10_000]), 1_000);
-    assert_eq!((flow.customer.num_rows(), flow.history.num_rows()), (10_000, 10_000));
+    assert_eq!(
+        (flow.customer.num_rows(), flow.history.num_rows()),
+        (10_000, 10_000)
+    );
 
     // The demo: a new customer 223136, customer 72 changes, customer 73 leaves.
     let mut edit = first.slice(72, 2);
     let mut cols = edit.columns().to_vec();
-    cols[3] = Arc::new(StringArray::from(vec![Some("new.address@example.com"), None]));
+    cols[3] = Arc::new(StringArray::from(vec![
+        Some("new.address@example.com"),
+        None,
+    ]));
     edit = RecordBatch::try_new(edit.schema(), cols).unwrap();
     let new = first.slice(0, 1);
     let mut cols = new.columns().to_vec();
@@ -159,21 +281,41 @@ fn the_original_scenario_insert_223136_update_72_delete_73() {
 
     assert_eq!(flow.customer.num_rows(), 10_000);
     let h = table_rows(&flow.history);
-    let of = |k: &str| h.iter().filter(|r| r[0].as_deref() == Some(k)).cloned().collect::<Vec<_>>();
+    let of = |k: &str| {
+        h.iter()
+            .filter(|r| r[0].as_deref() == Some(k))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let open = OPEN_END_MICROS.to_string();
     // 223136: one current version, starting at the SCD-1 update time.
     assert_eq!(of("223136").len(), 1);
-    assert_eq!(of("223136")[0][8..], [s("2000"), Some(open.clone()), s("true")]);
+    assert_eq!(
+        of("223136")[0][8..],
+        [s("2000"), Some(open.clone()), s("true")]
+    );
     // 72: the old version closed exactly where the new one starts.
     let v72 = of("72");
     assert_eq!(v72.len(), 2);
-    assert_eq!((v72[0][9].clone(), v72[0][10].clone()), (s("2000"), s("false")));
-    assert_eq!((v72[1][3].clone(), v72[1][8].clone()), (s("new.address@example.com"), s("2000")));
+    assert_eq!(
+        (v72[0][9].clone(), v72[0][10].clone()),
+        (s("2000"), s("false"))
+    );
+    assert_eq!(
+        (v72[1][3].clone(), v72[1][8].clone()),
+        (s("new.address@example.com"), s("2000"))
+    );
     // 73: logically deleted — closed at the merge's clock, no current row.
     let v73 = of("73");
     assert_eq!(v73.len(), 1);
-    assert_eq!((v73[0][9].clone(), v73[0][10].clone()), (s("2001"), s("false")));
-    let current = h.iter().filter(|r| r[10].as_deref() == Some("true")).count();
+    assert_eq!(
+        (v73[0][9].clone(), v73[0][10].clone()),
+        (s("2001"), s("false"))
+    );
+    let current = h
+        .iter()
+        .filter(|r| r[10].as_deref() == Some("true"))
+        .count();
     assert_eq!(current, 10_000);
 }
 
@@ -181,13 +323,21 @@ fn the_original_scenario_insert_223136_update_72_delete_73() {
 fn classic_files_flow_through_both_tables() {
     // The original generator: each file re-states customers 0..n.
     let mut flow = Flow::new(false);
-    let mut files = ChangeStream::builder(EntitySpec::customer()).seed(2).classic(500).build().unwrap();
+    let mut files = ChangeStream::builder(EntitySpec::customer())
+        .seed(2)
+        .classic(500)
+        .build()
+        .unwrap();
     for (i, file) in files.by_ref().take(4).enumerate() {
         flow.run(&file.batch, (i as i64 + 1) * 1_000);
     }
     assert_eq!(flow.customer.num_rows(), 500);
     // Every file changes (nearly) every customer: about 4 versions each.
-    assert!(flow.history.num_rows() > 1_900, "{}", flow.history.num_rows());
+    assert!(
+        flow.history.num_rows() > 1_900,
+        "{}",
+        flow.history.num_rows()
+    );
     assert_eq!(flow.history.live_keys(), 500);
 }
 
@@ -198,7 +348,10 @@ fn composite_keys_identify_rows_by_every_part() {
         Field::new("id", DataType::Int64, false),
         Field::new("email", DataType::Utf8, true),
     ]));
-    let spec = TableSpec::builder("customer", schema.clone()).key(["region", "id"]).build().unwrap();
+    let spec = TableSpec::builder("customer", schema.clone())
+        .key(["region", "id"])
+        .build()
+        .unwrap();
     let scd2 = Scd2::default();
     let mut t = scd2.create_table(&spec).unwrap();
     let batch = |rows: Vec<(&str, i64, &str)>| {
@@ -212,13 +365,32 @@ fn composite_keys_identify_rows_by_every_part() {
         )
         .unwrap()
     };
-    merge(&scd2, &spec, &mut t, &[&batch(vec![("eu", 1, "a"), ("us", 1, "b")])], MergeContext::at(1)).unwrap();
-    let m = merge(&scd2, &spec, &mut t, &[&batch(vec![("eu", 1, "a2"), ("us", 1, "b")])], MergeContext::at(2))
-        .unwrap()
-        .metrics;
+    merge(
+        &scd2,
+        &spec,
+        &mut t,
+        &[&batch(vec![("eu", 1, "a"), ("us", 1, "b")])],
+        MergeContext::at(1),
+    )
+    .unwrap();
+    let m = merge(
+        &scd2,
+        &spec,
+        &mut t,
+        &[&batch(vec![("eu", 1, "a2"), ("us", 1, "b")])],
+        MergeContext::at(2),
+    )
+    .unwrap()
+    .metrics;
     assert_eq!((m.updated, m.unchanged), (1, 1));
     assert_eq!(t.num_rows(), 3);
-    let v = check_history(&t.to_batch().unwrap(), &spec, &ValidityColumns::default(), false).unwrap();
+    let v = check_history(
+        &t.to_batch().unwrap(),
+        &spec,
+        &ValidityColumns::default(),
+        false,
+    )
+    .unwrap();
     assert!(v.is_empty(), "{v:?}");
 }
 
@@ -226,14 +398,33 @@ fn composite_keys_identify_rows_by_every_part() {
 fn a_reloaded_table_merges_like_the_original() {
     let (scd2, spec) = (Scd2::default(), spec(false));
     let mut t = scd2.create_table(&spec).unwrap();
-    for (now, e, op) in [(10, "a@x", "INSERT"), (20, "b@x", "UPDATE"), (30, "b@x", "DELETE")] {
-        apply(&scd2, &spec, &mut t, &[(1, Some(e), None, op, 0), (2, Some(e), None, "UPDATE", 0)], now);
+    for (now, e, op) in [
+        (10, "a@x", "INSERT"),
+        (20, "b@x", "UPDATE"),
+        (30, "b@x", "DELETE"),
+    ] {
+        apply(
+            &scd2,
+            &spec,
+            &mut t,
+            &[(1, Some(e), None, op, 0), (2, Some(e), None, "UPDATE", 0)],
+            now,
+        );
     }
     let mut reloaded = load_table(&scd2, &spec, t.to_batch().unwrap()).unwrap();
     assert_eq!(table_rows(&reloaded), table_rows(&t));
     assert_eq!(reloaded.live_keys(), t.live_keys());
     for table in [&mut t, &mut reloaded] {
-        apply(&scd2, &spec, table, &[(1, Some("c@x"), None, "INSERT", 0), (2, Some("c@x"), None, "UPDATE", 0)], 40);
+        apply(
+            &scd2,
+            &spec,
+            table,
+            &[
+                (1, Some("c@x"), None, "INSERT", 0),
+                (2, Some("c@x"), None, "UPDATE", 0),
+            ],
+            40,
+        );
     }
     assert_eq!(table_rows(&reloaded), table_rows(&t));
     let ids = reloaded.to_batch_with_row_ids().unwrap().1;
