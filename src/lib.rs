@@ -4,11 +4,18 @@
 //! libraries. This facade re-exports the member crates:
 //!
 //! - [`faker`]: seeded synthetic customers, change streams and ground truth.
+//! - [`scd`]: SCD merges (Type 0, 1, 2) over Arrow, stream change sets, the
+//!   history invariant checker.
+//! - [`workloads`]: reproducible data sets for benchmarks and peer
+//!   comparisons.
 //!
 //! See the repository's `README.md` and `docs/` for the whole picture.
 #![warn(missing_docs)]
 
 pub use snowdrift_faker as faker;
+pub use snowdrift_scd as scd;
+
+pub mod workloads;
 
 /// The code blocks of the user guides in `docs/`, compiled and run as doc
 /// tests so that every snippet works as written.

@@ -6,9 +6,11 @@
 //! is a DELETE of its old values and an INSERT of its new ones, both with
 //! `ISUPDATE = TRUE` and the same row id.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, new_null_array};
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, StringBuilder, new_null_array,
+};
 use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::{concat_batches, interleave};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -24,9 +26,35 @@ pub const IS_UPDATE: &str = "METADATA$ISUPDATE";
 pub const ROW_ID: &str = "METADATA$ROW_ID";
 
 /// Rows of a table that changed, as a standard stream on it would show them.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// A merge builds its change set lazily: the rows are assembled the first
+/// time [`ChangeSet::batch`] is called, so a merge whose changes nobody reads
+/// does not pay for them. Clones share the rows.
+#[derive(Debug, Clone)]
 pub struct ChangeSet {
-    batch: RecordBatch,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    mutation: Option<Mutation>,
+    batch: OnceLock<RecordBatch>,
+    len: usize,
+}
+
+/// The rows a merge removed and wrote, with their row ids.
+#[derive(Debug)]
+struct Mutation {
+    removed: RecordBatch,
+    removed_ids: Vec<u64>,
+    written: RecordBatch,
+    written_ids: Vec<u64>,
+}
+
+impl PartialEq for ChangeSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.batch() == other.batch()
+    }
 }
 
 impl ChangeSet {
@@ -45,8 +73,16 @@ impl ChangeSet {
 
     /// An empty change set of a table with `table_schema`.
     pub fn empty(table_schema: &Schema) -> Self {
+        Self::ready(RecordBatch::new_empty(Self::schema_for(table_schema)))
+    }
+
+    fn ready(batch: RecordBatch) -> Self {
         Self {
-            batch: RecordBatch::new_empty(Self::schema_for(table_schema)),
+            inner: Arc::new(Inner {
+                mutation: None,
+                len: batch.num_rows(),
+                batch: OnceLock::from(batch),
+            }),
         }
     }
 
@@ -68,40 +104,66 @@ impl ChangeSet {
                 }
             }
         }
-        Ok(Self { batch })
+        Ok(Self::ready(batch))
     }
 
-    /// The rows: the table's columns and the three metadata columns.
+    /// The rows: the table's columns and the three metadata columns,
+    /// DELETE rows first.
     pub fn batch(&self) -> &RecordBatch {
-        &self.batch
+        self.inner.batch.get_or_init(|| {
+            let m = self
+                .inner
+                .mutation
+                .as_ref()
+                .expect("a change set without rows has a mutation");
+            m.assemble()
+                .expect("removed and written rows share the table's schema")
+        })
     }
 
     /// Number of change rows.
     pub fn len(&self) -> usize {
-        self.batch.num_rows()
+        self.inner.len
     }
 
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.batch.num_rows() == 0
+        self.inner.len == 0
     }
 
     /// Build from the old images of removed rows and the written rows, each
     /// with its row id: an id in both is an update pair.
     pub(crate) fn from_mutation(
-        removed: &RecordBatch,
-        removed_ids: &[u64],
-        written: &RecordBatch,
-        written_ids: &[u64],
-    ) -> Result<Self> {
-        let written_set: hashbrown::HashSet<u64> = written_ids.iter().copied().collect();
-        let rewritten: hashbrown::HashSet<u64> = removed_ids
+        removed: RecordBatch,
+        removed_ids: Vec<u64>,
+        written: RecordBatch,
+        written_ids: Vec<u64>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                len: removed.num_rows() + written.num_rows(),
+                batch: OnceLock::new(),
+                mutation: Some(Mutation {
+                    removed,
+                    removed_ids,
+                    written,
+                    written_ids,
+                }),
+            }),
+        }
+    }
+}
+
+impl Mutation {
+    fn assemble(&self) -> Result<RecordBatch> {
+        let written_set: hashbrown::HashSet<u64> = self.written_ids.iter().copied().collect();
+        let rewritten: hashbrown::HashSet<u64> = self
+            .removed_ids
             .iter()
             .copied()
             .filter(|id| written_set.contains(id))
             .collect();
-        let table_schema = removed.schema();
-        let schema = Self::schema_for(&table_schema);
+        let schema = ChangeSet::schema_for(&self.removed.schema());
         let part = |rows: &RecordBatch, ids: &[u64], action: &str| -> Result<RecordBatch> {
             let mut cols: Vec<ArrayRef> = rows.columns().to_vec();
             cols.push(Arc::new(StringArray::from(vec![action; ids.len()])));
@@ -110,22 +172,27 @@ impl ChangeSet {
                     .map(|id| rewritten.contains(id))
                     .collect::<Vec<_>>(),
             )));
-            cols.push(Arc::new(StringArray::from_iter_values(
-                ids.iter().map(|id| format_row_id(*id)),
-            )));
+            cols.push(Arc::new(row_id_column(ids)));
             Ok(RecordBatch::try_new(schema.clone(), cols)?)
         };
-        let deletes = part(removed, removed_ids, "DELETE")?;
-        let inserts = part(written, written_ids, "INSERT")?;
-        Ok(Self {
-            batch: concat_batches(&schema, [&deletes, &inserts])?,
-        })
+        let deletes = part(&self.removed, &self.removed_ids, "DELETE")?;
+        let inserts = part(&self.written, &self.written_ids, "INSERT")?;
+        Ok(concat_batches(&schema, [&deletes, &inserts])?)
     }
 }
 
-/// The text form of a row id, as `METADATA$ROW_ID` shows it.
-pub(crate) fn format_row_id(id: u64) -> String {
-    format!("{id:016x}")
+/// Row ids as `METADATA$ROW_ID` shows them: 16 lower-case hex digits.
+fn row_id_column(ids: &[u64]) -> StringArray {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b = StringBuilder::with_capacity(ids.len(), ids.len() * 16);
+    let mut text = [0u8; 16];
+    for id in ids {
+        for (i, c) in text.iter_mut().enumerate() {
+            *c = HEX[((id >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        b.append_value(std::str::from_utf8(&text).expect("hex digits are ASCII"));
+    }
+    b.finish()
 }
 
 /// The net change over a window of consecutive change sets, as a standard
@@ -169,19 +236,19 @@ pub fn net_changes(window: &[ChangeSet]) -> Result<ChangeSet> {
             reason: "the window holds no change set; pass at least one".into(),
         });
     };
-    let schema = first.batch.schema();
+    let schema = first.batch().schema();
     let width = schema.fields().len() - 3;
     let mut order: Vec<String> = Vec::new();
     // Per row id: the image before the window (if it existed) and after it.
     let mut images: HashMap<String, (Option<Loc>, Option<Loc>)> = HashMap::new();
     for (set, cs) in window.iter().enumerate() {
-        if cs.batch.schema().fields() != schema.fields() {
+        if cs.batch().schema().fields() != schema.fields() {
             return Err(ScdError::TargetShape {
                 table: "change set".into(),
                 reason: format!("change set {set} has another schema than the first"),
             });
         }
-        let b = &cs.batch;
+        let b = cs.batch();
         let action = string_column(b, ACTION);
         let ids = string_column(b, ROW_ID);
         // Within one set, DELETE rows describe the state before it.
@@ -209,7 +276,7 @@ pub fn net_changes(window: &[ChangeSet]) -> Result<ChangeSet> {
             (Some(b), Some(a)) => pair_ids.push((b, a)),
         }
     }
-    let batches: Vec<&RecordBatch> = window.iter().map(|c| &c.batch).collect();
+    let batches: Vec<&RecordBatch> = window.iter().map(ChangeSet::batch).collect();
     let pairs = drop_unchanged(&batches, width, &pair_ids)?;
     for (b, a) in pairs {
         before_rows.push((b, true));
@@ -217,9 +284,7 @@ pub fn net_changes(window: &[ChangeSet]) -> Result<ChangeSet> {
     }
     let deletes = assemble(&batches, &schema, width, &before_rows, "DELETE")?;
     let inserts = assemble(&batches, &schema, width, &after_rows, "INSERT")?;
-    Ok(ChangeSet {
-        batch: concat_batches(&schema, [&deletes, &inserts])?,
-    })
+    Ok(ChangeSet::ready(concat_batches(&schema, [&deletes, &inserts])?))
 }
 
 fn string_column<'a>(b: &'a RecordBatch, name: &str) -> &'a StringArray {
@@ -295,7 +360,7 @@ fn assemble(
 
 /// The row ids of a change set's rows, as numbers.
 pub fn row_ids(changes: &ChangeSet) -> Vec<u64> {
-    let ids = string_column(&changes.batch, ROW_ID);
+    let ids = string_column(changes.batch(), ROW_ID);
     (0..ids.len())
         .map(|i| u64::from_str_radix(ids.value(i), 16).unwrap_or(u64::MAX))
         .collect()

@@ -16,7 +16,7 @@ use arrow::array::{
     UInt32Array, new_null_array,
 };
 use arrow::compute::kernels::cmp::distinct;
-use arrow::compute::{cast, interleave, take};
+use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::changes::{ChangeOp, Changes};
@@ -364,7 +364,8 @@ pub fn merge(
         latest_row: &latest_row,
         differs,
     };
-    let plan = strategy.plan(&input)?;
+    let mut plan = strategy.plan(&input)?;
+    let last_write = order_writes(&mut plan.write, winners.len());
     if plan.outcomes.len() != winners.len() {
         return Err(ScdError::TargetShape {
             table: spec.name().to_string(),
@@ -378,7 +379,7 @@ pub fn merge(
     }
     count_outcomes(&plan.outcomes, &mut metrics);
     let written = assemble(&input, &winner_values, &plan.write)?;
-    let removed = table.gather(&plan.remove)?;
+    let removed = removed_rows(table, &winners, &latest, &plan.remove)?;
     let removed_ids: Vec<u64> = plan.remove.iter().map(|a| table.row_id(*a)).collect();
     let written_ids: Vec<u64> = plan
         .write
@@ -388,18 +389,39 @@ pub fn merge(
             RowIdentity::New => table.allocate_row_id(),
         })
         .collect();
-    let change_set = ChangeSet::from_mutation(&removed, &removed_ids, &written, &written_ids)?;
     metrics.target_rows_written = written.num_rows();
     metrics.target_rows_removed = removed.num_rows();
-    let key_states = next_key_states(&changes, &winners, &states, &plan);
+    let key_states = next_key_states(&changes, &winners, &states, &plan, &last_write);
     let late_rows = take_rows(&changes.business, late.iter().map(|l| l.row))?;
-    table.apply(&plan.remove, written, written_ids, key_states)?;
+    table.apply(&plan.remove, written.clone(), written_ids.clone(), key_states)?;
+    let change_set = ChangeSet::from_mutation(removed, removed_ids, written, written_ids);
     Ok(MergeOutcome {
         metrics,
         changes: change_set,
         late,
         late_rows,
     })
+}
+
+/// The rows `remove` names: taken from the already gathered latest rows
+/// when they are there (the usual case), else read from the table.
+fn removed_rows(
+    table: &Table,
+    winners: &[Winner],
+    latest: &RecordBatch,
+    remove: &[RowAddr],
+) -> Result<RecordBatch> {
+    let position: hashbrown::HashMap<RowAddr, u32> = winners
+        .iter()
+        .filter_map(|w| w.latest)
+        .enumerate()
+        .map(|(i, a)| (a, i as u32))
+        .collect();
+    let idx: Option<Vec<u32>> = remove.iter().map(|a| position.get(a).copied()).collect();
+    match idx {
+        Some(idx) => Ok(arrow::compute::take_record_batch(latest, &UInt32Array::from(idx))?),
+        None => table.gather(remove),
+    }
 }
 
 fn check_target(strategy: &dyn MergeStrategy, spec: &TableSpec, target: &SchemaRef) -> Result<()> {
@@ -505,30 +527,7 @@ fn assemble(
     let business = input.spec.schema().fields().len();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(input.target.fields().len());
     for c in 0..business {
-        let sources: [&dyn Array; 2] = [
-            winner_values.column(c).as_ref(),
-            input.latest.column(c).as_ref(),
-        ];
-        let idx: Vec<(usize, usize)> = writes
-            .iter()
-            .map(|w| {
-                let latest = input.latest_row[w.winner];
-                let from_change = match &w.values {
-                    Values::Change => true,
-                    Values::Latest => false,
-                    Values::LatestWith(cols) => cols.contains(&c),
-                };
-                match (from_change, latest) {
-                    (false, Some(r)) => (1, r),
-                    _ => (0, w.winner),
-                }
-            })
-            .collect();
-        columns.push(if idx.is_empty() {
-            new_null_array(input.target.field(c).data_type(), 0)
-        } else {
-            interleave(&sources, &idx)?
-        });
+        columns.push(business_column(input, winner_values, writes, c)?);
     }
     for (s, field) in input.target.fields().iter().enumerate().skip(business) {
         let values = writes.iter().map(|w| {
@@ -540,6 +539,83 @@ fn assemble(
         columns.push(system_column(field.data_type(), values)?);
     }
     Ok(RecordBatch::try_new(input.target.clone(), columns)?)
+}
+
+/// Where column `c` of a write comes from: 0 = the change, 1 = the latest row.
+fn source(input: &PlanInput<'_>, w: &Write, c: usize) -> (usize, usize) {
+    let from_change = match &w.values {
+        Values::Change => true,
+        Values::Latest => false,
+        Values::LatestWith(cols) => cols.contains(&c),
+    };
+    match (from_change, input.latest_row[w.winner]) {
+        (false, Some(r)) => (1, r),
+        _ => (0, w.winner),
+    }
+}
+
+/// Business column `c` of the written rows. Writes are ordered by source
+/// (see [`order_writes`]), so each run of one source is a single `take`;
+/// only runs of mixed rows are interleaved.
+fn business_column(
+    input: &PlanInput<'_>,
+    winner_values: &RecordBatch,
+    writes: &[Write],
+    c: usize,
+) -> Result<ArrayRef> {
+    let sources: [&dyn Array; 2] = [
+        winner_values.column(c).as_ref(),
+        input.latest.column(c).as_ref(),
+    ];
+    let idx: Vec<(usize, usize)> = writes.iter().map(|w| source(input, w, c)).collect();
+    let mut parts: Vec<ArrayRef> = Vec::new();
+    let mut start = 0;
+    while start < idx.len() {
+        let src = idx[start].0;
+        let end = idx[start..]
+            .iter()
+            .position(|&(s, _)| s != src)
+            .map_or(idx.len(), |n| start + n);
+        let rows = UInt32Array::from_iter_values(idx[start..end].iter().map(|&(_, r)| r as u32));
+        parts.push(take(sources[src], &rows, None)?);
+        start = end;
+    }
+    Ok(match parts.len() {
+        0 => new_null_array(input.target.field(c).data_type(), 0),
+        1 => parts.pop().expect("one part"),
+        _ => {
+            let refs: Vec<&dyn Array> = parts.iter().map(AsRef::as_ref).collect();
+            arrow::compute::concat(&refs)?
+        }
+    })
+}
+
+/// Order writes by where their values come from (the latest row, the
+/// change, a mix), keeping their relative order otherwise; returns, per
+/// winner, the new position of its last write (which becomes the key's
+/// latest row).
+fn order_writes(writes: &mut Vec<Write>, winners: usize) -> Vec<Option<usize>> {
+    let mut last: Vec<Option<usize>> = vec![None; winners];
+    for (i, w) in writes.iter().enumerate() {
+        last[w.winner] = Some(i);
+    }
+    let kind = |w: &Write| match w.values {
+        Values::Latest => 0u8,
+        Values::Change => 1,
+        Values::LatestWith(_) => 2,
+    };
+    let mut order: Vec<usize> = (0..writes.len()).collect();
+    order.sort_by_key(|&i| kind(&writes[i]));
+    let mut position = vec![0; writes.len()];
+    for (new, &old) in order.iter().enumerate() {
+        position[old] = new;
+    }
+    let mut taken: Vec<Option<Write>> = std::mem::take(writes).into_iter().map(Some).collect();
+    *writes = order
+        .iter()
+        .map(|&i| taken[i].take().expect("each write once"))
+        .collect();
+    last.into_iter().map(|l| l.map(|i| position[i])).collect()
 }
 
 fn system_column(ty: &DataType, values: impl Iterator<Item = SystemValue>) -> Result<ArrayRef> {
@@ -569,11 +645,8 @@ fn next_key_states<'c>(
     winners: &[Winner],
     before: &[KeyState],
     plan: &Plan,
+    last_write: &[Option<usize>],
 ) -> Vec<(crate::keys::KeyRef<'c>, KeyState, Option<usize>)> {
-    let mut last_write: Vec<Option<usize>> = vec![None; winners.len()];
-    for (i, w) in plan.write.iter().enumerate() {
-        last_write[w.winner] = Some(i);
-    }
     let removed: hashbrown::HashSet<RowAddr> = plan.remove.iter().copied().collect();
     winners
         .iter()

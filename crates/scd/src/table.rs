@@ -7,9 +7,9 @@
 //! table goes, so the work per merge stays proportional to the change
 //! (amortised), never to the table.
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{
-    CastOptions, cast_with_options, concat_batches, filter_record_batch, interleave,
+    CastOptions, cast_with_options, concat_batches, filter_record_batch, take_record_batch,
 };
 use arrow::datatypes::{DataType, SchemaRef};
 
@@ -154,26 +154,40 @@ impl Table {
         self.segments[addr.segment as usize].row_ids[addr.row as usize]
     }
 
-    /// The rows at `addrs`, in that order.
+    /// The rows at `addrs`, in that order: one `take` per segment touched
+    /// (much faster than interleaving row by row), then one reordering
+    /// `take` when more than one segment is involved.
     pub(crate) fn gather(&self, addrs: &[RowAddr]) -> Result<RecordBatch> {
-        if addrs.is_empty() {
-            return Ok(RecordBatch::new_empty(self.schema.clone()));
+        let mut per_segment: Vec<Vec<u32>> = vec![Vec::new(); self.segments.len()];
+        let mut slot: Vec<(u32, u32)> = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            let rows = &mut per_segment[a.segment as usize];
+            slot.push((a.segment, rows.len() as u32));
+            rows.push(a.row);
         }
-        let indices: Vec<(usize, usize)> = addrs
-            .iter()
-            .map(|a| (a.segment as usize, a.row as usize))
-            .collect();
-        let columns = (0..self.schema.fields().len())
-            .map(|c| {
-                let arrays: Vec<&dyn Array> = self
-                    .segments
-                    .iter()
-                    .map(|s| s.batch.column(c).as_ref())
-                    .collect();
-                interleave(&arrays, &indices)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        let mut parts = Vec::new();
+        let mut first_of = vec![0u32; self.segments.len()];
+        let mut taken = 0u32;
+        for (i, rows) in per_segment.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            first_of[i] = taken;
+            taken += rows.len() as u32;
+            let idx = UInt32Array::from(rows);
+            parts.push(take_record_batch(&self.segments[i].batch, &idx)?);
+        }
+        match parts.len() {
+            0 => Ok(RecordBatch::new_empty(self.schema.clone())),
+            1 => Ok(parts.pop().expect("one part")),
+            _ => {
+                let all = concat_batches(&self.schema, &parts)?;
+                let order = UInt32Array::from_iter_values(
+                    slot.iter().map(|&(seg, n)| first_of[seg as usize] + n),
+                );
+                Ok(take_record_batch(&all, &order)?)
+            }
+        }
     }
 
     /// A fresh row id.

@@ -1,0 +1,109 @@
+//! Reproducible data sets for benchmarks and peer comparisons: a target of
+//! `keys` customers and a batch of changes against it, from the faker's
+//! classic mode, so every tool measured gets the same rows.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::error::ArrowError;
+
+use crate::faker::{ChangeStream, EntitySpec, FakerError, FakerRng};
+use crate::scd::OPEN_END_MICROS;
+
+/// 2024-01-01T00:00:00, when the target's rows were written (µs).
+pub const LOADED_AT: i64 = 1_704_067_200_000_000;
+/// 2024-01-02T00:00:00, when the changes are merged (µs).
+pub const MERGED_AT: i64 = 1_704_153_600_000_000;
+
+/// A target table's rows and a batch of changes against it.
+#[derive(Debug, Clone)]
+pub struct ScdWorkload {
+    /// Customers `0..keys`, the eight `customer_raw` columns.
+    pub target: RecordBatch,
+    /// The changes: updates of distinct existing customers with fresh values,
+    /// then new customers with keys from `keys` on.
+    pub changes: RecordBatch,
+}
+
+impl ScdWorkload {
+    /// `changes` rows against `keys` customers, of which `new_share` are new
+    /// customers; the same `seed` gives the same rows.
+    pub fn generate(keys: usize, changes: usize, new_share: f64, seed: u64) -> Result<Self, FakerError> {
+        let mut files = ChangeStream::builder(EntitySpec::customer())
+            .seed(seed)
+            .classic(keys)
+            .parallel(true)
+            .build()?;
+        let target = files.next_batch().batch;
+        let fresh = files.next_batch().batch;
+        let new = ((changes as f64) * new_share).round() as usize;
+        let updates = changes.saturating_sub(new).min(keys);
+        let picked = distinct_indices(keys, updates, seed);
+        let updated = take_record_batch(&fresh, &UInt32Array::from(picked))?;
+        let new_rows = with_keys(&fresh.slice(0, new.min(keys)), keys as i64)?;
+        let changes = concat_batches(&target.schema(), [&updated, &new_rows])?;
+        Ok(Self { target, changes })
+    }
+
+    /// The target as an SCD-1 table: every row stamped [`LOADED_AT`].
+    pub fn scd1_target(&self) -> Result<RecordBatch, ArrowError> {
+        let n = self.target.num_rows();
+        let stamp: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![LOADED_AT; n]));
+        append(&self.target, vec![(Field::new("update_timestamp", timestamp(), true), stamp)])
+    }
+
+    /// The target as an SCD-2 history: one current version per customer,
+    /// valid from [`LOADED_AT`].
+    pub fn scd2_target(&self) -> Result<RecordBatch, ArrowError> {
+        let n = self.target.num_rows();
+        append(
+            &self.target,
+            vec![
+                (
+                    Field::new("start_time", timestamp(), false),
+                    Arc::new(TimestampMicrosecondArray::from(vec![LOADED_AT; n])) as ArrayRef,
+                ),
+                (
+                    Field::new("end_time", timestamp(), false),
+                    Arc::new(TimestampMicrosecondArray::from(vec![OPEN_END_MICROS; n])),
+                ),
+                (Field::new("is_current", DataType::Boolean, false), Arc::new(BooleanArray::from(vec![true; n]))),
+            ],
+        )
+    }
+}
+
+fn timestamp() -> DataType {
+    crate::scd::TIMESTAMP
+}
+
+/// `count` distinct indices in `0..n`, in random order (a partial shuffle).
+fn distinct_indices(n: usize, count: usize, seed: u64) -> Vec<u32> {
+    let mut rng = FakerRng::from_seed(seed ^ 0x5eed);
+    let mut all: Vec<u32> = (0..n as u32).collect();
+    for i in 0..count.min(n) {
+        let j = i + rng.index(n - i);
+        all.swap(i, j);
+    }
+    all.truncate(count.min(n));
+    all
+}
+
+/// `rows` with keys renumbered from `first`.
+fn with_keys(rows: &RecordBatch, first: i64) -> Result<RecordBatch, ArrowError> {
+    let mut cols = rows.columns().to_vec();
+    cols[0] = Arc::new(Int64Array::from_iter_values(first..first + rows.num_rows() as i64));
+    RecordBatch::try_new(rows.schema(), cols)
+}
+
+fn append(batch: &RecordBatch, extra: Vec<(Field, ArrayRef)>) -> Result<RecordBatch, ArrowError> {
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut cols = batch.columns().to_vec();
+    for (f, c) in extra {
+        fields.push(f);
+        cols.push(c);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+}
