@@ -20,18 +20,29 @@ fn bench(c: &mut Criterion) {
     } else {
         (&[(20_000, "20k")], 2_000)
     };
-    let spec = TableSpec::builder("customer", snowdrift::faker::EntitySpec::customer().schema())
-        .key(["customer_id"])
-        .build()
-        .expect("valid spec");
+    let spec = TableSpec::builder(
+        "customer",
+        snowdrift::faker::EntitySpec::customer().schema(),
+    )
+    .key(["customer_id"])
+    .build()
+    .expect("valid spec");
     let mut group = c.benchmark_group("scd");
     group.sample_size(10);
     group.throughput(Throughput::Elements(changes as u64));
     for &(keys, label) in sizes {
         let w = ScdWorkload::generate(keys, changes, 0.1, 7).expect("workload");
         let strategies: [(&str, &dyn MergeStrategy, _); 2] = [
-            ("scd1", &Scd1::default(), w.scd1_target().expect("scd1 target")),
-            ("scd2", &Scd2::default(), w.scd2_target().expect("scd2 target")),
+            (
+                "scd1",
+                &Scd1::default(),
+                w.scd1_target().expect("scd1 target"),
+            ),
+            (
+                "scd2",
+                &Scd2::default(),
+                w.scd2_target().expect("scd2 target"),
+            ),
         ];
         for (name, strategy, rows) in strategies {
             let table = load_table(strategy, &spec, rows).expect("load");
@@ -41,8 +52,14 @@ fn bench(c: &mut Criterion) {
                 b.iter_batched_ref(
                     || table.clone(),
                     |t| {
-                        merge(strategy, &spec, t, &[&w.changes], MergeContext::at(MERGED_AT))
-                            .expect("merge")
+                        merge(
+                            strategy,
+                            &spec,
+                            t,
+                            &[&w.changes],
+                            MergeContext::at(MERGED_AT),
+                        )
+                        .expect("merge")
                     },
                     BatchSize::LargeInput,
                 )

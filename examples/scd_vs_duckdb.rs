@@ -28,7 +28,9 @@ fn arg(name: &str, default: &str) -> String {
 }
 
 fn write_csv(path: &Path, batch: &RecordBatch) -> Result<(), Box<dyn Error>> {
-    let mut w = WriterBuilder::new().with_header(true).build(File::create(path)?);
+    let mut w = WriterBuilder::new()
+        .with_header(true)
+        .build(File::create(path)?);
     w.write(batch)?;
     Ok(())
 }
@@ -55,12 +57,21 @@ fn main() -> Result<(), Box<dyn Error>> {
         for _ in 0..3 {
             let mut table = loaded.clone();
             let start = Instant::now();
-            merge(strategy, &spec, &mut table, &[&w.changes], MergeContext::at(MERGED_AT))?;
+            merge(
+                strategy,
+                &spec,
+                &mut table,
+                &[&w.changes],
+                MergeContext::at(MERGED_AT),
+            )?;
             best = best.min(start.elapsed().as_secs_f64());
             result = Some(table);
         }
         let table = result.expect("three runs");
-        write_csv(&out.join(format!("{name}_snowdrift.csv")), &table.to_batch()?)?;
+        write_csv(
+            &out.join(format!("{name}_snowdrift.csv")),
+            &table.to_batch()?,
+        )?;
         println!(
             "{{\"tool\": \"snowdrift\", \"merge\": \"{name}\", \"keys\": {keys}, \"changes\": {changes}, \"seconds\": {best:.4}, \"changes_per_sec\": {:.0}}}",
             changes as f64 / best

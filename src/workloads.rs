@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array};
+use arrow::array::{
+    ArrayRef, BooleanArray, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array,
+};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
@@ -30,7 +32,12 @@ pub struct ScdWorkload {
 impl ScdWorkload {
     /// `changes` rows against `keys` customers, of which `new_share` are new
     /// customers; the same `seed` gives the same rows.
-    pub fn generate(keys: usize, changes: usize, new_share: f64, seed: u64) -> Result<Self, FakerError> {
+    pub fn generate(
+        keys: usize,
+        changes: usize,
+        new_share: f64,
+        seed: u64,
+    ) -> Result<Self, FakerError> {
         let mut files = ChangeStream::builder(EntitySpec::customer())
             .seed(seed)
             .classic(keys)
@@ -51,7 +58,10 @@ impl ScdWorkload {
     pub fn scd1_target(&self) -> Result<RecordBatch, ArrowError> {
         let n = self.target.num_rows();
         let stamp: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![LOADED_AT; n]));
-        append(&self.target, vec![(Field::new("update_timestamp", timestamp(), true), stamp)])
+        append(
+            &self.target,
+            vec![(Field::new("update_timestamp", timestamp(), true), stamp)],
+        )
     }
 
     /// The target as an SCD-2 history: one current version per customer,
@@ -69,7 +79,10 @@ impl ScdWorkload {
                     Field::new("end_time", timestamp(), false),
                     Arc::new(TimestampMicrosecondArray::from(vec![OPEN_END_MICROS; n])),
                 ),
-                (Field::new("is_current", DataType::Boolean, false), Arc::new(BooleanArray::from(vec![true; n]))),
+                (
+                    Field::new("is_current", DataType::Boolean, false),
+                    Arc::new(BooleanArray::from(vec![true; n])),
+                ),
             ],
         )
     }
@@ -94,12 +107,19 @@ fn distinct_indices(n: usize, count: usize, seed: u64) -> Vec<u32> {
 /// `rows` with keys renumbered from `first`.
 fn with_keys(rows: &RecordBatch, first: i64) -> Result<RecordBatch, ArrowError> {
     let mut cols = rows.columns().to_vec();
-    cols[0] = Arc::new(Int64Array::from_iter_values(first..first + rows.num_rows() as i64));
+    cols[0] = Arc::new(Int64Array::from_iter_values(
+        first..first + rows.num_rows() as i64,
+    ));
     RecordBatch::try_new(rows.schema(), cols)
 }
 
 fn append(batch: &RecordBatch, extra: Vec<(Field, ArrayRef)>) -> Result<RecordBatch, ArrowError> {
-    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     let mut cols = batch.columns().to_vec();
     for (f, c) in extra {
         fields.push(f);

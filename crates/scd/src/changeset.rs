@@ -47,7 +47,7 @@ struct Inner {
 struct Mutation {
     removed: RecordBatch,
     removed_ids: Vec<u64>,
-    written: RecordBatch,
+    written: Vec<RecordBatch>,
     written_ids: Vec<u64>,
 }
 
@@ -136,12 +136,12 @@ impl ChangeSet {
     pub(crate) fn from_mutation(
         removed: RecordBatch,
         removed_ids: Vec<u64>,
-        written: RecordBatch,
+        written: Vec<RecordBatch>,
         written_ids: Vec<u64>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                len: removed.num_rows() + written.num_rows(),
+                len: removed.num_rows() + written_ids.len(),
                 batch: OnceLock::new(),
                 mutation: Some(Mutation {
                     removed,
@@ -176,7 +176,8 @@ impl Mutation {
             Ok(RecordBatch::try_new(schema.clone(), cols)?)
         };
         let deletes = part(&self.removed, &self.removed_ids, "DELETE")?;
-        let inserts = part(&self.written, &self.written_ids, "INSERT")?;
+        let written = concat_batches(&self.removed.schema(), &self.written)?;
+        let inserts = part(&written, &self.written_ids, "INSERT")?;
         Ok(concat_batches(&schema, [&deletes, &inserts])?)
     }
 }
@@ -284,7 +285,10 @@ pub fn net_changes(window: &[ChangeSet]) -> Result<ChangeSet> {
     }
     let deletes = assemble(&batches, &schema, width, &before_rows, "DELETE")?;
     let inserts = assemble(&batches, &schema, width, &after_rows, "INSERT")?;
-    Ok(ChangeSet::ready(concat_batches(&schema, [&deletes, &inserts])?))
+    Ok(ChangeSet::ready(concat_batches(
+        &schema,
+        [&deletes, &inserts],
+    )?))
 }
 
 fn string_column<'a>(b: &'a RecordBatch, name: &str) -> &'a StringArray {

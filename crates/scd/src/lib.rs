@@ -70,9 +70,9 @@ pub use changeset::{ACTION, ChangeSet, IS_UPDATE, ROW_ID, net_changes, row_ids};
 pub use error::{Result, ScdError};
 pub use invariants::{Rule, Violation, check_history};
 pub use merge::{
-    KeyOutcome, LateChange, MergeContext, MergeMetrics, MergeOutcome, MergeStrategy, Plan,
-    PlanInput, RowIdentity, SystemValue, Values, Winner, Write, create_table, load_table, merge,
-    value_at,
+    KeyOutcome, LateChange, MAX_SYSTEM_COLUMNS, MergeContext, MergeMetrics, MergeOutcome,
+    MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values, Winner, Write,
+    create_table, load_table, merge, value_at,
 };
 pub use scd1::{Scd0, Scd1, Scd1Delete};
 pub use scd2::{OPEN_END_MICROS, Scd2, Scd2Delete, ValidityColumns};

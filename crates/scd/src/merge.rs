@@ -88,6 +88,35 @@ pub enum SystemValue {
     Null,
 }
 
+/// Most system columns a strategy may add after the business columns.
+pub const MAX_SYSTEM_COLUMNS: usize = 6;
+
+/// The system values of one written row, in the target schema's order
+/// (entries past the target's system columns are ignored). A fixed array, so
+/// that planning a merge allocates nothing per row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SystemValues([SystemValue; MAX_SYSTEM_COLUMNS]);
+
+impl SystemValues {
+    /// No system values.
+    pub const NONE: Self = Self([SystemValue::Null; MAX_SYSTEM_COLUMNS]);
+
+    /// The given values, then NULLs. At most [`MAX_SYSTEM_COLUMNS`] are kept.
+    pub fn from_slice(values: &[SystemValue]) -> Self {
+        debug_assert!(values.len() <= MAX_SYSTEM_COLUMNS);
+        let mut out = Self::NONE;
+        for (slot, v) in out.0.iter_mut().zip(values) {
+            *slot = *v;
+        }
+        out
+    }
+
+    /// The value for system column `i`.
+    pub fn get(&self, i: usize) -> SystemValue {
+        self.0.get(i).copied().unwrap_or(SystemValue::Null)
+    }
+}
+
 /// The identity of a written row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowIdentity {
@@ -105,7 +134,7 @@ pub struct Write {
     /// Its business values.
     pub values: Values,
     /// Its system columns, in the target schema's order.
-    pub system: Vec<SystemValue>,
+    pub system: SystemValues,
     /// Its identity.
     pub identity: RowIdentity,
 }
@@ -389,11 +418,11 @@ pub fn merge(
             RowIdentity::New => table.allocate_row_id(),
         })
         .collect();
-    metrics.target_rows_written = written.num_rows();
+    metrics.target_rows_written = written.iter().map(RecordBatch::num_rows).sum();
     metrics.target_rows_removed = removed.num_rows();
     let key_states = next_key_states(&changes, &winners, &states, &plan, &last_write);
     let late_rows = take_rows(&changes.business, late.iter().map(|l| l.row))?;
-    table.apply(&plan.remove, written.clone(), written_ids.clone(), key_states)?;
+    table.apply(&plan.remove, &written, &written_ids, key_states)?;
     let change_set = ChangeSet::from_mutation(removed, removed_ids, written, written_ids);
     Ok(MergeOutcome {
         metrics,
@@ -404,28 +433,43 @@ pub fn merge(
 }
 
 /// The rows `remove` names: taken from the already gathered latest rows
-/// when they are there (the usual case), else read from the table.
+/// (the usual case: strategies remove winners' latest rows, in winner
+/// order, found by one forward walk), else read from the table.
 fn removed_rows(
     table: &Table,
     winners: &[Winner],
     latest: &RecordBatch,
     remove: &[RowAddr],
 ) -> Result<RecordBatch> {
-    let position: hashbrown::HashMap<RowAddr, u32> = winners
-        .iter()
-        .filter_map(|w| w.latest)
-        .enumerate()
-        .map(|(i, a)| (a, i as u32))
-        .collect();
-    let idx: Option<Vec<u32>> = remove.iter().map(|a| position.get(a).copied()).collect();
-    match idx {
-        Some(idx) => Ok(arrow::compute::take_record_batch(latest, &UInt32Array::from(idx))?),
-        None => table.gather(remove),
+    let latest_addrs: Vec<RowAddr> = winners.iter().filter_map(|w| w.latest).collect();
+    let mut idx = Vec::with_capacity(remove.len());
+    let mut cursor = 0;
+    for a in remove {
+        while cursor < latest_addrs.len() && latest_addrs[cursor] != *a {
+            cursor += 1;
+        }
+        if cursor == latest_addrs.len() {
+            return table.gather(remove);
+        }
+        idx.push(cursor as u32);
     }
+    Ok(arrow::compute::take_record_batch(
+        latest,
+        &UInt32Array::from(idx),
+    )?)
 }
 
 fn check_target(strategy: &dyn MergeStrategy, spec: &TableSpec, target: &SchemaRef) -> Result<()> {
     let expected = strategy.target_schema(spec)?;
+    if expected.fields().len() > spec.schema().fields().len() + MAX_SYSTEM_COLUMNS {
+        return Err(ScdError::TargetShape {
+            table: spec.name().to_string(),
+            reason: format!(
+                "strategy {} adds more than {MAX_SYSTEM_COLUMNS} system columns",
+                strategy.name()
+            ),
+        });
+    }
     if expected.fields() != target.fields() {
         return Err(ScdError::TargetShape {
             table: spec.name().to_string(),
@@ -518,8 +562,29 @@ fn count_outcomes(outcomes: &[KeyOutcome], m: &mut MergeMetrics) {
     }
 }
 
-/// Build the written rows in the target schema.
+/// Build the written rows in the target schema: one batch per run of writes
+/// with the same kind of source (see [`order_writes`]), so that each column
+/// of a run is a single `take` and nothing is copied twice.
 fn assemble(
+    input: &PlanInput<'_>,
+    winner_values: &RecordBatch,
+    writes: &[Write],
+) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < writes.len() {
+        let kind = write_kind(&writes[start]);
+        let end = writes[start..]
+            .iter()
+            .position(|w| write_kind(w) != kind)
+            .map_or(writes.len(), |n| start + n);
+        out.push(assemble_run(input, winner_values, &writes[start..end])?);
+        start = end;
+    }
+    Ok(out)
+}
+
+fn assemble_run(
     input: &PlanInput<'_>,
     winner_values: &RecordBatch,
     writes: &[Write],
@@ -530,15 +595,18 @@ fn assemble(
         columns.push(business_column(input, winner_values, writes, c)?);
     }
     for (s, field) in input.target.fields().iter().enumerate().skip(business) {
-        let values = writes.iter().map(|w| {
-            w.system
-                .get(s - business)
-                .copied()
-                .unwrap_or(SystemValue::Null)
-        });
+        let values = writes.iter().map(|w| w.system.get(s - business));
         columns.push(system_column(field.data_type(), values)?);
     }
     Ok(RecordBatch::try_new(input.target.clone(), columns)?)
+}
+
+fn write_kind(w: &Write) -> u8 {
+    match w.values {
+        Values::Latest => 0,
+        Values::Change => 1,
+        Values::LatestWith(_) => 2,
+    }
 }
 
 /// Where column `c` of a write comes from: 0 = the change, 1 = the latest row.
@@ -554,9 +622,8 @@ fn source(input: &PlanInput<'_>, w: &Write, c: usize) -> (usize, usize) {
     }
 }
 
-/// Business column `c` of the written rows. Writes are ordered by source
-/// (see [`order_writes`]), so each run of one source is a single `take`;
-/// only runs of mixed rows are interleaved.
+/// Business column `c` of a run of writes: one `take` when every row comes
+/// from one source, else an interleave.
 fn business_column(
     input: &PlanInput<'_>,
     winner_values: &RecordBatch,
@@ -568,26 +635,15 @@ fn business_column(
         input.latest.column(c).as_ref(),
     ];
     let idx: Vec<(usize, usize)> = writes.iter().map(|w| source(input, w, c)).collect();
-    let mut parts: Vec<ArrayRef> = Vec::new();
-    let mut start = 0;
-    while start < idx.len() {
-        let src = idx[start].0;
-        let end = idx[start..]
-            .iter()
-            .position(|&(s, _)| s != src)
-            .map_or(idx.len(), |n| start + n);
-        let rows = UInt32Array::from_iter_values(idx[start..end].iter().map(|&(_, r)| r as u32));
-        parts.push(take(sources[src], &rows, None)?);
-        start = end;
+    if idx.is_empty() {
+        return Ok(new_null_array(input.target.field(c).data_type(), 0));
     }
-    Ok(match parts.len() {
-        0 => new_null_array(input.target.field(c).data_type(), 0),
-        1 => parts.pop().expect("one part"),
-        _ => {
-            let refs: Vec<&dyn Array> = parts.iter().map(AsRef::as_ref).collect();
-            arrow::compute::concat(&refs)?
-        }
-    })
+    let first = idx[0].0;
+    if idx.iter().all(|&(s, _)| s == first) {
+        let rows = UInt32Array::from_iter_values(idx.iter().map(|&(_, r)| r as u32));
+        return Ok(take(sources[first], &rows, None)?);
+    }
+    Ok(arrow::compute::interleave(&sources, &idx)?)
 }
 
 /// Order writes by where their values come from (the latest row, the
@@ -599,13 +655,8 @@ fn order_writes(writes: &mut Vec<Write>, winners: usize) -> Vec<Option<usize>> {
     for (i, w) in writes.iter().enumerate() {
         last[w.winner] = Some(i);
     }
-    let kind = |w: &Write| match w.values {
-        Values::Latest => 0u8,
-        Values::Change => 1,
-        Values::LatestWith(_) => 2,
-    };
     let mut order: Vec<usize> = (0..writes.len()).collect();
-    order.sort_by_key(|&i| kind(&writes[i]));
+    order.sort_by_key(|&i| write_kind(&writes[i]));
     let mut position = vec![0; writes.len()];
     for (new, &old) in order.iter().enumerate() {
         position[old] = new;

@@ -4,7 +4,8 @@
 use arrow::datatypes::{Field, SchemaRef};
 
 use crate::merge::{
-    KeyOutcome, MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, Values, Write,
+    KeyOutcome, MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values,
+    Write,
 };
 use crate::spec::TIMESTAMP;
 use crate::table::Table;
@@ -92,9 +93,9 @@ impl MergeStrategy for Scd1 {
         let mut plan = Plan::default();
         let stamp = || {
             if self.updated_at.is_some() {
-                vec![SystemValue::Timestamp(input.context.now_micros)]
+                SystemValues::from_slice(&[SystemValue::Timestamp(input.context.now_micros)])
             } else {
-                Vec::new()
+                SystemValues::NONE
             }
         };
         for (i, w) in input.winners.iter().enumerate() {
@@ -166,7 +167,7 @@ impl MergeStrategy for Scd0 {
                     plan.write.push(Write {
                         winner: i,
                         values: Values::Change,
-                        system: Vec::new(),
+                        system: SystemValues::NONE,
                         identity: RowIdentity::New,
                     });
                     KeyOutcome::Inserted

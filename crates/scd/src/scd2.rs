@@ -5,8 +5,8 @@ use arrow::array::{Array, BooleanArray, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, SchemaRef};
 
 use crate::merge::{
-    KeyOutcome, MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, Values, Winner, Write,
-    value_at,
+    KeyOutcome, MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values,
+    Winner, Write, value_at,
 };
 use crate::spec::{ChangeFormat, TIMESTAMP};
 use crate::table::Table;
@@ -118,16 +118,13 @@ impl Scd2 {
         Ok((tracked, untracked))
     }
 
-    fn system(&self, start: i64, end: i64, deleted: bool) -> Vec<SystemValue> {
-        let mut v = vec![
+    fn system(&self, start: i64, end: i64, deleted: bool) -> SystemValues {
+        SystemValues::from_slice(&[
             SystemValue::Timestamp(start),
             SystemValue::Timestamp(end),
             SystemValue::Bool(end == OPEN_END_MICROS),
-        ];
-        if self.tombstones() {
-            v.push(SystemValue::Bool(deleted));
-        }
-        v
+            SystemValue::Bool(deleted),
+        ])
     }
 }
 

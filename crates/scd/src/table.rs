@@ -202,16 +202,19 @@ impl Table {
     pub(crate) fn apply(
         &mut self,
         removed: &[RowAddr],
-        inserted: RecordBatch,
-        row_ids: Vec<u64>,
+        inserted: &[RecordBatch],
+        row_ids: &[u64],
         states: Vec<(KeyRef<'_>, KeyState, Option<usize>)>,
     ) -> Result<()> {
-        if inserted.schema().fields() != self.schema.fields() {
+        if let Some(bad) = inserted
+            .iter()
+            .find(|b| b.schema().fields() != self.schema.fields())
+        {
             return Err(ScdError::TargetShape {
                 table: self.name.clone(),
                 reason: format!(
                     "rows to insert have schema {:?}, the table has {:?}",
-                    inserted.schema(),
+                    bad.schema(),
                     self.schema
                 ),
             });
@@ -224,15 +227,23 @@ impl Table {
                 self.live_rows -= 1;
             }
         }
+        // One segment per merge: the trailing-segment policy would merge the
+        // parts right away anyway, and re-pointing moved keys costs more than
+        // concatenating here.
         let segment = self.segments.len() as u32;
-        let appended = inserted.num_rows();
-        if appended > 0 {
-            self.live_rows += appended;
+        let batch = match inserted {
+            [] => RecordBatch::new_empty(self.schema.clone()),
+            [one] => one.clone(),
+            many => concat_batches(&self.schema, many)?,
+        };
+        let n = batch.num_rows();
+        if n > 0 {
+            self.live_rows += n;
             self.segments.push(Segment {
-                deleted: vec![false; appended],
+                deleted: vec![false; n],
                 deleted_count: 0,
-                row_ids,
-                batch: inserted,
+                row_ids: row_ids.to_vec(),
+                batch,
             });
         }
         for (key, mut state, latest_row) in states {
