@@ -23,4 +23,7 @@ pub mod workloads;
 mod guides {
     #[doc = include_str!("../docs/faker.md")]
     struct FakerGuide;
+
+    #[doc = include_str!("../docs/scd.md")]
+    struct ScdGuide;
 }

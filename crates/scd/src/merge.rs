@@ -19,6 +19,8 @@ use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, SchemaRef};
 
+use rayon::prelude::*;
+
 use crate::changes::{ChangeOp, Changes};
 use crate::changeset::ChangeSet;
 use crate::table::{KeyState, RowAddr, Table};
@@ -491,8 +493,13 @@ fn classify(
     let mut winners = Vec::with_capacity(rows.len());
     let mut states = Vec::with_capacity(rows.len());
     let mut late = Vec::new();
-    for &row in rows {
-        let state = table.key_state(changes.key(row));
+    // Index lookups are independent random reads: done on all cores.
+    let looked_up: Vec<KeyState> = rows
+        .par_iter()
+        .with_min_len(4096)
+        .map(|&row| table.key_state(changes.key(row)))
+        .collect();
+    for (&row, state) in rows.iter().zip(looked_up) {
         let sequence = changes.sequence.as_ref().map(|s| s[row]);
         if let (Some(seq), Some(applied)) = (sequence, state.sequence)
             && seq < applied
@@ -519,12 +526,7 @@ fn classify(
 
 fn take_rows(batch: &RecordBatch, rows: impl Iterator<Item = usize>) -> Result<RecordBatch> {
     let idx = UInt32Array::from_iter_values(rows.map(|r| r as u32));
-    let cols = batch
-        .columns()
-        .iter()
-        .map(|c| take(c.as_ref(), &idx, None))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(batch.schema(), cols)?)
+    crate::table::take_batch(batch, &idx)
 }
 
 /// Per compared column, whether each winner's value is distinct from its
@@ -542,7 +544,7 @@ fn compare(
             .collect::<Vec<_>>(),
     );
     spec.compared()
-        .iter()
+        .par_iter()
         .map(|&c| {
             let old = take(latest.column(c).as_ref(), &idx, None)?;
             Ok(distinct(winners.column(c), &old)?)
@@ -591,9 +593,11 @@ fn assemble_run(
 ) -> Result<RecordBatch> {
     let business = input.spec.schema().fields().len();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(input.target.fields().len());
-    for c in 0..business {
-        columns.push(business_column(input, winner_values, writes, c)?);
-    }
+    let business_columns = (0..business)
+        .into_par_iter()
+        .map(|c| business_column(input, winner_values, writes, c))
+        .collect::<Result<Vec<_>>>()?;
+    columns.extend(business_columns);
     for (s, field) in input.target.fields().iter().enumerate().skip(business) {
         let values = writes.iter().map(|w| w.system.get(s - business));
         columns.push(system_column(field.data_type(), values)?);

@@ -8,10 +8,9 @@
 //! (amortised), never to the table.
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array, UInt64Array};
-use arrow::compute::{
-    CastOptions, cast_with_options, concat_batches, filter_record_batch, take_record_batch,
-};
+use arrow::compute::{CastOptions, cast_with_options, concat_batches, filter_record_batch, take};
 use arrow::datatypes::{DataType, SchemaRef};
+use rayon::prelude::*;
 
 use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
 use crate::{Result, ScdError};
@@ -21,6 +20,16 @@ use crate::{Result, ScdError};
 pub struct RowAddr {
     segment: u32,
     row: u32,
+}
+
+/// The rows `idx` of `batch`, one column per core.
+pub(crate) fn take_batch(batch: &RecordBatch, idx: &UInt32Array) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .par_iter()
+        .map(|c| take(c.as_ref(), idx, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
 /// What the table knows about one key.
@@ -175,7 +184,7 @@ impl Table {
             first_of[i] = taken;
             taken += rows.len() as u32;
             let idx = UInt32Array::from(rows);
-            parts.push(take_record_batch(&self.segments[i].batch, &idx)?);
+            parts.push(take_batch(&self.segments[i].batch, &idx)?);
         }
         match parts.len() {
             0 => Ok(RecordBatch::new_empty(self.schema.clone())),
@@ -185,7 +194,7 @@ impl Table {
                 let order = UInt32Array::from_iter_values(
                     slot.iter().map(|&(seg, n)| first_of[seg as usize] + n),
                 );
-                Ok(take_record_batch(&all, &order)?)
+                take_batch(&all, &order)
             }
         }
     }
