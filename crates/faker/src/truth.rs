@@ -21,7 +21,7 @@ use arrow::array::{
     Array, ArrayRef, BooleanArray, Int64Array, Int64Builder, RecordBatch, StringArray,
     StringBuilder, TimestampMicrosecondArray, UInt32Array,
 };
-use arrow::compute::cast;
+use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::{ChangeStream, EntitySpec, FakerError, Operation, Result};
@@ -437,17 +437,29 @@ impl GroundTruth {
     }
 }
 
+/// Close the current version at `time`, or 1 µs after its start when
+/// `time` is not after it: versions are strictly ordered, never an empty or
+/// inverted interval (the rule of snowdrift-scd).
 fn close(state: &mut KeyState, time: Option<i64>) {
     if let Some(v) = state.versions.last_mut() {
         v.current = false;
-        v.end = time;
+        v.end = match (time, v.start) {
+            (Some(t), Some(start)) => Some(t.max(start + 1)),
+            _ => time,
+        };
     }
 }
 
+/// Open a version at `time`, but no earlier than the previous version ended.
 fn open(state: &mut KeyState, row: Row, time: Option<i64>) {
+    let previous_end = state.versions.last().and_then(|v| v.end);
+    let start = match (time, previous_end) {
+        (Some(t), Some(end)) => Some(t.max(end)),
+        _ => time,
+    };
     state.versions.push(Version {
         row,
-        start: time,
+        start,
         end: None,
         current: true,
     });
@@ -465,7 +477,13 @@ fn typed_column(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<ArrayR
     if col.data_type() == ty {
         return Ok(col.clone());
     }
-    cast(col, ty).map_err(|e| shape(format!("column `{name}` cannot be read as {ty}: {e}")))
+    // Strict: a value that does not convert is an error, never a NULL.
+    let strict = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    cast_with_options(col, ty, &strict)
+        .map_err(|e| shape(format!("column `{name}` cannot be read as {ty}: {e}")))
 }
 
 fn scalar(col: &ArrayRef, i: usize) -> Scalar {
