@@ -54,6 +54,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod assemble;
 mod changes;
 mod changeset;
 mod error;
