@@ -199,12 +199,9 @@ fn a_late_change_is_rejected_to_the_dead_letter_output() {
         &[(1, Some("new@x"), None, "INSERT", 100)],
         1,
     );
-    for t in [&mut t1, &mut t2] {
-        let strategy: &dyn snowdrift_scd::MergeStrategy = if t.schema().fields().len() == 4 {
-            &scd1
-        } else {
-            &scd2
-        };
+    let pairs: [(&dyn snowdrift_scd::MergeStrategy, &mut snowdrift_scd::Table); 2] =
+        [(&scd1, &mut t1), (&scd2, &mut t2)];
+    for (strategy, t) in pairs {
         let out = apply(
             strategy,
             &spec,
