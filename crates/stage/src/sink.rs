@@ -1,0 +1,501 @@
+//! [`StageSink`]: record batches in, rolled CSV objects out. Producers encode on their own task,
+//! files close on rows, bytes or age (a timer closes an idle file on time), closed files wait in a
+//! bounded queue for a fixed number of uploaders — so a slow store slows producers down instead
+//! of growing memory — and every staged object is announced to subscribers.
+
+use std::sync::{Arc, Mutex as SyncMutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use object_store::path::Path;
+use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::encode::{CsvEncoder, EncodedRows};
+use crate::error::{Result, StageError};
+use crate::file::{OpenFile, RollPolicy};
+use crate::format::CsvFormat;
+use crate::location::StageLocation;
+use crate::naming::{FileNamer, default_writer_id};
+use crate::retry::RetryPolicy;
+use crate::upload::{StagedFile, UploadTuning, upload};
+
+/// A closed file that could not be staged; its bytes are kept so nothing is lost.
+#[derive(Debug, Clone)]
+pub struct UnsentFile {
+    /// The object path it was meant for.
+    pub path: Path,
+    /// The complete object body.
+    pub body: Bytes,
+    /// Data records in it.
+    pub rows: usize,
+    /// Why the last attempt failed.
+    pub error: String,
+}
+
+/// Counters of a sink's work so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkMetrics {
+    /// Objects staged.
+    pub files: u64,
+    /// Data records in them.
+    pub rows: u64,
+    /// Object bytes written (after compression).
+    pub bytes: u64,
+    /// CSV bytes before compression.
+    pub csv_bytes: u64,
+    /// Upload attempts that failed and were retried.
+    pub retries: u64,
+    /// Files not staged at the moment (see [`StageSink::unsent`]).
+    pub unsent: u64,
+}
+
+/// Builds a [`StageSink`].
+#[derive(Debug, Clone)]
+pub struct StageSinkBuilder {
+    location: StageLocation,
+    schema: SchemaRef,
+    entity: String,
+    format: CsvFormat,
+    roll: RollPolicy,
+    writer_id: Option<u16>,
+    retry: RetryPolicy,
+    tuning: UploadTuning,
+    queued_files: usize,
+    concurrent_uploads: usize,
+}
+
+impl StageSinkBuilder {
+    /// File names start with this entity name (default `customer`).
+    pub fn entity(mut self, entity: impl Into<String>) -> Self {
+        self.entity = entity.into();
+        self
+    }
+
+    /// How files are written.
+    pub fn format(mut self, format: CsvFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// When files roll.
+    pub fn roll(mut self, roll: RollPolicy) -> Self {
+        self.roll = roll;
+        self
+    }
+
+    /// This writer's id in file names (0–9999). Give writers that share a prefix distinct ids;
+    /// without one, an id is drawn from the process id and the clock.
+    pub fn writer_id(mut self, id: u16) -> Self {
+        self.writer_id = Some(id);
+        self
+    }
+
+    /// Retries of failed uploads.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Single-put versus multipart thresholds.
+    pub fn upload_tuning(mut self, tuning: UploadTuning) -> Self {
+        self.tuning = tuning;
+        self
+    }
+
+    /// Closed files that may wait for an uploader (default 4) and uploads running at once
+    /// (default 4). Together with the open file they bound the sink's memory to about
+    /// `(queued + concurrent + 1) × max_bytes`; when both are used up, `write` waits.
+    pub fn buffering(mut self, queued_files: usize, concurrent_uploads: usize) -> Self {
+        self.queued_files = queued_files;
+        self.concurrent_uploads = concurrent_uploads;
+        self
+    }
+
+    /// Starts the sink. Needs a Tokio runtime.
+    pub fn build(self) -> Result<StageSink> {
+        self.roll.validate().map_err(StageError::Config)?;
+        if self.queued_files == 0 || self.concurrent_uploads == 0 {
+            return Err(StageError::Config(
+                "queued files and concurrent uploads must be at least 1".into(),
+            ));
+        }
+        let encoder = CsvEncoder::new(self.schema.clone(), self.format.clone())?;
+        let writer_id = self.writer_id.unwrap_or_else(default_writer_id);
+        let namer = FileNamer::new(
+            self.location.prefix(),
+            &self.entity,
+            writer_id,
+            self.format.compression(),
+        )
+        .map_err(StageError::Config)?;
+        let (queue, receiver) = mpsc::channel(self.queued_files);
+        let shared = Arc::new(Shared {
+            writer: Mutex::new(Writer {
+                namer,
+                current: None,
+                queue: Some(queue),
+            }),
+            encoder,
+            roll: self.roll,
+            opened: Notify::new(),
+            outcome: SyncMutex::new(Outcome::default()),
+        });
+        let uploader = tokio::spawn(run_uploads(
+            shared.clone(),
+            receiver,
+            self.location.store().clone(),
+            Arc::new(Semaphore::new(self.concurrent_uploads)),
+            self.tuning,
+            self.retry,
+        ));
+        let ager = tokio::spawn(close_files_on_time(shared.clone()));
+        Ok(StageSink {
+            shared,
+            store: self.location.store().clone(),
+            tuning: self.tuning,
+            retry: self.retry,
+            uploader: Mutex::new(Some(uploader)),
+            ager,
+        })
+    }
+}
+
+struct Shared {
+    writer: Mutex<Writer>,
+    encoder: CsvEncoder,
+    roll: RollPolicy,
+    opened: Notify,
+    outcome: SyncMutex<Outcome>,
+}
+
+struct Writer {
+    namer: FileNamer,
+    current: Option<OpenFile>,
+    queue: Option<mpsc::Sender<ClosedFile>>,
+}
+
+#[derive(Default)]
+struct Outcome {
+    metrics: SinkMetrics,
+    unsent: Vec<UnsentFile>,
+    subscribers: Vec<mpsc::UnboundedSender<StagedFile>>,
+}
+
+struct ClosedFile {
+    path: Path,
+    body: Bytes,
+    rows: usize,
+    csv_bytes: usize,
+}
+
+/// Writes record batches as rolled CSV objects into a stage. See the crate docs for an example.
+pub struct StageSink {
+    shared: Arc<Shared>,
+    store: Arc<dyn object_store::ObjectStore>,
+    tuning: UploadTuning,
+    retry: RetryPolicy,
+    uploader: Mutex<Option<JoinHandle<()>>>,
+    ager: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for StageSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageSink")
+            .field("store", &self.store.to_string())
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+impl StageSink {
+    /// A builder for a sink writing batches of `schema` into `location`.
+    pub fn builder(location: StageLocation, schema: SchemaRef) -> StageSinkBuilder {
+        StageSinkBuilder {
+            location,
+            schema,
+            entity: "customer".into(),
+            format: CsvFormat::default(),
+            roll: RollPolicy::default(),
+            writer_id: None,
+            retry: RetryPolicy::default(),
+            tuning: UploadTuning::default(),
+            queued_files: 4,
+            concurrent_uploads: 4,
+        }
+    }
+
+    /// Announcements of every object staged from now on (path, size, e_tag, last modified,
+    /// rows) — the analogue of an S3 event notification. Unbounded: a notification is a few
+    /// dozen bytes, and a slow subscriber must not lose any.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<StagedFile> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        lock(&self.shared.outcome).subscribers.push(sender);
+        receiver
+    }
+
+    /// Encodes `batch` and appends it to the open file, closing files as the roll policy says.
+    /// Waits while the upload queue is full. Fails, without writing anything, on a batch of
+    /// another schema or after an upload has failed for good.
+    pub async fn write(&self, batch: &RecordBatch) -> Result<()> {
+        self.check_healthy()?;
+        if batch.num_rows() == 0 {
+            self.shared.encoder.encode(batch)?; // still reject a wrong schema
+            return Ok(());
+        }
+        let encoded = self.shared.encoder.encode(batch)?;
+        let mut writer = self.shared.writer.lock().await;
+        if writer.queue.is_none() {
+            return Err(StageError::Config("the sink is closed".into()));
+        }
+        let opened_new = append_records(&self.shared, &mut writer, &encoded).await?;
+        drop(writer);
+        if opened_new {
+            self.shared.opened.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Closes the open file now (if it has records) and queues it for upload.
+    pub async fn flush(&self) -> Result<()> {
+        let mut writer = self.shared.writer.lock().await;
+        close_current(&self.shared, &mut writer).await
+    }
+
+    /// Flushes, waits for every upload to finish and stops the sink. Fails if any file could
+    /// not be staged; those files stay available from [`StageSink::unsent`] and
+    /// [`StageSink::retry_unsent`].
+    pub async fn close(&self) -> Result<SinkMetrics> {
+        {
+            let mut writer = self.shared.writer.lock().await;
+            close_current(&self.shared, &mut writer).await?;
+            writer.queue = None;
+        }
+        self.ager.abort();
+        if let Some(uploader) = self.uploader.lock().await.take() {
+            let _ = uploader.await;
+        }
+        self.check_healthy()?;
+        Ok(self.metrics())
+    }
+
+    /// Counters so far.
+    pub fn metrics(&self) -> SinkMetrics {
+        lock(&self.shared.outcome).metrics
+    }
+
+    /// Files that could not be staged, with their bodies.
+    pub fn unsent(&self) -> Vec<UnsentFile> {
+        lock(&self.shared.outcome).unsent.clone()
+    }
+
+    /// Tries the unsent files again (for example after the store came back); the sink is
+    /// healthy again when all of them are staged.
+    pub async fn retry_unsent(&self) -> Result<SinkMetrics> {
+        let unsent = {
+            let mut outcome = lock(&self.shared.outcome);
+            outcome.metrics.unsent -= outcome.unsent.len() as u64;
+            std::mem::take(&mut outcome.unsent)
+        };
+        for file in unsent {
+            let closed = ClosedFile {
+                csv_bytes: 0,
+                rows: file.rows,
+                path: file.path,
+                body: file.body,
+            };
+            upload_and_announce(&self.shared, &self.store, closed, self.tuning, self.retry).await;
+        }
+        self.check_healthy()?;
+        Ok(self.metrics())
+    }
+
+    fn check_healthy(&self) -> Result<()> {
+        let outcome = lock(&self.shared.outcome);
+        match outcome.unsent.first() {
+            None => Ok(()),
+            Some(first) => Err(StageError::SinkFailed {
+                unsent: outcome.unsent.len(),
+                first: format!("`{}`: {}", first.path, first.error),
+            }),
+        }
+    }
+}
+
+impl Drop for StageSink {
+    fn drop(&mut self) {
+        self.ager.abort();
+    }
+}
+
+/// Appends all records of `encoded`, rolling files; returns whether a file was opened.
+async fn append_records(
+    shared: &Shared,
+    writer: &mut Writer,
+    encoded: &EncodedRows,
+) -> Result<bool> {
+    let mut next = 0;
+    let mut opened_new = false;
+    let header = shared
+        .encoder
+        .format()
+        .header()
+        .then(|| shared.encoder.header());
+    while next < encoded.rows() {
+        if writer.current.is_none() {
+            let capacity = shared.roll.max_bytes.min(encoded.bytes.len() + 4096);
+            writer.current = Some(OpenFile::new(
+                header,
+                shared.encoder.format().compression(),
+                capacity,
+            ));
+            opened_new = true;
+        }
+        let file = writer.current.as_mut().expect("a file was just opened");
+        let base = encoded.range(0, next).end;
+        let take = file.room(&shared.roll, &encoded.row_ends[next..], base);
+        let range = encoded.range(next, next + take);
+        file.append(&encoded.bytes[range], take)
+            .map_err(|source| StageError::Compress {
+                path: "(open file)".into(),
+                source,
+            })?;
+        next += take;
+        if take == 0 || file.is_full(&shared.roll) {
+            close_current(shared, writer).await?;
+        }
+    }
+    Ok(opened_new)
+}
+
+/// Closes the open file, if it has records, and hands it to the uploaders (waiting for room).
+async fn close_current(shared: &Shared, writer: &mut Writer) -> Result<()> {
+    let Some(file) = writer.current.take() else {
+        return Ok(());
+    };
+    if file.rows() == 0 {
+        return Ok(());
+    }
+    let path = writer.namer.next();
+    let rows = file.rows();
+    let csv_bytes = file.csv_bytes();
+    let body = file.finish(path.as_ref())?;
+    let closed = ClosedFile {
+        path,
+        body,
+        rows,
+        csv_bytes,
+    };
+    let queue = writer
+        .queue
+        .as_ref()
+        .ok_or_else(|| StageError::Config("the sink is closed".into()))?;
+    if let Err(returned) = queue.send(closed).await {
+        let file = returned.0;
+        lock(&shared.outcome).unsent.push(UnsentFile {
+            path: file.path,
+            body: file.body,
+            rows: file.rows,
+            error: "the uploader stopped".into(),
+        });
+        return Err(StageError::Config("the sink's uploader stopped".into()));
+    }
+    Ok(())
+}
+
+/// Closes each open file when it reaches its age limit, whether or not records keep coming.
+async fn close_files_on_time(shared: Arc<Shared>) {
+    loop {
+        let deadline = {
+            let writer = shared.writer.lock().await;
+            writer
+                .current
+                .as_ref()
+                .filter(|f| f.rows() > 0)
+                .map(|f| f.deadline(&shared.roll))
+        };
+        match deadline {
+            None => shared.opened.notified().await,
+            Some(deadline) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline.into()) => {
+                        let mut writer = shared.writer.lock().await;
+                        let due = writer.current.as_ref().is_some_and(|f| f.deadline(&shared.roll) <= std::time::Instant::now());
+                        if due && close_current(&shared, &mut writer).await.is_err() {
+                            return;
+                        }
+                    }
+                    () = shared.opened.notified() => {}
+                }
+            }
+        }
+    }
+}
+
+async fn run_uploads(
+    shared: Arc<Shared>,
+    mut receiver: mpsc::Receiver<ClosedFile>,
+    store: Arc<dyn object_store::ObjectStore>,
+    slots: Arc<Semaphore>,
+    tuning: UploadTuning,
+    retry: RetryPolicy,
+) {
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let Some(file) = receiver.recv().await else {
+            break;
+        };
+        let (shared, store) = (shared.clone(), store.clone());
+        running.spawn(async move {
+            let _permit: OwnedSemaphorePermit = permit;
+            upload_and_announce(&shared, &store, file, tuning, retry).await;
+        });
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+}
+
+async fn upload_and_announce(
+    shared: &Shared,
+    store: &Arc<dyn object_store::ObjectStore>,
+    file: ClosedFile,
+    tuning: UploadTuning,
+    retry: RetryPolicy,
+) {
+    match upload(store, &file.path, &file.body, file.rows, tuning, retry).await {
+        Ok((staged, retries)) => {
+            let mut outcome = lock(&shared.outcome);
+            outcome.metrics.files += 1;
+            outcome.metrics.rows += staged.rows as u64;
+            outcome.metrics.bytes += staged.size;
+            outcome.metrics.csv_bytes += file.csv_bytes as u64;
+            outcome.metrics.retries += u64::from(retries);
+            outcome
+                .subscribers
+                .retain(|s| s.send(staged.clone()).is_ok());
+        }
+        Err(error) => {
+            let mut outcome = lock(&shared.outcome);
+            outcome.metrics.unsent += 1;
+            if let StageError::Upload { attempts, .. } = &error {
+                outcome.metrics.retries += u64::from(attempts.saturating_sub(1));
+            }
+            outcome.unsent.push(UnsentFile {
+                path: file.path,
+                body: file.body,
+                rows: file.rows,
+                error: error.to_string(),
+            });
+        }
+    }
+}
+
+fn lock<T>(mutex: &SyncMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
