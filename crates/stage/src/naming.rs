@@ -63,7 +63,7 @@ impl FileNamer {
     }
 
     /// The name of a file closed now.
-    pub fn next(&mut self) -> Path {
+    pub fn name_now(&mut self) -> Path {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))

@@ -377,7 +377,7 @@ async fn close_current(shared: &Shared, writer: &mut Writer) -> Result<()> {
     if file.rows() == 0 {
         return Ok(());
     }
-    let path = writer.namer.next();
+    let path = writer.namer.name_now();
     let rows = file.rows();
     let csv_bytes = file.csv_bytes();
     let body = file.finish(path.as_ref())?;

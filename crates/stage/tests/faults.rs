@@ -32,7 +32,7 @@ fn staged_rows(objects: &[(object_store::path::Path, bytes::Bytes)]) -> Vec<Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_put_failures_are_retried_without_duplicates() {
-    let (store, faults) = FaultyStore::new(Arc::new(InMemory::new()), Faults::default());
+    let (store, faults) = FaultyStore::wrap(Arc::new(InMemory::new()), Faults::default());
     faults.fail_puts.store(3, Ordering::SeqCst);
     let batches = change_batches(10, 3, 1_000);
     let sink = StageSink::builder(
@@ -63,7 +63,7 @@ async fn transient_put_failures_are_retried_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multipart_upload_failing_mid_way_is_aborted_and_redone_whole() {
-    let (store, faults) = FaultyStore::new(Arc::new(InMemory::new()), Faults::default());
+    let (store, faults) = FaultyStore::wrap(Arc::new(InMemory::new()), Faults::default());
     faults.fail_parts.store(1, Ordering::SeqCst);
     let batches = change_batches(11, 1, 60_000);
     let sink = StageSink::builder(
@@ -133,7 +133,7 @@ async fn an_unwritable_destination_fails_fast_keeps_the_data_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_store_holds_producers_back_instead_of_buffering() {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let (store, faults) = FaultyStore::new(
+    let (store, faults) = FaultyStore::wrap(
         Arc::new(InMemory::new()),
         Faults {
             gate: Some(gate.clone()),

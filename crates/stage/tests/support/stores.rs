@@ -32,6 +32,9 @@ pub struct Faults {
     pub max_in_flight: AtomicUsize,
     /// When set, every put waits for a permit.
     pub gate: Option<Arc<Semaphore>>,
+    /// When set, the first multipart part appends a line to this local file (a writer that is
+    /// still writing while the file is uploaded).
+    pub grow_on_part: std::sync::Mutex<Option<std::path::PathBuf>>,
 }
 
 pub struct FaultyStore {
@@ -40,7 +43,10 @@ pub struct FaultyStore {
 }
 
 impl FaultyStore {
-    pub fn new(inner: Arc<dyn ObjectStore>, faults: Faults) -> (Arc<dyn ObjectStore>, Arc<Faults>) {
+    pub fn wrap(
+        inner: Arc<dyn ObjectStore>,
+        faults: Faults,
+    ) -> (Arc<dyn ObjectStore>, Arc<Faults>) {
         let faults = Arc::new(faults);
         (
             Arc::new(FaultyStore {
@@ -184,6 +190,11 @@ struct FaultyUpload {
 #[async_trait]
 impl MultipartUpload for FaultyUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        if let Some(path) = self.faults.grow_on_part.lock().unwrap().take() {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+            file.write_all(b"one more line\n").unwrap();
+        }
         if take_one(&self.faults.fail_parts) {
             return Box::pin(async { Err(transient("part")) });
         }
