@@ -6,6 +6,8 @@
 //! - [`faker`]: seeded synthetic customers, change streams and ground truth.
 //! - [`scd`]: SCD merges (Type 0, 1, 2) over Arrow, stream change sets, the
 //!   history invariant checker.
+//! - [`stage`]: CSV staging on object_store (local folder, memory, S3) with
+//!   rolling, notifications and exactly-once folder pickup.
 //! - [`workloads`]: reproducible data sets for benchmarks and peer
 //!   comparisons.
 //!
@@ -14,6 +16,7 @@
 
 pub use snowdrift_faker as faker;
 pub use snowdrift_scd as scd;
+pub use snowdrift_stage as stage;
 
 pub mod workloads;
 
@@ -26,4 +29,7 @@ mod guides {
 
     #[doc = include_str!("../docs/scd.md")]
     struct ScdGuide;
+
+    #[doc = include_str!("../docs/stage.md")]
+    struct StageGuide;
 }

@@ -151,35 +151,77 @@ impl CsvEncoder {
         from: usize,
         to: usize,
     ) -> Result<EncodedRows> {
+        let mut out = Vec::with_capacity((to - from) * 96);
+        let mut row_ends = Vec::with_capacity(to - from);
+        let mut scratch = Scratch::default();
+        let fields = FieldWriter::new(&self.format, columns.len());
+        let null = self.format.null_text.as_bytes();
+        let terminator = self.format.line_ending.bytes();
+        for row in from..to {
+            for (index, column) in columns.iter().enumerate() {
+                if index > 0 {
+                    out.push(self.format.delimiter);
+                }
+                let field = column.text(row, null, &mut scratch);
+                fields
+                    .write(field, &mut out)
+                    .map_err(|source| StageError::Csv { row, source })?;
+            }
+            out.extend_from_slice(terminator);
+            row_ends.push(out.len());
+        }
+        Ok(EncodedRows {
+            bytes: out,
+            row_ends,
+        })
+    }
+}
+
+/// Writes one field: bytes that need no quoting are copied as they are; a field that does
+/// (it holds the delimiter, a quote or a line break, or it is the only field of a record and
+/// empty) is quoted by the `csv` crate's writer, so the output is exactly what
+/// `csv::Writer` with `QuoteStyle::Necessary` writes, only without its per-field state machine.
+struct FieldWriter<'f> {
+    format: &'f CsvFormat,
+    special: [bool; 256],
+    single_column: bool,
+}
+
+impl<'f> FieldWriter<'f> {
+    fn new(format: &'f CsvFormat, columns: usize) -> Self {
+        let mut special = [false; 256];
+        for byte in [format.delimiter, b'"', b'\r', b'\n'] {
+            special[usize::from(byte)] = true;
+        }
+        FieldWriter {
+            format,
+            special,
+            single_column: columns == 1,
+        }
+    }
+
+    fn needs_quotes(&self, field: &[u8]) -> bool {
+        (field.is_empty() && self.single_column)
+            || field.iter().any(|&b| self.special[usize::from(b)])
+    }
+
+    fn write(&self, field: &[u8], out: &mut Vec<u8>) -> csv::Result<()> {
+        if !self.needs_quotes(field) {
+            out.extend_from_slice(field);
+            return Ok(());
+        }
+        // A one-field record written by the csv crate, minus its terminator.
+        let terminator = self.format.line_ending.bytes().len();
         let mut writer = self
             .format
             .csv_writer_builder()
-            .buffer_capacity(64 * 1024)
-            .from_writer(Vec::with_capacity((to - from) * 96));
-        let mut row_ends = Vec::with_capacity(to - from);
-        let mut scratch = Scratch::default();
-        let null = self.format.null_text.as_bytes();
-        for row in from..to {
-            for column in columns {
-                let field = column.text(row, null, &mut scratch);
-                writer
-                    .write_field(field)
-                    .map_err(|source| StageError::Csv { row, source })?;
-            }
-            writer
-                .write_record(None::<&[u8]>)
-                .map_err(|source| StageError::Csv { row, source })?;
-            writer.flush().map_err(|e| StageError::Csv {
-                row,
-                source: e.into(),
-            })?;
-            row_ends.push(writer.get_ref().len());
-        }
-        let bytes = writer.into_inner().map_err(|e| StageError::Csv {
-            row: to,
-            source: e.into_error().into(),
-        })?;
-        Ok(EncodedRows { bytes, row_ends })
+            .buffer_capacity(field.len() * 2 + 8)
+            .from_writer(&mut *out);
+        writer.write_record([field])?;
+        writer.flush()?;
+        drop(writer);
+        out.truncate(out.len() - terminator);
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use flate2::write::GzEncoder;
+use object_store::PutPayload;
 
 use crate::error::{Result, StageError};
 use crate::format::Compression;
@@ -44,7 +45,8 @@ impl RollPolicy {
 }
 
 enum Body {
-    Plain(Vec<u8>),
+    /// Slices of encoded batches, shared rather than copied; uploaded as one payload.
+    Plain(Vec<Bytes>),
     Gzip(GzEncoder<Vec<u8>>),
 }
 
@@ -66,9 +68,9 @@ impl std::fmt::Debug for OpenFile {
 }
 
 impl OpenFile {
-    pub(crate) fn new(header: Option<&[u8]>, compression: Compression, capacity: usize) -> Self {
+    pub(crate) fn new(header: Option<&Bytes>, compression: Compression, capacity: usize) -> Self {
         let body = match compression {
-            Compression::None => Body::Plain(Vec::with_capacity(capacity)),
+            Compression::None => Body::Plain(Vec::new()),
             Compression::Gzip { level } => Body::Gzip(GzEncoder::new(
                 Vec::with_capacity(capacity / 4),
                 flate2::Compression::new(level),
@@ -82,19 +84,20 @@ impl OpenFile {
         };
         if let Some(header) = header {
             // Writing to a Vec (through gzip or not) cannot fail.
-            let _ = file.append(header, 0);
+            let _ = file.append(header.clone(), 0);
         }
         file
     }
 
     /// Appends `records` holding `rows` records.
-    pub(crate) fn append(&mut self, records: &[u8], rows: usize) -> std::io::Result<()> {
+    pub(crate) fn append(&mut self, records: Bytes, rows: usize) -> std::io::Result<()> {
+        let len = records.len();
         match &mut self.body {
-            Body::Plain(buffer) => buffer.extend_from_slice(records),
-            Body::Gzip(encoder) => encoder.write_all(records)?,
+            Body::Plain(chunks) => chunks.push(records),
+            Body::Gzip(encoder) => encoder.write_all(&records)?,
         }
         self.rows += rows;
-        self.csv_bytes += records.len();
+        self.csv_bytes += len;
         Ok(())
     }
 
@@ -131,13 +134,13 @@ impl OpenFile {
     }
 
     /// The finished object body.
-    pub(crate) fn finish(self, path: &str) -> Result<Bytes> {
+    pub(crate) fn finish(self, path: &str) -> Result<PutPayload> {
         match self.body {
-            Body::Plain(buffer) => Ok(Bytes::from(buffer)),
+            Body::Plain(chunks) => Ok(chunks.into_iter().collect()),
             Body::Gzip(encoder) => {
                 encoder
                     .finish()
-                    .map(Bytes::from)
+                    .map(PutPayload::from)
                     .map_err(|source| StageError::Compress {
                         path: path.to_owned(),
                         source,
@@ -158,14 +161,15 @@ mod tests {
             max_bytes: 25,
             max_age: Duration::from_secs(1),
         };
-        let file = OpenFile::new(Some(b"a,b\n"), Compression::None, 0);
+        let header = Bytes::from_static(b"a,b\n");
+        let file = OpenFile::new(Some(&header), Compression::None, 0);
         // records of 10 bytes each
         let ends = [10, 20, 30, 40];
         assert_eq!(file.room(&policy, &ends, 0), 2); // 4 + 20 <= 25
         let empty = OpenFile::new(None, Compression::None, 0);
         assert_eq!(empty.room(&policy, &[100], 0), 1);
         let mut full = OpenFile::new(None, Compression::None, 0);
-        full.append(b"x\ny\nz\n", 3).unwrap();
+        full.append(Bytes::from_static(b"x\ny\nz\n"), 3).unwrap();
         assert!(full.is_full(&policy));
         assert_eq!(full.room(&policy, &ends, 0), 0);
     }

@@ -42,6 +42,16 @@ pub enum LineEnding {
     CrLf,
 }
 
+impl LineEnding {
+    /// The bytes written after a record.
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            LineEnding::Lf => b"\n",
+            LineEnding::CrLf => b"\r\n",
+        }
+    }
+}
+
 /// How records are written into staged files.
 ///
 /// Timestamps are always written as ISO 8601 in UTC, `YYYY-MM-DD HH:MM:SS[.fff...]`, with the

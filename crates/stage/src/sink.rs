@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex as SyncMutex};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
+use object_store::PutPayload;
 use object_store::path::Path;
 use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
@@ -137,6 +138,10 @@ impl StageSinkBuilder {
                 current: None,
                 queue: Some(queue),
             }),
+            header: self
+                .format
+                .header()
+                .then(|| Bytes::copy_from_slice(encoder.header())),
             encoder,
             roll: self.roll,
             opened: Notify::new(),
@@ -165,6 +170,7 @@ impl StageSinkBuilder {
 struct Shared {
     writer: Mutex<Writer>,
     encoder: CsvEncoder,
+    header: Option<Bytes>,
     roll: RollPolicy,
     opened: Notify,
     outcome: SyncMutex<Outcome>,
@@ -185,7 +191,7 @@ struct Outcome {
 
 struct ClosedFile {
     path: Path,
-    body: Bytes,
+    body: PutPayload,
     rows: usize,
     csv_bytes: usize,
 }
@@ -249,7 +255,7 @@ impl StageSink {
         if writer.queue.is_none() {
             return Err(StageError::Config("the sink is closed".into()));
         }
-        let opened_new = append_records(&self.shared, &mut writer, &encoded).await?;
+        let opened_new = append_records(&self.shared, &mut writer, encoded).await?;
         drop(writer);
         if opened_new {
             self.shared.opened.notify_one();
@@ -303,7 +309,7 @@ impl StageSink {
                 csv_bytes: 0,
                 rows: file.rows,
                 path: file.path,
-                body: file.body,
+                body: PutPayload::from_bytes(file.body),
             };
             upload_and_announce(&self.shared, &self.store, closed, self.tuning, self.retry).await;
         }
@@ -333,30 +339,32 @@ impl Drop for StageSink {
 async fn append_records(
     shared: &Shared,
     writer: &mut Writer,
-    encoded: &EncodedRows,
+    encoded: EncodedRows,
 ) -> Result<bool> {
     let mut next = 0;
     let mut opened_new = false;
-    let header = shared
-        .encoder
-        .format()
-        .header()
-        .then(|| shared.encoder.header());
-    while next < encoded.rows() {
+    let rows = encoded.rows();
+    let capacity = expected_file_bytes(&shared.roll, &encoded);
+    let bytes = Bytes::from(encoded.bytes);
+    let row_ends = encoded.row_ends;
+    while next < rows {
         if writer.current.is_none() {
-            let capacity = shared.roll.max_bytes.min(encoded.bytes.len() + 4096);
             writer.current = Some(OpenFile::new(
-                header,
+                shared.header.as_ref(),
                 shared.encoder.format().compression(),
                 capacity,
             ));
             opened_new = true;
         }
         let file = writer.current.as_mut().expect("a file was just opened");
-        let base = encoded.range(0, next).end;
-        let take = file.room(&shared.roll, &encoded.row_ends[next..], base);
-        let range = encoded.range(next, next + take);
-        file.append(&encoded.bytes[range], take)
+        let base = if next == 0 { 0 } else { row_ends[next - 1] };
+        let take = file.room(&shared.roll, &row_ends[next..], base);
+        let end = if take == 0 {
+            base
+        } else {
+            row_ends[next + take - 1]
+        };
+        file.append(bytes.slice(base..end), take)
             .map_err(|source| StageError::Compress {
                 path: "(open file)".into(),
                 source,
@@ -367,6 +375,15 @@ async fn append_records(
         }
     }
     Ok(opened_new)
+}
+
+/// What a new file will probably hold, from the size of these records: reserving it up front
+/// spares the copies of a growing buffer (the reservation is address space until written).
+fn expected_file_bytes(roll: &RollPolicy, encoded: &EncodedRows) -> usize {
+    let per_row = encoded.bytes.len().div_ceil(encoded.rows().max(1));
+    let by_rows = per_row.saturating_mul(roll.max_rows);
+    let expected = roll.max_bytes.min(by_rows);
+    expected.saturating_add(expected / 8).saturating_add(4096)
 }
 
 /// Closes the open file, if it has records, and hands it to the uploaders (waiting for room).
@@ -393,9 +410,11 @@ async fn close_current(shared: &Shared, writer: &mut Writer) -> Result<()> {
         .ok_or_else(|| StageError::Config("the sink is closed".into()))?;
     if let Err(returned) = queue.send(closed).await {
         let file = returned.0;
-        lock(&shared.outcome).unsent.push(UnsentFile {
+        let mut outcome = lock(&shared.outcome);
+        outcome.metrics.unsent += 1;
+        outcome.unsent.push(UnsentFile {
             path: file.path,
-            body: file.body,
+            body: Bytes::from(file.body),
             rows: file.rows,
             error: "the uploader stopped".into(),
         });
@@ -486,7 +505,7 @@ async fn upload_and_announce(
             }
             outcome.unsent.push(UnsentFile {
                 path: file.path,
-                body: file.body,
+                body: Bytes::from(file.body),
                 rows: file.rows,
                 error: error.to_string(),
             });

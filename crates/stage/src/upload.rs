@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
@@ -54,7 +53,7 @@ impl Default for UploadTuning {
 pub(crate) async fn upload(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
-    body: &Bytes,
+    body: &PutPayload,
     rows: usize,
     tuning: UploadTuning,
     policy: RetryPolicy,
@@ -63,7 +62,7 @@ pub(crate) async fn upload(
     loop {
         match put_once(store, path, body, tuning).await {
             Ok(e_tag) => {
-                let staged = describe(store, path, body.len(), e_tag, rows).await;
+                let staged = describe(store, path, body.content_length(), e_tag, rows).await;
                 return Ok((staged, attempt - 1));
             }
             Err(source) if attempt < policy.max_attempts.max(1) && is_transient(&source) => {
@@ -84,32 +83,31 @@ pub(crate) async fn upload(
 async fn put_once(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
-    body: &Bytes,
+    body: &PutPayload,
     tuning: UploadTuning,
 ) -> object_store::Result<Option<String>> {
-    if body.len() < tuning.multipart_threshold {
-        let result = store
-            .put(path, PutPayload::from_bytes(body.clone()))
-            .await?;
+    if body.content_length() < tuning.multipart_threshold {
+        let result = store.put(path, body.clone()).await?;
         return Ok(result.e_tag);
     }
     let upload = store.put_multipart(path).await?;
-    let mut writer = WriteMultipart::new_with_chunk_size(upload, tuning.part_size.max(1));
-    for start in (0..body.len()).step_by(tuning.part_size.max(1)) {
-        if let Err(e) = writer
-            .wait_for_capacity(tuning.part_concurrency.max(1))
-            .await
-        {
-            let _ = writer.abort().await;
-            return Err(e);
+    let part_size = tuning.part_size.max(1);
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
+    for chunk in body {
+        for start in (0..chunk.len()).step_by(part_size) {
+            if let Err(e) = writer
+                .wait_for_capacity(tuning.part_concurrency.max(1))
+                .await
+            {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+            writer.put(chunk.slice(start..(start + part_size).min(chunk.len())));
         }
-        writer.put(body.slice(start..(start + tuning.part_size).min(body.len())));
     }
     writer.finish().await.map(|result| result.e_tag)
 }
 
-/// Reads back the object's metadata; if the store cannot answer, falls back to what the put
-/// reported (the object is there either way).
 async fn describe(
     store: &Arc<dyn ObjectStore>,
     path: &Path,

@@ -183,4 +183,42 @@ proptest! {
             prop_assert_eq!(encoded.range(row, row + 1).end, encoded.row_ends[row]);
         }
     }
+
+    #[test]
+    fn output_is_byte_for_byte_what_csv_writer_writes(
+        rows in proptest::collection::vec(
+            (proptest::option::of("[a-z ,;|\"\n\r\t]{0,8}"), proptest::option::of("[a-z\"]{0,3}")),
+            1..40,
+        ),
+        delimiter in prop_oneof![Just(b','), Just(b';'), Just(b'\t'), Just(b'|')],
+        crlf in any::<bool>(),
+        single_column in any::<bool>(),
+    ) {
+        let first: Vec<Option<String>> = rows.iter().map(|r| r.0.clone()).collect();
+        let second: Vec<Option<String>> = rows.iter().map(|r| r.1.clone()).collect();
+        let mut columns = vec![("a", Arc::new(StringArray::from(first.clone())) as ArrayRef)];
+        if !single_column {
+            columns.push(("b", Arc::new(StringArray::from(second.clone())) as ArrayRef));
+        }
+        let batch = batch(columns);
+        let line_ending = if crlf { LineEnding::CrLf } else { LineEnding::Lf };
+        let format = CsvFormat::new().with_delimiter(delimiter).with_line_ending(line_ending);
+        let encoded = CsvEncoder::new(batch.schema(), format).unwrap().encode(&batch).unwrap();
+
+        let mut reference = csv::WriterBuilder::new()
+            .delimiter(delimiter)
+            .quote_style(csv::QuoteStyle::Necessary)
+            .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
+            .from_writer(Vec::new());
+        for row in 0..rows.len() {
+            let a = first[row].as_deref().unwrap_or("");
+            if single_column {
+                reference.write_record([a]).unwrap();
+            } else {
+                reference.write_record([a, second[row].as_deref().unwrap_or("")]).unwrap();
+            }
+        }
+        let expected = reference.into_inner().unwrap();
+        prop_assert_eq!(String::from_utf8_lossy(&encoded.bytes), String::from_utf8_lossy(&expected));
+    }
 }

@@ -13,9 +13,8 @@ use std::path::{Path as LocalPath, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::mpsc;
 
@@ -372,12 +371,12 @@ impl FolderPickup {
     ) -> Result<StagedFile> {
         let store = self.destination.store();
         if version.size < self.tuning.multipart_threshold as u64 {
-            let body = Bytes::from(
+            let body = PutPayload::from(
                 tokio::fs::read(path)
                     .await
                     .map_err(|e| StageError::io("read", path, e))?,
             );
-            ensure_unchanged(path, version, body.len() as u64)?;
+            ensure_unchanged(path, version, body.content_length() as u64)?;
             let (staged, _) = upload(store, object, &body, 0, self.tuning, self.retry).await?;
             return Ok(staged);
         }
