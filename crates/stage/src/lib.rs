@@ -40,7 +40,9 @@
 //! let metrics = sink.close().await?;
 //! assert_eq!((metrics.files, metrics.rows), (2, 3));
 //!
-//! let first = staged.recv().await.unwrap();
+//! // Uploads run concurrently: announcements arrive in completion order.
+//! let (a, b) = (staged.recv().await.unwrap(), staged.recv().await.unwrap());
+//! let first = if a.path < b.path { a } else { b };
 //! assert!(first.path.as_ref().starts_with("landing/customer_"));
 //! use object_store::ObjectStoreExt;
 //! let text = stage.store().get(&first.path).await?.bytes().await?;
