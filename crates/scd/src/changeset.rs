@@ -132,8 +132,10 @@ impl ChangeSet {
     }
 
     /// Build from the old images of removed rows and the written rows, each
-    /// with its row id: an id in both is an update pair.
-    pub(crate) fn from_mutation(
+    /// with its row id: an id in both is an update pair. `removed` and every
+    /// batch of `written` have the table's schema. The rows are assembled
+    /// when first read.
+    pub fn from_mutation(
         removed: RecordBatch,
         removed_ids: Vec<u64>,
         written: Vec<RecordBatch>,

@@ -73,7 +73,7 @@ pub use invariants::{Rule, Violation, check_history};
 pub use merge::{
     KeyOutcome, LateChange, MAX_SYSTEM_COLUMNS, MergeContext, MergeMetrics, MergeOutcome,
     MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values, Winner, Write,
-    create_table, load_table, merge, value_at,
+    create_table, load_table, load_table_with_row_ids, merge, value_at,
 };
 pub use scd1::{Scd0, Scd1, Scd1Delete};
 pub use scd2::{OPEN_END_MICROS, Scd2, Scd2Delete, ValidityColumns};

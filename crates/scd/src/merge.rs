@@ -288,6 +288,26 @@ pub fn load_table(
     let mut table = create_table(strategy, spec)?;
     table.load(
         rows,
+        None,
+        |b, r| strategy.live(b, r),
+        |b, a, c| strategy.newer(b, a, c),
+    )?;
+    Ok(table)
+}
+
+/// Like [`load_table`], but the rows keep the given row ids (`row_ids[i]` for
+/// row `i`), for example a table restored from storage whose streams still
+/// refer to them. Row ids allocated later are above all of them.
+pub fn load_table_with_row_ids(
+    strategy: &dyn MergeStrategy,
+    spec: &TableSpec,
+    rows: RecordBatch,
+    row_ids: &[u64],
+) -> Result<Table> {
+    let mut table = create_table(strategy, spec)?;
+    table.load(
+        rows,
+        Some(row_ids),
         |b, r| strategy.live(b, r),
         |b, a, c| strategy.newer(b, a, c),
     )?;

@@ -274,9 +274,18 @@ impl Table {
     pub(crate) fn load(
         &mut self,
         batch: RecordBatch,
+        given_row_ids: Option<&[u64]>,
         live_of: impl Fn(&RecordBatch, usize) -> bool,
         newer: impl Fn(&RecordBatch, usize, usize) -> bool,
     ) -> Result<()> {
+        if let Some(ids) = given_row_ids
+            && ids.len() != batch.num_rows()
+        {
+            return Err(ScdError::TargetShape {
+                table: self.name.clone(),
+                reason: format!("{} row ids for {} rows", ids.len(), batch.num_rows()),
+            });
+        }
         let batch = self.conform(batch)?;
         let keys = self.encode_keys(&self.key_columns(&batch)?)?;
         let segment = self.segments.len() as u32;
@@ -301,7 +310,14 @@ impl Table {
             }
         }
         let n = batch.num_rows();
-        let row_ids = (0..n).map(|_| self.allocate_row_id()).collect();
+        let row_ids = match given_row_ids {
+            Some(ids) => {
+                let highest = ids.iter().copied().max().unwrap_or(0);
+                self.next_row_id = self.next_row_id.max(highest);
+                ids.to_vec()
+            }
+            None => (0..n).map(|_| self.allocate_row_id()).collect(),
+        };
         self.live_rows += n;
         self.segments.push(Segment {
             batch,
