@@ -69,6 +69,7 @@ pub use file::RollPolicy;
 pub use format::{Compression, CsvFormat, LineEnding};
 pub use location::StageLocation;
 pub use naming::{FileNamer, MAX_WRITER_ID};
+pub use pickup::glob::matches as glob_matches;
 pub use pickup::{AfterUpload, FolderPickup, FolderPickupBuilder, PickupReport, Stability};
 pub use retry::{RetryPolicy, is_transient};
 pub use sink::{SinkMetrics, StageSink, StageSinkBuilder, UnsentFile};

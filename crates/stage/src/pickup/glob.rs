@@ -1,8 +1,14 @@
 //! File-name patterns for folder pickup: `*` (any run of characters) and `?` (one character),
 //! matched against the whole name.
 
-/// Whether `name` matches `pattern`.
-pub(crate) fn matches(pattern: &str, name: &str) -> bool {
+/// Whether `name` matches `pattern` (`*` any run of characters, `?` one character, the whole
+/// name). Used for pickup patterns; the warehouse uses it for pipe and COPY patterns.
+///
+/// ```
+/// assert!(snowdrift_stage::glob_matches("customer_*.csv*", "customer_1.csv.gz"));
+/// assert!(!snowdrift_stage::glob_matches("*.csv", "notes.txt"));
+/// ```
+pub fn matches(pattern: &str, name: &str) -> bool {
     let pattern: Vec<char> = pattern.chars().collect();
     let name: Vec<char> = name.chars().collect();
     let (mut p, mut n) = (0, 0);

@@ -5,7 +5,7 @@
 //! nor misses one; a file that changes while it is read is abandoned before its object becomes
 //! visible and taken again once stable.
 
-mod glob;
+pub(crate) mod glob;
 mod journal;
 
 use std::collections::HashMap;

@@ -1,0 +1,142 @@
+//! [`WarehouseError`], the one error type of the crate: what went wrong and where (object,
+//! file, line, column, version).
+
+use crate::catalog::ObjectKind;
+
+/// Result with [`WarehouseError`].
+pub type Result<T, E = WarehouseError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a warehouse.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WarehouseError {
+    /// The named object does not exist.
+    #[error("{kind} `{name}` does not exist")]
+    NotFound {
+        /// What was looked for.
+        kind: ObjectKind,
+        /// Its name.
+        name: String,
+    },
+    /// An object of that name exists already (and the create was not `OR REPLACE`).
+    #[error("{kind} `{name}` already exists")]
+    AlreadyExists {
+        /// What exists.
+        kind: ObjectKind,
+        /// Its name.
+        name: String,
+    },
+    /// A definition is not valid (bad name, unknown column, a cycle of tasks, ...).
+    #[error("invalid definition of {kind} `{name}`: {reason}")]
+    InvalidDefinition {
+        /// The kind of object.
+        kind: ObjectKind,
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An object is used in a way it does not support (an insert into a stream, a DELETE on
+    /// a table without a key, ...).
+    #[error("{kind} `{name}` cannot do this: {reason}")]
+    Unsupported {
+        /// The kind of object.
+        kind: ObjectKind,
+        /// Its name.
+        name: String,
+        /// What it cannot do.
+        reason: String,
+    },
+    /// `COPY INTO` with `ON_ERROR = ABORT_STATEMENT` met a bad record: nothing was loaded.
+    #[error("COPY INTO `{table}` aborted, nothing loaded: {first_error}")]
+    CopyAborted {
+        /// The target table.
+        table: String,
+        /// The first error (file, line, column, message).
+        first_error: Box<crate::load::LoadError>,
+    },
+    /// A task run failed.
+    #[error("task `{task}` failed: {reason}")]
+    TaskFailed {
+        /// The task.
+        task: String,
+        /// Why.
+        reason: String,
+    },
+    /// A merge was refused by the SCD engine.
+    #[error(transparent)]
+    Scd(#[from] snowdrift_scd::ScdError),
+    /// A stage location or upload problem.
+    #[error(transparent)]
+    Stage(#[from] snowdrift_stage::StageError),
+    /// An Arrow operation failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The warehouse's storage failed.
+    #[error("storage operation `{operation}` on `{path}` failed: {source}")]
+    Storage {
+        /// What was being done.
+        operation: &'static str,
+        /// The object path.
+        path: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// The warehouse's storage holds something this version cannot read.
+    #[error("warehouse storage is damaged at `{path}`: {reason}")]
+    Corrupt {
+        /// The object path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Another process committed to the same warehouse root.
+    #[error(
+        "commit {version} was written by another process: one warehouse root must be opened by one process at a time"
+    )]
+    ConcurrentWriter {
+        /// The version both tried to write.
+        version: u64,
+    },
+    /// The warehouse was closed.
+    #[error("the warehouse is closed")]
+    Closed,
+}
+
+impl WarehouseError {
+    pub(crate) fn not_found(kind: ObjectKind, name: &str) -> Self {
+        WarehouseError::NotFound {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+
+    pub(crate) fn invalid(kind: ObjectKind, name: &str, reason: impl Into<String>) -> Self {
+        WarehouseError::InvalidDefinition {
+            kind,
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(kind: ObjectKind, name: &str, reason: impl Into<String>) -> Self {
+        WarehouseError::Unsupported {
+            kind,
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn storage(
+        operation: &'static str,
+        path: &str,
+        source: object_store::Error,
+    ) -> Self {
+        WarehouseError::Storage {
+            operation,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! Reading staged CSV files into a table's columns: the CSV file format options of Snowflake
+//! ([`CsvFileFormat`]), gzip detection, typed conversion, and one [`LoadError`] per rejected
+//! record with its file, line, character, column and the record itself. A bad record never
+//! leaves a partial row behind.
+
+use std::io::Read as _;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use serde::{Deserialize, Serialize};
+
+use crate::columns::ColumnBuffer;
+use crate::error::Result;
+
+/// Compression of staged files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum FileCompression {
+    /// Detect gzip by its magic bytes (Snowflake's `AUTO`).
+    #[default]
+    Auto,
+    /// Plain text.
+    None,
+    /// Gzip.
+    Gzip,
+}
+
+/// Snowflake's CSV file format options, with Snowflake's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CsvFileFormat {
+    /// `FIELD_DELIMITER`, default `,`.
+    pub field_delimiter: u8,
+    /// `SKIP_HEADER`: lines skipped at the top of each file, default 0.
+    pub skip_header: usize,
+    /// `FIELD_OPTIONALLY_ENCLOSED_BY`: the quote character, default none.
+    pub field_optionally_enclosed_by: Option<u8>,
+    /// `NULL_IF`: texts read as NULL, default `\N`.
+    pub null_if: Vec<String>,
+    /// `EMPTY_FIELD_AS_NULL`, default true.
+    pub empty_field_as_null: bool,
+    /// `ERROR_ON_COLUMN_COUNT_MISMATCH`, default true (false pads or cuts records).
+    pub error_on_column_count_mismatch: bool,
+    /// `COMPRESSION`, default auto.
+    pub compression: FileCompression,
+    /// `TRIM_SPACE`, default false.
+    pub trim_space: bool,
+    /// `SKIP_BLANK_LINES`, default false (a blank line is a bad record).
+    pub skip_blank_lines: bool,
+}
+
+impl Default for CsvFileFormat {
+    fn default() -> Self {
+        CsvFileFormat {
+            field_delimiter: b',',
+            skip_header: 0,
+            field_optionally_enclosed_by: None,
+            null_if: vec!["\\N".into()],
+            empty_field_as_null: true,
+            error_on_column_count_mismatch: true,
+            compression: FileCompression::Auto,
+            trim_space: false,
+            skip_blank_lines: false,
+        }
+    }
+}
+
+impl CsvFileFormat {
+    /// The format of files written by the stage sink (and the original generator): a header
+    /// line, `"` quoting where needed, empty fields as NULL.
+    pub fn staged() -> Self {
+        CsvFileFormat {
+            skip_header: 1,
+            field_optionally_enclosed_by: Some(b'"'),
+            ..CsvFileFormat::default()
+        }
+    }
+}
+
+/// One rejected record (or a whole file that could not be read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadError {
+    /// The staged file.
+    pub file: String,
+    /// Line in the file (1-based; 0 for a problem with the whole file).
+    pub line: u64,
+    /// Character in the line where the bad field starts (1-based; 0 when unknown).
+    pub character: u64,
+    /// The column, when the error is about one field.
+    pub column: Option<String>,
+    /// Record number among the file's data records (1-based; 0 for the whole file).
+    pub row: u64,
+    /// What is wrong.
+    pub message: String,
+    /// The record as read (lossy UTF-8, at most 1,000 characters).
+    pub rejected_record: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`", self.file)?;
+        if self.line > 0 {
+            write!(f, " line {}, character {}", self.line, self.character)?;
+        }
+        if let Some(column) = &self.column {
+            write!(f, ", column `{column}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A staged file read into a table's columns.
+#[derive(Debug, Clone)]
+pub struct ParsedFile {
+    /// The good records.
+    pub batch: RecordBatch,
+    /// Data records read (good and bad).
+    pub rows_parsed: u64,
+    /// The bad records, in file order (reading stops at the first when asked to).
+    pub errors: Vec<LoadError>,
+}
+
+/// Reads `bytes` (the whole staged object `file`) as CSV in `format` into `schema`'s columns.
+/// With `stop_at_first_error`, reading stops at the first bad record.
+pub fn parse_csv(
+    file: &str,
+    bytes: &[u8],
+    format: &CsvFileFormat,
+    schema: &SchemaRef,
+    stop_at_first_error: bool,
+) -> Result<ParsedFile> {
+    let text = match decompress(bytes, format.compression) {
+        Ok(text) => text,
+        Err(message) => {
+            return Ok(ParsedFile {
+                batch: RecordBatch::new_empty(schema.clone()),
+                rows_parsed: 0,
+                errors: vec![whole_file_error(file, message)],
+            });
+        }
+    };
+    let mut reader = Reader::new(file, &text, format, schema);
+    reader.run(stop_at_first_error)?;
+    reader.finish()
+}
+
+fn whole_file_error(file: &str, message: String) -> LoadError {
+    LoadError {
+        file: file.to_owned(),
+        line: 0,
+        character: 0,
+        column: None,
+        row: 0,
+        message,
+        rejected_record: String::new(),
+    }
+}
+
+fn decompress(
+    bytes: &[u8],
+    compression: FileCompression,
+) -> std::result::Result<std::borrow::Cow<'_, [u8]>, String> {
+    let gzip = match compression {
+        FileCompression::Gzip => true,
+        FileCompression::None => false,
+        FileCompression::Auto => bytes.starts_with(&[0x1f, 0x8b]),
+    };
+    if !gzip {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 4);
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("the file is not valid gzip: {e}"))?;
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+/// Skips `lines` lines; returns the byte offset after them and how many were skipped.
+fn skip_lines(text: &[u8], lines: usize) -> (usize, u64) {
+    let mut offset = 0;
+    let mut skipped = 0;
+    while skipped < lines && offset < text.len() {
+        match text[offset..].iter().position(|&b| b == b'\n') {
+            Some(end) => offset += end + 1,
+            None => offset = text.len(),
+        }
+        skipped += 1;
+    }
+    (offset, skipped as u64)
+}
+
+struct Reader<'a> {
+    file: &'a str,
+    text: &'a [u8],
+    format: &'a CsvFileFormat,
+    schema: &'a SchemaRef,
+    columns: Vec<ColumnBuffer>,
+    errors: Vec<LoadError>,
+    rows_parsed: u64,
+    body_start: usize,
+    first_line: u64,
+}
+
+impl<'a> Reader<'a> {
+    fn new(
+        file: &'a str,
+        text: &'a [u8],
+        format: &'a CsvFileFormat,
+        schema: &'a SchemaRef,
+    ) -> Self {
+        let (body_start, skipped) = skip_lines(text, format.skip_header);
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| ColumnBuffer::for_type(f.data_type()))
+            .collect();
+        Reader {
+            file,
+            text,
+            format,
+            schema,
+            columns,
+            errors: Vec::new(),
+            rows_parsed: 0,
+            body_start,
+            first_line: skipped + 1,
+        }
+    }
+
+    fn run(&mut self, stop_at_first_error: bool) -> Result<()> {
+        let body = &self.text[self.body_start..];
+        let mut builder = csv::ReaderBuilder::new();
+        builder
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.format.field_delimiter)
+            .quoting(self.format.field_optionally_enclosed_by.is_some());
+        if let Some(quote) = self.format.field_optionally_enclosed_by {
+            builder.quote(quote);
+        }
+        let mut csv = builder.from_reader(body);
+        let mut record = csv::ByteRecord::new();
+        loop {
+            let more = match csv.read_byte_record(&mut record) {
+                Ok(more) => more,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line()) + self.first_line - 1;
+                    self.reject(
+                        line,
+                        0,
+                        None,
+                        format!("the file is not valid CSV: {e}"),
+                        b"",
+                    );
+                    return Ok(());
+                }
+            };
+            if !more {
+                break;
+            }
+            let position = record
+                .position()
+                .expect("records read from a reader have positions");
+            let end = (csv.position().byte() as usize).min(body.len());
+            // The csv crate skips blank lines silently, and reports the record's position from
+            // the first of them: find them, and the record's true line.
+            let raw = &body[position.byte() as usize..end];
+            let leading = raw
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            let blank = raw[..leading].iter().filter(|&&b| b == b'\n').count() as u64;
+            let first = position.line() + self.first_line - 1;
+            if !self.format.skip_blank_lines {
+                self.reject_blank_lines(first, blank);
+            }
+            let line = first + blank;
+            let raw = &raw[leading..];
+            self.rows_parsed += 1;
+            if let Some(quote) = self.format.field_optionally_enclosed_by
+                && let Err((character, message)) =
+                    check_quoting(raw, quote, self.format.field_delimiter)
+            {
+                self.reject(line, character, None, message, raw);
+            } else {
+                self.push_record(&record, line, raw);
+            }
+            if stop_at_first_error && !self.errors.is_empty() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Snowflake (SKIP_BLANK_LINES = FALSE) rejects blank lines; the csv crate skips them.
+    fn reject_blank_lines(&mut self, first_line: u64, count: u64) {
+        for i in 0..count {
+            self.rows_parsed += 1;
+            self.reject(
+                first_line + i,
+                1,
+                None,
+                format!(
+                    "Number of columns in file (1) does not match that of the corresponding table ({}): blank line",
+                    self.schema.fields().len()
+                ),
+                b"",
+            );
+        }
+    }
+
+    fn push_record(&mut self, record: &csv::ByteRecord, line: u64, raw: &[u8]) {
+        let want = self.schema.fields().len();
+        if record.len() != want && self.format.error_on_column_count_mismatch {
+            let message = format!(
+                "Number of columns in file ({}) does not match that of the corresponding table ({want})",
+                record.len()
+            );
+            self.reject(line, 1, None, message, raw);
+            return;
+        }
+        let mut character = 1u64;
+        for index in 0..want {
+            let field = record.get(index);
+            let outcome = self.push_field(index, field);
+            if let Err(message) = outcome {
+                for column in &mut self.columns[..index] {
+                    column.pop();
+                }
+                let column = Some(self.schema.field(index).name().clone());
+                self.reject(line, character, column, message, raw);
+                return;
+            }
+            character += field.map_or(0, |f| f.len() as u64) + 1;
+        }
+    }
+
+    fn push_field(
+        &mut self,
+        index: usize,
+        field: Option<&[u8]>,
+    ) -> std::result::Result<(), String> {
+        let nullable = self.schema.field(index).is_nullable();
+        let value = field.map(|f| {
+            if self.format.trim_space {
+                f.trim_ascii()
+            } else {
+                f
+            }
+        });
+        let is_null = match value {
+            None => true,
+            Some(v) => {
+                (v.is_empty() && self.format.empty_field_as_null)
+                    || self.format.null_if.iter().any(|n| n.as_bytes() == v)
+            }
+        };
+        if is_null {
+            if !nullable {
+                return Err("NULL result in a non-nullable column".into());
+            }
+            self.columns[index].push_null();
+            return Ok(());
+        }
+        self.columns[index].push_text(value.unwrap_or_default())
+    }
+
+    fn reject(
+        &mut self,
+        line: u64,
+        character: u64,
+        column: Option<String>,
+        message: String,
+        raw: &[u8],
+    ) {
+        let mut record = String::from_utf8_lossy(raw)
+            .trim_end_matches(['\r', '\n'])
+            .to_owned();
+        if record.chars().count() > 1000 {
+            record = record.chars().take(1000).collect();
+        }
+        self.errors.push(LoadError {
+            file: self.file.to_owned(),
+            line,
+            character,
+            column,
+            row: self.rows_parsed,
+            message,
+            rejected_record: record,
+        });
+    }
+
+    fn finish(self) -> Result<ParsedFile> {
+        let arrays = self
+            .columns
+            .into_iter()
+            .map(ColumnBuffer::finish)
+            .collect::<Vec<_>>();
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        Ok(ParsedFile {
+            batch,
+            rows_parsed: self.rows_parsed,
+            errors: self.errors,
+        })
+    }
+}
+
+/// The csv crate reads malformed quoting leniently (an unclosed quote swallows the rest of the
+/// file into one field); Snowflake rejects it. Checks the raw record: a quoted field must close,
+/// and its closing quote must be followed by a delimiter or the end of the record.
+fn check_quoting(raw: &[u8], quote: u8, delimiter: u8) -> std::result::Result<(), (u64, String)> {
+    if !raw.contains(&quote) {
+        return Ok(());
+    }
+    #[derive(PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        AfterQuote,
+    }
+    let mut state = State::FieldStart;
+    for (i, &b) in raw.iter().enumerate() {
+        let at_end = b == b'\n' || b == b'\r';
+        state = match state {
+            State::FieldStart | State::Unquoted if b == delimiter => State::FieldStart,
+            State::FieldStart if b == quote => State::Quoted,
+            State::FieldStart | State::Unquoted => State::Unquoted,
+            State::Quoted if b == quote => State::AfterQuote,
+            State::Quoted => State::Quoted,
+            State::AfterQuote if b == quote => State::Quoted,
+            State::AfterQuote if b == delimiter => State::FieldStart,
+            State::AfterQuote if at_end => State::FieldStart,
+            State::AfterQuote => {
+                return Err((
+                    i as u64 + 1,
+                    format!(
+                        "Found character '{}' instead of field delimiter '{}'",
+                        char::from(b).escape_default(),
+                        char::from(delimiter).escape_default()
+                    ),
+                ));
+            }
+        };
+    }
+    if state == State::Quoted {
+        return Err((
+            1,
+            "End of file reached inside a quoted field: the quote is never closed".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]))
+    }
+
+    fn parse(text: &[u8], format: &CsvFileFormat) -> ParsedFile {
+        parse_csv("f.csv", text, format, &schema(), false).unwrap()
+    }
+
+    #[test]
+    fn header_quotes_and_nulls() {
+        let parsed = parse(
+            b"id,name\n1,\"a, b\"\n2,\n3,\\N\n",
+            &CsvFileFormat::staged(),
+        );
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        assert_eq!(parsed.rows_parsed, 3);
+        let names = parsed.batch.column(1).as_string::<i32>();
+        assert_eq!(names.value(0), "a, b");
+        assert!(names.is_null(1) && names.is_null(2));
+    }
+
+    #[test]
+    fn bad_records_are_rejected_whole_with_their_position() {
+        let text = b"id,name\n1,a\nx,b\n3\n4,d\n";
+        let parsed = parse(text, &CsvFileFormat::staged());
+        assert_eq!(parsed.rows_parsed, 4);
+        assert_eq!(parsed.batch.num_rows(), 2);
+        let ids = parsed.batch.column(0).as_primitive::<Int64Type>();
+        assert_eq!(ids.values(), &[1, 4]);
+        let (first, second) = (&parsed.errors[0], &parsed.errors[1]);
+        assert_eq!((first.line, first.character, first.row), (3, 1, 2));
+        assert_eq!(first.column.as_deref(), Some("id"));
+        assert!(first.message.contains("'x'"), "{}", first.message);
+        assert_eq!(first.rejected_record, "x,b");
+        assert_eq!(second.line, 4);
+        assert!(second.message.contains("Number of columns in file (1)"));
+    }
+
+    #[test]
+    fn blank_lines_are_errors_unless_skipped() {
+        let text = b"id,name\n1,a\n\n2,b\n";
+        let parsed = parse(text, &CsvFileFormat::staged());
+        assert_eq!(parsed.batch.num_rows(), 2);
+        assert_eq!(parsed.errors.len(), 1);
+        assert_eq!(parsed.errors[0].line, 3);
+        let skipping = CsvFileFormat {
+            skip_blank_lines: true,
+            ..CsvFileFormat::staged()
+        };
+        assert!(parse(text, &skipping).errors.is_empty());
+    }
+
+    #[test]
+    fn invalid_utf8_and_truncated_gzip() {
+        let parsed = parse(b"id,name\n1,caf\xe9\n", &CsvFileFormat::staged());
+        assert_eq!(parsed.errors[0].column.as_deref(), Some("name"));
+        assert!(parsed.errors[0].message.contains("UTF-8"));
+        assert_eq!(parsed.errors[0].character, 3);
+
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, b"id,name\n1,a\n2,b\n").unwrap();
+        let bytes = gz.finish().unwrap();
+        assert_eq!(parse(&bytes, &CsvFileFormat::staged()).batch.num_rows(), 2);
+        let truncated = parse(&bytes[..bytes.len() - 6], &CsvFileFormat::staged());
+        assert_eq!(truncated.errors[0].line, 0);
+        assert!(truncated.errors[0].message.contains("gzip"));
+    }
+
+    #[test]
+    fn malformed_quoting_is_rejected_not_swallowed() {
+        let parsed = parse(b"id,name\n1,\"ab\"c\n2,b\n", &CsvFileFormat::staged());
+        assert_eq!(parsed.batch.num_rows(), 1);
+        assert_eq!(parsed.errors[0].line, 2);
+        assert!(
+            parsed.errors[0]
+                .message
+                .contains("instead of field delimiter")
+        );
+        let unclosed = parse(b"id,name\n1,a\n2,\"open\n3,c\n", &CsvFileFormat::staged());
+        assert_eq!(unclosed.batch.num_rows(), 1);
+        assert_eq!(unclosed.errors.len(), 1);
+        assert!(unclosed.errors[0].message.contains("never closed"));
+        let escaped = parse(b"id,name\n1,\"say \"\"hi\"\"\"\n", &CsvFileFormat::staged());
+        assert!(escaped.errors.is_empty(), "{:?}", escaped.errors);
+    }
+
+    #[test]
+    fn empty_file_and_mismatch_tolerance() {
+        assert_eq!(parse(b"", &CsvFileFormat::staged()).rows_parsed, 0);
+        let lenient = CsvFileFormat {
+            error_on_column_count_mismatch: false,
+            ..CsvFileFormat::staged()
+        };
+        let parsed = parse(b"id,name\n1\n2,b,extra\n", &lenient);
+        assert!(parsed.errors.is_empty());
+        assert_eq!(parsed.batch.num_rows(), 2);
+    }
+}

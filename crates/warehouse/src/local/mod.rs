@@ -1,0 +1,278 @@
+//! [`LocalWarehouse`], the embedded engine: Snowflake's tables, stages, pipes, streams and tasks
+//! on one machine, durable under a root URL on object_store. Every change is one commit (see
+//! `storage`); pipes and the task scheduler run as Tokio tasks beside the caller.
+
+mod ops;
+mod pipe;
+mod recover;
+mod state;
+mod storage;
+mod streams;
+mod table;
+mod tasks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use snowdrift_scd::ChangeSet;
+use snowdrift_stage::{StageLocation, StagedFile};
+use tokio::sync::{Mutex, MutexGuard, Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::error::Result;
+use state::{Action, CommitEntry, State, key};
+use storage::Storage;
+use table::Delta;
+
+/// Options of a [`LocalWarehouse`].
+#[derive(Debug, Clone)]
+pub struct LocalWarehouseBuilder {
+    root: String,
+    checkpoint_every: u64,
+    list_interval: Duration,
+    background: bool,
+}
+
+impl LocalWarehouseBuilder {
+    /// Write a checkpoint every `n` commits (default 1,000); a restart replays at most that
+    /// many log entries.
+    pub fn checkpoint_every(mut self, n: u64) -> Self {
+        self.checkpoint_every = n.max(1);
+        self
+    }
+
+    /// How often pipes list their stage for files no notification announced (default 10 s).
+    pub fn list_interval(mut self, interval: Duration) -> Self {
+        self.list_interval = interval;
+        self
+    }
+
+    /// Whether pipes and scheduled tasks run on their own (default true). Without, nothing
+    /// happens until `refresh_pipe`, `copy_into` or `execute_task` is called — handy in tests.
+    pub fn background(mut self, background: bool) -> Self {
+        self.background = background;
+        self
+    }
+
+    /// Opens (or creates) the warehouse and restores its state. Needs a Tokio runtime.
+    pub async fn open(self) -> Result<LocalWarehouse> {
+        let location = StageLocation::parse(&self.root)?;
+        let storage = Storage::new(location.store().clone(), location.prefix());
+        let state = recover::recover(&storage).await?;
+        let (shutdown, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            storage,
+            root: location.to_string(),
+            state: Mutex::new(state),
+            checkpoint_every: self.checkpoint_every,
+            list_interval: self.list_interval,
+            wake_pipes: Arc::new(Notify::new()),
+            wake_tasks: Arc::new(Notify::new()),
+            shutdown,
+            background: std::sync::Mutex::new(Vec::new()),
+        });
+        if self.background {
+            let pipes = tokio::spawn(pipe::run_pipes(Arc::downgrade(&inner)));
+            let tasks = tokio::spawn(tasks::run_scheduler(Arc::downgrade(&inner)));
+            inner.background_tasks().extend([pipes, tasks]);
+        }
+        inner.wake_pipes.notify_one();
+        Ok(LocalWarehouse { inner })
+    }
+}
+
+/// The embedded warehouse. See the crate documentation for an example.
+///
+/// One process opens a root at a time (a second writer's commit fails with
+/// [`WarehouseError::ConcurrentWriter`] on stores with conditional puts). Dropping it stops its
+/// pipes and scheduler; [`LocalWarehouse::close`] also writes a checkpoint.
+pub struct LocalWarehouse {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LocalWarehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalWarehouse")
+            .field("root", &self.inner.root)
+            .finish()
+    }
+}
+
+impl LocalWarehouse {
+    /// A builder for the warehouse at `root`: a folder path, `file:///…`, `memory://` or
+    /// `s3://bucket/prefix` (configured from `AWS_*`).
+    pub fn builder(root: impl Into<String>) -> LocalWarehouseBuilder {
+        LocalWarehouseBuilder {
+            root: root.into(),
+            checkpoint_every: 1000,
+            list_interval: Duration::from_secs(10),
+            background: true,
+        }
+    }
+
+    /// Opens the warehouse at `root` with the default options.
+    pub async fn open(root: impl Into<String>) -> Result<Self> {
+        Self::builder(root).open().await
+    }
+
+    /// A warehouse in memory (nothing survives dropping it).
+    pub async fn in_memory() -> Result<Self> {
+        Self::open("memory://").await
+    }
+
+    /// Where the warehouse lives.
+    pub fn root(&self) -> &str {
+        &self.inner.root
+    }
+
+    /// Tells the pipes on stage `stage` that `file` is complete (the analogue of an S3 event
+    /// notification). Files the stage sink announces can be forwarded with
+    /// [`LocalWarehouse::forward_notifications`].
+    pub async fn notify_file(&self, stage: &str, file: &StagedFile) -> Result<()> {
+        pipe::notify(&self.inner, stage, file).await
+    }
+
+    /// Forwards every announcement of `receiver` (for example `StageSink::subscribe()`) to
+    /// the pipes on `stage`, until the sender closes or the warehouse is dropped.
+    pub fn forward_notifications(
+        &self,
+        stage: &str,
+        mut receiver: mpsc::UnboundedReceiver<StagedFile>,
+    ) {
+        let weak = Arc::downgrade(&self.inner);
+        let stage = stage.to_owned();
+        let handle = tokio::spawn(async move {
+            while let Some(file) = receiver.recv().await {
+                let Some(inner) = weak.upgrade() else { break };
+                // A stage dropped meanwhile: the listing fallback has nothing to find either.
+                let _ = pipe::notify(&inner, &stage, &file).await;
+            }
+        });
+        self.inner.background_tasks().push(handle);
+    }
+
+    /// Writes a checkpoint now, so the next open replays nothing.
+    pub async fn checkpoint(&self) -> Result<()> {
+        let mut state = self.inner.state.lock().await;
+        recover::checkpoint(&self.inner.storage, &mut state).await
+    }
+
+    /// Stops pipes and tasks and writes a checkpoint.
+    pub async fn close(self) -> Result<()> {
+        self.inner.stop_background();
+        self.checkpoint().await
+    }
+
+    /// The committed version (the number of commits so far).
+    pub async fn version(&self) -> u64 {
+        self.inner.state.lock().await.version
+    }
+}
+
+impl Drop for LocalWarehouse {
+    fn drop(&mut self) {
+        self.inner.stop_background();
+    }
+}
+
+pub(crate) struct Inner {
+    storage: Storage,
+    root: String,
+    state: Mutex<State>,
+    checkpoint_every: u64,
+    list_interval: Duration,
+    wake_pipes: Arc<Notify>,
+    wake_tasks: Arc<Notify>,
+    shutdown: watch::Sender<bool>,
+    background: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Inner {
+    fn background_tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.background
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn stop_background(&self) {
+        let _ = self.shutdown.send(true);
+        for handle in self.background_tasks().drain(..) {
+            handle.abort();
+        }
+    }
+
+    async fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().await
+    }
+
+    /// Commits `actions` plus the change sets of tables already changed in memory, as one
+    /// log entry. On any failure the state is rebuilt from storage (so memory never shows a
+    /// change that is not durable) and the error returned.
+    async fn commit(
+        &self,
+        state: &mut State,
+        actions: Vec<Action>,
+        changes: Vec<(String, ChangeSet)>,
+    ) -> Result<u64> {
+        match self.try_commit(state, actions, changes).await {
+            Ok(version) => Ok(version),
+            Err(error) => {
+                if let Ok(restored) = recover::recover(&self.storage).await {
+                    *state = restored;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn try_commit(
+        &self,
+        state: &mut State,
+        actions: Vec<Action>,
+        changes: Vec<(String, ChangeSet)>,
+    ) -> Result<u64> {
+        let version = state.version + 1;
+        let time_micros = state.tick();
+        let mut all = Vec::with_capacity(actions.len() + changes.len());
+        let mut deltas = Vec::with_capacity(changes.len());
+        for (n, (table, change)) in changes.into_iter().enumerate() {
+            if change.is_empty() {
+                continue;
+            }
+            let file = Storage::data_name(&key(&table), version, n);
+            self.storage.write_batch(&file, change.batch()).await?;
+            all.push(Action::TableChange {
+                table: table.clone(),
+                file: file.clone(),
+                rows: change.len() as u64,
+            });
+            deltas.push(Delta {
+                version,
+                changes: change,
+                file,
+            });
+        }
+        all.extend(actions);
+        let entry = CommitEntry {
+            version,
+            time_micros,
+            actions: all,
+        };
+        self.storage.write_log_entry(version, &entry).await?;
+        state.version = version;
+        let mut deltas = deltas.into_iter();
+        for action in &entry.actions {
+            let delta = match action {
+                Action::TableChange { .. } => deltas.next(),
+                _ => None,
+            };
+            state.apply(version, action, delta)?;
+        }
+        state.prune_deltas();
+        state.commits_since_checkpoint += 1;
+        if state.commits_since_checkpoint >= self.checkpoint_every {
+            recover::checkpoint(&self.storage, state).await?;
+        }
+        Ok(version)
+    }
+}

@@ -1,0 +1,279 @@
+//! The [`Warehouse`] trait on [`LocalWarehouse`]: each operation checks its input, changes the
+//! state in memory, and commits.
+
+use std::time::SystemTime;
+
+use arrow::array::RecordBatch;
+use arrow::compute::{CastOptions, cast_with_options, concat_batches};
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+
+use crate::api::{
+    Capabilities, CopyOptions, Dml, DmlCount, FileLoad, PipeExecutionState, PipeStatus, Relation,
+    TaskAction, TaskRun, Warehouse,
+};
+use crate::catalog::{CreateMode, ObjectDef, ObjectKind};
+use crate::error::{Result, WarehouseError};
+use crate::local::state::{Action, key};
+use crate::local::table::Rows;
+use crate::local::{LocalWarehouse, pipe, streams, tasks};
+
+#[async_trait]
+impl Warehouse for LocalWarehouse {
+    fn backend(&self) -> &'static str {
+        "local"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pipes: true,
+            streams: true,
+            tasks: true,
+            sub_second_schedules: true,
+            durable: true,
+        }
+    }
+
+    async fn create(&self, object: ObjectDef, mode: CreateMode) -> Result<()> {
+        let inner = &self.inner;
+        let mut state = inner.lock().await;
+        if state.exists(object.kind(), object.name()) {
+            match mode {
+                CreateMode::Create => {
+                    return Err(WarehouseError::AlreadyExists {
+                        kind: object.kind(),
+                        name: object.name().to_owned(),
+                    });
+                }
+                CreateMode::IfNotExists => return Ok(()),
+                CreateMode::OrReplace => {}
+            }
+        }
+        state.check(&object)?;
+        let is_pipe = object.kind() == ObjectKind::Pipe;
+        let name = object.name().to_owned();
+        inner
+            .commit(&mut state, vec![Action::Create(object)], Vec::new())
+            .await?;
+        drop(state);
+        if is_pipe {
+            // A new pipe loads what the stage already holds, as a refresh would.
+            pipe::queue_unloaded(inner, &name).await?;
+        }
+        inner.wake_tasks.notify_one();
+        Ok(())
+    }
+
+    async fn drop_object(&self, kind: ObjectKind, name: &str, if_exists: bool) -> Result<()> {
+        let mut state = self.inner.lock().await;
+        if !state.exists(kind, name) {
+            return if if_exists {
+                Ok(())
+            } else {
+                Err(WarehouseError::not_found(kind, name))
+            };
+        }
+        let action = Action::Drop {
+            kind,
+            name: name.to_owned(),
+        };
+        self.inner
+            .commit(&mut state, vec![action], Vec::new())
+            .await?;
+        Ok(())
+    }
+
+    async fn dml(&self, table: &str, change: Dml) -> Result<DmlCount> {
+        let mut state = self.inner.lock().await;
+        let now = state.tick();
+        let target = state.table_mut(table)?;
+        let schema = target.def.business_schema();
+        let keyed = matches!(target.rows, Rows::Keyed(_));
+        let (changes, count) = match change {
+            Dml::Insert(batches) | Dml::Update(batches) if !keyed => {
+                let rows = conform(table, &schema, &batches)?;
+                let n = rows.num_rows() as u64;
+                let changes = target.append(rows)?;
+                (
+                    changes,
+                    DmlCount {
+                        inserted: n,
+                        ..DmlCount::default()
+                    },
+                )
+            }
+            Dml::Insert(batches) | Dml::Update(batches) => {
+                let rows = conform(table, &schema, &batches)?;
+                let outcome = target.upsert(&rows, now)?;
+                let m = outcome.metrics;
+                let count = DmlCount {
+                    inserted: m.inserted as u64,
+                    updated: m.updated as u64,
+                    deleted: 0,
+                };
+                (outcome.changes, count)
+            }
+            Dml::Delete(_) if !keyed => {
+                return Err(WarehouseError::unsupported(
+                    ObjectKind::Table,
+                    table,
+                    "a table without a key takes inserts only",
+                ));
+            }
+            Dml::Delete(keys) => {
+                let outcome = target.delete_keys(&keys, now)?;
+                let count = DmlCount {
+                    deleted: outcome.metrics.deleted as u64,
+                    ..DmlCount::default()
+                };
+                (outcome.changes, count)
+            }
+        };
+        let name = target.def.name.clone();
+        self.inner
+            .commit(&mut state, Vec::new(), vec![(name, changes)])
+            .await?;
+        Ok(count)
+    }
+
+    async fn copy_into(
+        &self,
+        table: &str,
+        stage: &str,
+        options: CopyOptions,
+    ) -> Result<Vec<FileLoad>> {
+        pipe::copy_into(&self.inner, table, stage, options).await
+    }
+
+    async fn query(&self, relation: Relation) -> Result<RecordBatch> {
+        let state = self.inner.lock().await;
+        match relation {
+            Relation::Table(name) => state.table(&name)?.read(),
+            Relation::Stream(name) => {
+                let stream = state.stream(&name)?;
+                Ok(streams::read(&state, stream)?.batch().clone())
+            }
+        }
+    }
+
+    async fn stream_has_data(&self, stream: &str) -> Result<bool> {
+        let state = self.inner.lock().await;
+        streams::has_data(&state, state.stream(stream)?)
+    }
+
+    async fn copy_history(&self, table: &str) -> Result<Vec<FileLoad>> {
+        let state = self.inner.lock().await;
+        state.table(table)?;
+        Ok(state
+            .loads
+            .get(&key(table))
+            .map(|h| h.entries.clone())
+            .unwrap_or_default())
+    }
+
+    async fn pipe_status(&self, pipe: &str) -> Result<PipeStatus> {
+        let mut state = self.inner.lock().await;
+        let p = state.pipe_mut(pipe)?;
+        let oldest = p
+            .pending
+            .iter()
+            .min_by_key(|(path, f)| (f.noticed, (*path).clone()))
+            .map(|(path, _)| path.clone());
+        Ok(PipeStatus {
+            execution_state: if p.paused {
+                PipeExecutionState::Paused
+            } else if p.error.is_some() {
+                PipeExecutionState::StalledStageAccess
+            } else {
+                PipeExecutionState::Running
+            },
+            pending_file_count: p.pending.len() as u64,
+            oldest_pending_file_path: oldest,
+            last_ingested_timestamp: p.last_ingested.as_ref().map(|(t, _)| *t),
+            last_ingested_file_path: p.last_ingested.as_ref().map(|(_, f)| f.clone()),
+            error: p.error.clone(),
+        })
+    }
+
+    async fn refresh_pipe(&self, pipe: &str) -> Result<u64> {
+        pipe::queue_unloaded(&self.inner, pipe).await
+    }
+
+    async fn alter_task(&self, task: &str, action: TaskAction) -> Result<()> {
+        let mut state = self.inner.lock().await;
+        let t = state.task(task)?;
+        let resumed = action == TaskAction::Resume;
+        let failures = if resumed { 0 } else { t.failures };
+        if t.resumed == resumed && t.failures == failures {
+            return Ok(());
+        }
+        let name = t.def.name.clone();
+        let action = Action::TaskState {
+            task: name,
+            resumed,
+            failures,
+        };
+        self.inner
+            .commit(&mut state, vec![action], Vec::new())
+            .await?;
+        drop(state);
+        self.inner.wake_tasks.notify_one();
+        Ok(())
+    }
+
+    async fn execute_task(&self, task: &str) -> Result<TaskRun> {
+        tasks::check_executable(&*self.inner.lock().await, task)?;
+        let runs = tasks::run_graph(&self.inner, task, SystemTime::now()).await?;
+        runs.into_iter()
+            .next()
+            .ok_or_else(|| WarehouseError::not_found(ObjectKind::Task, task))
+    }
+
+    async fn task_history(&self, task: &str) -> Result<Vec<TaskRun>> {
+        let state = self.inner.lock().await;
+        Ok(state.task(task)?.history.iter().cloned().collect())
+    }
+}
+
+/// The rows of `batches` in `schema`, columns matched by name and cast strictly.
+fn conform(table: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let strict = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    let mut parts = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|field| {
+                let column = batch.column_by_name(field.name()).ok_or_else(|| {
+                    WarehouseError::invalid(
+                        ObjectKind::Table,
+                        table,
+                        format!("the rows have no column `{}`", field.name()),
+                    )
+                })?;
+                cast_with_options(column, field.data_type(), &strict).map_err(|e| {
+                    WarehouseError::invalid(
+                        ObjectKind::Table,
+                        table,
+                        format!(
+                            "column `{}` cannot be read as {}: {e}",
+                            field.name(),
+                            field.data_type()
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        parts.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| {
+            WarehouseError::invalid(
+                ObjectKind::Table,
+                table,
+                format!("the rows do not fit the table: {e}"),
+            )
+        })?);
+    }
+    Ok(concat_batches(schema, &parts)?)
+}

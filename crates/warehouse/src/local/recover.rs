@@ -1,0 +1,250 @@
+//! Checkpoints and restart: writing the whole state at one version (tables as Arrow IPC files
+//! with their row ids), and rebuilding the state from the newest checkpoint plus the log
+//! entries after it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use snowdrift_scd::ChangeSet;
+
+use crate::api::{FileLoad, TaskRun};
+use crate::catalog::{ObjectDef, ObjectKind};
+use crate::error::{Result, WarehouseError};
+use crate::local::state::{Action, CommitEntry, State, key, push_run};
+use crate::local::storage::Storage;
+use crate::local::table::{Delta, LocalTable, Restoring};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TableCheckpoint {
+    name: String,
+    rows_file: String,
+    version: u64,
+    deltas: Vec<(u64, String)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StreamCheckpoint {
+    name: String,
+    offset: u64,
+    initial_pending: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TaskCheckpoint {
+    name: String,
+    resumed: bool,
+    failures: u32,
+    history: Vec<TaskRun>,
+}
+
+/// The whole state at one version.
+#[derive(Debug, Serialize, Deserialize)]
+struct Checkpoint {
+    version: u64,
+    time_micros: i64,
+    objects: Vec<ObjectDef>,
+    tables: Vec<TableCheckpoint>,
+    streams: Vec<StreamCheckpoint>,
+    loads: Vec<(String, FileLoad)>,
+    tasks: Vec<TaskCheckpoint>,
+}
+
+/// Writes a checkpoint of `state`, then removes the log entries, checkpoints and data files
+/// it makes unnecessary. Costs the size of the tables; done every so many commits.
+pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<()> {
+    let version = state.version;
+    let mut keep = HashSet::new();
+    let mut tables = Vec::new();
+    for (name, table) in &state.tables {
+        let rows_file = format!("data/{name}/{version:020}-snapshot.arrow");
+        storage.write_batch(&rows_file, &table.snapshot()?).await?;
+        keep.insert(rows_file.clone());
+        let deltas: Vec<(u64, String)> = table
+            .deltas
+            .iter()
+            .map(|d| (d.version, d.file.clone()))
+            .collect();
+        keep.extend(deltas.iter().map(|(_, f)| f.clone()));
+        tables.push(TableCheckpoint {
+            name: name.clone(),
+            rows_file,
+            version: table.version,
+            deltas,
+        });
+    }
+    let checkpoint = Checkpoint {
+        version,
+        time_micros: state.clock_micros,
+        objects: state.objects(),
+        tables,
+        streams: state
+            .streams
+            .iter()
+            .map(|(name, s)| StreamCheckpoint {
+                name: name.clone(),
+                offset: s.offset,
+                initial_pending: s.initial_pending,
+            })
+            .collect(),
+        loads: state
+            .loads
+            .iter()
+            .flat_map(|(table, h)| h.entries.iter().map(move |l| (table.clone(), l.clone())))
+            .collect(),
+        tasks: state
+            .tasks
+            .iter()
+            .map(|(name, t)| TaskCheckpoint {
+                name: name.clone(),
+                resumed: t.resumed,
+                failures: t.failures,
+                history: t.history.iter().cloned().collect(),
+            })
+            .collect(),
+    };
+    storage.write_checkpoint(version, &checkpoint).await?;
+    state.commits_since_checkpoint = 0;
+    storage.prune_before(version).await?;
+    storage.collect_garbage(&keep).await?;
+    Ok(())
+}
+
+/// Rebuilds the state from storage: the newest checkpoint, then every later log entry in
+/// order.
+pub(crate) async fn recover(storage: &Storage) -> Result<State> {
+    let mut state = State::default();
+    let mut restoring: HashMap<String, Restoring> = HashMap::new();
+    let mut deltas: HashMap<String, VecDeque<Delta>> = HashMap::new();
+    let checkpoints = storage.versions("checkpoint").await?;
+    if let Some(&version) = checkpoints.last() {
+        let checkpoint: Checkpoint = storage
+            .read_json(&storage.checkpoint_path(version), "read checkpoint")
+            .await?;
+        load_checkpoint(storage, &mut state, &mut restoring, &mut deltas, checkpoint).await?;
+    }
+    let mut next = state.version + 1;
+    for version in storage.versions("log").await? {
+        if version < next {
+            continue;
+        }
+        if version != next {
+            return Err(WarehouseError::Corrupt {
+                path: storage.log_path(next).to_string(),
+                reason: format!("the log jumps from version {} to {version}", next - 1),
+            });
+        }
+        let entry: CommitEntry = storage
+            .read_json(&storage.log_path(version), "read commit")
+            .await?;
+        replay(storage, &mut state, &mut restoring, &mut deltas, entry).await?;
+        next += 1;
+    }
+    for (name, rows) in restoring {
+        let Some(table) = state.tables.get_mut(&name) else {
+            continue;
+        };
+        let snapshot = rows.finish(&table.schema())?;
+        let mut restored = LocalTable::restore(table.def.clone(), table.version, Some(snapshot))?;
+        restored.deltas = deltas.remove(&name).unwrap_or_default();
+        *table = restored;
+    }
+    state.prune_deltas();
+    Ok(state)
+}
+
+async fn load_checkpoint(
+    storage: &Storage,
+    state: &mut State,
+    restoring: &mut HashMap<String, Restoring>,
+    deltas: &mut HashMap<String, VecDeque<Delta>>,
+    checkpoint: Checkpoint,
+) -> Result<()> {
+    for object in &checkpoint.objects {
+        state.apply(checkpoint.version, &Action::Create(object.clone()), None)?;
+    }
+    for table in checkpoint.tables {
+        let rows = storage.read_batch(&table.rows_file).await?;
+        restoring.insert(table.name.clone(), Restoring::from_snapshot(Some(rows))?);
+        if let Some(t) = state.tables.get_mut(&table.name) {
+            t.version = table.version;
+        }
+        let mut kept = VecDeque::new();
+        for (version, file) in table.deltas {
+            let changes = ChangeSet::try_new(storage.read_batch(&file).await?)?;
+            kept.push_back(Delta {
+                version,
+                changes,
+                file,
+            });
+        }
+        deltas.insert(table.name, kept);
+    }
+    for stream in checkpoint.streams {
+        if let Some(s) = state.streams.get_mut(&stream.name) {
+            s.offset = stream.offset;
+            s.initial_pending = stream.initial_pending;
+        }
+    }
+    for (table, load) in checkpoint.loads {
+        state.apply(
+            checkpoint.version,
+            &Action::FileLoaded { table, load },
+            None,
+        )?;
+    }
+    for task in checkpoint.tasks {
+        if let Some(t) = state.tasks.get_mut(&task.name) {
+            t.resumed = task.resumed;
+            t.failures = task.failures;
+            for run in task.history {
+                push_run(&mut t.history, run);
+            }
+        }
+    }
+    state.version = checkpoint.version;
+    state.clock_micros = checkpoint.time_micros;
+    Ok(())
+}
+
+async fn replay(
+    storage: &Storage,
+    state: &mut State,
+    restoring: &mut HashMap<String, Restoring>,
+    deltas: &mut HashMap<String, VecDeque<Delta>>,
+    entry: CommitEntry,
+) -> Result<()> {
+    for action in &entry.actions {
+        match action {
+            Action::TableChange { table, file, .. } => {
+                let batch = storage.read_batch(file).await?;
+                let name = key(table);
+                LocalTable::replay(restoring.entry(name.clone()).or_default(), &batch)?;
+                if let Some(t) = state.tables.get_mut(&name) {
+                    t.version = entry.version;
+                }
+                deltas.entry(name).or_default().push_back(Delta {
+                    version: entry.version,
+                    changes: ChangeSet::try_new(batch)?,
+                    file: file.clone(),
+                });
+            }
+            Action::Create(ObjectDef::Table(def)) => {
+                restoring.insert(key(&def.name), Restoring::default());
+                deltas.remove(&key(&def.name));
+                state.apply(entry.version, action, None)?;
+            }
+            Action::Drop {
+                kind: ObjectKind::Table,
+                name,
+            } => {
+                restoring.remove(&key(name));
+                deltas.remove(&key(name));
+                state.apply(entry.version, action, None)?;
+            }
+            other => state.apply(entry.version, other, None)?,
+        }
+    }
+    state.version = entry.version;
+    state.clock_micros = state.clock_micros.max(entry.time_micros);
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Reading a stream: the net change of its table since the stream's offset (standard), the
+//! rows inserted since it (append-only), or the table's rows as inserts (a first read with
+//! `SHOW_INITIAL_ROWS`). Reading never moves the offset; a consuming merge moves it in the
+//! same commit as its writes.
+
+use arrow::array::StringArray;
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::kernels::cmp::eq;
+use arrow::compute::{and, concat_batches, filter_record_batch, not};
+use snowdrift_scd::{ACTION, ChangeSet, IS_UPDATE, net_changes};
+
+use crate::error::Result;
+use crate::local::state::{State, StreamState};
+
+/// The stream's change rows now.
+pub(crate) fn read(state: &State, stream: &StreamState) -> Result<ChangeSet> {
+    let table = state.table(&stream.def.table)?;
+    if stream.initial_pending {
+        let (rows, ids) = table.read_with_row_ids()?;
+        let empty = RecordBatch::new_empty(rows.schema());
+        return Ok(ChangeSet::from_mutation(empty, Vec::new(), vec![rows], ids));
+    }
+    let window: Vec<ChangeSet> = table
+        .deltas
+        .iter()
+        .filter(|d| d.version > stream.offset)
+        .map(|d| d.changes.clone())
+        .collect();
+    if window.is_empty() {
+        return Ok(ChangeSet::empty(&table.schema()));
+    }
+    if stream.def.append_only {
+        return inserts_only(&window);
+    }
+    Ok(net_changes(&window)?)
+}
+
+/// Whether the stream has changes after its offset (may be true when they net to nothing).
+pub(crate) fn has_data(state: &State, stream: &StreamState) -> Result<bool> {
+    let table = state.table(&stream.def.table)?;
+    Ok(stream.initial_pending && table.num_rows() > 0
+        || table
+            .deltas
+            .iter()
+            .any(|d| d.version > stream.offset && !d.changes.is_empty()))
+}
+
+fn inserts_only(window: &[ChangeSet]) -> Result<ChangeSet> {
+    let schema = window[0].batch().schema();
+    let parts = window
+        .iter()
+        .map(|c| {
+            let batch = c.batch();
+            let action = batch
+                .column_by_name(ACTION)
+                .expect("change sets have an action column");
+            let update = batch
+                .column_by_name(IS_UPDATE)
+                .expect("change sets have an update column")
+                .as_boolean();
+            let insert = eq(action, &StringArray::new_scalar("INSERT"))?;
+            let keep: BooleanArray = and(&insert, &not(update)?)?;
+            Ok(filter_record_batch(batch, &keep)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let batch = concat_batches(&schema, &parts)?;
+    debug_assert_eq!(batch.column(0).len(), batch.num_rows());
+    Ok(ChangeSet::try_new(batch)?)
+}

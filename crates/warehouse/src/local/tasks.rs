@@ -1,0 +1,344 @@
+//! Tasks of the embedded engine: one run (check `WHEN`, consume the stream, merge, commit the
+//! target's change and the stream's new offset together), graph runs (children after all their
+//! predecessors succeeded), and the scheduler (intervals and cron, no overlapping runs of a
+//! graph, suspension after consecutive failures).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
+
+use snowdrift_scd::{ChangeFormat, ChangeSet};
+use tokio::task::JoinHandle;
+
+use crate::api::{TaskRun, TaskRunState};
+use crate::catalog::{MergeDef, ObjectKind, TaskBody, TaskCondition};
+use crate::error::{Result, WarehouseError};
+use crate::local::Inner;
+use crate::local::state::{Action, State, key, micros, push_run};
+use crate::local::streams;
+use crate::schedule::Schedule;
+
+/// What a merge run did.
+struct MergeDone {
+    changes: ChangeSet,
+    consumed: u64,
+    written: u64,
+    late: u64,
+}
+
+/// Runs `task` and, when it succeeds, the tasks after it whose predecessors all succeeded in
+/// this graph run. Returns every run, `task`'s first.
+pub(crate) async fn run_graph(
+    inner: &Inner,
+    task: &str,
+    scheduled: SystemTime,
+) -> Result<Vec<TaskRun>> {
+    let graph_run = u64::try_from(micros(SystemTime::now())).unwrap_or_default();
+    let order = graph_order(&*inner.lock().await, task)?;
+    let mut runs = Vec::new();
+    let mut succeeded: HashSet<String> = HashSet::new();
+    for (name, preds) in order {
+        let is_start = key(&name) == key(task);
+        if !is_start {
+            let ready = preds.iter().all(|p| succeeded.contains(&key(p)));
+            let resumed = inner.lock().await.task(&name).is_ok_and(|t| t.resumed);
+            if !ready || !resumed {
+                continue;
+            }
+        }
+        let run = run_task(inner, &name, scheduled, graph_run).await?;
+        if run.state == TaskRunState::Succeeded {
+            succeeded.insert(key(&name));
+        }
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+/// `task` and its descendants in an order where every task comes after its predecessors, each
+/// with the predecessors it waits for.
+fn graph_order(state: &State, task: &str) -> Result<Vec<(String, Vec<String>)>> {
+    let start = state.task(task)?;
+    let mut members: Vec<_> = state
+        .tasks
+        .values()
+        .filter(|t| key(&t.def.name) != key(task) && reaches(state, task, &t.def.name))
+        .collect();
+    members.sort_by(|a, b| a.def.name.cmp(&b.def.name));
+    let in_graph: HashSet<String> = members.iter().map(|t| key(&t.def.name)).collect();
+    let mut order = vec![(start.def.name.clone(), Vec::new())];
+    let mut placed: HashSet<String> = HashSet::from([key(task)]);
+    loop {
+        let mut added = false;
+        for t in &members {
+            let k = key(&t.def.name);
+            let waits_on_unplaced = t
+                .def
+                .after
+                .iter()
+                .any(|p| in_graph.contains(&key(p)) && !placed.contains(&key(p)));
+            if placed.contains(&k) || waits_on_unplaced {
+                continue;
+            }
+            placed.insert(k);
+            order.push((t.def.name.clone(), t.def.after.clone()));
+            added = true;
+        }
+        if !added {
+            return Ok(order);
+        }
+    }
+}
+
+/// Whether `to` is `from` or one of its descendants.
+pub(crate) fn reaches(state: &State, from: &str, to: &str) -> bool {
+    let mut frontier = vec![key(from)];
+    let mut seen = HashSet::new();
+    while let Some(current) = frontier.pop() {
+        if current == key(to) {
+            return true;
+        }
+        if !seen.insert(current.clone()) {
+            continue;
+        }
+        frontier.extend(
+            state
+                .tasks
+                .values()
+                .filter(|t| t.def.after.iter().any(|p| key(p) == current))
+                .map(|t| key(&t.def.name)),
+        );
+    }
+    false
+}
+
+/// One run of one task.
+pub(crate) async fn run_task(
+    inner: &Inner,
+    task: &str,
+    scheduled: SystemTime,
+    graph_run: u64,
+) -> Result<TaskRun> {
+    let mut state = inner.lock().await;
+    let def = state.task(task)?.def.clone();
+    let mut run = TaskRun {
+        task: def.name.clone(),
+        graph_run,
+        state: TaskRunState::Executing,
+        scheduled_time: scheduled,
+        started: SystemTime::now(),
+        completed: None,
+        error: None,
+        attempt: 1,
+        rows_consumed: 0,
+        rows_written: 0,
+        late_rows: 0,
+    };
+    if !condition_holds(&state, &def.when)? {
+        run.state = TaskRunState::Skipped;
+        run.completed = Some(SystemTime::now());
+        push_run(&mut state.task_mut(task)?.history, run.clone());
+        return Ok(run);
+    }
+    let TaskBody::Merge(merge) = &def.body;
+    let source_version = state.version;
+    match execute_merge(&mut state, merge) {
+        Ok(done) => {
+            run.state = TaskRunState::Succeeded;
+            run.completed = Some(SystemTime::now());
+            (run.rows_consumed, run.rows_written, run.late_rows) =
+                (done.consumed, done.written, done.late);
+            let resumed = state.task(task)?.resumed;
+            let actions = vec![
+                Action::StreamOffset {
+                    stream: merge.source.clone(),
+                    version: source_version,
+                },
+                Action::TaskState {
+                    task: def.name.clone(),
+                    resumed,
+                    failures: 0,
+                },
+                Action::TaskRun(run.clone()),
+            ];
+            let target = merge.target.clone();
+            match inner
+                .commit(&mut state, actions, vec![(target, done.changes)])
+                .await
+            {
+                Ok(_) => Ok(run),
+                Err(error) => fail(inner, &mut state, run, &error.to_string()).await,
+            }
+        }
+        Err(error) => fail(inner, &mut state, run, &error.to_string()).await,
+    }
+}
+
+/// Records a failed run; suspends the task after too many consecutive failures.
+async fn fail(inner: &Inner, state: &mut State, mut run: TaskRun, error: &str) -> Result<TaskRun> {
+    let task = state.task(&run.task)?;
+    let failures = task.failures + 1;
+    let limit = task.def.suspend_after_failures;
+    let suspend = limit > 0 && failures >= limit;
+    run.state = if suspend {
+        TaskRunState::FailedAndAutoSuspended
+    } else {
+        TaskRunState::Failed
+    };
+    run.error = Some(error.to_owned());
+    run.completed = Some(SystemTime::now());
+    let resumed = task.resumed && !suspend;
+    let actions = vec![
+        Action::TaskState {
+            task: run.task.clone(),
+            resumed,
+            failures,
+        },
+        Action::TaskRun(run.clone()),
+    ];
+    if inner.commit(state, actions, Vec::new()).await.is_err() {
+        // Storage is failing too: keep the run in memory so task history shows it.
+        if let Ok(t) = state.task_mut(&run.task) {
+            t.failures = failures;
+            t.resumed = resumed;
+            push_run(&mut t.history, run.clone());
+        }
+    }
+    Ok(run)
+}
+
+fn condition_holds(state: &State, when: &Option<TaskCondition>) -> Result<bool> {
+    match when {
+        None => Ok(true),
+        Some(TaskCondition::StreamHasData(names)) => {
+            for name in names {
+                if streams::has_data(state, state.stream(name)?)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+fn execute_merge(state: &mut State, merge: &MergeDef) -> Result<MergeDone> {
+    let stream = state.stream(&merge.source)?.clone();
+    let changes = streams::read(state, &stream)?;
+    let consumed = changes.len() as u64;
+    if changes.is_empty() {
+        let schema = state.table(&merge.target)?.schema();
+        return Ok(MergeDone {
+            changes: ChangeSet::empty(&schema),
+            consumed,
+            written: 0,
+            late: 0,
+        });
+    }
+    let format = if stream.def.append_only {
+        merge
+            .operation_column
+            .clone()
+            .map_or(ChangeFormat::Upserts, ChangeFormat::OperationColumn)
+    } else {
+        ChangeFormat::Stream
+    };
+    let now = state.tick();
+    let target = state
+        .table_mut(&merge.target)
+        .map_err(|_| WarehouseError::TaskFailed {
+            task: merge.source.clone(),
+            reason: format!("target table `{}` does not exist", merge.target),
+        })?;
+    let outcome = target.merge(merge, format, changes.batch(), now)?;
+    Ok(MergeDone {
+        written: outcome.metrics.target_rows_written as u64,
+        late: outcome.metrics.late as u64,
+        changes: outcome.changes,
+        consumed,
+    })
+}
+
+/// The scheduler: runs every resumed root task's graph when its schedule says, never two runs
+/// of one graph at once (a run still going when the next is due skips that instance).
+pub(crate) async fn run_scheduler(weak: Weak<Inner>) {
+    let mut anchors: HashMap<String, (Schedule, SystemTime)> = HashMap::new();
+    let mut due: HashMap<String, SystemTime> = HashMap::new();
+    let mut running: HashMap<String, JoinHandle<()>> = HashMap::new();
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let mut shutdown = inner.shutdown.subscribe();
+        if *shutdown.borrow() {
+            return;
+        }
+        let notify = inner.wake_tasks.clone();
+        let wake = notify.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        let roots = scheduled_roots(&inner).await;
+        let now = SystemTime::now();
+        anchors.retain(|name, (schedule, _)| roots.get(name) == Some(schedule));
+        due.retain(|name, _| anchors.contains_key(name));
+        for (name, schedule) in roots {
+            let (schedule, anchor) = anchors.entry(name.clone()).or_insert((schedule, now));
+            due.entry(name).or_insert_with(|| {
+                schedule
+                    .next_after(*anchor, now)
+                    .unwrap_or(now + Duration::from_secs(3600))
+            });
+        }
+        for (name, at) in due.iter_mut() {
+            if *at > now {
+                continue;
+            }
+            let busy = running.get(name).is_some_and(|h| !h.is_finished());
+            if !busy {
+                let (weak, name_owned, scheduled) = (Arc::downgrade(&inner), name.clone(), *at);
+                running.insert(
+                    name.clone(),
+                    tokio::spawn(async move {
+                        if let Some(inner) = weak.upgrade() {
+                            let _ = run_graph(&inner, &name_owned, scheduled).await;
+                        }
+                    }),
+                );
+            }
+            let (schedule, anchor) = &anchors[name];
+            *at = schedule
+                .next_after(*anchor, now)
+                .unwrap_or(now + Duration::from_secs(3600));
+        }
+        let sleep = due.values().min().map_or(Duration::from_secs(60), |at| {
+            at.duration_since(SystemTime::now()).unwrap_or_default()
+        });
+        drop(inner);
+        tokio::select! {
+            () = wake => {}
+            () = tokio::time::sleep(sleep) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn scheduled_roots(inner: &Inner) -> HashMap<String, Schedule> {
+    let state = inner.lock().await;
+    state
+        .tasks
+        .iter()
+        .filter(|(_, t)| t.resumed)
+        .filter_map(|(name, t)| Some((name.clone(), t.def.schedule.clone()?)))
+        .collect()
+}
+
+/// Checks that `task` exists and is not a child when it is executed on its own.
+pub(crate) fn check_executable(state: &State, task: &str) -> Result<()> {
+    let t = state.task(task)?;
+    if t.def.after.is_empty() {
+        Ok(())
+    } else {
+        Err(WarehouseError::unsupported(
+            ObjectKind::Task,
+            task,
+            "EXECUTE TASK runs a root task (and its graph); this task runs after others",
+        ))
+    }
+}

@@ -1,0 +1,209 @@
+//! [`PipelineSpec`]: the whole flow declared once — raw table, SCD-1 and SCD-2 tables, stage and
+//! file format, pipe, streams, and the two merge tasks — with the original pipeline as its
+//! default. Backends deploy it with [`crate::WarehouseExt::deploy`].
+
+use std::time::Duration;
+
+use crate::catalog::{
+    Column, ColumnType, FileFormatDef, MergeDef, ObjectDef, OnError, PipeDef, Scd1OnDelete,
+    Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskDef,
+};
+use crate::load::CsvFileFormat;
+use crate::schedule::Schedule;
+
+/// The pipeline's objects and options. `PipelineSpec::default()` is the original flow:
+/// `customer_raw` ← pipe ← stage of CSV files; a task merging raw (through an append-only
+/// stream, never by truncation) into `customer` (SCD-1); a task after it merging the stream on
+/// `customer` into `customer_history` (SCD-2).
+///
+/// ```
+/// use std::time::Duration;
+/// use snowdrift_warehouse::{PipelineSpec, Schedule};
+/// let spec = PipelineSpec {
+///     stage_url: "./my-landing".into(),
+///     schedule: Schedule::Interval(Duration::from_millis(100)),
+///     ..PipelineSpec::default()
+/// };
+/// let names: Vec<String> = spec.objects().iter().map(|o| o.name().to_string()).collect();
+/// assert_eq!(names[0], "customer_raw");
+/// assert!(names.contains(&"customer_history".to_string()));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineSpec {
+    /// The business columns (default: the original's eight customer columns).
+    pub columns: Vec<Column>,
+    /// The key (default `customer_id`).
+    pub key: Vec<String>,
+    /// The landing table.
+    pub raw_table: String,
+    /// The SCD-1 table.
+    pub current_table: String,
+    /// The SCD-2 table.
+    pub history_table: String,
+    /// The stage name.
+    pub stage: String,
+    /// The stage URL (default `./snowdrift-stage`; `s3://bucket/prefix` for S3).
+    pub stage_url: String,
+    /// The file format name.
+    pub file_format: String,
+    /// The file format options (default: header line, `"` quoting, empty field as NULL).
+    pub csv: CsvFileFormat,
+    /// The pipe name.
+    pub pipe: String,
+    /// Bad records in staged files (pipe default: skip the file).
+    pub on_error: OnError,
+    /// The append-only stream on the raw table consumed by the SCD-1 task.
+    pub raw_stream: String,
+    /// The stream on the SCD-1 table consumed by the SCD-2 task (the original's
+    /// `customer_table_changes`).
+    pub current_stream: String,
+    /// The SCD-1 task.
+    pub current_task: String,
+    /// The SCD-2 task (runs after the SCD-1 task).
+    pub history_task: String,
+    /// The SCD-1 task's schedule (default one second; the original's is `1 minute`).
+    pub schedule: Schedule,
+    /// An optional column of raw rows holding INSERT/UPDATE/DELETE.
+    pub operation_column: Option<String>,
+    /// An optional column of raw rows ordering versions of a key.
+    pub sequence_column: Option<String>,
+    /// Deletes in the SCD-1 table.
+    pub current_on_delete: Scd1OnDelete,
+    /// Deletes in the SCD-2 table (default: close the current version).
+    pub history_on_delete: Scd2OnDelete,
+}
+
+impl Default for PipelineSpec {
+    fn default() -> Self {
+        let text = |name: &str| Column::new(name, ColumnType::Varchar);
+        PipelineSpec {
+            columns: vec![
+                Column::new("customer_id", ColumnType::Number).not_null(),
+                text("first_name"),
+                text("last_name"),
+                text("email"),
+                text("street"),
+                text("city"),
+                text("state"),
+                text("country"),
+            ],
+            key: vec!["customer_id".into()],
+            raw_table: "customer_raw".into(),
+            current_table: "customer".into(),
+            history_table: "customer_history".into(),
+            stage: "customer_stage".into(),
+            stage_url: "./snowdrift-stage".into(),
+            file_format: "customer_csv".into(),
+            csv: CsvFileFormat::staged(),
+            pipe: "customer_pipe".into(),
+            on_error: OnError::SkipFile,
+            raw_stream: "customer_raw_stream".into(),
+            current_stream: "customer_table_changes".into(),
+            current_task: "customer_scd1_task".into(),
+            history_task: "customer_scd2_task".into(),
+            schedule: Schedule::Interval(Duration::from_secs(1)),
+            operation_column: None,
+            sequence_column: None,
+            current_on_delete: Scd1OnDelete::Remove,
+            history_on_delete: Scd2OnDelete::Close,
+        }
+    }
+}
+
+impl PipelineSpec {
+    /// The original's one-minute schedule.
+    pub fn original_schedule() -> Schedule {
+        Schedule::Interval(Duration::from_secs(60))
+    }
+
+    /// The raw table's columns: the business columns plus the optional operation and sequence
+    /// columns.
+    pub fn raw_columns(&self) -> Vec<Column> {
+        let mut columns = self.columns.clone();
+        if let Some(op) = &self.operation_column {
+            columns.push(Column::new(op.clone(), ColumnType::Varchar));
+        }
+        if let Some(sequence) = &self.sequence_column {
+            columns.push(Column::new(sequence.clone(), ColumnType::Number));
+        }
+        columns
+    }
+
+    /// Every object, in dependency order.
+    pub fn objects(&self) -> Vec<ObjectDef> {
+        vec![
+            ObjectDef::Table(TableDef::new(self.raw_table.clone(), self.raw_columns())),
+            ObjectDef::Table(
+                TableDef::new(self.current_table.clone(), self.columns.clone())
+                    .with_key(self.key.clone())
+                    .with_layout(TableLayout::scd1()),
+            ),
+            ObjectDef::Table(
+                TableDef::new(self.history_table.clone(), self.columns.clone())
+                    .with_key(self.key.clone())
+                    .with_layout(TableLayout::scd2()),
+            ),
+            ObjectDef::FileFormat(FileFormatDef {
+                name: self.file_format.clone(),
+                csv: self.csv.clone(),
+            }),
+            ObjectDef::Stage(StageDef {
+                name: self.stage.clone(),
+                url: self.stage_url.clone(),
+                file_format: Some(self.file_format.clone()),
+            }),
+            ObjectDef::Pipe(PipeDef {
+                name: self.pipe.clone(),
+                stage: self.stage.clone(),
+                table: self.raw_table.clone(),
+                file_format: Some(self.file_format.clone()),
+                on_error: self.on_error,
+                auto_ingest: true,
+                pattern: None,
+            }),
+            ObjectDef::Stream(StreamDef {
+                name: self.raw_stream.clone(),
+                table: self.raw_table.clone(),
+                append_only: true,
+                show_initial_rows: false,
+            }),
+            ObjectDef::Stream(StreamDef {
+                name: self.current_stream.clone(),
+                table: self.current_table.clone(),
+                append_only: false,
+                show_initial_rows: false,
+            }),
+            ObjectDef::Task(self.current_task_def()),
+            ObjectDef::Task(self.history_task_def()),
+        ]
+    }
+
+    fn current_task_def(&self) -> TaskDef {
+        let merge = MergeDef {
+            sequence: self.sequence_column.clone(),
+            operation_column: self.operation_column.clone(),
+            scd1_on_delete: self.current_on_delete,
+            ..MergeDef::new(self.raw_stream.clone(), self.current_table.clone())
+        };
+        TaskDef::new(self.current_task.clone(), TaskBody::Merge(merge))
+            .with_schedule(self.schedule.clone())
+            .when_stream_has_data(self.raw_stream.clone())
+    }
+
+    fn history_task_def(&self) -> TaskDef {
+        let merge = MergeDef {
+            // Versions start at the SCD-1 row's update time, as in the original.
+            sequence: Some("update_timestamp".into()),
+            scd2_on_delete: self.history_on_delete,
+            ..MergeDef::new(self.current_stream.clone(), self.history_table.clone())
+        };
+        TaskDef::new(self.history_task.clone(), TaskBody::Merge(merge))
+            .with_after([self.current_task.clone()])
+            .when_stream_has_data(self.current_stream.clone())
+    }
+
+    /// The task names, children before their predecessors (the order to resume them in).
+    pub fn tasks_children_first(&self) -> Vec<String> {
+        vec![self.history_task.clone(), self.current_task.clone()]
+    }
+}
