@@ -56,6 +56,8 @@
 mod api;
 pub mod catalog;
 mod columns;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod load;
 mod local;
