@@ -1,0 +1,238 @@
+//! The whole flow on the embedded engine, checked against the faker's ground truth: a change
+//! stream staged as CSV files by the stage sink, loaded by the pipe on its notifications,
+//! merged by the two tasks — with and without restarts, on demand and on a schedule.
+
+use std::time::{Duration, Instant};
+
+use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth};
+use snowdrift_stage::{RollPolicy, StageLocation, StageSink};
+use snowdrift_warehouse::conformance::sorted_rows;
+use snowdrift_warehouse::{
+    CreateMode, LocalWarehouse, PipelineSpec, Schedule, TaskAction, TaskRunState, Warehouse,
+    WarehouseExt,
+};
+
+const BUSINESS: [&str; 8] = [
+    "customer_id",
+    "first_name",
+    "last_name",
+    "email",
+    "street",
+    "city",
+    "state",
+    "country",
+];
+
+fn changes(seed: u64) -> ChangeStream {
+    ChangeStream::builder(EntitySpec::customer())
+        .seed(seed)
+        .batch_size(400)
+        .initial_population(300)
+        .operation_column(Some("op"))
+        .event_time_column(None)
+        .late_rate(0.0)
+        .build()
+        .unwrap()
+}
+
+fn spec(stage: &std::path::Path, schedule: Schedule) -> PipelineSpec {
+    PipelineSpec {
+        stage_url: stage.to_str().unwrap().to_owned(),
+        operation_column: Some("op".into()),
+        schedule,
+        ..PipelineSpec::default()
+    }
+}
+
+async fn open(root: &std::path::Path, spec: &PipelineSpec) -> LocalWarehouse {
+    let warehouse = LocalWarehouse::builder(root.to_str().unwrap())
+        .checkpoint_every(3)
+        .open()
+        .await
+        .unwrap();
+    for object in spec.objects() {
+        warehouse
+            .create(object, CreateMode::IfNotExists)
+            .await
+            .unwrap();
+    }
+    warehouse
+}
+
+async fn wait_for_files(warehouse: &LocalWarehouse, spec: &PipelineSpec, files: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let loaded = warehouse.copy_history(&spec.raw_table).await.unwrap();
+        if loaded.len() >= files {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {files} files loaded",
+            loaded.len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn assert_same(what: &str, got: Vec<String>, want: Vec<String>) {
+    if got != want {
+        let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(5).collect();
+        let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(5).collect();
+        panic!(
+            "{what}: {} rows, want {}; missing (first 5) {missing:?}; unexpected (first 5) {extra:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// One file per batch, one task run per file; restarts (without closing) after `restart_after`.
+async fn run_step_by_step(batches: usize, restart_after: Option<usize>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, stage) = (dir.path().join("warehouse"), dir.path().join("stage"));
+    let spec = spec(&stage, Schedule::Interval(Duration::from_secs(3600)));
+    let mut warehouse = open(&root, &spec).await;
+    warehouse
+        .alter_task(&spec.history_task, TaskAction::Resume)
+        .await
+        .unwrap();
+    let mut stream = changes(7);
+    let mut truth = GroundTruth::for_stream(&stream);
+    let location = StageLocation::parse(stage.to_str().unwrap()).unwrap();
+    let sink = StageSink::builder(location, stream.schema())
+        .roll(RollPolicy {
+            max_rows: usize::MAX,
+            max_bytes: 64 << 20,
+            max_age: Duration::from_secs(3600),
+        })
+        .writer_id(1)
+        .build()
+        .unwrap();
+    warehouse.forward_notifications(&spec.stage, sink.subscribe());
+    for step in 0..batches {
+        let change = stream.next_batch();
+        sink.write(&change.batch).await.unwrap();
+        sink.flush().await.unwrap();
+        wait_for_files(&warehouse, &spec, step + 1).await;
+        let run = warehouse.execute_task(&spec.current_task).await.unwrap();
+        assert_eq!(run.state, TaskRunState::Succeeded, "{run:?}");
+        truth.merge(&[&change.batch]).unwrap();
+        if restart_after == Some(step) {
+            drop(warehouse);
+            warehouse = open(&root, &spec).await;
+            warehouse.forward_notifications(&spec.stage, sink.subscribe());
+        }
+    }
+    sink.close().await.unwrap();
+    let customer = warehouse.table(&spec.current_table).await.unwrap();
+    assert_same(
+        "customer",
+        sorted_rows(&customer, &BUSINESS),
+        sorted_rows(&truth.expected_current().unwrap(), &BUSINESS),
+    );
+    let mut with_flag: Vec<&str> = BUSINESS.to_vec();
+    with_flag.push("is_current");
+    let history = warehouse.table(&spec.history_table).await.unwrap();
+    assert_same(
+        "customer_history",
+        sorted_rows(&history, &with_flag),
+        sorted_rows(&truth.expected_history().unwrap(), &with_flag),
+    );
+    assert_eq!(
+        warehouse.copy_history(&spec.raw_table).await.unwrap().len(),
+        batches,
+        "every file loaded exactly once"
+    );
+    let raw_rows: usize = warehouse.table(&spec.raw_table).await.unwrap().num_rows();
+    assert_eq!(
+        raw_rows,
+        batches * 400,
+        "raw keeps every row (consumed by offset, never truncated)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_by_step_matches_the_ground_truth() {
+    run_step_by_step(6, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_between_runs_loses_and_repeats_nothing() {
+    // checkpoint_every(3): the restart replays a checkpoint plus log entries after it.
+    run_step_by_step(7, Some(3)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_tasks_converge_on_the_ground_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, stage) = (dir.path().join("warehouse"), dir.path().join("stage"));
+    let spec = spec(&stage, Schedule::Interval(Duration::from_millis(50)));
+    let warehouse = LocalWarehouse::open(root.to_str().unwrap()).await.unwrap();
+    warehouse.deploy(&spec).await.unwrap();
+    warehouse.deploy(&spec).await.unwrap(); // deploying twice is safe
+    let mut stream = changes(11);
+    let mut truth = GroundTruth::for_stream(&stream);
+    let sink = StageSink::builder(
+        StageLocation::parse(stage.to_str().unwrap()).unwrap(),
+        stream.schema(),
+    )
+    .writer_id(2)
+    .build()
+    .unwrap();
+    warehouse.forward_notifications(&spec.stage, sink.subscribe());
+    let mut all = Vec::new();
+    for _ in 0..8 {
+        let change = stream.next_batch();
+        sink.write(&change.batch).await.unwrap();
+        all.push(change.batch);
+    }
+    sink.close().await.unwrap();
+    let refs: Vec<_> = all.iter().collect();
+    truth.merge(&refs).unwrap();
+    let want = sorted_rows(&truth.expected_current().unwrap(), &BUSINESS);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let customer = warehouse.table(&spec.current_table).await.unwrap();
+        let pending = warehouse
+            .stream_has_data(&spec.current_stream)
+            .await
+            .unwrap()
+            || warehouse.stream_has_data(&spec.raw_stream).await.unwrap();
+        if !pending && sorted_rows(&customer, &BUSINESS) == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pipeline did not converge in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let history = warehouse.table(&spec.history_table).await.unwrap();
+    let current: Vec<String> = sorted_rows(
+        &history,
+        &[
+            "customer_id",
+            "first_name",
+            "last_name",
+            "email",
+            "street",
+            "city",
+            "state",
+            "country",
+            "is_current",
+        ],
+    )
+    .into_iter()
+    .filter_map(|r| r.strip_suffix("|true").map(str::to_owned))
+    .collect();
+    assert_same("current history rows", current, want);
+    let runs = warehouse.task_history(&spec.current_task).await.unwrap();
+    assert!(runs.iter().any(|r| r.state == TaskRunState::Succeeded));
+    assert!(
+        runs.iter().all(|r| r.state != TaskRunState::Failed),
+        "{runs:?}"
+    );
+    warehouse.teardown(&spec).await.unwrap();
+    assert!(warehouse.table(&spec.current_table).await.is_err());
+}
