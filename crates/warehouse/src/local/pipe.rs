@@ -582,8 +582,9 @@ fn decide(
     let whole_file_failed = parsed.errors.iter().any(|e| e.line == 0);
     let good = parsed.batch.num_rows() as u64;
     let skip_file = whole_file_failed
+        || (errors > 0 && good == 0)
         || match plan.on_error {
-            OnError::Continue => errors > 0 && good == 0,
+            OnError::Continue => false,
             OnError::SkipFile | OnError::AbortStatement => errors > 0,
             OnError::SkipFileAfter(n) => errors >= n as u64,
             OnError::SkipFilePercent(percent) => {
