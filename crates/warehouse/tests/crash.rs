@@ -1,0 +1,232 @@
+//! Crash safety: a worker process runs the pipeline (stage a file, the pipe loads it, the task
+//! graph merges it) while this test kills it with SIGKILL at random moments, many times, and
+//! restarts it. When the worker finally finishes, `customer` and `customer_history` must equal
+//! the faker's ground truth exactly, and every file must have been loaded exactly once.
+//!
+//! The worker is the ignored test `crash_worker` of this file, re-run as a child process.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use object_store::ObjectStoreExt as _;
+use object_store::path::Path;
+use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth};
+use snowdrift_stage::{CsvEncoder, CsvFormat, StageLocation};
+use snowdrift_warehouse::conformance::sorted_rows;
+use snowdrift_warehouse::{
+    CreateMode, LocalWarehouse, ObjectDef, PipelineSpec, TaskAction, TaskRunState, Warehouse,
+    WarehouseExt,
+};
+
+const FILES: usize = 40;
+const ROWS: usize = 400;
+const KILLS: usize = 30;
+
+fn changes() -> ChangeStream {
+    ChangeStream::builder(EntitySpec::customer())
+        .seed(5)
+        .batch_size(ROWS)
+        .initial_population(200)
+        .operation_column(Some("op"))
+        .event_time_column(None)
+        .late_rate(0.0)
+        .build()
+        .unwrap()
+}
+
+fn spec(stage: &str) -> PipelineSpec {
+    PipelineSpec {
+        stage_url: stage.to_owned(),
+        operation_column: Some("op".into()),
+        ..PipelineSpec::default()
+    }
+}
+
+/// The spec's objects, with the root task run on demand only and without its WHEN, so that a
+/// run after a crash finishes a history merge that the crash interrupted.
+fn objects(spec: &PipelineSpec) -> Vec<ObjectDef> {
+    spec.objects()
+        .into_iter()
+        .map(|object| match object {
+            ObjectDef::Task(mut task) if task.name == spec.current_task => {
+                task.schedule = None;
+                task.when = None;
+                ObjectDef::Task(task)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+async fn open(root: &str, spec: &PipelineSpec) -> LocalWarehouse {
+    let warehouse = LocalWarehouse::builder(root)
+        .checkpoint_every(4)
+        .list_interval(Duration::from_millis(50))
+        .open()
+        .await
+        .unwrap();
+    for object in objects(spec) {
+        warehouse
+            .create(object, CreateMode::IfNotExists)
+            .await
+            .unwrap();
+    }
+    warehouse
+        .alter_task(&spec.history_task, TaskAction::Resume)
+        .await
+        .unwrap();
+    warehouse
+}
+
+async fn merge_now(warehouse: &LocalWarehouse, spec: &PipelineSpec) {
+    let run = warehouse.execute_task(&spec.current_task).await.unwrap();
+    assert_eq!(run.state, TaskRunState::Succeeded, "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the worker process of kill_and_restart_many_times"]
+async fn crash_worker() {
+    let (Ok(root), Ok(stage)) = (std::env::var("CRASH_ROOT"), std::env::var("CRASH_STAGE")) else {
+        return;
+    };
+    let spec = spec(&stage);
+    let warehouse = open(&root, &spec).await;
+    let location = StageLocation::parse(&stage).unwrap();
+    let mut stream = changes();
+    let encoder = CsvEncoder::new(stream.schema(), CsvFormat::new()).unwrap();
+    for file in 0..FILES {
+        let batch = stream.next_batch().batch;
+        let name = format!("customer_{file:04}.csv");
+        let loaded =
+            |history: Vec<snowdrift_warehouse::FileLoad>| history.iter().any(|l| l.file == name);
+        if !loaded(warehouse.copy_history(&spec.raw_table).await.unwrap()) {
+            // Staged before a crash? Puts are atomic: an object that exists is complete.
+            if location
+                .store()
+                .head(&Path::from(name.as_str()))
+                .await
+                .is_err()
+            {
+                let mut body = encoder.header().to_vec();
+                body.extend(encoder.encode(&batch).unwrap().bytes);
+                location
+                    .store()
+                    .put(&Path::from(name.as_str()), body.into())
+                    .await
+                    .unwrap();
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !loaded(warehouse.copy_history(&spec.raw_table).await.unwrap()) {
+                assert!(Instant::now() < deadline, "{name} was not loaded");
+                warehouse.refresh_pipe(&spec.pipe).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        // Merge this file, or finish a merge a crash interrupted (the history half of a graph
+        // run whose SCD-1 half had committed).
+        if warehouse.stream_has_data(&spec.raw_stream).await.unwrap()
+            || warehouse
+                .stream_has_data(&spec.current_stream)
+                .await
+                .unwrap()
+        {
+            merge_now(&warehouse, &spec).await;
+        }
+    }
+    println!("WORKER DONE");
+}
+
+/// A small deterministic generator for kill delays.
+fn delays(seed: u64) -> impl Iterator<Item = Duration> {
+    let mut state = seed;
+    std::iter::repeat_with(move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        Duration::from_millis(5 + (state >> 33) % 80)
+    })
+}
+
+#[test]
+fn kill_and_restart_many_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("warehouse").to_str().unwrap().to_owned();
+    let stage = dir.path().join("stage").to_str().unwrap().to_owned();
+    let worker = || {
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "crash_worker",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("CRASH_ROOT", &root)
+            .env("CRASH_STAGE", &stage)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut kills = 0;
+    for delay in delays(17).take(KILLS) {
+        let mut child = worker();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_some() {
+            break; // finished before this kill
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+    }
+    let output = worker().wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("WORKER DONE"),
+        "the last worker failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        kills >= 5,
+        "only {kills} kills landed before the worker finished"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let spec = spec(&stage);
+        let warehouse = LocalWarehouse::builder(root.as_str()).background(false).open().await.unwrap();
+        let mut stream = changes();
+        let mut truth = GroundTruth::for_stream(&stream);
+        for _ in 0..FILES {
+            truth.merge(&[&stream.next_batch().batch]).unwrap();
+        }
+        let loads = warehouse.copy_history(&spec.raw_table).await.unwrap();
+        let mut files: Vec<&str> = loads.iter().map(|l| l.file.as_str()).collect();
+        files.sort_unstable();
+        files.dedup();
+        assert_eq!((loads.len(), files.len()), (FILES, FILES), "every file loaded exactly once");
+        assert_eq!(warehouse.table(&spec.raw_table).await.unwrap().num_rows(), FILES * ROWS);
+        let business = ["customer_id", "first_name", "last_name", "email", "street", "city", "state", "country"];
+        let customer = warehouse.table(&spec.current_table).await.unwrap();
+        assert!(
+            sorted_rows(&customer, &business) == sorted_rows(&truth.expected_current().unwrap(), &business),
+            "customer differs from the ground truth after {kills} kills"
+        );
+        let mut with_flag = business.to_vec();
+        with_flag.push("is_current");
+        let history = warehouse.table(&spec.history_table).await.unwrap();
+        let (got, want) = (
+            sorted_rows(&history, &with_flag),
+            sorted_rows(&truth.expected_history().unwrap(), &with_flag),
+        );
+        let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(5).collect();
+        let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(5).collect();
+        assert!(
+            got == want,
+            "customer_history differs from the ground truth after {kills} kills: {} rows, want {}; missing {missing:?}; unexpected {extra:?}",
+            got.len(),
+            want.len()
+        );
+    });
+    println!("{kills} kills, ground truth matched");
+}
