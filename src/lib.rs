@@ -8,6 +8,8 @@
 //!   history invariant checker.
 //! - [`stage`]: CSV staging on object_store (local folder, memory, S3) with
 //!   rolling, notifications and exactly-once folder pickup.
+//! - [`warehouse`]: the `Warehouse` trait and the embedded engine (pipes,
+//!   streams, tasks), durable on object_store.
 //! - [`workloads`]: reproducible data sets for benchmarks and peer
 //!   comparisons.
 //!
@@ -17,6 +19,7 @@
 pub use snowdrift_faker as faker;
 pub use snowdrift_scd as scd;
 pub use snowdrift_stage as stage;
+pub use snowdrift_warehouse as warehouse;
 
 pub mod workloads;
 
@@ -32,4 +35,7 @@ mod guides {
 
     #[doc = include_str!("../docs/stage.md")]
     struct StageGuide;
+
+    #[doc = include_str!("../docs/warehouse.md")]
+    struct WarehouseGuide;
 }

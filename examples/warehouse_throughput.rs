@@ -1,0 +1,196 @@
+//! The embedded warehouse under load, two measurements:
+//!
+//! 1. **Throughput**: `--rows` customer changes already staged as CSV files of `--file-rows`;
+//!    from creating the pipe until `customer_history` is up to date (pipe loads, SCD-1 and
+//!    SCD-2 merges on a 100 ms schedule), in rows/s.
+//! 2. **Freshness**: a file of `--fresh-rows` rows lands every `--every-ms` for `--seconds`;
+//!    for each file, the time from its upload completing to the end of the history merge that
+//!    includes it; p50 / p99 / max.
+//!
+//! ```text
+//! cargo run --release --example warehouse_throughput -- --rows 1000000 --out /tmp/whb
+//! ```
+//! Prints one JSON line per measurement.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use snowdrift::faker::{ChangeStream, EntitySpec};
+use snowdrift::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
+use snowdrift::warehouse::{
+    CreateMode, LocalWarehouse, ObjectDef, PipelineSpec, Schedule, TaskAction, Warehouse,
+    WarehouseExt,
+};
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn changes(seed: u64, batch: usize, population: usize) -> Result<ChangeStream, Box<dyn Error>> {
+    Ok(ChangeStream::builder(EntitySpec::customer())
+        .seed(seed)
+        .batch_size(batch)
+        .initial_population(population)
+        .operation_column(Some("op"))
+        .event_time_column(None)
+        .late_rate(0.0)
+        .parallel(true)
+        .build()?)
+}
+
+fn spec(stage: &Path) -> Result<PipelineSpec, Box<dyn Error>> {
+    Ok(PipelineSpec {
+        stage_url: stage.to_str().ok_or("non-UTF-8 path")?.to_owned(),
+        operation_column: Some("op".into()),
+        schedule: Schedule::Interval(Duration::from_millis(100)),
+        ..PipelineSpec::default()
+    })
+}
+
+/// Stages `rows` changes into `stage` as files of `file_rows` (not timed).
+async fn stage_files(stage: &Path, rows: usize, file_rows: usize) -> Result<u64, Box<dyn Error>> {
+    let mut stream = changes(42, file_rows, rows / 10)?;
+    let sink = StageSink::builder(StageLocation::parse(stage.to_str().ok_or("path")?)?, stream.schema())
+        .roll(RollPolicy {
+            max_rows: file_rows,
+            ..RollPolicy::default()
+        })
+        .writer_id(1)
+        .build()?;
+    for _ in 0..rows.div_ceil(file_rows) {
+        sink.write(&stream.next_batch().batch).await?;
+    }
+    Ok(sink.close().await?.files)
+}
+
+async fn caught_up(warehouse: &LocalWarehouse, spec: &PipelineSpec, files: usize) -> Result<bool, Box<dyn Error>> {
+    Ok(warehouse.copy_history(&spec.raw_table).await?.len() >= files
+        && !warehouse.stream_has_data(&spec.raw_stream).await?
+        && !warehouse.stream_has_data(&spec.current_stream).await?)
+}
+
+async fn throughput(out: &Path, rows: usize, file_rows: usize) -> Result<(), Box<dyn Error>> {
+    let stage = out.join("throughput-stage");
+    let root = out.join("throughput-warehouse");
+    let _ = std::fs::remove_dir_all(&stage);
+    let _ = std::fs::remove_dir_all(&root);
+    let files = stage_files(&stage, rows, file_rows).await? as usize;
+    let spec = spec(&stage)?;
+    let warehouse = LocalWarehouse::open(root.to_str().ok_or("path")?).await?;
+    let objects = spec.objects();
+    let (pipe, rest): (Vec<ObjectDef>, Vec<ObjectDef>) = objects.into_iter().partition(|o| matches!(o, ObjectDef::Pipe(_)));
+    for object in rest {
+        warehouse.create(object, CreateMode::Create).await?;
+    }
+    for task in spec.tasks_children_first() {
+        warehouse.alter_task(&task, TaskAction::Resume).await?;
+    }
+    let start = Instant::now();
+    for object in pipe {
+        warehouse.create(object, CreateMode::Create).await?; // a new pipe loads what is staged
+    }
+    while !caught_up(&warehouse, &spec, files).await? {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let history = warehouse.table(&spec.history_table).await?.num_rows();
+    let runs = warehouse.task_history(&spec.current_task).await?;
+    let merges = runs.iter().filter(|r| r.rows_consumed > 0).count();
+    println!(
+        "{{\"measure\": \"throughput\", \"rows\": {rows}, \"files\": {files}, \"seconds\": {seconds:.3}, \
+         \"rows_per_s\": {:.0}, \"history_rows\": {history}, \"scd1_merges\": {merges}}}",
+        rows as f64 / seconds
+    );
+    warehouse.close().await?;
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn freshness(out: &Path, fresh_rows: usize, every: Duration, seconds: u64) -> Result<(), Box<dyn Error>> {
+    let stage = out.join("freshness-stage");
+    let root = out.join("freshness-warehouse");
+    let _ = std::fs::remove_dir_all(&stage);
+    let _ = std::fs::remove_dir_all(&root);
+    let spec = spec(&stage)?;
+    let warehouse = LocalWarehouse::open(root.to_str().ok_or("path")?).await?;
+    warehouse.deploy(&spec).await?;
+    let mut stream = changes(43, fresh_rows, 50_000)?;
+    let sink = StageSink::builder(StageLocation::parse(stage.to_str().ok_or("path")?)?, stream.schema())
+        .roll(RollPolicy {
+            max_rows: fresh_rows,
+            ..RollPolicy::default()
+        })
+        .writer_id(2)
+        .build()?;
+    let mut landed_rx = sink.subscribe();
+    warehouse.forward_notifications(&spec.stage, sink.subscribe());
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut ticker = tokio::time::interval(every);
+    let mut sent = 0;
+    while Instant::now() < end {
+        ticker.tick().await;
+        sink.write(&stream.next_batch().batch).await?;
+        sent += 1;
+    }
+    sink.close().await?;
+    let mut landed: Vec<StagedFile> = Vec::new();
+    while let Ok(file) = landed_rx.try_recv() {
+        landed.push(file);
+    }
+    while !caught_up(&warehouse, &spec, landed.len()).await? {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let loads = warehouse.copy_history(&spec.raw_table).await?;
+    let roots = warehouse.task_history(&spec.current_task).await?;
+    let children = warehouse.task_history(&spec.history_task).await?;
+    let mut latencies = Vec::new();
+    for file in &landed {
+        let path = file.path.to_string();
+        let Some(load) = loads.iter().find(|l| l.file == path) else { continue };
+        // The first graph run that started after the file was loaded has it in history when
+        // its SCD-2 run completes.
+        let visible = roots
+            .iter()
+            .filter(|r| r.started >= load.load_time && r.rows_consumed > 0)
+            .filter_map(|r| children.iter().find(|c| c.graph_run == r.graph_run)?.completed)
+            .min();
+        if let Some(visible) = visible {
+            let arrived = file.last_modified.min(SystemTime::now());
+            latencies.push(visible.duration_since(arrived).unwrap_or_default().as_secs_f64() * 1000.0);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "{{\"measure\": \"freshness\", \"files\": {sent}, \"measured\": {}, \"rows_per_file\": {fresh_rows}, \
+         \"every_ms\": {}, \"task_interval_ms\": 100, \"p50_ms\": {:.0}, \"p99_ms\": {:.0}, \"max_ms\": {:.0}}}",
+        latencies.len(),
+        every.as_millis(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
+    warehouse.close().await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let rows: usize = arg("--rows", "1000000").parse()?;
+    let file_rows: usize = arg("--file-rows", "10000").parse()?;
+    let fresh_rows: usize = arg("--fresh-rows", "1000").parse()?;
+    let every = Duration::from_millis(arg("--every-ms", "50").parse()?);
+    let seconds: u64 = arg("--seconds", "20").parse()?;
+    let out = PathBuf::from(arg("--out", ".cache/bench-warehouse"));
+    std::fs::create_dir_all(&out)?;
+    throughput(&out, rows, file_rows).await?;
+    freshness(&out, fresh_rows, every, seconds).await?;
+    Ok(())
+}
