@@ -55,23 +55,32 @@ fn spec(stage: &Path) -> Result<PipelineSpec, Box<dyn Error>> {
 /// Stages `rows` changes into `stage` as files of `file_rows` (not timed).
 async fn stage_files(stage: &Path, rows: usize, file_rows: usize) -> Result<u64, Box<dyn Error>> {
     let mut stream = changes(42, file_rows, rows / 10)?;
-    let sink = StageSink::builder(StageLocation::parse(stage.to_str().ok_or("path")?)?, stream.schema())
-        .roll(RollPolicy {
-            max_rows: file_rows,
-            ..RollPolicy::default()
-        })
-        .writer_id(1)
-        .build()?;
+    let sink = StageSink::builder(
+        StageLocation::parse(stage.to_str().ok_or("path")?)?,
+        stream.schema(),
+    )
+    .roll(RollPolicy {
+        max_rows: file_rows,
+        ..RollPolicy::default()
+    })
+    .writer_id(1)
+    .build()?;
     for _ in 0..rows.div_ceil(file_rows) {
         sink.write(&stream.next_batch().batch).await?;
     }
     Ok(sink.close().await?.files)
 }
 
-async fn caught_up(warehouse: &LocalWarehouse, spec: &PipelineSpec, files: usize) -> Result<bool, Box<dyn Error>> {
-    Ok(warehouse.copy_history(&spec.raw_table).await?.len() >= files
-        && !warehouse.stream_has_data(&spec.raw_stream).await?
-        && !warehouse.stream_has_data(&spec.current_stream).await?)
+async fn caught_up(
+    warehouse: &LocalWarehouse,
+    spec: &PipelineSpec,
+    files: usize,
+) -> Result<bool, Box<dyn Error>> {
+    Ok(
+        warehouse.copy_history(&spec.raw_table).await?.len() >= files
+            && !warehouse.stream_has_data(&spec.raw_stream).await?
+            && !warehouse.stream_has_data(&spec.current_stream).await?,
+    )
 }
 
 async fn throughput(out: &Path, rows: usize, file_rows: usize) -> Result<(), Box<dyn Error>> {
@@ -83,7 +92,9 @@ async fn throughput(out: &Path, rows: usize, file_rows: usize) -> Result<(), Box
     let spec = spec(&stage)?;
     let warehouse = LocalWarehouse::open(root.to_str().ok_or("path")?).await?;
     let objects = spec.objects();
-    let (pipe, rest): (Vec<ObjectDef>, Vec<ObjectDef>) = objects.into_iter().partition(|o| matches!(o, ObjectDef::Pipe(_)));
+    let (pipe, rest): (Vec<ObjectDef>, Vec<ObjectDef>) = objects
+        .into_iter()
+        .partition(|o| matches!(o, ObjectDef::Pipe(_)));
     for object in rest {
         warehouse.create(object, CreateMode::Create).await?;
     }
@@ -98,6 +109,34 @@ async fn throughput(out: &Path, rows: usize, file_rows: usize) -> Result<(), Box
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let seconds = start.elapsed().as_secs_f64();
+    if std::env::var_os("WAREHOUSE_TRACE").is_some() {
+        let t0 = SystemTime::now() - start.elapsed();
+        let at = |t: SystemTime| t.duration_since(t0).unwrap_or_default().as_secs_f64();
+        for task in [&spec.current_task, &spec.history_task] {
+            for r in warehouse
+                .task_history(task)
+                .await?
+                .iter()
+                .filter(|r| r.rows_consumed > 0)
+            {
+                eprintln!(
+                    "{task}: {:.3}..{:.3} consumed {} wrote {}",
+                    at(r.started),
+                    r.completed.map_or(0.0, at),
+                    r.rows_consumed,
+                    r.rows_written
+                );
+            }
+        }
+        let loads = warehouse.copy_history(&spec.raw_table).await?;
+        for chunk in loads.chunks(64) {
+            eprintln!(
+                "loaded {} files by {:.3}",
+                chunk.len(),
+                at(chunk.last().map_or(t0, |l| l.load_time))
+            );
+        }
+    }
     let history = warehouse.table(&spec.history_table).await?.num_rows();
     let runs = warehouse.task_history(&spec.current_task).await?;
     let merges = runs.iter().filter(|r| r.rows_consumed > 0).count();
@@ -114,7 +153,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn freshness(out: &Path, fresh_rows: usize, every: Duration, seconds: u64) -> Result<(), Box<dyn Error>> {
+async fn freshness(
+    out: &Path,
+    fresh_rows: usize,
+    every: Duration,
+    seconds: u64,
+) -> Result<(), Box<dyn Error>> {
     let stage = out.join("freshness-stage");
     let root = out.join("freshness-warehouse");
     let _ = std::fs::remove_dir_all(&stage);
@@ -123,13 +167,16 @@ async fn freshness(out: &Path, fresh_rows: usize, every: Duration, seconds: u64)
     let warehouse = LocalWarehouse::open(root.to_str().ok_or("path")?).await?;
     warehouse.deploy(&spec).await?;
     let mut stream = changes(43, fresh_rows, 50_000)?;
-    let sink = StageSink::builder(StageLocation::parse(stage.to_str().ok_or("path")?)?, stream.schema())
-        .roll(RollPolicy {
-            max_rows: fresh_rows,
-            ..RollPolicy::default()
-        })
-        .writer_id(2)
-        .build()?;
+    let sink = StageSink::builder(
+        StageLocation::parse(stage.to_str().ok_or("path")?)?,
+        stream.schema(),
+    )
+    .roll(RollPolicy {
+        max_rows: fresh_rows,
+        ..RollPolicy::default()
+    })
+    .writer_id(2)
+    .build()?;
     let mut landed_rx = sink.subscribe();
     warehouse.forward_notifications(&spec.stage, sink.subscribe());
     let end = Instant::now() + Duration::from_secs(seconds);
@@ -154,17 +201,30 @@ async fn freshness(out: &Path, fresh_rows: usize, every: Duration, seconds: u64)
     let mut latencies = Vec::new();
     for file in &landed {
         let path = file.path.to_string();
-        let Some(load) = loads.iter().find(|l| l.file == path) else { continue };
+        let Some(load) = loads.iter().find(|l| l.file == path) else {
+            continue;
+        };
         // The first graph run that started after the file was loaded has it in history when
         // its SCD-2 run completes.
         let visible = roots
             .iter()
             .filter(|r| r.started >= load.load_time && r.rows_consumed > 0)
-            .filter_map(|r| children.iter().find(|c| c.graph_run == r.graph_run)?.completed)
+            .filter_map(|r| {
+                children
+                    .iter()
+                    .find(|c| c.graph_run == r.graph_run)?
+                    .completed
+            })
             .min();
         if let Some(visible) = visible {
             let arrived = file.last_modified.min(SystemTime::now());
-            latencies.push(visible.duration_since(arrived).unwrap_or_default().as_secs_f64() * 1000.0);
+            latencies.push(
+                visible
+                    .duration_since(arrived)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+                    * 1000.0,
+            );
         }
     }
     latencies.sort_by(f64::total_cmp);

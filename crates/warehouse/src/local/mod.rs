@@ -14,7 +14,6 @@ mod tasks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use snowdrift_scd::ChangeSet;
 use snowdrift_stage::{StageLocation, StagedFile};
 use tokio::sync::{Mutex, MutexGuard, Notify, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -22,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::error::Result;
 use state::{Action, CommitEntry, State, key};
 use storage::Storage;
-use table::Delta;
+use table::TableWrite;
 
 /// Options of a [`LocalWarehouse`].
 #[derive(Debug, Clone)]
@@ -212,7 +211,7 @@ impl Inner {
         &self,
         state: &mut State,
         actions: Vec<Action>,
-        changes: Vec<(String, ChangeSet)>,
+        changes: Vec<(String, TableWrite)>,
     ) -> Result<u64> {
         match self.try_commit(state, actions, changes).await {
             Ok(version) => Ok(version),
@@ -229,28 +228,25 @@ impl Inner {
         &self,
         state: &mut State,
         actions: Vec<Action>,
-        changes: Vec<(String, ChangeSet)>,
+        changes: Vec<(String, TableWrite)>,
     ) -> Result<u64> {
         let version = state.version + 1;
         let time_micros = state.tick();
         let mut all = Vec::with_capacity(actions.len() + changes.len());
         let mut deltas = Vec::with_capacity(changes.len());
         for (n, (table, change)) in changes.into_iter().enumerate() {
-            if change.is_empty() {
+            if change.len() == 0 {
                 continue;
             }
             let file = Storage::data_name(&key(&table), version, n);
-            self.storage.write_batch(&file, change.batch()).await?;
+            self.storage.write_batch(&file, change.data()).await?;
             all.push(Action::TableChange {
                 table: table.clone(),
                 file: file.clone(),
                 rows: change.len() as u64,
+                appended_from: change.appended_from(),
             });
-            deltas.push(Delta {
-                version,
-                changes: change,
-                file,
-            });
+            deltas.push(change.into_delta(version, file));
         }
         all.extend(actions);
         let entry = CommitEntry {

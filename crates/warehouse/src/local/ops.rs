@@ -15,7 +15,7 @@ use crate::api::{
 use crate::catalog::{CreateMode, ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
 use crate::local::state::{Action, key};
-use crate::local::table::Rows;
+use crate::local::table::{Rows, TableWrite};
 use crate::local::{LocalWarehouse, pipe, streams, tasks};
 
 #[async_trait]
@@ -111,7 +111,7 @@ impl Warehouse for LocalWarehouse {
                     updated: m.updated as u64,
                     deleted: 0,
                 };
-                (outcome.changes, count)
+                (TableWrite::Changed(outcome.changes), count)
             }
             Dml::Delete(_) if !keyed => {
                 return Err(WarehouseError::unsupported(
@@ -126,7 +126,7 @@ impl Warehouse for LocalWarehouse {
                     deleted: outcome.metrics.deleted as u64,
                     ..DmlCount::default()
                 };
-                (outcome.changes, count)
+                (TableWrite::Changed(outcome.changes), count)
             }
         };
         let name = target.def.name.clone();

@@ -11,15 +11,15 @@ use arrow::compute::concat_batches;
 use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
-use snowdrift_scd::ChangeSet;
 use snowdrift_stage::{StagedFile, glob_matches};
 
 use crate::api::{CopyOptions, FileLoad, LoadStatus};
 use crate::catalog::{ObjectKind, OnError};
 use crate::error::{Result, WarehouseError};
 use crate::load::{CsvFileFormat, LoadError, ParsedFile, parse_csv};
+use crate::local::Inner;
 use crate::local::state::{Action, PendingFile, State, key};
-use crate::local::{Inner, table::Rows};
+use crate::local::table::{Rows, TableWrite};
 
 /// Files per pipe commit.
 const FILES_PER_LOAD: usize = 64;
@@ -609,7 +609,7 @@ fn apply_rows(
     state: &mut State,
     plan: &LoadPlan,
     batches: Vec<RecordBatch>,
-) -> Result<Option<ChangeSet>> {
+) -> Result<Option<TableWrite>> {
     if batches.is_empty() {
         return Ok(None);
     }
@@ -618,7 +618,7 @@ fn apply_rows(
     let table = state.table_mut(&plan.table)?;
     match table.rows {
         Rows::Append { .. } => Ok(Some(table.append(rows)?)),
-        Rows::Keyed(_) => Ok(Some(table.upsert(&rows, now)?.changes)),
+        Rows::Keyed(_) => Ok(Some(TableWrite::Changed(table.upsert(&rows, now)?.changes))),
     }
 }
 

@@ -12,14 +12,15 @@ use crate::catalog::{ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
 use crate::local::state::{Action, CommitEntry, State, key, push_run};
 use crate::local::storage::Storage;
-use crate::local::table::{Delta, LocalTable, Restoring};
+use crate::local::table::{Appended, Delta, LocalTable, Restoring, TableWrite};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct TableCheckpoint {
     name: String,
     rows_file: String,
     version: u64,
-    deltas: Vec<(u64, String)>,
+    /// Retained changes: version, data file, first row id when the change appended rows.
+    deltas: Vec<(u64, String, Option<u64>)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -59,12 +60,18 @@ pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<(
         let rows_file = format!("data/{name}/{version:020}-snapshot.arrow");
         storage.write_batch(&rows_file, &table.snapshot()?).await?;
         keep.insert(rows_file.clone());
-        let deltas: Vec<(u64, String)> = table
+        let deltas: Vec<(u64, String, Option<u64>)> = table
             .deltas
             .iter()
-            .map(|d| (d.version, d.file.clone()))
+            .map(|d| {
+                (
+                    d.version,
+                    d.file.clone(),
+                    d.appended.as_ref().map(|a| a.first_row_id),
+                )
+            })
             .collect();
-        keep.extend(deltas.iter().map(|(_, f)| f.clone()));
+        keep.extend(deltas.iter().map(|(_, f, _)| f.clone()));
         tables.push(TableCheckpoint {
             name: name.clone(),
             rows_file,
@@ -169,13 +176,9 @@ async fn load_checkpoint(
             t.version = table.version;
         }
         let mut kept = VecDeque::new();
-        for (version, file) in table.deltas {
-            let changes = ChangeSet::try_new(storage.read_batch(&file).await?)?;
-            kept.push_back(Delta {
-                version,
-                changes,
-                file,
-            });
+        for (version, file, appended_from) in table.deltas {
+            let batch = storage.read_batch(&file).await?;
+            kept.push_back(stored_delta(version, file, batch, appended_from)?);
         }
         deltas.insert(table.name, kept);
     }
@@ -215,18 +218,24 @@ async fn replay(
 ) -> Result<()> {
     for action in &entry.actions {
         match action {
-            Action::TableChange { table, file, .. } => {
+            Action::TableChange {
+                table,
+                file,
+                appended_from,
+                ..
+            } => {
                 let batch = storage.read_batch(file).await?;
                 let name = key(table);
-                LocalTable::replay(restoring.entry(name.clone()).or_default(), &batch)?;
+                let rows = restoring.entry(name.clone()).or_default();
+                match appended_from {
+                    Some(first) => rows.append(batch.clone(), *first),
+                    None => rows.apply(&batch)?,
+                }
                 if let Some(t) = state.tables.get_mut(&name) {
                     t.version = entry.version;
                 }
-                deltas.entry(name).or_default().push_back(Delta {
-                    version: entry.version,
-                    changes: ChangeSet::try_new(batch)?,
-                    file: file.clone(),
-                });
+                let delta = stored_delta(entry.version, file.clone(), batch, *appended_from)?;
+                deltas.entry(name).or_default().push_back(delta);
             }
             Action::Create(ObjectDef::Table(def)) => {
                 restoring.insert(key(&def.name), Restoring::default());
@@ -247,4 +256,21 @@ async fn replay(
     state.version = entry.version;
     state.clock_micros = state.clock_micros.max(entry.time_micros);
     Ok(())
+}
+
+/// A change read back from a data file.
+fn stored_delta(
+    version: u64,
+    file: String,
+    batch: arrow::array::RecordBatch,
+    appended_from: Option<u64>,
+) -> Result<Delta> {
+    Ok(match appended_from {
+        Some(first_row_id) => TableWrite::Appended(Appended {
+            rows: batch,
+            first_row_id,
+        })
+        .into_delta(version, file),
+        None => TableWrite::Changed(ChangeSet::try_new(batch)?).into_delta(version, file),
+    })
 }

@@ -25,10 +25,14 @@ pub(crate) enum Action {
         name: String,
     },
     /// A change set of `table`, in the data file `file`.
+    /// A change of `table`: a change set in the data file `file`, or, with `appended_from`,
+    /// rows appended with row ids from that one on.
     TableChange {
         table: String,
         file: String,
         rows: u64,
+        #[serde(default)]
+        appended_from: Option<u64>,
     },
     StreamOffset {
         stream: String,

@@ -249,7 +249,9 @@ impl Storage {
 }
 
 pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut writer = FileWriter::try_new(Vec::new(), &batch.schema())?;
+    // Sized up front: a growing buffer would copy (and fault in) the file several times.
+    let capacity = batch.get_array_memory_size() + 64 * 1024;
+    let mut writer = FileWriter::try_new(Vec::with_capacity(capacity), &batch.schema())?;
     writer.write(batch)?;
     writer.finish()?;
     Ok(writer.into_inner()?)

@@ -32,7 +32,36 @@ pub(crate) fn read(state: &State, stream: &StreamState) -> Result<ChangeSet> {
     if stream.def.append_only {
         return inserts_only(&window);
     }
+    if let [single] = window.as_slice() {
+        // One commit's change set is already net: each row id appears at most once as a
+        // DELETE (its image before) and once as an INSERT (its image after).
+        return Ok(single.clone());
+    }
     Ok(net_changes(&window)?)
+}
+
+/// The rows a merge consumes: for an append-only stream whose window only appended rows, the
+/// rows themselves (no metadata columns to build); otherwise the change rows.
+pub(crate) fn read_for_merge(state: &State, stream: &StreamState) -> Result<RecordBatch> {
+    if stream.def.append_only && !stream.initial_pending {
+        let table = state.table(&stream.def.table)?;
+        let window: Vec<&RecordBatch> = table
+            .deltas
+            .iter()
+            .filter(|d| d.version > stream.offset)
+            .map_while(|d| d.appended.as_ref().map(|a| &a.rows))
+            .collect();
+        let all_appended = window.len()
+            == table
+                .deltas
+                .iter()
+                .filter(|d| d.version > stream.offset)
+                .count();
+        if all_appended && let Some(first) = window.first() {
+            return Ok(concat_batches(&first.schema(), window.iter().copied())?);
+        }
+    }
+    Ok(read(state, stream)?.batch().clone())
 }
 
 /// Whether the stream has changes after its offset (may be true when they net to nothing).

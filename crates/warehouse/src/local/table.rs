@@ -29,6 +29,75 @@ pub(crate) struct Delta {
     pub(crate) changes: ChangeSet,
     /// The data file holding it.
     pub(crate) file: String,
+    /// The rows, when the change only appended rows (streams that only need inserts read
+    /// them without building a change set).
+    pub(crate) appended: Option<Appended>,
+}
+
+/// Rows appended with consecutive row ids.
+#[derive(Debug, Clone)]
+pub(crate) struct Appended {
+    pub(crate) rows: RecordBatch,
+    pub(crate) first_row_id: u64,
+}
+
+impl Appended {
+    /// The change set (all INSERTs), assembled only if read.
+    pub(crate) fn change_set(&self) -> ChangeSet {
+        let ids: Vec<u64> = (0..self.rows.num_rows() as u64)
+            .map(|i| self.first_row_id + i)
+            .collect();
+        let empty = RecordBatch::new_empty(self.rows.schema());
+        ChangeSet::from_mutation(empty, Vec::new(), vec![self.rows.clone()], ids)
+    }
+}
+
+/// What one commit does to one table: appended rows (stored as they are) or a change set.
+#[derive(Debug, Clone)]
+pub(crate) enum TableWrite {
+    Appended(Appended),
+    Changed(ChangeSet),
+}
+
+impl TableWrite {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            TableWrite::Appended(a) => a.rows.num_rows(),
+            TableWrite::Changed(c) => c.len(),
+        }
+    }
+
+    /// The batch written to the data file.
+    pub(crate) fn data(&self) -> &RecordBatch {
+        match self {
+            TableWrite::Appended(a) => &a.rows,
+            TableWrite::Changed(c) => c.batch(),
+        }
+    }
+
+    pub(crate) fn appended_from(&self) -> Option<u64> {
+        match self {
+            TableWrite::Appended(a) => Some(a.first_row_id),
+            TableWrite::Changed(_) => None,
+        }
+    }
+
+    pub(crate) fn into_delta(self, version: u64, file: String) -> Delta {
+        match self {
+            TableWrite::Appended(a) => Delta {
+                version,
+                changes: a.change_set(),
+                file,
+                appended: Some(a),
+            },
+            TableWrite::Changed(changes) => Delta {
+                version,
+                changes,
+                file,
+                appended: None,
+            },
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -137,8 +206,8 @@ impl LocalTable {
         )?)
     }
 
-    /// Appends rows to a table without a key; returns the change set.
-    pub(crate) fn append(&mut self, batch: RecordBatch) -> Result<ChangeSet> {
+    /// Appends rows to a table without a key.
+    pub(crate) fn append(&mut self, batch: RecordBatch) -> Result<TableWrite> {
         let Rows::Append {
             batches,
             ids,
@@ -151,19 +220,14 @@ impl LocalTable {
                 "rows of a table with a key are inserted through a merge",
             ));
         };
-        let new_ids: Vec<u64> = (0..batch.num_rows() as u64)
-            .map(|i| *next_row_id + 1 + i)
-            .collect();
+        let first_row_id = *next_row_id + 1;
         *next_row_id += batch.num_rows() as u64;
-        ids.extend_from_slice(&new_ids);
+        ids.extend(first_row_id..=*next_row_id);
         batches.push(batch.clone());
-        let empty = RecordBatch::new_empty(batch.schema());
-        Ok(ChangeSet::from_mutation(
-            empty,
-            Vec::new(),
-            vec![batch],
-            new_ids,
-        ))
+        Ok(TableWrite::Appended(Appended {
+            rows: batch,
+            first_row_id,
+        }))
     }
 
     /// Merges `changes` into a keyed table with the strategy `merge` asks for.
@@ -251,12 +315,6 @@ impl LocalTable {
             }
         }
     }
-
-    /// Applies a change set read back from the log (restart): DELETE rows leave, INSERT rows
-    /// arrive with their row ids.
-    pub(crate) fn replay(restoring: &mut Restoring, changes: &RecordBatch) -> Result<()> {
-        restoring.apply(changes)
-    }
 }
 
 /// A table's rows being rebuilt from a checkpoint and log entries.
@@ -279,7 +337,18 @@ impl Restoring {
         Ok(restoring)
     }
 
-    fn apply(&mut self, changes: &RecordBatch) -> Result<()> {
+    /// Rows appended with consecutive row ids from `first_row_id`.
+    pub(crate) fn append(&mut self, rows: RecordBatch, first_row_id: u64) {
+        let index = self.batches.len();
+        for row in 0..rows.num_rows() {
+            self.live.insert(first_row_id + row as u64, (index, row));
+        }
+        self.batches.push(rows);
+    }
+
+    /// A change set read back from the log: DELETE rows leave, INSERT rows arrive with their
+    /// row ids.
+    pub(crate) fn apply(&mut self, changes: &RecordBatch) -> Result<()> {
         let action = string_column(changes, snowdrift_scd::ACTION)?;
         let ids = string_column(changes, snowdrift_scd::ROW_ID)?;
         let parse = |i: usize| u64::from_str_radix(ids.value(i), 16).unwrap_or(u64::MAX);

@@ -16,6 +16,7 @@ use crate::error::{Result, WarehouseError};
 use crate::local::Inner;
 use crate::local::state::{Action, State, key, micros, push_run};
 use crate::local::streams;
+use crate::local::table::TableWrite;
 use crate::schedule::Schedule;
 
 /// What a merge run did.
@@ -163,7 +164,11 @@ pub(crate) async fn run_task(
             ];
             let target = merge.target.clone();
             match inner
-                .commit(&mut state, actions, vec![(target, done.changes)])
+                .commit(
+                    &mut state,
+                    actions,
+                    vec![(target, TableWrite::Changed(done.changes))],
+                )
                 .await
             {
                 Ok(_) => Ok(run),
@@ -223,9 +228,9 @@ fn condition_holds(state: &State, when: &Option<TaskCondition>) -> Result<bool> 
 
 fn execute_merge(state: &mut State, merge: &MergeDef) -> Result<MergeDone> {
     let stream = state.stream(&merge.source)?.clone();
-    let changes = streams::read(state, &stream)?;
-    let consumed = changes.len() as u64;
-    if changes.is_empty() {
+    let changes = streams::read_for_merge(state, &stream)?;
+    let consumed = changes.num_rows() as u64;
+    if consumed == 0 {
         let schema = state.table(&merge.target)?.schema();
         return Ok(MergeDone {
             changes: ChangeSet::empty(&schema),
@@ -249,7 +254,7 @@ fn execute_merge(state: &mut State, merge: &MergeDef) -> Result<MergeDone> {
             task: merge.source.clone(),
             reason: format!("target table `{}` does not exist", merge.target),
         })?;
-    let outcome = target.merge(merge, format, changes.batch(), now)?;
+    let outcome = target.merge(merge, format, &changes, now)?;
     Ok(MergeDone {
         written: outcome.metrics.target_rows_written as u64,
         late: outcome.metrics.late as u64,
