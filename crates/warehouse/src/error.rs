@@ -99,9 +99,15 @@ pub enum WarehouseError {
         /// The version both tried to write.
         version: u64,
     },
-    /// The warehouse was closed.
-    #[error("the warehouse is closed")]
-    Closed,
+    /// Writing an export failed.
+    #[error("cannot write the export `{path}`: {source}")]
+    Export {
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl WarehouseError {

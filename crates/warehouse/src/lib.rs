@@ -75,6 +75,6 @@ pub use catalog::{
 };
 pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError};
-pub use local::{LocalWarehouse, LocalWarehouseBuilder};
+pub use local::{DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder};
 pub use schedule::Schedule;
 pub use spec::PipelineSpec;

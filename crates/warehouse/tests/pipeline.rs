@@ -227,6 +227,16 @@ async fn scheduled_tasks_converge_on_the_ground_truth() {
     .filter_map(|r| r.strip_suffix("|true").map(str::to_owned))
     .collect();
     assert_same("current history rows", current, want);
+    let export = dir.path().join("customer.arrow");
+    let exported = warehouse
+        .export_ipc(&spec.current_table, &export)
+        .await
+        .unwrap();
+    let reader =
+        arrow::ipc::reader::FileReader::try_new(std::fs::File::open(&export).unwrap(), None)
+            .unwrap();
+    let read_back: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!((exported, read_back), (want.len(), want.len()));
     let runs = warehouse.task_history(&spec.current_task).await.unwrap();
     assert!(runs.iter().any(|r| r.state == TaskRunState::Succeeded));
     assert!(

@@ -97,6 +97,9 @@ impl std::fmt::Debug for LocalWarehouse {
     }
 }
 
+/// Where a warehouse lives when no root is given: `./snowdrift-data`.
+pub const DEFAULT_ROOT: &str = "./snowdrift-data";
+
 impl LocalWarehouse {
     /// A builder for the warehouse at `root`: a folder path, `file:///…`, `memory://` or
     /// `s3://bucket/prefix` (configured from `AWS_*`).
@@ -160,6 +163,19 @@ impl LocalWarehouse {
     pub async fn close(self) -> Result<()> {
         self.inner.stop_background();
         self.checkpoint().await
+    }
+
+    /// Writes the rows of `table` as an Arrow IPC file at `path` (a local file), which Polars
+    /// (`pl.read_ipc`), pandas/pyarrow and DuckDB's `arrow` extension open. Returns the number
+    /// of rows written.
+    pub async fn export_ipc(&self, table: &str, path: &std::path::Path) -> Result<usize> {
+        let batch = self.inner.lock().await.table(table)?.read()?;
+        let bytes = storage::encode_ipc(&batch)?;
+        std::fs::write(path, bytes).map_err(|e| crate::WarehouseError::Export {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        Ok(batch.num_rows())
     }
 
     /// The committed version (the number of commits so far).
@@ -249,6 +265,15 @@ impl Inner {
             deltas.push(change.into_delta(version, file));
         }
         all.extend(actions);
+        // A task run ends when its writes are durable: stamp it now, before the log entry.
+        let written = std::time::SystemTime::now();
+        for action in &mut all {
+            if let Action::TaskRun(run) = action
+                && run.completed.is_none()
+            {
+                run.completed = Some(written);
+            }
+        }
         let entry = CommitEntry {
             version,
             time_micros,

@@ -35,6 +35,7 @@ pub(crate) struct Candidate {
 }
 
 /// Where and how a load reads.
+#[derive(Clone)]
 struct LoadPlan {
     table: String,
     store: Arc<dyn object_store::ObjectStore>,
@@ -106,6 +107,7 @@ fn already_loaded(
 /// The pipes' loop: load pending files, list stages now and then, sleep until notified.
 pub(crate) async fn run_pipes(weak: Weak<Inner>) {
     let mut last_list: Option<Instant> = None;
+    let mut next: Vec<PipeWork> = Vec::new();
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let mut shutdown = inner.shutdown.subscribe();
@@ -116,9 +118,16 @@ pub(crate) async fn run_pipes(weak: Weak<Inner>) {
             list_stages(&inner).await;
             last_list = Some(Instant::now());
         }
-        let loaded = load_pending(&inner).await;
-        if loaded > 0 {
-            continue;
+        let work = match std::mem::take(&mut next) {
+            ready if !ready.is_empty() => ready,
+            _ => collect_work(&mut *inner.lock().await),
+        };
+        if !work.is_empty() {
+            let (handled, more) = load_work(&inner, work).await;
+            next = more;
+            if handled > 0 || !next.is_empty() {
+                continue;
+            }
         }
         let wait = inner
             .list_interval
@@ -229,75 +238,111 @@ async fn list(store: &Arc<dyn object_store::ObjectStore>, prefix: &str) -> Resul
     Ok(files)
 }
 
-/// Loads a batch of pending files for each running pipe; returns how many files it handled.
-async fn load_pending(inner: &Inner) -> usize {
-    let work: Vec<(String, Vec<Candidate>)> = {
-        let state = inner.lock().await;
-        state
-            .pipes
-            .iter()
-            .filter(|(_, p)| !p.paused && !p.pending.is_empty())
-            .map(|(name, p)| {
-                let files = p
-                    .pending
-                    .iter()
-                    .take(FILES_PER_LOAD)
-                    .map(|(path, f)| Candidate {
-                        path: path.clone(),
-                        size: f.size,
-                        e_tag: f.e_tag.clone(),
-                    })
-                    .collect();
-                (name.clone(), files)
-            })
-            .collect()
-    };
-    let mut handled = 0;
-    for (pipe, files) in work {
-        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-        let outcome = load_for_pipe(inner, &pipe, files).await;
-        let mut state = inner.lock().await;
-        let Ok(p) = state.pipe_mut(&pipe) else {
-            continue;
-        };
-        match outcome {
-            Ok(loads) => {
-                for path in &paths {
-                    p.pending.remove(path);
-                }
-                if let Some(last) = loads
-                    .iter()
-                    .rev()
-                    .find(|l| l.rows_loaded > 0 || l.status == LoadStatus::Loaded)
-                {
-                    p.last_ingested = Some((last.load_time, last.file.clone()));
-                }
-                p.error = None;
-                handled += paths.len();
-            }
-            Err(error) => p.error = Some(error.to_string()),
-        }
-    }
-    handled
+/// A pipe's next files, with everything needed to read them without the state lock.
+struct PipeWork {
+    pipe: String,
+    plan: LoadPlan,
+    files: Vec<Candidate>,
+    /// The catalog this plan was made from; a commit under another one drops the work.
+    epoch: u64,
 }
 
-async fn load_for_pipe(inner: &Inner, pipe: &str, files: Vec<Candidate>) -> Result<Vec<FileLoad>> {
-    let plan = {
-        let state = inner.lock().await;
-        let p = state
-            .pipes
-            .get(&key(pipe))
-            .ok_or_else(|| WarehouseError::not_found(ObjectKind::Pipe, pipe))?;
-        plan(
-            &state,
-            &p.def.table,
-            &p.def.stage,
-            p.def.file_format.as_deref(),
-            p.def.on_error,
+/// The next files of every running pipe (up to [`FILES_PER_LOAD`] each). Files loaded
+/// meanwhile leave the queue; a pipe whose plan cannot be made records why.
+fn collect_work(state: &mut State) -> Vec<PipeWork> {
+    let names: Vec<String> = state
+        .pipes
+        .iter()
+        .filter(|(_, p)| !p.paused && !p.pending.is_empty())
+        .map(|(name, _)| name.clone())
+        .collect();
+    let mut work = Vec::new();
+    for name in names {
+        let def = state.pipes[&name].def.clone();
+        let planned = plan(
+            state,
+            &def.table,
+            &def.stage,
+            def.file_format.as_deref(),
+            def.on_error,
             false,
-        )?
-    };
-    load_files(inner, plan, files).await
+        );
+        let State { pipes, loads, .. } = &mut *state;
+        let pipe = pipes.get_mut(&name).expect("listed above");
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(error) => {
+                pipe.error = Some(error.to_string());
+                continue;
+            }
+        };
+        let history = loads.get(&key(&def.table));
+        pipe.pending
+            .retain(|path, f| !already_loaded(history, path, &f.e_tag, f.size));
+        let files: Vec<Candidate> = pipe
+            .pending
+            .iter()
+            .take(FILES_PER_LOAD)
+            .map(|(path, f)| Candidate {
+                path: path.clone(),
+                size: f.size,
+                e_tag: f.e_tag.clone(),
+            })
+            .collect();
+        if !files.is_empty() {
+            work.push(PipeWork {
+                pipe: name,
+                plan,
+                files,
+                epoch: state.catalog_epoch,
+            });
+        }
+    }
+    work
+}
+
+/// Loads `work`; returns how many files were handled and the next work, collected while the
+/// last commit held the state lock (so reading the next files need not wait for it again).
+async fn load_work(inner: &Inner, work: Vec<PipeWork>) -> (usize, Vec<PipeWork>) {
+    let mut handled = 0;
+    let mut next = Vec::new();
+    let count = work.len();
+    for (i, w) in work.into_iter().enumerate() {
+        let fetched = fetch_all(&w.plan, w.files.clone(), false).await;
+        let mut state = inner.lock().await;
+        let outcome = match fetched {
+            Ok(_) if state.catalog_epoch != w.epoch => Ok(None), // the catalog changed: redo
+            Ok(fetched) => commit_fetched(inner, &mut state, &w.plan, fetched, Vec::new())
+                .await
+                .map(Some),
+            Err(error) => Err(error),
+        };
+        if let Ok(p) = state.pipe_mut(&w.pipe) {
+            match outcome {
+                Ok(Some(loads)) => {
+                    for file in &w.files {
+                        p.pending.remove(&file.path);
+                    }
+                    if let Some(last) = loads
+                        .iter()
+                        .rev()
+                        .find(|l| l.rows_loaded > 0 || l.status == LoadStatus::Loaded)
+                    {
+                        p.last_ingested = Some((last.load_time, last.file.clone()));
+                    }
+                    p.error = None;
+                    handled += w.files.len();
+                }
+                Ok(None) => {}
+                Err(error) => p.error = Some(error.to_string()),
+            }
+        }
+        if i + 1 == count {
+            next = collect_work(&mut state);
+        }
+    }
+    inner.wake_tasks.notify_one();
+    (handled, next)
 }
 
 fn plan(
@@ -366,18 +411,12 @@ struct Fetched {
 }
 
 async fn load_files(inner: &Inner, plan: LoadPlan, files: Vec<Candidate>) -> Result<Vec<FileLoad>> {
-    let (todo, mut results) = {
+    let (todo, skipped) = {
         let state = inner.lock().await;
         triage(&state, &plan, files)
     };
     let stop_at_first = plan.on_error == OnError::AbortStatement;
-    let fetched: Vec<Fetched> = futures::stream::iter(
-        todo.into_iter()
-            .map(|c| fetch_and_parse(&plan, c, stop_at_first)),
-    )
-    .buffered(PARALLEL_FILES)
-    .try_collect()
-    .await?;
+    let fetched = fetch_all(&plan, todo, stop_at_first).await?;
     if stop_at_first && let Some(first) = fetched.iter().find_map(first_error) {
         return Err(WarehouseError::CopyAborted {
             table: plan.table.clone(),
@@ -385,6 +424,37 @@ async fn load_files(inner: &Inner, plan: LoadPlan, files: Vec<Candidate>) -> Res
         });
     }
     let mut state = inner.lock().await;
+    let results = commit_fetched(inner, &mut state, &plan, fetched, skipped).await?;
+    drop(state);
+    inner.wake_tasks.notify_one();
+    Ok(results)
+}
+
+/// Reads and parses files, several at once, without the state lock.
+async fn fetch_all(
+    plan: &LoadPlan,
+    files: Vec<Candidate>,
+    stop_at_first: bool,
+) -> Result<Vec<Fetched>> {
+    futures::stream::iter(
+        files
+            .into_iter()
+            .map(|c| fetch_and_parse(plan, c, stop_at_first)),
+    )
+    .buffered(PARALLEL_FILES)
+    .try_collect()
+    .await
+}
+
+/// Adds the good rows of `fetched` to the table and records every file in the load history,
+/// in one commit; returns the load records after `results`.
+async fn commit_fetched(
+    inner: &Inner,
+    state: &mut State,
+    plan: &LoadPlan,
+    fetched: Vec<Fetched>,
+    mut results: Vec<FileLoad>,
+) -> Result<Vec<FileLoad>> {
     let now = SystemTime::now();
     let mut batches = Vec::new();
     let mut actions = Vec::new();
@@ -394,8 +464,8 @@ async fn load_files(inner: &Inner, plan: LoadPlan, files: Vec<Candidate>) -> Res
         if !plan.force && already_loaded(history, &c.path, &c.e_tag, c.size) {
             continue; // loaded meanwhile by another load
         }
-        let note = note_for(history, &plan, c);
-        let (load, batch) = decide(&plan, fetch, note, now);
+        let note = note_for(history, plan, c);
+        let (load, batch) = decide(plan, fetch, note, now);
         if let Some(batch) = batch.filter(|b| b.num_rows() > 0) {
             batches.push(batch);
         }
@@ -408,19 +478,12 @@ async fn load_files(inner: &Inner, plan: LoadPlan, files: Vec<Candidate>) -> Res
     if actions.is_empty() {
         return Ok(results);
     }
-    let changes = apply_rows(&mut state, &plan, batches)?;
-    inner
-        .commit(
-            &mut state,
-            actions,
-            changes
-                .into_iter()
-                .map(|c| (plan.table.clone(), c))
-                .collect(),
-        )
-        .await?;
-    drop(state);
-    inner.wake_tasks.notify_one();
+    let changes = apply_rows(state, plan, batches)?;
+    let writes = changes
+        .into_iter()
+        .map(|c| (plan.table.clone(), c))
+        .collect();
+    inner.commit(state, actions, writes).await?;
     Ok(results)
 }
 

@@ -118,6 +118,8 @@ pub(crate) struct State {
     pub(crate) tasks: HashMap<String, TaskState>,
     pub(crate) loads: HashMap<String, LoadHistory>,
     pub(crate) commits_since_checkpoint: u64,
+    /// Changes with every create or drop (cached plans made under another epoch are stale).
+    pub(crate) catalog_epoch: u64,
 }
 
 pub(crate) fn key(name: &str) -> String {
@@ -338,6 +340,7 @@ impl State {
     }
 
     fn apply_create(&mut self, version: u64, object: &ObjectDef) -> Result<()> {
+        self.catalog_epoch += 1;
         let name = key(object.name());
         if self.exists(object.kind(), object.name()) {
             self.apply_drop(object.kind(), object.name());
@@ -399,6 +402,7 @@ impl State {
     }
 
     fn apply_drop(&mut self, kind: ObjectKind, name: &str) {
+        self.catalog_epoch += 1;
         let k = key(name);
         match kind {
             ObjectKind::Table => {

@@ -146,7 +146,6 @@ pub(crate) async fn run_task(
     match execute_merge(&mut state, merge) {
         Ok(done) => {
             run.state = TaskRunState::Succeeded;
-            run.completed = Some(SystemTime::now());
             (run.rows_consumed, run.rows_written, run.late_rows) =
                 (done.consumed, done.written, done.late);
             let resumed = state.task(task)?.resumed;
@@ -160,18 +159,12 @@ pub(crate) async fn run_task(
                     resumed,
                     failures: 0,
                 },
+                // Its completion time is stamped by the commit, once the data is written.
                 Action::TaskRun(run.clone()),
             ];
-            let target = merge.target.clone();
-            match inner
-                .commit(
-                    &mut state,
-                    actions,
-                    vec![(target, TableWrite::Changed(done.changes))],
-                )
-                .await
-            {
-                Ok(_) => Ok(run),
+            let writes = vec![(merge.target.clone(), TableWrite::Changed(done.changes))];
+            match inner.commit(&mut state, actions, writes).await {
+                Ok(_) => Ok(state.task(task)?.history.back().cloned().unwrap_or(run)),
                 Err(error) => fail(inner, &mut state, run, &error.to_string()).await,
             }
         }
