@@ -226,7 +226,7 @@ async fn scheduled_tasks_converge_on_the_ground_truth() {
     .into_iter()
     .filter_map(|r| r.strip_suffix("|true").map(str::to_owned))
     .collect();
-    assert_same("current history rows", current, want);
+    assert_same("current history rows", current, want.clone());
     let export = dir.path().join("customer.arrow");
     let exported = warehouse
         .export_ipc(&spec.current_table, &export)
