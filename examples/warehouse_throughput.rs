@@ -10,7 +10,8 @@
 //! ```text
 //! cargo run --release --example warehouse_throughput -- --rows 1000000 --out /tmp/whb
 //! ```
-//! Prints one JSON line per measurement.
+//! Prints one JSON line per measurement, and leaves `customer_history` as an Arrow IPC file in
+//! `<out>/customer_history.arrow` (ci/bench-warehouse opens it with Polars).
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -138,6 +139,10 @@ async fn throughput(out: &Path, rows: usize, file_rows: usize) -> Result<(), Box
         }
     }
     let history = warehouse.table(&spec.history_table).await?.num_rows();
+    let exported = warehouse
+        .export_ipc(&spec.history_table, &out.join("customer_history.arrow"))
+        .await?;
+    assert_eq!(exported, history);
     let runs = warehouse.task_history(&spec.current_task).await?;
     let merges = runs.iter().filter(|r| r.rows_consumed > 0).count();
     println!(
