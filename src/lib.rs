@@ -10,6 +10,8 @@
 //!   rolling, notifications and exactly-once folder pickup.
 //! - [`warehouse`]: the `Warehouse` trait and the embedded engine (pipes,
 //!   streams, tasks), durable on object_store.
+//! - [`verify`]: checking a pipeline run against the faker's ground truth
+//!   and the SCD invariants; freshness of a run.
 //! - [`workloads`]: reproducible data sets for benchmarks and peer
 //!   comparisons.
 //!
@@ -21,6 +23,7 @@ pub use snowdrift_scd as scd;
 pub use snowdrift_stage as stage;
 pub use snowdrift_warehouse as warehouse;
 
+pub mod verify;
 pub mod workloads;
 
 /// The code blocks of the user guides in `docs/`, compiled and run as doc

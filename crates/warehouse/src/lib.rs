@@ -61,6 +61,7 @@ pub mod conformance;
 mod error;
 pub mod load;
 mod local;
+pub mod rows;
 mod schedule;
 mod spec;
 

@@ -133,6 +133,9 @@ impl std::fmt::Display for Schedule {
             Schedule::Interval(d) if d.subsec_nanos() == 0 && d.as_secs() % 60 == 0 => {
                 write!(f, "{} MINUTE", d.as_secs() / 60)
             }
+            Schedule::Interval(d) if d.as_secs() == 1 && d.subsec_nanos() == 0 => {
+                f.write_str("1 SECOND")
+            }
             Schedule::Interval(d) if d.subsec_nanos() == 0 => write!(f, "{} SECONDS", d.as_secs()),
             Schedule::Interval(d) => write!(f, "{} MILLISECONDS", d.as_millis()),
             Schedule::Cron {

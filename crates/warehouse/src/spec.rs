@@ -129,6 +129,11 @@ impl PipelineSpec {
         columns
     }
 
+    /// The business columns as an Arrow schema.
+    pub fn business_schema(&self) -> arrow::datatypes::SchemaRef {
+        TableDef::new(self.current_table.clone(), self.columns.clone()).business_schema()
+    }
+
     /// Every object, in dependency order.
     pub fn objects(&self) -> Vec<ObjectDef> {
         vec![

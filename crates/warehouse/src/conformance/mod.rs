@@ -13,7 +13,6 @@
 //! # Ok(()) }
 //! ```
 
-mod rows;
 mod scenarios;
 
 use std::fmt;
@@ -24,7 +23,7 @@ use snowdrift_stage::StageLocation;
 
 use crate::api::{Capabilities, Warehouse};
 
-pub use rows::{rows_of, sorted_rows};
+pub use crate::rows::{rows_of, sorted_rows};
 
 /// What the scenarios need besides the warehouse: a stage they can write files into, which
 /// the warehouse reads through the same URL.

@@ -8,7 +8,6 @@ use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch, String
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 
-use super::rows::sorted_rows;
 use super::{Fixture, Scenario};
 use crate::api::{CopyOptions, Dml, LoadStatus, TaskAction, TaskRunState, Warehouse, WarehouseExt};
 use crate::catalog::{
@@ -17,6 +16,7 @@ use crate::catalog::{
 };
 use crate::error::WarehouseError;
 use crate::load::CsvFileFormat;
+use crate::rows::sorted_rows;
 
 type Outcome = Result<(), String>;
 

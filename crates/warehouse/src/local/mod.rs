@@ -83,7 +83,7 @@ impl LocalWarehouseBuilder {
 /// The embedded warehouse. See the crate documentation for an example.
 ///
 /// One process opens a root at a time (a second writer's commit fails with
-/// [`WarehouseError::ConcurrentWriter`] on stores with conditional puts). Dropping it stops its
+/// [`crate::WarehouseError::ConcurrentWriter`] on stores with conditional puts). Dropping it stops its
 /// pipes and scheduler; [`LocalWarehouse::close`] also writes a checkpoint.
 pub struct LocalWarehouse {
     inner: Arc<Inner>,

@@ -1,4 +1,4 @@
-//! Rows as text for comparing results across backends: every value rendered the same way,
+//! Rows as text, for comparing results across backends and with expected tables: every value rendered the same way,
 //! rows sorted, so two tables compare equal exactly when they hold the same rows.
 
 use arrow::array::RecordBatch;
