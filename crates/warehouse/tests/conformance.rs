@@ -29,3 +29,33 @@ async fn every_scenario_passes_in_memory_with_checkpoints_every_commit() {
     let report = run(&warehouse, &fixture).await;
     assert!(report.failed.is_empty(), "{report}");
 }
+
+/// Stages and the warehouse root on an S3-compatible server (s3s-fs on 127.0.0.1, started by
+/// the test): the store is given to the warehouse for the `s3://stage` prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_passes_with_stages_and_root_on_s3() {
+    let server = snowdrift_testkit::s3::S3Server::start().await;
+    let store = server.store();
+    let warehouse = LocalWarehouse::builder("s3://stage/warehouse")
+        .object_store("s3://stage", store.clone())
+        .open()
+        .await
+        .unwrap();
+    let fixture = Fixture {
+        stage_url: "s3://stage/files".into(),
+        stage: snowdrift_stage::StageLocation::from_store(store.clone(), "files"),
+    };
+    let report = run(&warehouse, &fixture).await;
+    assert!(report.failed.is_empty(), "{report}");
+    assert_eq!(report.passed.len(), scenarios().len(), "{report}");
+    drop(warehouse);
+    // The commit log is on S3: a new warehouse on the same root sees every table.
+    let reopened = LocalWarehouse::builder("s3://stage/warehouse")
+        .object_store("s3://stage", store)
+        .background(false)
+        .open()
+        .await
+        .unwrap();
+    use snowdrift_warehouse::WarehouseExt as _;
+    assert_eq!(reopened.table("copy_once_t").await.unwrap().num_rows(), 9);
+}

@@ -2,7 +2,8 @@
 //! stage back, and stores that fail, count or hold back writes on purpose.
 #![allow(dead_code, unreachable_pub)]
 
-pub mod s3;
+#[allow(unused_imports)] // not every test binary uses the S3 server
+pub use snowdrift_testkit::s3;
 pub mod stores;
 
 use std::sync::Arc;

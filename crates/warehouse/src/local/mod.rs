@@ -7,6 +7,7 @@ mod pipe;
 mod recover;
 mod state;
 mod storage;
+mod stores;
 mod streams;
 mod table;
 mod tasks;
@@ -14,7 +15,7 @@ mod tasks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use snowdrift_stage::{StageLocation, StagedFile};
+use snowdrift_stage::StagedFile;
 use tokio::sync::{Mutex, MutexGuard, Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -30,9 +31,22 @@ pub struct LocalWarehouseBuilder {
     checkpoint_every: u64,
     list_interval: Duration,
     background: bool,
+    stores: stores::StoreRegistry,
 }
 
 impl LocalWarehouseBuilder {
+    /// Uses `store` for every stage or root URL under `url_prefix` (for example
+    /// `s3://my-bucket` with an `AmazonS3` built with custom credentials or client options);
+    /// other URLs are parsed as usual.
+    pub fn object_store(
+        mut self,
+        url_prefix: &str,
+        store: Arc<dyn object_store::ObjectStore>,
+    ) -> Self {
+        self.stores.register(url_prefix, store);
+        self
+    }
+
     /// Write a checkpoint every `n` commits (default 1,000); a restart replays at most that
     /// many log entries.
     pub fn checkpoint_every(mut self, n: u64) -> Self {
@@ -55,14 +69,16 @@ impl LocalWarehouseBuilder {
 
     /// Opens (or creates) the warehouse and restores its state. Needs a Tokio runtime.
     pub async fn open(self) -> Result<LocalWarehouse> {
-        let location = StageLocation::parse(&self.root)?;
+        let stores = Arc::new(self.stores);
+        let location = stores.resolve(&self.root)?;
         let storage = Storage::new(location.store().clone(), location.prefix());
-        let state = recover::recover(&storage).await?;
+        let state = recover::recover(&storage, &stores).await?;
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             storage,
             root: location.to_string(),
             state: Mutex::new(state),
+            stores,
             checkpoint_every: self.checkpoint_every,
             list_interval: self.list_interval,
             wake_pipes: Arc::new(Notify::new()),
@@ -109,6 +125,7 @@ impl LocalWarehouse {
             checkpoint_every: 1000,
             list_interval: Duration::from_secs(10),
             background: true,
+            stores: stores::StoreRegistry::default(),
         }
     }
 
@@ -192,6 +209,7 @@ impl Drop for LocalWarehouse {
 
 pub(crate) struct Inner {
     storage: Storage,
+    stores: Arc<stores::StoreRegistry>,
     root: String,
     state: Mutex<State>,
     checkpoint_every: u64,
@@ -232,7 +250,7 @@ impl Inner {
         match self.try_commit(state, actions, changes).await {
             Ok(version) => Ok(version),
             Err(error) => {
-                if let Ok(restored) = recover::recover(&self.storage).await {
+                if let Ok(restored) = recover::recover(&self.storage, &self.stores).await {
                     *state = restored;
                 }
                 Err(error)

@@ -49,6 +49,7 @@ pub(crate) async fn notify(inner: &Inner, stage: &str, file: &StagedFile) -> Res
     let mut state = inner.lock().await;
     let prefix = state.stage(stage)?.location.prefix().to_owned();
     let path = file.path.to_string();
+    let e_tag = normalize_etag(file.e_tag.clone());
     let State { pipes, loads, .. } = &mut *state;
     for pipe in pipes.values_mut() {
         if key(&pipe.def.stage) != key(stage) || !pipe.def.auto_ingest {
@@ -58,7 +59,7 @@ pub(crate) async fn notify(inner: &Inner, stage: &str, file: &StagedFile) -> Res
             || already_loaded(
                 loads.get(&key(&pipe.def.table)),
                 &path,
-                &file.e_tag,
+                &e_tag,
                 file.size,
             )
         {
@@ -68,7 +69,7 @@ pub(crate) async fn notify(inner: &Inner, stage: &str, file: &StagedFile) -> Res
             path.clone(),
             PendingFile {
                 size: file.size,
-                e_tag: file.e_tag.clone(),
+                e_tag: e_tag.clone(),
                 noticed: SystemTime::now(),
             },
         );
@@ -231,7 +232,7 @@ async fn list(store: &Arc<dyn object_store::ObjectStore>, prefix: &str) -> Resul
         .map(|m| Candidate {
             path: m.location.to_string(),
             size: m.size,
-            e_tag: m.e_tag,
+            e_tag: normalize_etag(m.e_tag),
         })
         .collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -462,7 +463,8 @@ async fn commit_fetched(
         let history = state.loads.get(&key(&plan.table));
         let c = &fetch.candidate;
         if !plan.force && already_loaded(history, &c.path, &c.e_tag, c.size) {
-            continue; // loaded meanwhile by another load
+            results.push(skipped_load(c, now));
+            continue;
         }
         let note = note_for(history, plan, c);
         let (load, batch) = decide(plan, fetch, note, now);
@@ -512,31 +514,11 @@ fn triage(
     files: Vec<Candidate>,
 ) -> (Vec<Candidate>, Vec<FileLoad>) {
     let history = state.loads.get(&key(&plan.table));
-    let mut todo = Vec::new();
-    let mut skipped = Vec::new();
-    for file in files {
-        match history.and_then(|h| h.latest.get(&file.path)) {
-            Some((tag, size)) if *tag == file.e_tag && *size == file.size && !plan.force => {
-                skipped.push(FileLoad {
-                    file: file.path.clone(),
-                    size: file.size,
-                    e_tag: file.e_tag.clone(),
-                    status: LoadStatus::LoadSkipped,
-                    rows_parsed: 0,
-                    rows_loaded: 0,
-                    error_count: 0,
-                    first_error: None,
-                    load_time: SystemTime::now(),
-                    note: Some(
-                        "loaded before (same path, ETag and size); use FORCE to load it again"
-                            .into(),
-                    ),
-                });
-            }
-            _ => todo.push(file),
-        }
-    }
-    (todo, skipped)
+    let now = SystemTime::now();
+    let (todo, skipped): (Vec<Candidate>, Vec<Candidate>) = files
+        .into_iter()
+        .partition(|f| plan.force || !already_loaded(history, &f.path, &f.e_tag, f.size));
+    (todo, skipped.iter().map(|f| skipped_load(f, now)).collect())
 }
 
 async fn fetch_and_parse(
@@ -571,7 +553,7 @@ async fn fetch_and_parse(
         .map_err(|e| WarehouseError::storage("read staged file", &candidate.path, e))?;
     let candidate = Candidate {
         size: meta.size,
-        e_tag: meta.e_tag.or(candidate.e_tag),
+        e_tag: normalize_etag(meta.e_tag).or(candidate.e_tag),
         path: candidate.path,
     };
     let (format, schema, file) = (
@@ -591,6 +573,27 @@ async fn fetch_and_parse(
         candidate,
         parsed: Ok(parsed),
     })
+}
+
+/// ETags compare without their quotes and weak marker: stores differ in how they show them
+/// (an S3 listing and a GET of the same object may not agree).
+fn normalize_etag(e_tag: Option<String>) -> Option<String> {
+    e_tag.map(|t| t.trim_start_matches("W/").trim_matches('"').to_owned())
+}
+
+fn skipped_load(file: &Candidate, now: SystemTime) -> FileLoad {
+    FileLoad {
+        file: file.path.clone(),
+        size: file.size,
+        e_tag: file.e_tag.clone(),
+        status: LoadStatus::LoadSkipped,
+        rows_parsed: 0,
+        rows_loaded: 0,
+        error_count: 0,
+        first_error: None,
+        load_time: now,
+        note: Some("loaded before (same path, ETag and size); use FORCE to load it again".into()),
+    }
 }
 
 fn whole_file(file: &str, message: String) -> LoadError {

@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use snowdrift_scd::ChangeSet;
 
@@ -12,6 +14,7 @@ use crate::catalog::{ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
 use crate::local::state::{Action, CommitEntry, State, key, push_run};
 use crate::local::storage::Storage;
+use crate::local::stores::StoreRegistry;
 use crate::local::table::{Appended, Delta, LocalTable, Restoring, TableWrite};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -118,8 +121,11 @@ pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<(
 
 /// Rebuilds the state from storage: the newest checkpoint, then every later log entry in
 /// order.
-pub(crate) async fn recover(storage: &Storage) -> Result<State> {
-    let mut state = State::default();
+pub(crate) async fn recover(storage: &Storage, stores: &Arc<StoreRegistry>) -> Result<State> {
+    let mut state = State {
+        stores: stores.clone(),
+        ..State::default()
+    };
     let mut restoring: HashMap<String, Restoring> = HashMap::new();
     let mut deltas: HashMap<String, VecDeque<Delta>> = HashMap::new();
     let checkpoints = storage.versions("checkpoint").await?;

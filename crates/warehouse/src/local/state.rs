@@ -120,6 +120,8 @@ pub(crate) struct State {
     pub(crate) commits_since_checkpoint: u64,
     /// Changes with every create or drop (cached plans made under another epoch are stale).
     pub(crate) catalog_epoch: u64,
+    /// Stores given by URL prefix.
+    pub(crate) stores: std::sync::Arc<crate::local::stores::StoreRegistry>,
 }
 
 pub(crate) fn key(name: &str) -> String {
@@ -215,7 +217,7 @@ impl State {
                 if let Some(format) = &def.file_format {
                     missing(ObjectKind::FileFormat, format)?;
                 }
-                StageLocation::parse(&def.url)?;
+                self.stores.resolve(&def.url)?;
                 Ok(())
             }
             ObjectDef::Pipe(def) => {
@@ -354,7 +356,7 @@ impl State {
                 self.formats.insert(name.clone(), def.clone());
             }
             ObjectDef::Stage(def) => {
-                let location = StageLocation::parse(&def.url)?;
+                let location = self.stores.resolve(&def.url)?;
                 self.stages.insert(
                     name.clone(),
                     LocalStage {

@@ -16,11 +16,17 @@ use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+/// The server's access key id.
 pub const ACCESS_KEY: &str = "snowdrift-test";
+/// The server's secret key (tests check it never shows in output).
 pub const SECRET_KEY: &str = "snowdrift-test-secret-0123456789";
+/// The bucket the server starts with.
 pub const BUCKET: &str = "stage";
 
+/// A running (or stopped) S3-compatible server.
+#[derive(Debug)]
 pub struct S3Server {
+    /// Where it listens.
     pub addr: SocketAddr,
     root: tempfile::TempDir,
     server: Option<JoinHandle<()>>,
@@ -57,6 +63,7 @@ impl S3Server {
         self.server = Some(serve(listener, self.root.path().to_owned()));
     }
 
+    /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -1,0 +1,10 @@
+//! # snowdrift-testkit
+//!
+//! Fixtures the test suites of several snowdrift crates share (not published):
+//!
+//! - [`s3::S3Server`]: the s3s-fs crate's S3-compatible server on 127.0.0.1, started inside the
+//!   test, stoppable and restartable on the same port with its data, plus an object_store
+//!   client for its bucket. Tests never reach the internet.
+#![warn(missing_docs)]
+
+pub mod s3;
