@@ -56,12 +56,7 @@ pub(crate) async fn notify(inner: &Inner, stage: &str, file: &StagedFile) -> Res
             continue;
         }
         if !wanted(&pipe.def.pattern, &prefix, &path)
-            || already_loaded(
-                loads.get(&key(&pipe.def.table)),
-                &path,
-                &e_tag,
-                file.size,
-            )
+            || already_loaded(loads.get(&key(&pipe.def.table)), &path, &e_tag, file.size)
         {
             continue;
         }
