@@ -2,6 +2,7 @@
 //! on one machine, durable under a root URL on object_store. Every change is one commit (see
 //! `storage`); pipes and the task scheduler run as Tokio tasks beside the caller.
 
+mod copy;
 mod ops;
 mod pipe;
 mod recover;

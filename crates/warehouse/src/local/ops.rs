@@ -16,7 +16,7 @@ use crate::catalog::{CreateMode, ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
 use crate::local::state::{Action, key};
 use crate::local::table::{Rows, TableWrite};
-use crate::local::{LocalWarehouse, pipe, streams, tasks};
+use crate::local::{LocalWarehouse, copy, pipe, streams, tasks};
 
 #[async_trait]
 impl Warehouse for LocalWarehouse {
@@ -142,7 +142,7 @@ impl Warehouse for LocalWarehouse {
         stage: &str,
         options: CopyOptions,
     ) -> Result<Vec<FileLoad>> {
-        pipe::copy_into(&self.inner, table, stage, options).await
+        copy::copy_into(&self.inner, table, stage, options).await
     }
 
     async fn query(&self, relation: Relation) -> Result<RecordBatch> {
