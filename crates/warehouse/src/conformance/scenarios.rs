@@ -160,6 +160,13 @@ async fn objects(w: &dyn Warehouse, _: &Fixture) -> Outcome {
         w.table("objects_t").await.map_err(err)?.num_rows(),
         0,
     )?;
+    match w
+        .dml("objects_t", Dml::Update(vec![people(&[1], &[Some("b")])]))
+        .await
+    {
+        Err(WarehouseError::Unsupported { .. }) => {}
+        other => return Err(format!("an update of a table without a key: {other:?}")),
+    }
     w.drop_object(ObjectKind::Table, "objects_t", false)
         .await
         .map_err(err)?;

@@ -90,7 +90,14 @@ impl Warehouse for LocalWarehouse {
         let schema = target.def.business_schema();
         let keyed = matches!(target.rows, Rows::Keyed(_));
         let (changes, count) = match change {
-            Dml::Insert(batches) | Dml::Update(batches) if !keyed => {
+            Dml::Update(_) | Dml::Delete(_) if !keyed => {
+                return Err(WarehouseError::unsupported(
+                    ObjectKind::Table,
+                    table,
+                    "a table without a key takes inserts only (updates and deletes find rows by key)",
+                ));
+            }
+            Dml::Insert(batches) if !keyed => {
                 let rows = conform(table, &schema, &batches)?;
                 let n = rows.num_rows() as u64;
                 let changes = target.append(rows)?;
@@ -112,13 +119,6 @@ impl Warehouse for LocalWarehouse {
                     deleted: 0,
                 };
                 (TableWrite::Changed(outcome.changes), count)
-            }
-            Dml::Delete(_) if !keyed => {
-                return Err(WarehouseError::unsupported(
-                    ObjectKind::Table,
-                    table,
-                    "a table without a key takes inserts only",
-                ));
             }
             Dml::Delete(keys) => {
                 let outcome = target.delete_keys(&keys, now)?;
