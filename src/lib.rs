@@ -41,4 +41,10 @@ mod guides {
 
     #[doc = include_str!("../docs/warehouse.md")]
     struct WarehouseGuide;
+
+    #[doc = include_str!("../docs/configuration.md")]
+    struct ConfigurationGuide;
+
+    #[doc = include_str!("../docs/operations.md")]
+    struct OperationsGuide;
 }
