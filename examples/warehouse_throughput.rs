@@ -2,7 +2,8 @@
 //!
 //! 1. **Throughput**: `--rows` customer changes already staged as CSV files of `--file-rows`;
 //!    from creating the pipe until `customer_history` is up to date (pipe loads, SCD-1 and
-//!    SCD-2 merges on a 100 ms schedule), in rows/s.
+//!    SCD-2 merges on a 100 ms schedule), in rows/s; `--repeat` runs (3), each on a fresh
+//!    warehouse, and their median.
 //! 2. **Freshness**: a file of `--fresh-rows` rows lands every `--every-ms` for `--seconds`;
 //!    for each file, the time from its upload completing to the end of the history merge that
 //!    includes it; p50 / p99 / max.
@@ -84,7 +85,7 @@ async fn caught_up(
     )
 }
 
-async fn throughput(out: &Path, rows: usize, file_rows: usize) -> Result<(), Box<dyn Error>> {
+async fn throughput(out: &Path, rows: usize, file_rows: usize) -> Result<f64, Box<dyn Error>> {
     let stage = out.join("throughput-stage");
     let root = out.join("throughput-warehouse");
     let _ = std::fs::remove_dir_all(&stage);
@@ -151,7 +152,7 @@ async fn throughput(out: &Path, rows: usize, file_rows: usize) -> Result<(), Box
         rows as f64 / seconds
     );
     warehouse.close().await?;
-    Ok(())
+    Ok(rows as f64 / seconds)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -255,7 +256,19 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let seconds: u64 = arg("--seconds", "20").parse()?;
     let out = PathBuf::from(arg("--out", ".cache/bench-warehouse"));
     std::fs::create_dir_all(&out)?;
-    throughput(&out, rows, file_rows).await?;
+    let repeat: usize = arg("--repeat", "3").parse()?;
+    let mut rates = Vec::new();
+    for _ in 0..repeat.max(1) {
+        rates.push(throughput(&out, rows, file_rows).await?);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "{{\"measure\": \"throughput_median\", \"rows\": {rows}, \"runs\": {}, \"median_rows_per_s\": {:.0}, \"min_rows_per_s\": {:.0}, \"max_rows_per_s\": {:.0}}}",
+        rates.len(),
+        rates[rates.len() / 2],
+        rates[0],
+        rates[rates.len() - 1]
+    );
     freshness(&out, fresh_rows, every, seconds).await?;
     Ok(())
 }

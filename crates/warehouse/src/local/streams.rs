@@ -42,7 +42,7 @@ pub(crate) fn read(state: &State, stream: &StreamState) -> Result<ChangeSet> {
 
 /// The rows a merge consumes: for an append-only stream whose window only appended rows, the
 /// rows themselves (no metadata columns to build); otherwise the change rows.
-pub(crate) fn read_for_merge(state: &State, stream: &StreamState) -> Result<RecordBatch> {
+pub(crate) fn read_for_merge(state: &State, stream: &StreamState) -> Result<Vec<RecordBatch>> {
     if stream.def.append_only && !stream.initial_pending {
         let table = state.table(&stream.def.table)?;
         let window: Vec<&RecordBatch> = table
@@ -57,11 +57,12 @@ pub(crate) fn read_for_merge(state: &State, stream: &StreamState) -> Result<Reco
                 .iter()
                 .filter(|d| d.version > stream.offset)
                 .count();
-        if all_appended && let Some(first) = window.first() {
-            return Ok(concat_batches(&first.schema(), window.iter().copied())?);
+        if all_appended {
+            // Handed to the merge as they are: it reads its columns from each without a copy.
+            return Ok(window.into_iter().cloned().collect());
         }
     }
-    Ok(read(state, stream)?.batch().clone())
+    Ok(vec![read(state, stream)?.batch().clone()])
 }
 
 /// Whether the stream has changes after its offset (may be true when they net to nothing).

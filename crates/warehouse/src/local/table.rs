@@ -235,7 +235,7 @@ impl LocalTable {
         &mut self,
         merge: &MergeDef,
         format: ChangeFormat,
-        changes: &RecordBatch,
+        changes: &[&RecordBatch],
         now_micros: i64,
     ) -> Result<MergeOutcome> {
         let def = self.def.clone();
@@ -252,7 +252,7 @@ impl LocalTable {
             strategy.as_ref(),
             &spec,
             table,
-            &[changes],
+            changes,
             MergeContext::at(now_micros),
         )?)
     }
@@ -260,7 +260,7 @@ impl LocalTable {
     /// INSERT or UPDATE on a keyed table: an upsert merge with the table's own strategy.
     pub(crate) fn upsert(&mut self, rows: &RecordBatch, now_micros: i64) -> Result<MergeOutcome> {
         let merge = MergeDef::new("", self.def.name.clone());
-        self.merge(&merge, ChangeFormat::Upserts, rows, now_micros)
+        self.merge(&merge, ChangeFormat::Upserts, &[rows], now_micros)
     }
 
     /// DELETE of the keys in `keys` (a batch holding at least the key columns).
@@ -299,7 +299,7 @@ impl LocalTable {
         self.merge(
             &merge,
             ChangeFormat::OperationColumn(DML_OP.into()),
-            &batch,
+            &[&batch],
             now_micros,
         )
     }

@@ -222,7 +222,7 @@ fn condition_holds(state: &State, when: &Option<TaskCondition>) -> Result<bool> 
 fn execute_merge(state: &mut State, merge: &MergeDef) -> Result<MergeDone> {
     let stream = state.stream(&merge.source)?.clone();
     let changes = streams::read_for_merge(state, &stream)?;
-    let consumed = changes.num_rows() as u64;
+    let consumed: u64 = changes.iter().map(|b| b.num_rows() as u64).sum();
     if consumed == 0 {
         let schema = state.table(&merge.target)?.schema();
         return Ok(MergeDone {
@@ -247,7 +247,8 @@ fn execute_merge(state: &mut State, merge: &MergeDef) -> Result<MergeDone> {
             task: merge.source.clone(),
             reason: format!("target table `{}` does not exist", merge.target),
         })?;
-    let outcome = target.merge(merge, format, &changes, now)?;
+    let batches: Vec<&arrow::array::RecordBatch> = changes.iter().collect();
+    let outcome = target.merge(merge, format, &batches, now)?;
     Ok(MergeDone {
         written: outcome.metrics.target_rows_written as u64,
         late: outcome.metrics.late as u64,
