@@ -37,8 +37,22 @@ struct Options {
     stage: Option<String>,
 }
 
+const USAGE: &str = "usage: cargo run --release --example full_pipeline -- [options]
+  --rows N          customer changes per file (10000, as the original generator)
+  --batches N       files (20)
+  --interval TEXT   task schedule: \"1 second\" (default), \"1 minute\" (the original), \"USING CRON ...\"
+  --pause-ms N      pause between files (200)
+  --seed N          generator seed (1)
+  --insert/--update/--delete/--noop RATE   change rates (0.20/0.55/0.05/0.19)
+  --data DIR        where runs keep their warehouse and staging folder (./snowdrift-data)
+  --stage URL       stage somewhere else, e.g. s3://bucket/prefix (AWS_* environment)";
+
 fn options() -> Result<Options, Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        std::process::exit(0);
+    }
     let value = |name: &str| {
         args.iter()
             .position(|a| a == name)
