@@ -246,3 +246,28 @@ async fn scheduled_tasks_converge_on_the_ground_truth() {
     warehouse.teardown(&spec).await.unwrap();
     assert!(warehouse.table(&spec.current_table).await.is_err());
 }
+
+/// A file nobody announced (no notification, no refresh) is found by the pipe's periodic
+/// listing of its stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipe_finds_unannounced_files_by_listing_its_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, stage) = (dir.path().join("warehouse"), dir.path().join("stage"));
+    let spec = spec(&stage, Schedule::Interval(Duration::from_secs(3600)));
+    let warehouse = LocalWarehouse::builder(root.to_str().unwrap())
+        .list_interval(Duration::from_millis(50))
+        .open()
+        .await
+        .unwrap();
+    for object in spec.objects() {
+        warehouse.create(object, CreateMode::Create).await.unwrap();
+    }
+    let header = "customer_id,first_name,last_name,email,street,city,state,country,op\n";
+    let body = format!("{header}1,Ann,Lee,ann@x,1 Road,Oslo,Oslo,Norway,INSERT\n");
+    std::fs::write(stage.join("dropped_by_hand.csv"), body).unwrap();
+    wait_for_files(&warehouse, &spec, 1).await;
+    assert_eq!(
+        warehouse.table(&spec.raw_table).await.unwrap().num_rows(),
+        1
+    );
+}
