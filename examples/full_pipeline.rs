@@ -35,6 +35,7 @@ struct Options {
     mix: ChangeMix,
     data: String,
     stage: Option<String>,
+    json: bool,
 }
 
 const USAGE: &str = "usage: cargo run --release --example full_pipeline -- [options]
@@ -45,7 +46,8 @@ const USAGE: &str = "usage: cargo run --release --example full_pipeline -- [opti
   --seed N          generator seed (1)
   --insert/--update/--delete/--noop RATE   change rates (0.20/0.55/0.05/0.19)
   --data DIR        where runs keep their warehouse and staging folder (./snowdrift-data)
-  --stage URL       stage somewhere else, e.g. s3://bucket/prefix (AWS_* environment)";
+  --stage URL       stage somewhere else, e.g. s3://bucket/prefix (AWS_* environment)
+  --json            also print the summary as one JSON line (for ci/bench-pipeline)";
 
 fn options() -> Result<Options, Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -79,7 +81,8 @@ fn options() -> Result<Options, Box<dyn Error>> {
         "--data",
         "--stage",
     ];
-    for pair in args.chunks(2) {
+    let pairs: Vec<&String> = args.iter().filter(|a| *a != "--json").collect();
+    for pair in pairs.chunks(2) {
         if !known.contains(&pair[0].as_str()) || pair.len() < 2 {
             return Err(format!(
                 "unknown or incomplete option `{}`; options: {}",
@@ -105,6 +108,7 @@ fn options() -> Result<Options, Box<dyn Error>> {
         },
         data: value("--data").unwrap_or_else(|| "./snowdrift-data".into()),
         stage: value("--stage"),
+        json: args.iter().any(|a| a == "--json"),
     })
 }
 
@@ -124,9 +128,9 @@ async fn show(
     staged: usize,
 ) -> Result<bool, Box<dyn Error>> {
     let loaded = warehouse.copy_history(&spec.raw_table).await?.len();
-    let raw = warehouse.table(&spec.raw_table).await?.num_rows();
-    let customer = warehouse.table(&spec.current_table).await?.num_rows();
-    let history = warehouse.table(&spec.history_table).await?.num_rows();
+    let raw = warehouse.row_count(&spec.raw_table).await?;
+    let customer = warehouse.row_count(&spec.current_table).await?;
+    let history = warehouse.row_count(&spec.history_table).await?;
     bar.set_message(format!(
         "files staged {staged:>4} · loaded {loaded:>4} · rows in raw {raw:>9} · customer {customer:>8} · history {history:>9}"
     ));
@@ -195,11 +199,12 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     println!("stage: {stage_url}\nwarehouse: {}", warehouse.root());
     let bar = progress();
     let start = Instant::now();
+    let mut generated = Vec::with_capacity(options.batches);
     for _ in 0..options.batches {
         let batch = changes.next_batch().batch;
         sink.write(&batch).await?;
         sink.flush().await?;
-        truth.merge(&[&batch])?;
+        generated.push(batch);
         tokio::time::sleep(options.pause).await;
         let _ = show(&bar, &warehouse, &spec, options.batches).await?;
     }
@@ -213,6 +218,10 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     }
     let elapsed = start.elapsed();
     bar.finish();
+    // The ground truth is computed after the clock stops: it is the check, not the pipeline.
+    for batch in &generated {
+        truth.merge(&[batch])?;
+    }
 
     let rows = options.rows * options.batches;
     let check = check_run(&warehouse, &spec, &truth, staged.len(), rows)
@@ -253,6 +262,18 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         "tables exported as Arrow IPC: {} (python: polars.read_ipc(path))",
         exports.display()
     );
+    if options.json {
+        let (p50, p99) = fresh.map_or((0, 0), |f| (f.p50.as_millis(), f.p99.as_millis()));
+        println!(
+            "{{\"engine\": \"snowdrift\", \"rows\": {rows}, \"files\": {}, \"seconds\": {:.3}, \"rows_per_s\": {:.0},              \"p50_ms\": {p50}, \"p99_ms\": {p99}, \"verified\": {}, \"stage\": \"{}\", \"export\": \"{}\"}}",
+            staged.len(),
+            elapsed.as_secs_f64(),
+            rows as f64 / elapsed.as_secs_f64(),
+            check.passed(),
+            stage_url,
+            exports.display()
+        );
+    }
     warehouse.close().await?;
     if check.passed() {
         println!(

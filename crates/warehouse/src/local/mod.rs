@@ -196,6 +196,11 @@ impl LocalWarehouse {
         Ok(batch.num_rows())
     }
 
+    /// The number of rows in `table`, without reading them.
+    pub async fn row_count(&self, table: &str) -> Result<usize> {
+        Ok(self.inner.lock().await.table(table)?.num_rows())
+    }
+
     /// The committed version (the number of commits so far).
     pub async fn version(&self) -> u64 {
         self.inner.state.lock().await.version
