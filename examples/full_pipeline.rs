@@ -181,6 +181,7 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         .operation_column(Some("op"))
         .event_time_column(None)
         .late_rate(0.0)
+        .parallel(true) // values on all cores; the output is the same as on one
         .build()?;
     let mut truth = GroundTruth::for_stream(&changes);
     let sink = StageSink::builder(StageLocation::parse(&stage_url)?, changes.schema())
