@@ -1,0 +1,296 @@
+//! Rendering warehouse objects as Snowflake DDL: tables, CSV file formats, stages (a storage
+//! integration, or keys taken from the environment at deploy time and never shown), pipes and
+//! streams, plus task schedules. Every name goes through [`crate::sql::ident`], every value
+//! through [`crate::sql::literal`].
+
+use std::fmt;
+use std::time::Duration;
+
+use snowdrift_warehouse::{
+    CsvFileFormat, FileCompression, FileFormatDef, ObjectKind, OnError, PipeDef, Schedule,
+    StageDef, StreamDef, TableDef,
+};
+
+use crate::error::{Result, SnowflakeError};
+use crate::secret::Secret;
+use crate::sql::{glob_to_regex, ident, literal, qualified};
+
+/// How a stage reaches its bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageAccess {
+    /// A storage integration the account admin created (recommended; no keys in SQL).
+    Integration(String),
+    /// AWS keys, taken from the environment when deploying; shown as `***`.
+    Keys {
+        /// `AWS_ACCESS_KEY_ID`.
+        key_id: Secret,
+        /// `AWS_SECRET_ACCESS_KEY`.
+        secret_key: Secret,
+    },
+    /// No credentials (a public bucket).
+    None,
+}
+
+/// One SQL statement of a deployment. `Display` shows it with every secret as `'***'`;
+/// [`Statement::expose_sql`] is the text to execute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// The object it creates.
+    pub kind: ObjectKind,
+    /// The object's name.
+    pub name: String,
+    sql: String,
+    secrets: Vec<(String, Secret)>,
+}
+
+impl Statement {
+    fn new(kind: ObjectKind, name: &str, sql: String) -> Self {
+        Statement {
+            kind,
+            name: name.to_owned(),
+            sql,
+            secrets: Vec::new(),
+        }
+    }
+
+    /// The SQL with its secrets, for the connection that runs it. Never log it.
+    pub fn expose_sql(&self) -> String {
+        self.secrets
+            .iter()
+            .fold(self.sql.clone(), |sql, (placeholder, secret)| {
+                sql.replace(placeholder, &literal(secret.expose()))
+            })
+    }
+}
+
+impl fmt::Display for Statement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = self
+            .secrets
+            .iter()
+            .fold(self.sql.clone(), |sql, (placeholder, _)| {
+                sql.replace(placeholder, "'***'")
+            });
+        f.write_str(&shown)
+    }
+}
+
+/// Renders objects into one database and schema.
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    database: String,
+    schema: String,
+}
+
+impl Renderer {
+    /// Objects go into `database`.`schema`.
+    pub fn new(database: impl Into<String>, schema: impl Into<String>) -> Self {
+        Renderer {
+            database: database.into(),
+            schema: schema.into(),
+        }
+    }
+
+    fn name(&self, kind: ObjectKind, name: &str) -> Result<String> {
+        qualified(&self.database, &self.schema, kind, name)
+    }
+
+    /// `CREATE DATABASE` and `CREATE SCHEMA`, if missing.
+    pub fn namespace(&self) -> Result<Vec<Statement>> {
+        let database = ident(ObjectKind::Table, &self.database)?;
+        let schema = ident(ObjectKind::Table, &self.schema)?;
+        Ok(vec![
+            Statement::new(
+                ObjectKind::Table,
+                &self.database,
+                format!("CREATE DATABASE IF NOT EXISTS {database}"),
+            ),
+            Statement::new(
+                ObjectKind::Table,
+                &self.schema,
+                format!("CREATE SCHEMA IF NOT EXISTS {database}.{schema}"),
+            ),
+        ])
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` with the business columns, then the layout's system
+    /// columns.
+    pub fn table(&self, def: &TableDef) -> Result<Statement> {
+        let columns = def
+            .columns
+            .iter()
+            .chain(&def.system_columns())
+            .map(|c| {
+                let null = if c.nullable { "" } else { " NOT NULL" };
+                Ok(format!(
+                    "{} {}{null}",
+                    ident(ObjectKind::Table, &c.name)?,
+                    c.column_type.sql()
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} ({})",
+            self.name(ObjectKind::Table, &def.name)?,
+            columns.join(", ")
+        );
+        Ok(Statement::new(ObjectKind::Table, &def.name, sql))
+    }
+
+    /// `CREATE FILE FORMAT … TYPE = CSV` with every option spelled out.
+    pub fn file_format(&self, def: &FileFormatDef) -> Result<Statement> {
+        let csv: &CsvFileFormat = &def.csv;
+        let enclosed = match csv.field_optionally_enclosed_by {
+            Some(quote) => literal(&char::from(quote).to_string()),
+            None => "NONE".into(),
+        };
+        let null_if = csv
+            .null_if
+            .iter()
+            .map(|n| literal(n))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let compression = match csv.compression {
+            FileCompression::Auto => "AUTO",
+            FileCompression::None => "NONE",
+            FileCompression::Gzip => "GZIP",
+        };
+        let sql = format!(
+            "CREATE FILE FORMAT IF NOT EXISTS {} TYPE = CSV FIELD_DELIMITER = {} SKIP_HEADER = {} \
+             FIELD_OPTIONALLY_ENCLOSED_BY = {enclosed} NULL_IF = ({null_if}) EMPTY_FIELD_AS_NULL = {} \
+             ERROR_ON_COLUMN_COUNT_MISMATCH = {} COMPRESSION = {compression} TRIM_SPACE = {} \
+             SKIP_BLANK_LINES = {} ENCODING = 'UTF8'",
+            self.name(ObjectKind::FileFormat, &def.name)?,
+            literal(&char::from(csv.field_delimiter).to_string()),
+            csv.skip_header,
+            upper(csv.empty_field_as_null),
+            upper(csv.error_on_column_count_mismatch),
+            upper(csv.trim_space),
+            upper(csv.skip_blank_lines),
+        );
+        Ok(Statement::new(ObjectKind::FileFormat, &def.name, sql))
+    }
+
+    /// `CREATE STAGE` on the def's URL. Keys are never part of the displayed SQL.
+    pub fn stage(&self, def: &StageDef, access: &StageAccess) -> Result<Statement> {
+        if !def.url.starts_with("s3://") {
+            return Err(SnowflakeError::Unsupported {
+                object: format!("stage {}", def.name),
+                what: format!(
+                    "the URL `{}`: Snowflake stages here are s3:// URLs",
+                    def.url
+                ),
+            });
+        }
+        let mut sql = format!(
+            "CREATE STAGE IF NOT EXISTS {} URL = {}",
+            self.name(ObjectKind::Stage, &def.name)?,
+            literal(&def.url)
+        );
+        let mut secrets = Vec::new();
+        match access {
+            StageAccess::Integration(integration) => {
+                sql.push_str(&format!(
+                    " STORAGE_INTEGRATION = {}",
+                    ident(ObjectKind::Stage, integration)?
+                ));
+            }
+            StageAccess::Keys { key_id, secret_key } => {
+                sql.push_str(
+                    " CREDENTIALS = (AWS_KEY_ID = {key_id} AWS_SECRET_KEY = {secret_key})",
+                );
+                secrets.push(("{key_id}".to_string(), key_id.clone()));
+                secrets.push(("{secret_key}".to_string(), secret_key.clone()));
+            }
+            StageAccess::None => {}
+        }
+        if let Some(format) = &def.file_format {
+            sql.push_str(&format!(
+                " FILE_FORMAT = (FORMAT_NAME = '{}')",
+                self.name(ObjectKind::FileFormat, format)?
+            ));
+        }
+        Ok(Statement {
+            secrets,
+            ..Statement::new(ObjectKind::Stage, &def.name, sql)
+        })
+    }
+
+    /// `CREATE PIPE … AUTO_INGEST = TRUE AS COPY INTO …`. Pipes may not use
+    /// `ABORT_STATEMENT`.
+    pub fn pipe(&self, def: &PipeDef) -> Result<Statement> {
+        let on_error = match def.on_error {
+            OnError::Continue => "CONTINUE".to_string(),
+            OnError::SkipFile => "SKIP_FILE".to_string(),
+            OnError::SkipFileAfter(n) => format!("SKIP_FILE_{n}"),
+            OnError::SkipFilePercent(p) => literal(&format!("SKIP_FILE_{p}%")),
+            OnError::AbortStatement => {
+                return Err(SnowflakeError::Unsupported {
+                    object: format!("pipe {}", def.name),
+                    what: "ON_ERROR = ABORT_STATEMENT in a pipe".into(),
+                });
+            }
+        };
+        let mut copy = format!(
+            "COPY INTO {} FROM @{}",
+            self.name(ObjectKind::Table, &def.table)?,
+            self.name(ObjectKind::Stage, &def.stage)?
+        );
+        if let Some(format) = &def.file_format {
+            copy.push_str(&format!(
+                " FILE_FORMAT = (FORMAT_NAME = '{}')",
+                self.name(ObjectKind::FileFormat, format)?
+            ));
+        }
+        if let Some(pattern) = &def.pattern {
+            copy.push_str(&format!(" PATTERN = {}", literal(&glob_to_regex(pattern))));
+        }
+        copy.push_str(&format!(" ON_ERROR = {on_error}"));
+        let sql = format!(
+            "CREATE PIPE IF NOT EXISTS {} AUTO_INGEST = {} AS {copy}",
+            self.name(ObjectKind::Pipe, &def.name)?,
+            upper(def.auto_ingest)
+        );
+        Ok(Statement::new(ObjectKind::Pipe, &def.name, sql))
+    }
+
+    /// `CREATE STREAM … ON TABLE …`.
+    pub fn stream(&self, def: &StreamDef) -> Result<Statement> {
+        let sql = format!(
+            "CREATE STREAM IF NOT EXISTS {} ON TABLE {} APPEND_ONLY = {} SHOW_INITIAL_ROWS = {}",
+            self.name(ObjectKind::Stream, &def.name)?,
+            self.name(ObjectKind::Table, &def.table)?,
+            upper(def.append_only),
+            upper(def.show_initial_rows)
+        );
+        Ok(Statement::new(ObjectKind::Stream, &def.name, sql))
+    }
+}
+
+/// A task's `SCHEDULE` clause value: `'1 MINUTE'`, `'10 SECONDS'`, `'USING CRON … tz'`.
+/// Snowflake's shortest interval is 10 seconds.
+pub fn schedule(task: &str, schedule: &Schedule) -> Result<String> {
+    match schedule {
+        Schedule::Interval(d) if *d < Duration::from_secs(10) || d.subsec_nanos() != 0 => {
+            Err(SnowflakeError::Unsupported {
+                object: format!("task {task}"),
+                what: format!(
+                    "an interval of {} ms (at least 10 whole seconds)",
+                    d.as_millis()
+                ),
+            })
+        }
+        Schedule::Interval(d) if d.as_secs() % 60 == 0 => {
+            Ok(literal(&format!("{} MINUTE", d.as_secs() / 60)))
+        }
+        Schedule::Interval(d) => Ok(literal(&format!("{} SECONDS", d.as_secs()))),
+        Schedule::Cron {
+            expression,
+            timezone,
+        } => Ok(literal(&format!("USING CRON {expression} {timezone}"))),
+    }
+}
+
+fn upper(value: bool) -> &'static str {
+    if value { "TRUE" } else { "FALSE" }
+}
