@@ -9,6 +9,10 @@
 //! Names are `customer_<YYYYMMDDHHMMSS>_<micros>-<writer>.csv`: the original's
 //! `customer_<YYYYMMDDHHMMSS>.csv` collided when two files closed in one second.
 
+#[path = "support/args.rs"]
+mod args;
+
+use args::arg;
 use std::error::Error;
 
 use snowdrift::faker::{ChangeStream, EntitySpec};
@@ -16,17 +20,10 @@ use snowdrift::stage::{RollPolicy, StageLocation, StageSink};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |name: &str, default: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_string())
-    };
-    let files: usize = value("--files", "5").parse()?;
-    let rows: usize = value("--rows", "10000").parse()?;
-    let out = value("--out", "./generated");
-    let seed: u64 = value("--seed", "1").parse()?;
+    let files: usize = arg("--files", "5").parse()?;
+    let rows: usize = arg("--rows", "10000").parse()?;
+    let out = arg("--out", "./generated");
+    let seed: u64 = arg("--seed", "1").parse()?;
 
     let mut customers = ChangeStream::builder(EntitySpec::customer())
         .seed(seed)

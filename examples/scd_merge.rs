@@ -7,6 +7,10 @@
 //! cargo run --release --example scd_merge -- --batches 5 --rows 10000
 //! ```
 
+#[path = "support/args.rs"]
+mod args;
+
+use args::arg;
 use std::error::Error;
 
 use snowdrift::faker::{ChangeStream, EntitySpec};
@@ -15,15 +19,8 @@ use snowdrift::scd::{
 };
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |name: &str, default: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_string())
-    };
-    let batches: usize = value("--batches", "5").parse()?;
-    let rows: usize = value("--rows", "10000").parse()?;
+    let batches: usize = arg("--batches", "5").parse()?;
+    let rows: usize = arg("--rows", "10000").parse()?;
 
     let mut changes = ChangeStream::builder(EntitySpec::customer())
         .seed(7)

@@ -8,6 +8,10 @@
 //! ```
 //! Prints one JSON line per merge with its time (best of three).
 
+#[path = "support/args.rs"]
+mod args;
+
+use args::arg;
 use std::error::Error;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,14 +22,6 @@ use arrow::csv::WriterBuilder;
 use snowdrift::faker::EntitySpec;
 use snowdrift::scd::{MergeContext, MergeStrategy, Scd1, Scd2, TableSpec, load_table, merge};
 use snowdrift::workloads::{MERGED_AT, ScdWorkload};
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
 
 fn write_csv(path: &Path, batch: &RecordBatch) -> Result<(), Box<dyn Error>> {
     let mut w = WriterBuilder::new()

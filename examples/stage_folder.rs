@@ -9,6 +9,10 @@
 //! Without `--once` it scans every `--interval-ms` (1000) until Ctrl-C. Files must keep their
 //! size and modification time between two scans and be at least `--min-age-ms` (1000) old.
 
+#[path = "support/args.rs"]
+mod args;
+
+use args::{arg, flag};
 use std::error::Error;
 use std::time::Duration;
 
@@ -16,18 +20,11 @@ use snowdrift::stage::{FolderPickup, Stability, StageLocation};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |name: &str, default: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_string())
-    };
-    let from = value("--from", "./generated");
-    let to = value("--to", "./landing");
-    let interval = Duration::from_millis(value("--interval-ms", "1000").parse()?);
-    let min_age = Duration::from_millis(value("--min-age-ms", "1000").parse()?);
-    let once = args.iter().any(|a| a == "--once");
+    let from = arg("--from", "./generated");
+    let to = arg("--to", "./landing");
+    let interval = Duration::from_millis(arg("--interval-ms", "1000").parse()?);
+    let min_age = Duration::from_millis(arg("--min-age-ms", "1000").parse()?);
+    let once = flag("--once");
 
     let mut pickup = FolderPickup::builder(&from, StageLocation::parse(&to)?)
         .pattern("*.csv*")

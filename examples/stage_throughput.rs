@@ -8,6 +8,10 @@
 //! ```
 //! Prints one JSON line per case.
 
+#[path = "support/args.rs"]
+mod args;
+
+use args::arg;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,14 +21,6 @@ use snowdrift::faker::{ChangeStream, EntitySpec};
 use snowdrift::stage::{CsvEncoder, CsvFormat, RollPolicy, StageLocation, StageSink};
 
 const BATCH_ROWS: usize = 100_000;
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
 
 fn customers(rows: usize) -> Result<Vec<RecordBatch>, Box<dyn Error>> {
     let per_batch = rows.min(BATCH_ROWS);

@@ -14,24 +14,21 @@
 //! Prints one JSON line per measurement, and leaves `customer_history` as an Arrow IPC file in
 //! `<out>/customer_history.arrow` (ci/bench-warehouse opens it with Polars).
 
+#[path = "support/args.rs"]
+mod args;
+
+use args::arg;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use snowdrift::faker::{ChangeStream, EntitySpec};
 use snowdrift::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
+use snowdrift::verify::freshness;
 use snowdrift::warehouse::{
     CreateMode, LocalWarehouse, ObjectDef, PipelineSpec, Schedule, TaskAction, Warehouse,
     WarehouseExt,
 };
-
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
 
 fn changes(seed: u64, batch: usize, population: usize) -> Result<ChangeStream, Box<dyn Error>> {
     Ok(ChangeStream::builder(EntitySpec::customer())
@@ -155,11 +152,7 @@ async fn throughput(out: &Path, rows: usize, file_rows: usize) -> Result<f64, Bo
     Ok(rows as f64 / seconds)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-async fn freshness(
+async fn measure_freshness(
     out: &Path,
     fresh_rows: usize,
     every: Duration,
@@ -201,47 +194,18 @@ async fn freshness(
     while !caught_up(&warehouse, &spec, landed.len()).await? {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let loads = warehouse.copy_history(&spec.raw_table).await?;
-    let roots = warehouse.task_history(&spec.current_task).await?;
-    let children = warehouse.task_history(&spec.history_task).await?;
-    let mut latencies = Vec::new();
-    for file in &landed {
-        let path = file.path.to_string();
-        let Some(load) = loads.iter().find(|l| l.file == path) else {
-            continue;
-        };
-        // The first graph run that started after the file was loaded has it in history when
-        // its SCD-2 run completes.
-        let visible = roots
-            .iter()
-            .filter(|r| r.started >= load.load_time && r.rows_consumed > 0)
-            .filter_map(|r| {
-                children
-                    .iter()
-                    .find(|c| c.graph_run == r.graph_run)?
-                    .completed
-            })
-            .min();
-        if let Some(visible) = visible {
-            let arrived = file.last_modified.min(SystemTime::now());
-            latencies.push(
-                visible
-                    .duration_since(arrived)
-                    .unwrap_or_default()
-                    .as_secs_f64()
-                    * 1000.0,
-            );
-        }
-    }
-    latencies.sort_by(f64::total_cmp);
+    let fresh = freshness(&warehouse, &spec, &landed)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no file reached the history")?;
     println!(
         "{{\"measure\": \"freshness\", \"files\": {sent}, \"measured\": {}, \"rows_per_file\": {fresh_rows}, \
-         \"every_ms\": {}, \"task_interval_ms\": 100, \"p50_ms\": {:.0}, \"p99_ms\": {:.0}, \"max_ms\": {:.0}}}",
-        latencies.len(),
+         \"every_ms\": {}, \"task_interval_ms\": 100, \"p50_ms\": {}, \"p99_ms\": {}, \"max_ms\": {}}}",
+        fresh.files,
         every.as_millis(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        latencies.last().copied().unwrap_or_default()
+        fresh.p50.as_millis(),
+        fresh.p99.as_millis(),
+        fresh.max.as_millis()
     );
     warehouse.close().await?;
     Ok(())
@@ -269,6 +233,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
         rates[0],
         rates[rates.len() - 1]
     );
-    freshness(&out, fresh_rows, every, seconds).await?;
+    measure_freshness(&out, fresh_rows, every, seconds).await?;
     Ok(())
 }

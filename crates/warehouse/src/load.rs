@@ -142,7 +142,8 @@ pub fn parse_csv(
     reader.finish()
 }
 
-fn whole_file_error(file: &str, message: String) -> LoadError {
+/// An error about a whole file (line 0), such as one that cannot be read or decompressed.
+pub(crate) fn whole_file_error(file: &str, message: String) -> LoadError {
     LoadError {
         file: file.to_owned(),
         line: 0,

@@ -209,23 +209,12 @@ async fn scheduled_tasks_converge_on_the_ground_truth() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let history = warehouse.table(&spec.history_table).await.unwrap();
-    let current: Vec<String> = sorted_rows(
-        &history,
-        &[
-            "customer_id",
-            "first_name",
-            "last_name",
-            "email",
-            "street",
-            "city",
-            "state",
-            "country",
-            "is_current",
-        ],
-    )
-    .into_iter()
-    .filter_map(|r| r.strip_suffix("|true").map(str::to_owned))
-    .collect();
+    let mut with_flag = BUSINESS.to_vec();
+    with_flag.push("is_current");
+    let current: Vec<String> = sorted_rows(&history, &with_flag)
+        .into_iter()
+        .filter_map(|r| r.strip_suffix("|true").map(str::to_owned))
+        .collect();
     assert_same("current history rows", current, want.clone());
     let export = dir.path().join("customer.arrow");
     let exported = warehouse

@@ -17,7 +17,7 @@ use snowdrift_stage::glob_matches;
 use crate::api::{CopyOptions, FileLoad, LoadStatus};
 use crate::catalog::OnError;
 use crate::error::{Result, WarehouseError};
-use crate::load::{CsvFileFormat, LoadError, ParsedFile, parse_csv};
+use crate::load::{CsvFileFormat, LoadError, ParsedFile, parse_csv, whole_file_error};
 use crate::local::Inner;
 use crate::local::state::{Action, LoadHistory, State, key};
 use crate::local::table::{Rows, TableWrite};
@@ -236,7 +236,7 @@ async fn fetch_and_parse(
         Ok(got) => got,
         Err(object_store::Error::NotFound { .. }) => {
             return Ok(Fetched {
-                parsed: Err(whole_file(
+                parsed: Err(whole_file_error(
                     &candidate.path,
                     "the file no longer exists".into(),
                 )),
@@ -298,18 +298,6 @@ fn skipped_load(file: &Candidate, now: SystemTime) -> FileLoad {
         first_error: None,
         load_time: now,
         note: Some("loaded before (same path, ETag and size); use FORCE to load it again".into()),
-    }
-}
-
-fn whole_file(file: &str, message: String) -> LoadError {
-    LoadError {
-        file: file.to_owned(),
-        line: 0,
-        character: 0,
-        column: None,
-        row: 0,
-        message,
-        rejected_record: String::new(),
     }
 }
 

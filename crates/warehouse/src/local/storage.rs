@@ -89,10 +89,7 @@ impl Storage {
         entry: &T,
     ) -> Result<()> {
         let path = self.log_path(version);
-        let body = serde_json::to_vec(entry).map_err(|e| WarehouseError::Corrupt {
-            path: path.to_string(),
-            reason: format!("cannot encode the commit: {e}"),
-        })?;
+        let body = encode_json(&path, entry)?;
         self.put_new(&path, body, version).await
     }
 
@@ -102,10 +99,7 @@ impl Storage {
         checkpoint: &T,
     ) -> Result<()> {
         let path = self.checkpoint_path(version);
-        let body = serde_json::to_vec(checkpoint).map_err(|e| WarehouseError::Corrupt {
-            path: path.to_string(),
-            reason: format!("cannot encode the checkpoint: {e}"),
-        })?;
+        let body = encode_json(&path, checkpoint)?;
         self.store
             .put(&path, PutPayload::from(body))
             .await
@@ -246,6 +240,13 @@ impl Storage {
         }
         Ok(deleted)
     }
+}
+
+fn encode_json<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| WarehouseError::Corrupt {
+        path: path.to_string(),
+        reason: format!("cannot encode: {e}"),
+    })
 }
 
 pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {

@@ -191,19 +191,7 @@ impl LocalTable {
     /// Every row with its row id as a column, for a checkpoint.
     pub(crate) fn snapshot(&self) -> Result<RecordBatch> {
         let (batch, ids) = self.read_with_row_ids()?;
-        let mut fields: Vec<Field> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new(ROW_ID_COLUMN, DataType::UInt64, false));
-        let mut columns = batch.columns().to_vec();
-        columns.push(Arc::new(UInt64Array::from(ids)));
-        Ok(RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns,
-        )?)
+        with_row_ids(&batch, ids)
     }
 
     /// Appends rows to a table without a key.
@@ -396,15 +384,7 @@ impl Restoring {
             parts.push(RecordBatch::try_new(schema.clone(), columns)?);
             ids.extend(rows.iter().map(|(_, id)| *id));
         }
-        let rows = concat_batches(schema, &parts)?;
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new(ROW_ID_COLUMN, DataType::UInt64, false));
-        let mut columns = rows.columns().to_vec();
-        columns.push(Arc::new(UInt64Array::from(ids)));
-        Ok(RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns,
-        )?)
+        with_row_ids(&concat_batches(schema, &parts)?, ids)
     }
 }
 
@@ -416,6 +396,24 @@ fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArr
             path: "(change set)".into(),
             reason: format!("no text column `{name}`"),
         })
+}
+
+/// `batch` with the row ids as a last column (the checkpoint form of a table); the inverse of
+/// [`split_row_ids`].
+fn with_row_ids(batch: &RecordBatch, ids: Vec<u64>) -> Result<RecordBatch> {
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(ROW_ID_COLUMN, DataType::UInt64, false));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(UInt64Array::from(ids)));
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Splits the row id column off a checkpoint batch.
