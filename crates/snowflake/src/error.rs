@@ -43,4 +43,55 @@ pub enum SnowflakeError {
         /// What.
         what: String,
     },
+    /// A merge definition that cannot be rendered.
+    #[error("the merge of {task_source} into {target} is invalid: {reason}")]
+    InvalidMerge {
+        /// The stream it consumes.
+        task_source: String,
+        /// The table it writes.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// The connection to Snowflake could not be made (the message never holds a secret).
+    #[error("cannot connect to Snowflake account `{account}` as `{user}`: {message}")]
+    Connect {
+        /// The account.
+        account: String,
+        /// The user.
+        user: String,
+        /// What the connector or server said.
+        message: String,
+    },
+    /// Snowflake rejected or failed a statement. `statement` is the statement as displayed
+    /// (secrets shown as `***`), shortened.
+    #[error("Snowflake failed `{statement}`: {message}")]
+    Query {
+        /// The statement, secrets redacted.
+        statement: String,
+        /// What Snowflake said.
+        message: String,
+    },
+    /// A value Snowflake returned does not fit the column's type.
+    #[error("reading {relation}: row {row}, column {column}: {reason} (value `{value}`)")]
+    Decode {
+        /// The table, stream or query.
+        relation: String,
+        /// Row number in the result (0-based).
+        row: usize,
+        /// The column.
+        column: String,
+        /// The value as returned.
+        value: String,
+        /// Why it does not fit.
+        reason: String,
+    },
+    /// Something the deploy plan or an operation expected is missing.
+    #[error("{object}: {reason}")]
+    NotDeployed {
+        /// The object.
+        object: String,
+        /// What is missing.
+        reason: String,
+    },
 }

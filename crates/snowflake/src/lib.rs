@@ -33,11 +33,15 @@
 
 mod config;
 mod error;
+pub mod merge;
+mod plan;
 pub mod render;
 mod secret;
 pub mod sql;
 
 pub use config::{Auth, SnowflakeConfig};
 pub use error::{Result, SnowflakeError};
-pub use render::{Renderer, StageAccess, Statement};
+pub use merge::Now;
+pub use plan::Plan;
+pub use render::{Renderer, SourceShape, StageAccess, Statement};
 pub use secret::Secret;

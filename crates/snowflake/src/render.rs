@@ -7,11 +7,12 @@ use std::fmt;
 use std::time::Duration;
 
 use snowdrift_warehouse::{
-    CsvFileFormat, FileCompression, FileFormatDef, ObjectKind, OnError, PipeDef, Schedule,
-    StageDef, StreamDef, TableDef,
+    Column, ColumnType, CsvFileFormat, FileCompression, FileFormatDef, MergeDef, ObjectKind,
+    OnError, PipeDef, Schedule, StageDef, StreamDef, TableDef, TableLayout, TaskCondition, TaskDef,
 };
 
 use crate::error::{Result, SnowflakeError};
+use crate::merge::{self, LOAD_FILE_COLUMN, LOAD_ROW_COLUMN, Now};
 use crate::secret::Secret;
 use crate::sql::{glob_to_regex, ident, literal, qualified};
 
@@ -44,7 +45,7 @@ pub struct Statement {
 }
 
 impl Statement {
-    fn new(kind: ObjectKind, name: &str, sql: String) -> Self {
+    pub(crate) fn new(kind: ObjectKind, name: &str, sql: String) -> Self {
         Statement {
             kind,
             name: name.to_owned(),
@@ -75,20 +76,54 @@ impl fmt::Display for Statement {
     }
 }
 
+/// The shape of the rows a merge reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceShape {
+    /// Raw rows, as an append-only stream on a raw table shows them: the business columns,
+    /// the optional operation and sequence columns, and the load-order columns
+    /// [`LOAD_FILE_COLUMN`] and [`LOAD_ROW_COLUMN`].
+    AppendOnly,
+    /// A standard stream's change rows: the table's columns plus `METADATA$ACTION`,
+    /// `METADATA$ISUPDATE` and `METADATA$ROW_ID`.
+    Changes,
+}
+
 /// Renders objects into one database and schema.
 #[derive(Debug, Clone)]
 pub struct Renderer {
     database: String,
     schema: String,
+    warehouse: Option<String>,
+    now: Now,
 }
 
 impl Renderer {
-    /// Objects go into `database`.`schema`.
+    /// Objects go into `database`.`schema`; tasks run serverless unless
+    /// [`Renderer::with_warehouse`] names a warehouse.
     pub fn new(database: impl Into<String>, schema: impl Into<String>) -> Self {
         Renderer {
             database: database.into(),
             schema: schema.into(),
+            warehouse: None,
+            now: Now::Statement,
         }
+    }
+
+    /// Tasks run on this virtual warehouse.
+    pub fn with_warehouse(mut self, warehouse: impl Into<String>) -> Self {
+        self.warehouse = Some(warehouse.into());
+        self
+    }
+
+    /// Merges stamp rows with this clock (default: the statement's start, in UTC).
+    pub fn with_now(mut self, now: Now) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// The qualified, quoted name of an object in this schema.
+    pub fn qualified(&self, kind: ObjectKind, name: &str) -> Result<String> {
+        self.name(kind, name)
     }
 
     fn name(&self, kind: ObjectKind, name: &str) -> Result<String> {
@@ -116,10 +151,22 @@ impl Renderer {
     /// `CREATE TABLE IF NOT EXISTS` with the business columns, then the layout's system
     /// columns.
     pub fn table(&self, def: &TableDef) -> Result<Statement> {
+        self.table_with(def, &[])
+    }
+
+    /// A raw table a pipe loads: its columns, then the load-order columns
+    /// [`LOAD_FILE_COLUMN`] (`METADATA$FILENAME`) and [`LOAD_ROW_COLUMN`]
+    /// (`METADATA$FILE_ROW_NUMBER`) that make the SCD-1 merge's winner deterministic.
+    pub fn raw_table(&self, def: &TableDef) -> Result<Statement> {
+        self.table_with(def, &load_columns())
+    }
+
+    fn table_with(&self, def: &TableDef, extra: &[Column]) -> Result<Statement> {
         let columns = def
             .columns
             .iter()
             .chain(&def.system_columns())
+            .chain(extra)
             .map(|c| {
                 let null = if c.nullable { "" } else { " NOT NULL" };
                 Ok(format!(
@@ -216,9 +263,10 @@ impl Renderer {
         })
     }
 
-    /// `CREATE PIPE … AUTO_INGEST = TRUE AS COPY INTO …`. Pipes may not use
-    /// `ABORT_STATEMENT`.
-    pub fn pipe(&self, def: &PipeDef) -> Result<Statement> {
+    /// `CREATE PIPE … AUTO_INGEST = TRUE AS COPY INTO …` into `table` (the pipe's target),
+    /// selecting the file's fields in column order plus the file name and row number into the
+    /// load-order columns. Pipes may not use `ABORT_STATEMENT`.
+    pub fn pipe(&self, def: &PipeDef, table: &TableDef) -> Result<Statement> {
         let on_error = match def.on_error {
             OnError::Continue => "CONTINUE".to_string(),
             OnError::SkipFile => "SKIP_FILE".to_string(),
@@ -231,9 +279,25 @@ impl Renderer {
                 });
             }
         };
+        let columns: Vec<&Column> = table.columns.iter().collect();
+        let names = columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain([LOAD_FILE_COLUMN, LOAD_ROW_COLUMN])
+            .map(|n| ident(ObjectKind::Table, n))
+            .collect::<Result<Vec<_>>>()?;
+        let fields = (1..=columns.len())
+            .map(|i| format!("${i}"))
+            .chain([
+                "METADATA$FILENAME".into(),
+                "METADATA$FILE_ROW_NUMBER".into(),
+            ])
+            .collect::<Vec<_>>();
         let mut copy = format!(
-            "COPY INTO {} FROM @{}",
+            "COPY INTO {} ({}) FROM (SELECT {} FROM @{})",
             self.name(ObjectKind::Table, &def.table)?,
+            names.join(", "),
+            fields.join(", "),
             self.name(ObjectKind::Stage, &def.stage)?
         );
         if let Some(format) = &def.file_format {
@@ -265,6 +329,96 @@ impl Renderer {
         );
         Ok(Statement::new(ObjectKind::Stream, &def.name, sql))
     }
+}
+
+impl Renderer {
+    /// The statement a merge task runs: the SCD-1 merge for a Type 1 (or plain keyed) target
+    /// reading raw rows, the SCD-2 merge for a Type 2 target reading a standard stream. The
+    /// source is `merge.source`: a stream, or in tests a table holding the same rows.
+    pub fn merge_body(
+        &self,
+        merge: &MergeDef,
+        target: &TableDef,
+        source: SourceShape,
+    ) -> Result<String> {
+        let source_name = self.name(ObjectKind::Stream, &merge.source)?;
+        let target_name = self.name(ObjectKind::Table, &target.name)?;
+        match (&target.layout, source) {
+            (TableLayout::Scd2 { validity }, SourceShape::Changes) => {
+                merge::scd2(&source_name, &target_name, target, validity, merge, self.now)
+            }
+            (TableLayout::Scd2 { .. }, SourceShape::AppendOnly) => Err(SnowflakeError::Unsupported {
+                object: format!("the merge of {} into {}", merge.source, merge.target),
+                what: "an SCD-2 merge from an append-only source (feed it a standard stream on an \
+                       SCD-1 table, as the pipeline does)"
+                    .into(),
+            }),
+            (_, SourceShape::AppendOnly) => {
+                merge::scd1(&source_name, &target_name, target, merge, self.now)
+            }
+            (_, SourceShape::Changes) => Err(SnowflakeError::Unsupported {
+                object: format!("the merge of {} into {}", merge.source, merge.target),
+                what: "an SCD-1 merge from a standard stream (feed it raw rows through an \
+                       append-only stream)"
+                    .into(),
+            }),
+        }
+    }
+
+    /// `CREATE TASK IF NOT EXISTS … AS <body>`, created suspended as Snowflake does: the
+    /// warehouse (or serverless), `SCHEDULE`, `AFTER`, the failure and timeout limits, and
+    /// `WHEN SYSTEM$STREAM_HAS_DATA(…)`.
+    pub fn task(&self, def: &TaskDef, body: &str) -> Result<Statement> {
+        let mut sql = format!(
+            "CREATE TASK IF NOT EXISTS {}",
+            self.name(ObjectKind::Task, &def.name)?
+        );
+        match &self.warehouse {
+            Some(warehouse) => sql.push_str(&format!(
+                " WAREHOUSE = {}",
+                ident(ObjectKind::Table, warehouse)?
+            )),
+            None => sql.push_str(" USER_TASK_MANAGED_INITIAL_WAREHOUSE_SIZE = 'XSMALL'"),
+        }
+        if let Some(every) = &def.schedule {
+            sql.push_str(&format!(" SCHEDULE = {}", schedule(&def.name, every)?));
+        }
+        sql.push_str(&format!(
+            " SUSPEND_TASK_AFTER_NUM_FAILURES = {} USER_TASK_TIMEOUT_MS = {}",
+            def.suspend_after_failures,
+            def.timeout.as_millis()
+        ));
+        if !def.after.is_empty() {
+            let after = def
+                .after
+                .iter()
+                .map(|t| self.name(ObjectKind::Task, t))
+                .collect::<Result<Vec<_>>>()?;
+            sql.push_str(&format!(" AFTER {}", after.join(", ")));
+        }
+        if let Some(TaskCondition::StreamHasData(streams)) = &def.when {
+            let checks = streams
+                .iter()
+                .map(|s| {
+                    Ok(format!(
+                        "SYSTEM$STREAM_HAS_DATA({})",
+                        literal(&self.name(ObjectKind::Stream, s)?)
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            sql.push_str(&format!(" WHEN {}", checks.join(" OR ")));
+        }
+        sql.push_str(&format!(" AS {body}"));
+        Ok(Statement::new(ObjectKind::Task, &def.name, sql))
+    }
+}
+
+/// The load-order columns a raw table gets on Snowflake.
+fn load_columns() -> Vec<Column> {
+    vec![
+        Column::new(LOAD_FILE_COLUMN, ColumnType::Varchar),
+        Column::new(LOAD_ROW_COLUMN, ColumnType::Number),
+    ]
 }
 
 /// A task's `SCHEDULE` clause value: `'1 MINUTE'`, `'10 SECONDS'`, `'USING CRON … tz'`.

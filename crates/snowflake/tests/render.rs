@@ -108,11 +108,16 @@ fn the_pipe_copies_with_skip_file_and_the_streams_are_declared() {
     let ObjectDef::Pipe(pipe) = find(&objects, "customer_pipe") else {
         panic!()
     };
+    let ObjectDef::Table(raw) = find(&objects, "customer_raw") else {
+        panic!()
+    };
     assert_eq!(
-        renderer.pipe(pipe).unwrap().to_string(),
+        renderer.pipe(pipe, raw).unwrap().to_string(),
         "CREATE PIPE IF NOT EXISTS \"DB\".\"SC\".\"CUSTOMER_PIPE\" AUTO_INGEST = TRUE AS COPY INTO \
-         \"DB\".\"SC\".\"CUSTOMER_RAW\" FROM @\"DB\".\"SC\".\"CUSTOMER_STAGE\" FILE_FORMAT = (FORMAT_NAME = \
-         '\"DB\".\"SC\".\"CUSTOMER_CSV\"') ON_ERROR = SKIP_FILE"
+         \"DB\".\"SC\".\"CUSTOMER_RAW\" (\"CUSTOMER_ID\", \"FIRST_NAME\", \"LAST_NAME\", \"EMAIL\", \"STREET\", \
+         \"CITY\", \"STATE\", \"COUNTRY\", \"_SNOWDRIFT_FILE\", \"_SNOWDRIFT_ROW\") FROM (SELECT $1, $2, $3, $4, $5, \
+         $6, $7, $8, METADATA$FILENAME, METADATA$FILE_ROW_NUMBER FROM @\"DB\".\"SC\".\"CUSTOMER_STAGE\") \
+         FILE_FORMAT = (FORMAT_NAME = '\"DB\".\"SC\".\"CUSTOMER_CSV\"') ON_ERROR = SKIP_FILE"
     );
     let aborting = snowdrift_warehouse::PipeDef {
         on_error: OnError::AbortStatement,
@@ -120,7 +125,7 @@ fn the_pipe_copies_with_skip_file_and_the_streams_are_declared() {
     };
     assert!(
         renderer
-            .pipe(&aborting)
+            .pipe(&aborting, raw)
             .unwrap_err()
             .to_string()
             .contains("ABORT_STATEMENT")

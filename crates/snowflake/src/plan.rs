@@ -1,0 +1,222 @@
+//! Deploy and teardown as plans: the statements, in dependency order, that create (or drop)
+//! a pipeline's objects on Snowflake. A plan can be printed without an account and applied
+//! by the Snowflake warehouse; applying a deploy plan twice is safe (every
+//! object is created `IF NOT EXISTS`, root tasks are suspended first and the graph resumed
+//! children first at the end).
+
+use std::fmt;
+
+use snowdrift_warehouse::{ObjectDef, ObjectKind, PipelineSpec, TableDef, TaskBody, TaskDef};
+
+use crate::error::{Result, SnowflakeError};
+use crate::render::{Renderer, SourceShape, StageAccess, Statement};
+
+/// Statements to run in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// The statements.
+    pub statements: Vec<Statement>,
+}
+
+impl fmt::Display for Plan {
+    /// One statement per line, ending in `;`, secrets shown as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for statement in &self.statements {
+            writeln!(f, "{statement};")?;
+        }
+        Ok(())
+    }
+}
+
+impl Renderer {
+    /// The statements that deploy `spec`: suspend the graph's root tasks if they exist,
+    /// create the database and schema, the tables, file format, stage, pipe, streams and
+    /// tasks, then resume the tasks, children first.
+    ///
+    /// ```
+    /// use snowdrift_snowflake::{Renderer, StageAccess};
+    /// use snowdrift_warehouse::PipelineSpec;
+    ///
+    /// let spec = PipelineSpec {
+    ///     stage_url: "s3://acme-landing/customers".into(),
+    ///     schedule: PipelineSpec::original_schedule(),
+    ///     ..PipelineSpec::default()
+    /// };
+    /// let plan = Renderer::new("snowdrift", "public")
+    ///     .deploy_plan(&spec, &StageAccess::Integration("s3_landing".into()))?;
+    /// let text = plan.to_string();
+    /// assert!(text.contains("SCHEDULE = '1 MINUTE'"));
+    /// assert!(text.ends_with("ALTER TASK \"SNOWDRIFT\".\"PUBLIC\".\"CUSTOMER_SCD1_TASK\" RESUME;\n"));
+    /// # Ok::<(), snowdrift_snowflake::SnowflakeError>(())
+    /// ```
+    pub fn deploy_plan(&self, spec: &PipelineSpec, access: &StageAccess) -> Result<Plan> {
+        let objects = spec.objects();
+        let tasks = tasks_children_first(&objects)?;
+        let mut statements = self.suspend_roots(&tasks)?;
+        statements.extend(self.namespace()?);
+        for object in &objects {
+            statements.push(self.create(object, &objects, access)?);
+        }
+        for task in &tasks {
+            statements.push(self.alter_task(&task.name, "RESUME")?);
+        }
+        Ok(Plan { statements })
+    }
+
+    /// The statements that remove what [`Renderer::deploy_plan`] made, in reverse order
+    /// (the database and schema stay: they may hold other things). Tables are dropped with
+    /// their data.
+    pub fn teardown_plan(&self, spec: &PipelineSpec) -> Result<Plan> {
+        let objects = spec.objects();
+        let tasks = tasks_children_first(&objects)?;
+        let mut statements = self.suspend_roots(&tasks)?;
+        for task in &tasks {
+            statements.push(self.drop_statement(ObjectKind::Task, &task.name)?);
+        }
+        for object in objects.iter().rev() {
+            if object.kind() != ObjectKind::Task {
+                statements.push(self.drop_statement(object.kind(), object.name())?);
+            }
+        }
+        Ok(Plan { statements })
+    }
+
+    /// `DROP <kind> IF EXISTS <name>`.
+    pub fn drop_statement(&self, kind: ObjectKind, name: &str) -> Result<Statement> {
+        let sql = format!(
+            "DROP {} IF EXISTS {}",
+            kind_keyword(kind),
+            self.qualified(kind, name)?
+        );
+        Ok(Statement::new(kind, name, sql))
+    }
+
+    /// `ALTER TASK <name> RESUME | SUSPEND`.
+    pub fn alter_task(&self, name: &str, action: &str) -> Result<Statement> {
+        let sql = format!(
+            "ALTER TASK {} {action}",
+            self.qualified(ObjectKind::Task, name)?
+        );
+        Ok(Statement::new(ObjectKind::Task, name, sql))
+    }
+
+    fn suspend_roots(&self, tasks: &[&TaskDef]) -> Result<Vec<Statement>> {
+        tasks
+            .iter()
+            .filter(|t| t.after.is_empty())
+            .map(|t| {
+                let sql = format!(
+                    "ALTER TASK IF EXISTS {} SUSPEND",
+                    self.qualified(ObjectKind::Task, &t.name)?
+                );
+                Ok(Statement::new(ObjectKind::Task, &t.name, sql))
+            })
+            .collect()
+    }
+
+    /// The `CREATE` statement of one object of `objects`.
+    pub fn create(
+        &self,
+        object: &ObjectDef,
+        objects: &[ObjectDef],
+        access: &StageAccess,
+    ) -> Result<Statement> {
+        match object {
+            ObjectDef::Table(table) if is_pipe_target(objects, &table.name) => {
+                self.raw_table(table)
+            }
+            ObjectDef::Table(table) => self.table(table),
+            ObjectDef::FileFormat(format) => self.file_format(format),
+            ObjectDef::Stage(stage) => self.stage(stage, access),
+            ObjectDef::Pipe(pipe) => self.pipe(pipe, find_table(objects, &pipe.table)?),
+            ObjectDef::Stream(stream) => self.stream(stream),
+            ObjectDef::Task(task) => {
+                let TaskBody::Merge(merge) = &task.body;
+                let target = find_table(objects, &merge.target)?;
+                let body = self.merge_body(merge, target, source_shape(objects, &merge.source)?)?;
+                self.task(task, &body)
+            }
+        }
+    }
+}
+
+fn kind_keyword(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Table => "TABLE",
+        ObjectKind::Stage => "STAGE",
+        ObjectKind::FileFormat => "FILE FORMAT",
+        ObjectKind::Pipe => "PIPE",
+        ObjectKind::Stream => "STREAM",
+        ObjectKind::Task => "TASK",
+    }
+}
+
+fn is_pipe_target(objects: &[ObjectDef], table: &str) -> bool {
+    objects
+        .iter()
+        .any(|o| matches!(o, ObjectDef::Pipe(p) if p.table.eq_ignore_ascii_case(table)))
+}
+
+fn find_table<'a>(objects: &'a [ObjectDef], name: &str) -> Result<&'a TableDef> {
+    objects
+        .iter()
+        .find_map(|o| match o {
+            ObjectDef::Table(t) if t.name.eq_ignore_ascii_case(name) => Some(t),
+            _ => None,
+        })
+        .ok_or_else(|| SnowflakeError::NotDeployed {
+            object: format!("table {name}"),
+            reason: "the spec names it but does not define it".into(),
+        })
+}
+
+/// A merge reads raw rows from an append-only stream and change rows from a standard one.
+fn source_shape(objects: &[ObjectDef], source: &str) -> Result<SourceShape> {
+    objects
+        .iter()
+        .find_map(|o| match o {
+            ObjectDef::Stream(s) if s.name.eq_ignore_ascii_case(source) => Some(if s.append_only {
+                SourceShape::AppendOnly
+            } else {
+                SourceShape::Changes
+            }),
+            _ => None,
+        })
+        .ok_or_else(|| SnowflakeError::NotDeployed {
+            object: format!("stream {source}"),
+            reason: "a merge task consumes it but the spec does not define it".into(),
+        })
+}
+
+/// The tasks of `objects`, every task before the tasks it runs after (the order to resume
+/// them in; its reverse is the order to create them in).
+pub(crate) fn tasks_children_first(objects: &[ObjectDef]) -> Result<Vec<&TaskDef>> {
+    let tasks: Vec<&TaskDef> = objects
+        .iter()
+        .filter_map(|o| match o {
+            ObjectDef::Task(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let mut ordered: Vec<&TaskDef> = Vec::with_capacity(tasks.len());
+    while ordered.len() < tasks.len() {
+        // A task is ready when every task that runs after it is already placed.
+        let ready = tasks.iter().find(|t| {
+            !ordered.iter().any(|o| o.name == t.name)
+                && tasks
+                    .iter()
+                    .filter(|c| c.after.iter().any(|a| a.eq_ignore_ascii_case(&t.name)))
+                    .all(|c| ordered.iter().any(|o| o.name == c.name))
+        });
+        match ready {
+            Some(task) => ordered.push(task),
+            None => {
+                return Err(SnowflakeError::NotDeployed {
+                    object: "the task graph".into(),
+                    reason: "its AFTER clauses form a cycle".into(),
+                });
+            }
+        }
+    }
+    Ok(ordered)
+}

@@ -1,0 +1,261 @@
+//! Rendered SQL of the merge task bodies, the task DDL and the deploy / teardown plans.
+//! The bodies' results are checked against the embedded engine in `tests/emulator.rs`.
+
+use snowdrift_snowflake::{Now, Renderer, SourceShape, StageAccess};
+use snowdrift_warehouse::{
+    MergeDef, ObjectDef, PipelineSpec, Scd2OnDelete, TableDef, TaskBody, TaskDef, Validity,
+};
+
+fn spec() -> PipelineSpec {
+    PipelineSpec {
+        stage_url: "s3://acme-landing/customers".into(),
+        schedule: PipelineSpec::original_schedule(),
+        ..PipelineSpec::default()
+    }
+}
+
+fn table(spec: &PipelineSpec, name: &str) -> TableDef {
+    spec.objects()
+        .into_iter()
+        .find_map(|o| match o {
+            ObjectDef::Table(t) if t.name == name => Some(t),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn task(spec: &PipelineSpec, name: &str) -> TaskDef {
+    spec.objects()
+        .into_iter()
+        .find_map(|o| match o {
+            ObjectDef::Task(t) if t.name == name => Some(t),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn merge_of(task: &TaskDef) -> &MergeDef {
+    let TaskBody::Merge(merge) = &task.body;
+    merge
+}
+
+#[test]
+fn scd1_merge_consumes_the_raw_stream_with_a_deterministic_winner_and_null_safe_compare() {
+    let spec = spec();
+    let task = task(&spec, "customer_scd1_task");
+    let sql = Renderer::new("db", "sc")
+        .merge_body(
+            merge_of(&task),
+            &table(&spec, "customer"),
+            SourceShape::AppendOnly,
+        )
+        .unwrap();
+    // Defect 1: reads the stream, never truncates raw.
+    assert!(
+        sql.contains("FROM \"DB\".\"SC\".\"CUSTOMER_RAW_STREAM\""),
+        "{sql}"
+    );
+    assert!(!sql.to_uppercase().contains("TRUNCATE"));
+    // Defect 2: one winner per key, latest by file then row.
+    assert!(
+        sql.contains(
+            "QUALIFY ROW_NUMBER() OVER (PARTITION BY \"CUSTOMER_ID\" ORDER BY \"_SNOWDRIFT_FILE\" DESC \
+             NULLS LAST, \"_SNOWDRIFT_ROW\" DESC NULLS LAST) = 1"
+        ),
+        "{sql}"
+    );
+    // Defect 3: null-safe comparison of every attribute.
+    assert!(
+        sql.contains("t.\"EMAIL\" IS DISTINCT FROM s.\"EMAIL\""),
+        "{sql}"
+    );
+    assert!(!sql.contains("<>"), "{sql}");
+    assert!(sql.contains(
+        "\"UPDATE_TIMESTAMP\" = CONVERT_TIMEZONE('UTC', CURRENT_TIMESTAMP())::TIMESTAMP_NTZ"
+    ));
+    // Insert columns are unqualified (valid Snowflake, and what emulators accept).
+    assert!(
+        sql.contains("THEN INSERT (\"CUSTOMER_ID\", \"FIRST_NAME\""),
+        "{sql}"
+    );
+}
+
+#[test]
+fn an_operation_column_becomes_deletes_and_bad_operations_fail_the_statement() {
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        sequence_column: Some("seq".into()),
+        ..spec()
+    };
+    let task = task(&spec, "customer_scd1_task");
+    let sql = Renderer::new("db", "sc")
+        .with_now(Now::Fixed(1_700_000_000_000_001))
+        .merge_body(
+            merge_of(&task),
+            &table(&spec, "customer"),
+            SourceShape::AppendOnly,
+        )
+        .unwrap();
+    assert!(sql.contains("WHEN MATCHED AND s.\"_SNOWDRIFT_OP\" = 'DELETE' THEN DELETE"));
+    assert!(sql.contains("TO_NUMBER('not an operation"), "{sql}");
+    assert!(sql.contains("ORDER BY \"SEQ\" DESC NULLS LAST, \"_SNOWDRIFT_FILE\""));
+    assert!(
+        sql.contains("'2023-11-14 22:13:20.000001'::TIMESTAMP_NTZ"),
+        "{sql}"
+    );
+}
+
+#[test]
+fn scd2_merge_orders_versions_strictly_and_closes_on_delete() {
+    let spec = spec();
+    let task = task(&spec, "customer_scd2_task");
+    let sql = Renderer::new("db", "sc")
+        .merge_body(
+            merge_of(&task),
+            &table(&spec, "customer_history"),
+            SourceShape::Changes,
+        )
+        .unwrap();
+    // Defect 5: a version starts at least 1 µs after its predecessor.
+    assert!(
+        sql.contains("GREATEST(c.\"UPDATE_TIMESTAMP\", DATEADD(MICROSECOND, 1, l.\"START_TIME\"))"),
+        "{sql}"
+    );
+    // Updates' DELETE halves are not deletes.
+    assert!(sql.contains("NOT (\"METADATA$ACTION\" = 'DELETE' AND \"METADATA$ISUPDATE\")"));
+    assert!(
+        sql.contains("'9999-12-31 00:00:00.000000'::TIMESTAMP_NTZ"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("UPDATE SET \"END_TIME\" = s.\"_SNOWDRIFT_TIME\", \"IS_CURRENT\" = FALSE")
+    );
+    assert!(!sql.contains("TOMBSTONE") && !sql.contains("'OVERWRITE'"));
+}
+
+#[test]
+fn scd2_options_render_tracked_columns_and_tombstones() {
+    let spec = spec();
+    let mut history = table(&spec, "customer_history");
+    history.layout = snowdrift_warehouse::TableLayout::Scd2 {
+        validity: Validity {
+            deleted: Some("is_deleted".into()),
+            ..Validity::default()
+        },
+    };
+    let merge = MergeDef {
+        tracked: Some(vec!["street".into(), "city".into(), "state".into()]),
+        scd2_on_delete: Scd2OnDelete::CloseWithTombstone,
+        ..merge_of(&task(&spec, "customer_scd2_task")).clone()
+    };
+    let sql = Renderer::new("db", "sc")
+        .merge_body(&merge, &history, SourceShape::Changes)
+        .unwrap();
+    assert!(
+        sql.contains("'OVERWRITE' THEN UPDATE SET \"FIRST_NAME\" = s.\"FIRST_NAME\""),
+        "{sql}"
+    );
+    assert!(sql.contains("\"IS_DELETED\""), "{sql}");
+    let bad = MergeDef {
+        tracked: Some(vec!["nope".into()]),
+        ..merge
+    };
+    let err = Renderer::new("db", "sc")
+        .merge_body(&bad, &history, SourceShape::Changes)
+        .unwrap_err();
+    assert!(err.to_string().contains("tracked column `nope`"), "{err}");
+}
+
+#[test]
+fn sources_of_the_wrong_shape_are_refused() {
+    let spec = spec();
+    let scd1 = task(&spec, "customer_scd1_task");
+    let err = Renderer::new("db", "sc")
+        .merge_body(
+            merge_of(&scd1),
+            &table(&spec, "customer"),
+            SourceShape::Changes,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+#[test]
+fn tasks_carry_schedule_condition_limits_and_predecessors() {
+    let spec = spec();
+    let renderer = Renderer::new("db", "sc").with_warehouse("compute_wh");
+    let root = task(&spec, "customer_scd1_task");
+    let sql = renderer.task(&root, "SELECT 1").unwrap().to_string();
+    assert_eq!(
+        sql,
+        "CREATE TASK IF NOT EXISTS \"DB\".\"SC\".\"CUSTOMER_SCD1_TASK\" WAREHOUSE = \"COMPUTE_WH\" \
+         SCHEDULE = '1 MINUTE' SUSPEND_TASK_AFTER_NUM_FAILURES = 10 USER_TASK_TIMEOUT_MS = 3600000 \
+         WHEN SYSTEM$STREAM_HAS_DATA('\"DB\".\"SC\".\"CUSTOMER_RAW_STREAM\"') AS SELECT 1"
+    );
+    let child = task(&spec, "customer_scd2_task");
+    let sql = Renderer::new("db", "sc")
+        .task(&child, "SELECT 1")
+        .unwrap()
+        .to_string();
+    assert!(sql.contains("USER_TASK_MANAGED_INITIAL_WAREHOUSE_SIZE = 'XSMALL'"));
+    assert!(
+        sql.contains("AFTER \"DB\".\"SC\".\"CUSTOMER_SCD1_TASK\""),
+        "{sql}"
+    );
+    assert!(!sql.contains("SCHEDULE"));
+}
+
+#[test]
+fn the_deploy_plan_is_ordered_idempotent_and_resumes_children_first() {
+    let plan = Renderer::new("snowdrift", "public")
+        .deploy_plan(&spec(), &StageAccess::Integration("s3_int".into()))
+        .unwrap();
+    let lines: Vec<String> = plan.statements.iter().map(|s| s.to_string()).collect();
+    let position = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in plan:\n{plan}"))
+    };
+    assert!(lines[0].starts_with("ALTER TASK IF EXISTS"), "{plan}");
+    assert!(position("CREATE DATABASE") < position("CREATE TABLE"));
+    assert!(position("CREATE STAGE") < position("CREATE PIPE"));
+    assert!(position("CREATE PIPE") < position("CREATE STREAM"));
+    assert!(
+        position("TASK IF NOT EXISTS \"SNOWDRIFT\".\"PUBLIC\".\"CUSTOMER_SCD1_TASK\"")
+            < position(" AFTER \"")
+    );
+    let resume_child = position("\"CUSTOMER_SCD2_TASK\" RESUME");
+    let resume_root = position("\"CUSTOMER_SCD1_TASK\" RESUME");
+    assert!(resume_child < resume_root && resume_root == lines.len() - 1);
+    for line in &lines {
+        assert!(
+            line.starts_with("ALTER TASK") || line.contains("IF NOT EXISTS"),
+            "not safe to apply twice: {line}"
+        );
+    }
+    // Only the raw table gets the load-order columns.
+    assert_eq!(
+        plan.to_string()
+            .matches("\"_SNOWDRIFT_FILE\" VARCHAR")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn teardown_drops_in_reverse_order_after_suspending() {
+    let plan = Renderer::new("db", "sc").teardown_plan(&spec()).unwrap();
+    let text = plan.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("ALTER TASK IF EXISTS"));
+    assert_eq!(
+        lines[1],
+        "DROP TASK IF EXISTS \"DB\".\"SC\".\"CUSTOMER_SCD2_TASK\";"
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        &"DROP TABLE IF EXISTS \"DB\".\"SC\".\"CUSTOMER_RAW\";"
+    );
+    assert!(text.contains("DROP FILE FORMAT IF EXISTS"));
+}
