@@ -32,14 +32,18 @@
 #![warn(missing_docs)]
 
 mod config;
+mod connection;
+mod decode;
 mod error;
 pub mod merge;
 mod plan;
 pub mod render;
 mod secret;
 pub mod sql;
+pub mod values;
 
 pub use config::{Auth, SnowflakeConfig};
+pub use connection::Connection;
 pub use error::{Result, SnowflakeError};
 pub use merge::Now;
 pub use plan::Plan;

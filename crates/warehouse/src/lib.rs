@@ -76,6 +76,6 @@ pub use catalog::{
 };
 pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError};
-pub use local::{DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder};
+pub use local::{Clock, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder};
 pub use schedule::Schedule;
 pub use spec::PipelineSpec;

@@ -2,6 +2,7 @@
 //! on one machine, durable under a root URL on object_store. Every change is one commit (see
 //! `storage`); pipes and the task scheduler run as Tokio tasks beside the caller.
 
+mod clock;
 mod copy;
 mod ops;
 mod pipe;
@@ -21,6 +22,7 @@ use tokio::sync::{Mutex, MutexGuard, Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::Result;
+pub use clock::Clock;
 use state::{Action, CommitEntry, State, key};
 use storage::Storage;
 use table::TableWrite;
@@ -33,6 +35,7 @@ pub struct LocalWarehouseBuilder {
     list_interval: Duration,
     background: bool,
     stores: stores::StoreRegistry,
+    clock: Clock,
 }
 
 impl LocalWarehouseBuilder {
@@ -68,12 +71,19 @@ impl LocalWarehouseBuilder {
         self
     }
 
+    /// Where merges read the time (default: the system clock). Stamps never go backwards.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Opens (or creates) the warehouse and restores its state. Needs a Tokio runtime.
     pub async fn open(self) -> Result<LocalWarehouse> {
         let stores = Arc::new(self.stores);
         let location = stores.resolve(&self.root)?;
         let storage = Storage::new(location.store().clone(), location.prefix());
-        let state = recover::recover(&storage, &stores).await?;
+        let mut state = recover::recover(&storage, &stores).await?;
+        state.clock = self.clock;
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             storage,
@@ -127,6 +137,7 @@ impl LocalWarehouse {
             list_interval: Duration::from_secs(10),
             background: true,
             stores: stores::StoreRegistry::default(),
+            clock: Clock::system(),
         }
     }
 

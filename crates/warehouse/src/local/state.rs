@@ -108,6 +108,8 @@ pub(crate) struct LoadHistory {
 pub(crate) struct State {
     pub(crate) version: u64,
     pub(crate) clock_micros: i64,
+    /// Where merges read the time.
+    pub(crate) clock: crate::local::clock::Clock,
     /// Objects in creation order (kind, lower-case name).
     pub(crate) order: Vec<(ObjectKind, String)>,
     pub(crate) tables: HashMap<String, LocalTable>,
@@ -131,7 +133,7 @@ pub(crate) fn key(name: &str) -> String {
 impl State {
     /// A strictly increasing clock for merges and commits, in µs since the epoch.
     pub(crate) fn tick(&mut self) -> i64 {
-        let now = micros(SystemTime::now());
+        let now = self.clock.now_micros();
         self.clock_micros = now.max(self.clock_micros + 1);
         self.clock_micros
     }

@@ -1,0 +1,127 @@
+//! [`Connection`]: one session with Snowflake through `snowflake-connector-rs`, running
+//! [`Statement`]s and reading results as Arrow `RecordBatch`es. Errors carry the statement as
+//! displayed (secrets as `***`), never the executed text.
+
+use std::fmt;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use snowflake_connector_rs::{
+    AuthConfig, Client, ClientConfig, DynamicRow, EndpointConfig, KeyPairConfig, SessionConfig,
+};
+
+use crate::config::{Auth, SnowflakeConfig};
+use crate::decode::rows_to_batch;
+use crate::error::{Result, SnowflakeError};
+use crate::render::Statement;
+
+/// Longest statement text an error repeats.
+const SHOWN_STATEMENT_CHARS: usize = 300;
+
+/// A session with Snowflake (or an emulator at `SNOWFLAKE_BASE_URL`).
+pub struct Connection {
+    session: snowflake_connector_rs::Session,
+    account: String,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Logs in with `config` and opens a session in its role and warehouse.
+    pub async fn connect(config: &SnowflakeConfig) -> Result<Self> {
+        let connect_error = |message: String| SnowflakeError::Connect {
+            account: config.account.clone(),
+            user: config.user.clone(),
+            message,
+        };
+        let auth = match &config.auth {
+            Auth::Password(password) => AuthConfig::password(password.expose()),
+            Auth::KeyPair { path, passphrase } => {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    connect_error(format!(
+                        "cannot read the private key file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                AuthConfig::key_pair(match passphrase {
+                    Some(p) => {
+                        KeyPairConfig::from_encrypted_pem(pem, p.expose().as_bytes().to_vec())
+                    }
+                    None => KeyPairConfig::from_pem(pem),
+                })
+            }
+        };
+        let mut session = SessionConfig::new();
+        if let Some(role) = &config.role {
+            session = session.with_role(role);
+        }
+        if let Some(warehouse) = &config.warehouse {
+            session = session.with_warehouse(warehouse);
+        }
+        let mut client_config =
+            ClientConfig::new(&config.user, &config.account, auth).with_session(session);
+        if let Some(base_url) = &config.base_url {
+            let url = url::Url::parse(base_url)
+                .map_err(|e| connect_error(format!("SNOWFLAKE_BASE_URL is not a URL: {e}")))?;
+            client_config = client_config.with_endpoint(EndpointConfig::custom_base_url(url));
+        }
+        let client = Client::new(client_config).map_err(|e| connect_error(e.to_string()))?;
+        let session = client
+            .create_session()
+            .await
+            .map_err(|e| connect_error(e.to_string()))?;
+        Ok(Connection {
+            session,
+            account: config.account.clone(),
+        })
+    }
+
+    /// Runs a statement (its secrets substituted) and returns its result rows.
+    pub async fn execute(&self, statement: &Statement) -> Result<Vec<DynamicRow>> {
+        self.run(&statement.expose_sql(), &statement.to_string())
+            .await
+    }
+
+    /// Runs SQL that holds no secret.
+    pub async fn execute_sql(&self, sql: &str) -> Result<Vec<DynamicRow>> {
+        self.run(sql, sql).await
+    }
+
+    /// Runs a query and reads its rows into a batch of `schema` (columns by position).
+    pub async fn query_batch(
+        &self,
+        sql: &str,
+        schema: SchemaRef,
+        relation: &str,
+    ) -> Result<RecordBatch> {
+        let rows = self.execute_sql(sql).await?;
+        rows_to_batch(&rows, schema, relation)
+    }
+
+    async fn run(&self, sql: &str, shown: &str) -> Result<Vec<DynamicRow>> {
+        let query_error = |e: snowflake_connector_rs::Error| SnowflakeError::Query {
+            statement: shorten(shown),
+            message: e.to_string(),
+        };
+        self.session
+            .query(sql.to_owned())
+            .await
+            .map_err(query_error)?
+            .collect::<Vec<DynamicRow>>()
+            .await
+            .map_err(query_error)
+    }
+}
+
+fn shorten(sql: &str) -> String {
+    match sql.char_indices().nth(SHOWN_STATEMENT_CHARS) {
+        Some((cut, _)) => format!("{}…", &sql[..cut]),
+        None => sql.to_owned(),
+    }
+}
