@@ -11,7 +11,7 @@ use snowflake_connector_rs::{
 };
 
 use crate::config::{Auth, SnowflakeConfig};
-use crate::decode::rows_to_batch;
+use crate::decode::{arrow_schema, rows_to_batch};
 use crate::error::{Result, SnowflakeError};
 use crate::render::Statement;
 
@@ -57,7 +57,11 @@ impl Connection {
                 })
             }
         };
-        let mut session = SessionConfig::new();
+        // Statements name their objects fully; the session's database and schema serve
+        // anything unqualified (and emulators that want a current schema).
+        let mut session = SessionConfig::new()
+            .with_database(&config.database)
+            .with_schema(&config.schema);
         if let Some(role) = &config.role {
             session = session.with_role(role);
         }
@@ -93,6 +97,27 @@ impl Connection {
         self.run(sql, sql).await
     }
 
+    /// Runs a query and reads its rows into a batch whose schema follows the result's column
+    /// types (see [`crate::decode`]); names of unquoted upper-case columns come back in lower
+    /// case, as the embedded engine names them.
+    pub async fn query_inferred(&self, sql: &str, relation: &str) -> Result<RecordBatch> {
+        let query_error = |e: snowflake_connector_rs::Error| SnowflakeError::Query {
+            statement: shorten(sql),
+            message: shorten(&e.to_string()),
+        };
+        let cursor = self
+            .session
+            .query(sql.to_owned())
+            .await
+            .map_err(query_error)?;
+        let schema = arrow_schema(cursor.schema());
+        let rows = cursor
+            .collect::<Vec<DynamicRow>>()
+            .await
+            .map_err(query_error)?;
+        rows_to_batch(&rows, schema, relation)
+    }
+
     /// Runs a query and reads its rows into a batch of `schema` (columns by position).
     pub async fn query_batch(
         &self,
@@ -107,7 +132,7 @@ impl Connection {
     async fn run(&self, sql: &str, shown: &str) -> Result<Vec<DynamicRow>> {
         let query_error = |e: snowflake_connector_rs::Error| SnowflakeError::Query {
             statement: shorten(shown),
-            message: e.to_string(),
+            message: shorten(&e.to_string()),
         };
         self.session
             .query(sql.to_owned())

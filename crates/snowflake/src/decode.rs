@@ -8,10 +8,48 @@ use arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, RecordBatch,
     StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
-use snowflake_connector_rs::{CellValue, DynamicRow};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use snowflake_connector_rs::{CellValue, ColumnType as SnowflakeType, DynamicRow};
 
 use crate::error::{Result, SnowflakeError};
+
+/// The Arrow schema for a result: `NUMBER` with scale 0 → Int64, `FLOAT` → Float64,
+/// `BOOLEAN`, `DATE` → Date32, timestamps → µs timestamps, everything else (text, decimals
+/// with a scale, semi-structured values) → Utf8, exact as Snowflake printed it.
+pub(crate) fn arrow_schema(result: &snowflake_connector_rs::Schema) -> SchemaRef {
+    let fields = result
+        .columns()
+        .iter()
+        .map(|c| {
+            let data_type = match c.ty() {
+                SnowflakeType::Fixed { .. } if c.ty().scale().unwrap_or(0) == 0 => DataType::Int64,
+                SnowflakeType::Real => DataType::Float64,
+                SnowflakeType::Boolean => DataType::Boolean,
+                SnowflakeType::Date => DataType::Date32,
+                SnowflakeType::TimestampNtz { .. }
+                | SnowflakeType::TimestampLtz { .. }
+                | SnowflakeType::TimestampTz { .. } => {
+                    DataType::Timestamp(TimeUnit::Microsecond, None)
+                }
+                _ => DataType::Utf8,
+            };
+            Field::new(column_name(c.name()), data_type, true)
+        })
+        .collect::<Vec<_>>();
+    Arc::new(Schema::new(fields))
+}
+
+/// `CUSTOMER_ID` → `customer_id`; `METADATA$ACTION` and quoted mixed-case names unchanged.
+fn column_name(name: &str) -> String {
+    let unquoted_upper = name
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if unquoted_upper && !name.starts_with("METADATA$") {
+        name.to_ascii_lowercase()
+    } else {
+        name.to_owned()
+    }
+}
 
 /// Rows into a batch of `schema`, column `i` of the batch from value `i` of each row.
 pub(crate) fn rows_to_batch(

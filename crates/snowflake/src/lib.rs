@@ -34,13 +34,16 @@
 mod config;
 mod connection;
 mod decode;
+mod dml;
 mod error;
 pub mod merge;
 mod plan;
 pub mod render;
+pub mod results;
 mod secret;
 pub mod sql;
 pub mod values;
+mod warehouse;
 
 pub use config::{Auth, SnowflakeConfig};
 pub use connection::Connection;
@@ -49,3 +52,4 @@ pub use merge::Now;
 pub use plan::Plan;
 pub use render::{Renderer, SourceShape, StageAccess, Statement};
 pub use secret::Secret;
+pub use warehouse::SnowflakeWarehouse;

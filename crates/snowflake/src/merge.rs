@@ -43,7 +43,7 @@ pub enum Now {
 }
 
 impl Now {
-    fn sql(self) -> String {
+    pub(crate) fn sql(self) -> String {
         match self {
             Now::Statement => "CONVERT_TIMEZONE('UTC', CURRENT_TIMESTAMP())::TIMESTAMP_NTZ".into(),
             Now::Fixed(micros) => timestamp_literal(micros),

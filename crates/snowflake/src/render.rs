@@ -7,8 +7,9 @@ use std::fmt;
 use std::time::Duration;
 
 use snowdrift_warehouse::{
-    Column, ColumnType, CsvFileFormat, FileCompression, FileFormatDef, MergeDef, ObjectKind,
-    OnError, PipeDef, Schedule, StageDef, StreamDef, TableDef, TableLayout, TaskCondition, TaskDef,
+    Column, ColumnType, CreateMode, CsvFileFormat, FileCompression, FileFormatDef, MergeDef,
+    ObjectKind, OnError, PipeDef, Schedule, StageDef, StreamDef, TableDef, TableLayout,
+    TaskCondition, TaskDef,
 };
 
 use crate::error::{Result, SnowflakeError};
@@ -17,7 +18,7 @@ use crate::secret::Secret;
 use crate::sql::{glob_to_regex, ident, literal, qualified};
 
 /// How a stage reaches its bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum StageAccess {
     /// A storage integration the account admin created (recommended; no keys in SQL).
     Integration(String),
@@ -29,7 +30,30 @@ pub enum StageAccess {
         secret_key: Secret,
     },
     /// No credentials (a public bucket).
+    #[default]
     None,
+}
+
+impl StageAccess {
+    /// From the environment: `SNOWDRIFT_STORAGE_INTEGRATION` names an integration; else
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are used as keys; else none.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`StageAccess::from_env`] with another source of variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        if let Some(integration) = lookup("SNOWDRIFT_STORAGE_INTEGRATION") {
+            return StageAccess::Integration(integration);
+        }
+        match (lookup("AWS_ACCESS_KEY_ID"), lookup("AWS_SECRET_ACCESS_KEY")) {
+            (Some(key_id), Some(secret_key)) => StageAccess::Keys {
+                key_id: Secret::new(key_id),
+                secret_key: Secret::new(secret_key),
+            },
+            _ => StageAccess::None,
+        }
+    }
 }
 
 /// One SQL statement of a deployment. `Display` shows it with every secret as `'***'`;
@@ -52,6 +76,23 @@ impl Statement {
             sql,
             secrets: Vec::new(),
         }
+    }
+
+    /// The same statement with another create mode: `CREATE <kind> IF NOT EXISTS` (how
+    /// everything renders) becomes `CREATE <kind>` or `CREATE OR REPLACE <kind>`.
+    pub fn with_create_mode(mut self, mode: CreateMode) -> Self {
+        if let Some(rest) = self.sql.strip_prefix("CREATE ")
+            && let Some(at) = rest.find(" IF NOT EXISTS ")
+        {
+            let kind = &rest[..at];
+            let tail = &rest[at + " IF NOT EXISTS ".len()..];
+            self.sql = match mode {
+                CreateMode::IfNotExists => return self,
+                CreateMode::Create => format!("CREATE {kind} {tail}"),
+                CreateMode::OrReplace => format!("CREATE OR REPLACE {kind} {tail}"),
+            };
+        }
+        self
     }
 
     /// The SQL with its secrets, for the connection that runs it. Never log it.

@@ -69,7 +69,7 @@ pub fn insert_statements(table: &str, batch: &RecordBatch) -> Result<Vec<String>
 }
 
 /// One value as a SQL literal.
-fn value(column: &dyn Array, row: usize, name: &str) -> Result<String> {
+pub(crate) fn value(column: &dyn Array, row: usize, name: &str) -> Result<String> {
     if column.is_null(row) {
         return Ok("NULL".into());
     }

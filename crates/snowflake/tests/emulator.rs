@@ -436,3 +436,95 @@ async fn a_bad_operation_fails_the_merge_and_keeps_the_rows() {
     let left = read_table(&connection, &spec.current_table, current.schema()).await;
     assert_eq!(left.num_rows(), 0, "nothing was merged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_warehouse_trait_writes_and_reads_tables_like_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    connect(&server).await;
+    let snowflake = snowdrift_snowflake::SnowflakeWarehouse::connect_with(
+        &config(&server),
+        snowdrift_snowflake::StageAccess::None,
+    )
+    .await
+    .unwrap();
+    let local = LocalWarehouse::builder("memory://")
+        .background(false)
+        .open()
+        .await
+        .unwrap();
+    let spec = PipelineSpec::default();
+    let customer = table_def(&spec, &spec.current_table);
+    let raw = table_def(&spec, &spec.raw_table);
+    let mut changes = ChangeStream::builder(EntitySpec::customer())
+        .seed(11)
+        .batch_size(200)
+        .initial_population(100)
+        .duplicate_rate(0.2)
+        .null_rate(0.2)
+        .build()
+        .unwrap();
+    let backends: [&dyn Warehouse; 2] = [&snowflake, &local];
+    for warehouse in backends {
+        for def in [&customer, &raw] {
+            warehouse
+                .create(ObjectDef::Table(def.clone()), CreateMode::Create)
+                .await
+                .unwrap();
+        }
+        let again = warehouse
+            .create(ObjectDef::Table(raw.clone()), CreateMode::Create)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                again,
+                snowdrift_warehouse::WarehouseError::AlreadyExists { .. }
+            ),
+            "{}: {again}",
+            warehouse.backend()
+        );
+        warehouse
+            .create(ObjectDef::Table(raw.clone()), CreateMode::IfNotExists)
+            .await
+            .unwrap();
+    }
+    let business: Vec<&str> = customer.columns.iter().map(|c| c.name.as_str()).collect();
+    for _ in 0..3 {
+        let batch = changes.next_batch().batch;
+        let keys = batch.slice(0, 10);
+        for warehouse in backends {
+            let count = warehouse
+                .dml(&spec.current_table, Dml::Insert(vec![batch.clone()]))
+                .await
+                .unwrap();
+            assert!(count.inserted + count.updated > 0, "{count:?}");
+            warehouse
+                .dml(&spec.raw_table, Dml::Insert(vec![batch.clone()]))
+                .await
+                .unwrap();
+            let deleted = warehouse
+                .dml(&spec.current_table, Dml::Delete(keys.clone()))
+                .await
+                .unwrap();
+            assert!(deleted.deleted > 0, "{}: {deleted:?}", warehouse.backend());
+        }
+        for table in [&spec.current_table, &spec.raw_table] {
+            let ours = snowflake.table(table).await.unwrap();
+            let theirs = local.table(table).await.unwrap();
+            assert_eq!(
+                sorted_rows(&ours, &business),
+                sorted_rows(&theirs, &business),
+                "{table}"
+            );
+        }
+    }
+    snowflake
+        .drop_object(ObjectKind::Table, &spec.raw_table, false)
+        .await
+        .unwrap();
+    let gone = snowflake.table(&spec.raw_table).await.unwrap_err();
+    assert!(
+        matches!(gone, snowdrift_warehouse::WarehouseError::NotFound { .. }),
+        "{gone}"
+    );
+}

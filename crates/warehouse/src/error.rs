@@ -63,6 +63,15 @@ pub enum WarehouseError {
         /// Why.
         reason: String,
     },
+    /// Another backend (for example Snowflake) failed; its own error is the source.
+    #[error("{backend}: {source}")]
+    Backend {
+        /// The backend's name (`"snowflake"`).
+        backend: &'static str,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A merge was refused by the SCD engine.
     #[error(transparent)]
     Scd(#[from] snowdrift_scd::ScdError),
