@@ -10,6 +10,8 @@
 //!   rolling, notifications and exactly-once folder pickup.
 //! - [`warehouse`]: the `Warehouse` trait and the embedded engine (pipes,
 //!   streams, tasks), durable on object_store.
+//! - `snowflake` (feature `snowflake`): the same pipeline deployed to and run on
+//!   Snowflake through `snowflake-connector-rs`.
 //! - [`verify`]: checking a pipeline run against the faker's ground truth
 //!   and the SCD invariants; freshness of a run.
 //! - [`workloads`]: reproducible data sets for benchmarks and peer
@@ -20,6 +22,8 @@
 
 pub use snowdrift_faker as faker;
 pub use snowdrift_scd as scd;
+#[cfg(feature = "snowflake")]
+pub use snowdrift_snowflake as snowflake;
 pub use snowdrift_stage as stage;
 pub use snowdrift_warehouse as warehouse;
 
@@ -42,6 +46,8 @@ mod guides {
     #[doc = include_str!("../docs/warehouse.md")]
     struct WarehouseGuide;
 
+    // Its Snowflake snippet needs the `snowflake` feature (ci/test builds with all features).
+    #[cfg(feature = "snowflake")]
     #[doc = include_str!("../docs/configuration.md")]
     struct ConfigurationGuide;
 

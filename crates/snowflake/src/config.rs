@@ -44,6 +44,61 @@ pub struct SnowflakeConfig {
 }
 
 impl SnowflakeConfig {
+    /// A configuration for `user` on `account`, in database `SNOWDRIFT`, schema `PUBLIC`;
+    /// the `with_*` methods set the rest.
+    ///
+    /// ```
+    /// use snowdrift_snowflake::{Auth, Secret, SnowflakeConfig};
+    /// let config = SnowflakeConfig::new("myorg-acct", "loader", Auth::Password(Secret::new("pw")))
+    ///     .with_role("SNOWDRIFT_ROLE")
+    ///     .with_warehouse("COMPUTE_WH")
+    ///     .with_database("ANALYTICS")
+    ///     .with_schema("CUSTOMERS");
+    /// assert_eq!(config.schema, "CUSTOMERS");
+    /// ```
+    pub fn new(account: impl Into<String>, user: impl Into<String>, auth: Auth) -> Self {
+        SnowflakeConfig {
+            account: account.into(),
+            user: user.into(),
+            auth,
+            role: None,
+            warehouse: None,
+            database: "SNOWDRIFT".into(),
+            schema: "PUBLIC".into(),
+            base_url: None,
+        }
+    }
+
+    /// The role to use.
+    pub fn with_role(mut self, role: impl Into<String>) -> Self {
+        self.role = Some(role.into());
+        self
+    }
+
+    /// The virtual warehouse for queries and tasks (tasks are serverless without one).
+    pub fn with_warehouse(mut self, warehouse: impl Into<String>) -> Self {
+        self.warehouse = Some(warehouse.into());
+        self
+    }
+
+    /// The database the pipeline lives in.
+    pub fn with_database(mut self, database: impl Into<String>) -> Self {
+        self.database = database.into();
+        self
+    }
+
+    /// The schema the pipeline lives in.
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// Another endpoint (an emulator, a PrivateLink URL).
+    pub fn with_base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
     /// Reads the configuration from the process environment:
     ///
     /// | variable | |

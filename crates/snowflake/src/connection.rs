@@ -98,8 +98,9 @@ impl Connection {
     }
 
     /// Runs a query and reads its rows into a batch whose schema follows the result's column
-    /// types (see [`crate::decode`]); names of unquoted upper-case columns come back in lower
-    /// case, as the embedded engine names them.
+    /// types: `NUMBER` with scale 0 → Int64, `FLOAT` → Float64, `BOOLEAN`, `DATE`,
+    /// timestamps → µs timestamps, anything else → Utf8 as Snowflake printed it. Names of
+    /// unquoted upper-case columns come back in lower case, as the embedded engine names them.
     pub async fn query_inferred(&self, sql: &str, relation: &str) -> Result<RecordBatch> {
         let query_error = |e: snowflake_connector_rs::Error| SnowflakeError::Query {
             statement: shorten(sql),

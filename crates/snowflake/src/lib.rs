@@ -1,18 +1,29 @@
 //! # snowdrift-snowflake
 //!
-//! The snowdrift pipeline on Snowflake. **Work in progress** (issue 7): this crate has the
-//! configuration and the DDL rendering; the task bodies (the SCD-1 and SCD-2 merges), the
-//! deploy plan, the connection through `snowflake-connector-rs` and the `Warehouse`
-//! implementation are not written yet.
+//! The snowdrift pipeline on Snowflake: the same [`PipelineSpec`](snowdrift_warehouse::PipelineSpec)
+//! the embedded engine runs, rendered to Snowflake SQL, deployed as a plan, and operated behind
+//! the same [`Warehouse`](snowdrift_warehouse::Warehouse) trait through
+//! `snowflake-connector-rs` (this is the only crate that depends on it).
 //!
 //! - [`SnowflakeConfig`]: account, user, password or key pair, role, warehouse, database,
-//!   schema and an endpoint override, from `SNOWFLAKE_*` variables; secrets are [`Secret`]s,
-//!   redacted in `Debug` and never in errors.
+//!   schema and an endpoint override, from `SNOWFLAKE_*` variables or a builder; secrets are
+//!   [`Secret`]s, redacted in `Debug` and never in errors.
 //! - [`sql`]: identifiers validated and quoted, literals escaped — no name or value can inject
-//!   SQL.
-//! - [`Renderer`]: tables, CSV file formats, stages (storage integration, or keys from the
-//!   environment shown as `***`), pipes and streams as Snowflake DDL; [`render::schedule`] for
-//!   task schedules.
+//!   SQL. [`values`]: Arrow rows as escaped `VALUES`.
+//! - [`Renderer`]: tables, the CSV file format, the stage (storage integration, or keys from
+//!   the environment shown as `***`), the auto-ingest pipe, streams, tasks, and the two merge
+//!   task bodies ([`merge`]): SCD-1 consuming raw through a stream, SCD-2 through the stream
+//!   on the SCD-1 table, with the original's five defects fixed.
+//! - [`Plan`]: deploy and teardown in dependency order, safe to apply twice, tasks resumed
+//!   children first.
+//! - [`SnowflakeWarehouse`]: the [`Warehouse`](snowdrift_warehouse::Warehouse) on an account —
+//!   objects, DML, COPY, tables and streams as `RecordBatch`es, pipe status and refresh, copy
+//!   and task history, execute, suspend and resume. [`results`] reads Snowflake's answers.
+//!
+//! Verified by rendered-SQL tests, by an emulator suite that runs the rendered merges on
+//! fakesnow through the real connector and compares every table with the embedded engine, and
+//! by a live suite on a real account (when `SNOWFLAKE_*` is set). See `docs/configuration.md`
+//! for the variables and the privileges the role needs.
 //!
 //! ```
 //! use snowdrift_snowflake::Renderer;
