@@ -9,14 +9,19 @@
 //! cargo run --release --example full_pipeline
 //! cargo run --release --example full_pipeline -- --batches 50 --rows 10000 --interval "1 minute"
 //! cargo run --release --example full_pipeline -- --stage s3://my-bucket/landing   # AWS_* env
+//! cargo run --release --features snowflake --example full_pipeline -- --backend snowflake \
+//!     --stage s3://my-bucket/landing --interval "1 minute"                          # SNOWFLAKE_* env
 //! ```
 //! Options: `--rows` per file (10,000, as the original generator), `--batches` (20), `--interval`
 //! (`"1 second"`; the original's is `"1 minute"`, cron works too), `--pause-ms` between files
 //! (200), `--seed` (1), `--insert/--update/--delete/--noop` change rates, `--data` (where the run
 //! keeps its warehouse and staging folder, default `./snowdrift-data`), `--stage` (a stage URL
-//! instead of the local staging folder).
+//! instead of the local staging folder), `--backend` (`embedded`, or `snowflake`: deploy the
+//! same pipeline to the account `SNOWFLAKE_*` names, stage to the `--stage` S3 URL, let
+//! Snowpipe and the tasks run there, verify the same way, then tear it down unless `--keep`).
 
 use std::error::Error;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +41,8 @@ struct Options {
     data: String,
     stage: Option<String>,
     json: bool,
+    backend: String,
+    keep: bool,
 }
 
 const USAGE: &str = "usage: cargo run --release --example full_pipeline -- [options]
@@ -47,7 +54,10 @@ const USAGE: &str = "usage: cargo run --release --example full_pipeline -- [opti
   --insert/--update/--delete/--noop RATE   change rates (0.20/0.55/0.05/0.19)
   --data DIR        where runs keep their warehouse and staging folder (./snowdrift-data)
   --stage URL       stage somewhere else, e.g. s3://bucket/prefix (AWS_* environment)
-  --json            also print the summary as one JSON line (for ci/bench-pipeline)";
+  --json            also print the summary as one JSON line (for ci/bench-pipeline)
+  --backend NAME    embedded (default) or snowflake (build with --features snowflake; needs
+                    SNOWFLAKE_* variables, --stage s3://..., an --interval of 10 seconds or more)
+  --keep            snowflake: leave the deployed objects instead of tearing them down";
 
 fn options() -> Result<Options, Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -80,8 +90,12 @@ fn options() -> Result<Options, Box<dyn Error>> {
         "--noop",
         "--data",
         "--stage",
+        "--backend",
     ];
-    let pairs: Vec<&String> = args.iter().filter(|a| *a != "--json").collect();
+    let pairs: Vec<&String> = args
+        .iter()
+        .filter(|a| *a != "--json" && *a != "--keep")
+        .collect();
     for pair in pairs.chunks(2) {
         if !known.contains(&pair[0].as_str()) || pair.len() < 2 {
             return Err(format!(
@@ -109,6 +123,8 @@ fn options() -> Result<Options, Box<dyn Error>> {
         data: value("--data").unwrap_or_else(|| "./snowdrift-data".into()),
         stage: value("--stage"),
         json: args.iter().any(|a| a == "--json"),
+        backend: value("--backend").unwrap_or_else(|| "embedded".into()),
+        keep: args.iter().any(|a| a == "--keep"),
     })
 }
 
@@ -123,20 +139,159 @@ fn progress() -> ProgressBar {
 
 async fn show(
     bar: &ProgressBar,
-    warehouse: &LocalWarehouse,
+    backend: &Backend,
     spec: &PipelineSpec,
     staged: usize,
 ) -> Result<bool, Box<dyn Error>> {
+    let warehouse = backend.warehouse();
     let loaded = warehouse.copy_history(&spec.raw_table).await?.len();
-    let raw = warehouse.row_count(&spec.raw_table).await?;
-    let customer = warehouse.row_count(&spec.current_table).await?;
-    let history = warehouse.row_count(&spec.history_table).await?;
+    let [raw, customer, history] = backend.row_counts(spec).await?;
     bar.set_message(format!(
         "files staged {staged:>4} · loaded {loaded:>4} · rows in raw {raw:>9} · customer {customer:>8} · history {history:>9}"
     ));
     Ok(loaded >= staged
         && !warehouse.stream_has_data(&spec.raw_stream).await?
         && !warehouse.stream_has_data(&spec.current_stream).await?)
+}
+
+/// Where the pipeline runs.
+enum Backend {
+    Embedded(LocalWarehouse),
+    #[cfg(feature = "snowflake")]
+    Snowflake(Box<snowdrift::snowflake::SnowflakeWarehouse>),
+}
+
+impl Backend {
+    /// Opens the backend and deploys `spec` on it.
+    async fn deploy(
+        options: &Options,
+        folder: &Path,
+        spec: &PipelineSpec,
+    ) -> Result<Self, Box<dyn Error>> {
+        match options.backend.as_str() {
+            "embedded" => {
+                let root = folder.join("warehouse");
+                let warehouse = LocalWarehouse::open(root.to_str().ok_or("non-UTF-8 path")?).await?;
+                warehouse.deploy(spec).await?;
+                Ok(Backend::Embedded(warehouse))
+            }
+            #[cfg(feature = "snowflake")]
+            "snowflake" => {
+                use snowdrift::snowflake::{SnowflakeConfig, SnowflakeWarehouse};
+                if !spec.stage_url.starts_with("s3://") {
+                    return Err("--backend snowflake loads from S3: give --stage s3://bucket/prefix (AWS_* variables for this machine's uploads; SNOWDRIFT_STORAGE_INTEGRATION or the same keys for Snowflake's stage)".into());
+                }
+                let config = SnowflakeConfig::from_env()?;
+                let warehouse = SnowflakeWarehouse::connect(&config).await?;
+                let plan = warehouse.deploy_spec(spec).await?;
+                println!(
+                    "deployed {} statements to {}.{} on Snowflake account {}",
+                    plan.statements.len(),
+                    config.database,
+                    config.schema,
+                    config.account
+                );
+                Ok(Backend::Snowflake(Box::new(warehouse)))
+            }
+            #[cfg(not(feature = "snowflake"))]
+            "snowflake" => Err("--backend snowflake needs the Snowflake backend: cargo run --release --features snowflake --example full_pipeline -- --backend snowflake ...".into()),
+            other => Err(format!("unknown --backend `{other}` (embedded or snowflake)").into()),
+        }
+    }
+
+    fn warehouse(&self) -> &dyn Warehouse {
+        match self {
+            Backend::Embedded(w) => w,
+            #[cfg(feature = "snowflake")]
+            Backend::Snowflake(w) => w.as_ref(),
+        }
+    }
+
+    async fn row_counts(&self, spec: &PipelineSpec) -> Result<[usize; 3], Box<dyn Error>> {
+        let tables = [&spec.raw_table, &spec.current_table, &spec.history_table];
+        let mut counts = [0; 3];
+        for (count, table) in counts.iter_mut().zip(tables) {
+            *count = match self {
+                Backend::Embedded(w) => w.row_count(table).await?,
+                #[cfg(feature = "snowflake")]
+                Backend::Snowflake(w) => w.table(table).await?.num_rows(),
+            };
+        }
+        Ok(counts)
+    }
+
+    /// Lets new files reach the pipe: the embedded pipe hears the sink's notifications;
+    /// Snowflake's hears S3 event notifications when the bucket sends them, and a refresh
+    /// every ten seconds covers a bucket that does not.
+    fn listen(&self, spec: &PipelineSpec, sink: &StageSink) {
+        match self {
+            Backend::Embedded(w) => w.forward_notifications(&spec.stage, sink.subscribe()),
+            #[cfg(feature = "snowflake")]
+            Backend::Snowflake(_) => {}
+        }
+    }
+
+    async fn nudge(&self, spec: &PipelineSpec, last: &mut Instant) -> Result<(), Box<dyn Error>> {
+        #[cfg(feature = "snowflake")]
+        if let Backend::Snowflake(w) = self
+            && last.elapsed() >= Duration::from_secs(10)
+        {
+            w.refresh_pipe(&spec.pipe).await?;
+            *last = Instant::now();
+        }
+        let _ = (spec, last);
+        Ok(())
+    }
+
+    fn location(&self) -> String {
+        match self {
+            Backend::Embedded(w) => w.root().to_string(),
+            #[cfg(feature = "snowflake")]
+            Backend::Snowflake(w) => format!(
+                "Snowflake, {}",
+                w.renderer()
+                    .qualified(snowdrift::warehouse::ObjectKind::Table, "…")
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Exports the tables (embedded) or tears the deployment down (Snowflake, unless kept).
+    async fn finish(
+        self,
+        spec: &PipelineSpec,
+        exports: &Path,
+        keep: bool,
+    ) -> Result<(), Box<dyn Error>> {
+        match self {
+            Backend::Embedded(warehouse) => {
+                std::fs::create_dir_all(exports)?;
+                for table in [&spec.current_table, &spec.history_table] {
+                    warehouse
+                        .export_ipc(table, &exports.join(format!("{table}.arrow")))
+                        .await?;
+                }
+                println!(
+                    "tables exported as Arrow IPC: {} (python: polars.read_ipc(path))",
+                    exports.display()
+                );
+                warehouse.close().await?;
+            }
+            #[cfg(feature = "snowflake")]
+            Backend::Snowflake(warehouse) => {
+                if keep {
+                    println!(
+                        "the deployment was kept (--keep); remove it with the snowflake_deploy example's --teardown"
+                    );
+                } else {
+                    warehouse.teardown_spec(spec).await?;
+                    println!("the deployment was torn down (--keep leaves it)");
+                }
+            }
+        }
+        let _ = keep;
+        Ok(())
+    }
 }
 
 #[tokio::main]
@@ -169,9 +324,8 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         schedule: options.interval.clone(),
         ..PipelineSpec::default()
     };
-    let warehouse =
-        LocalWarehouse::open(folder.join("warehouse").to_str().ok_or("non-UTF-8 path")?).await?;
-    warehouse.deploy(&spec).await?;
+    let backend = Backend::deploy(&options, &folder, &spec).await?;
+    let warehouse = backend.warehouse();
 
     let mut changes = ChangeStream::builder(EntitySpec::customer())
         .seed(options.seed)
@@ -191,15 +345,16 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         })
         .build()?;
     let mut announced = sink.subscribe();
-    warehouse.forward_notifications(&spec.stage, sink.subscribe());
+    backend.listen(&spec, &sink);
 
     println!(
         "snowdrift full pipeline: {} files of {} customer changes, task interval {}",
         options.batches, options.rows, options.interval
     );
-    println!("stage: {stage_url}\nwarehouse: {}", warehouse.root());
+    println!("stage: {stage_url}\nwarehouse: {}", backend.location());
     let bar = progress();
     let start = Instant::now();
+    let mut refreshed = Instant::now();
     let mut generated = Vec::with_capacity(options.batches);
     for _ in 0..options.batches {
         let batch = changes.next_batch().batch;
@@ -207,14 +362,16 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         sink.flush().await?;
         generated.push(batch);
         tokio::time::sleep(options.pause).await;
-        let _ = show(&bar, &warehouse, &spec, options.batches).await?;
+        backend.nudge(&spec, &mut refreshed).await?;
+        let _ = show(&bar, &backend, &spec, options.batches).await?;
     }
     sink.close().await?;
     let mut staged: Vec<StagedFile> = Vec::new();
     while let Ok(file) = announced.try_recv() {
         staged.push(file);
     }
-    while !show(&bar, &warehouse, &spec, staged.len()).await? {
+    while !show(&bar, &backend, &spec, staged.len()).await? {
+        backend.nudge(&spec, &mut refreshed).await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let elapsed = start.elapsed();
@@ -225,19 +382,13 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     }
 
     let rows = options.rows * options.batches;
-    let check = check_run(&warehouse, &spec, &truth, staged.len(), rows)
+    let check = check_run(warehouse, &spec, &truth, staged.len(), rows)
         .await
         .map_err(|e| e.to_string())?;
-    let fresh = freshness(&warehouse, &spec, &staged)
+    let fresh = freshness(warehouse, &spec, &staged)
         .await
         .map_err(|e| e.to_string())?;
     let exports = folder.join("export");
-    std::fs::create_dir_all(&exports)?;
-    for table in [&spec.current_table, &spec.history_table] {
-        warehouse
-            .export_ipc(table, &exports.join(format!("{table}.arrow")))
-            .await?;
-    }
     println!(
         "\n{} rows in {} files, {:.1} s from the first file to history up to date ({:.0} rows/s, files paced {} ms apart)",
         rows,
@@ -259,10 +410,6 @@ async fn run() -> Result<bool, Box<dyn Error>> {
             f.files
         );
     }
-    println!(
-        "tables exported as Arrow IPC: {} (python: polars.read_ipc(path))",
-        exports.display()
-    );
     if options.json {
         let (p50, p99) = fresh.map_or((0, 0), |f| (f.p50.as_millis(), f.p99.as_millis()));
         println!(
@@ -275,7 +422,7 @@ async fn run() -> Result<bool, Box<dyn Error>> {
             exports.display()
         );
     }
-    warehouse.close().await?;
+    backend.finish(&spec, &exports, options.keep).await?;
     if check.passed() {
         println!(
             "verified: customer and customer_history match the ground truth; every file loaded exactly once"
