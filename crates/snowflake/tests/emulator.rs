@@ -19,7 +19,8 @@ use snowdrift_testkit::fakesnow::FakeSnowServer;
 use snowdrift_warehouse::rows::sorted_rows;
 use snowdrift_warehouse::{
     Clock, ColumnType, CreateMode, Dml, LocalWarehouse, ObjectDef, ObjectKind, PipelineSpec,
-    TableDef, TaskBody, TaskDef, TaskRunState, Warehouse, WarehouseExt,
+    Scd2OnDelete, TableDef, TableLayout, TaskBody, TaskDef, TaskRunState, Validity, Warehouse,
+    WarehouseExt,
 };
 
 const DATABASE: &str = "DIFF";
@@ -162,7 +163,7 @@ struct Embedded {
 }
 
 impl Embedded {
-    async fn new(spec: &PipelineSpec) -> Self {
+    async fn new(objects: &[ObjectDef]) -> Self {
         let now = Arc::new(AtomicI64::new(1_750_000_000_000_000));
         let source = now.clone();
         let warehouse = LocalWarehouse::builder("memory://")
@@ -171,7 +172,7 @@ impl Embedded {
             .open()
             .await
             .unwrap();
-        for object in spec.objects() {
+        for object in objects.iter().cloned() {
             let object = match object {
                 ObjectDef::Table(_) | ObjectDef::Stream(_) => object,
                 ObjectDef::Task(task) => ObjectDef::Task(TaskDef {
@@ -195,9 +196,10 @@ impl Embedded {
     }
 }
 
-fn table_def(spec: &PipelineSpec, name: &str) -> TableDef {
-    spec.objects()
-        .into_iter()
+fn table_def(objects: &[ObjectDef], name: &str) -> TableDef {
+    objects
+        .iter()
+        .cloned()
         .find_map(|o| match o {
             ObjectDef::Table(t) if t.name == name => Some(t),
             _ => None,
@@ -205,9 +207,10 @@ fn table_def(spec: &PipelineSpec, name: &str) -> TableDef {
         .unwrap()
 }
 
-fn merge_def(spec: &PipelineSpec, task: &str) -> snowdrift_warehouse::MergeDef {
-    spec.objects()
-        .into_iter()
+fn merge_def(objects: &[ObjectDef], task: &str) -> snowdrift_warehouse::MergeDef {
+    objects
+        .iter()
+        .cloned()
         .find_map(|o| match o {
             ObjectDef::Task(t) if t.name == task => {
                 let TaskBody::Merge(merge) = t.body;
@@ -255,14 +258,15 @@ fn raw_rows_with_load_order(stream_rows: &RecordBatch, raw: &TableDef, step: usi
 async fn differential(
     connection: &Connection,
     spec: PipelineSpec,
+    objects: Vec<ObjectDef>,
     seed: u64,
     steps: usize,
     rows: usize,
 ) {
-    let embedded = Embedded::new(&spec).await;
-    let raw = table_def(&spec, &spec.raw_table);
-    let current = table_def(&spec, &spec.current_table);
-    let history = table_def(&spec, &spec.history_table);
+    let embedded = Embedded::new(&objects).await;
+    let raw = table_def(&objects, &spec.raw_table);
+    let current = table_def(&objects, &spec.current_table);
+    let history = table_def(&objects, &spec.history_table);
     let renderer = Renderer::new(DATABASE, SCHEMA);
     for def in [&current, &history] {
         connection
@@ -278,11 +282,11 @@ async fn differential(
     let current_source = "current_changes";
     let scd1 = snowdrift_warehouse::MergeDef {
         source: raw_source.into(),
-        ..merge_def(&spec, &spec.current_task)
+        ..merge_def(&objects, &spec.current_task)
     };
     let scd2 = snowdrift_warehouse::MergeDef {
         source: current_source.into(),
-        ..merge_def(&spec, &spec.history_task)
+        ..merge_def(&objects, &spec.history_task)
     };
     let mut changes = ChangeStream::builder(EntitySpec::customer())
         .seed(seed)
@@ -382,10 +386,66 @@ async fn rendered_merges_match_the_embedded_engine_on_generated_change_streams()
         ..PipelineSpec::default()
     };
     for seed in [1, 2, 3] {
-        differential(&connection, with_deletes.clone(), seed, 4, 300).await;
+        differential(
+            &connection,
+            with_deletes.clone(),
+            with_deletes.objects(),
+            seed,
+            4,
+            300,
+        )
+        .await;
     }
     // The original's shape: upserts only, every file re-stating known keys.
-    differential(&connection, PipelineSpec::default(), 4, 3, 300).await;
+    let original = PipelineSpec::default();
+    differential(&connection, original.clone(), original.objects(), 4, 3, 300).await;
+}
+
+/// History tracked on the address only (names and email overwritten in place), deletes
+/// closing the version and opening a tombstone.
+fn tracked_with_tombstones(spec: &PipelineSpec) -> Vec<ObjectDef> {
+    spec.objects()
+        .into_iter()
+        .map(|object| match object {
+            ObjectDef::Table(mut table) if table.name == spec.history_table => {
+                table.layout = TableLayout::Scd2 {
+                    validity: Validity {
+                        deleted: Some("is_deleted".into()),
+                        ..Validity::default()
+                    },
+                };
+                ObjectDef::Table(table)
+            }
+            ObjectDef::Task(mut task) if task.name == spec.history_task => {
+                let TaskBody::Merge(merge) = &mut task.body;
+                merge.tracked = Some(vec!["street".into(), "city".into(), "state".into()]);
+                merge.scd2_on_delete = Scd2OnDelete::CloseWithTombstone;
+                ObjectDef::Task(task)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracked_columns_and_tombstones_match_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        ..PipelineSpec::default()
+    };
+    for seed in [5, 6] {
+        differential(
+            &connection,
+            spec.clone(),
+            tracked_with_tombstones(&spec),
+            seed,
+            4,
+            300,
+        )
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,13 +456,14 @@ async fn a_bad_operation_fails_the_merge_and_keeps_the_rows() {
         operation_column: Some("op".into()),
         ..PipelineSpec::default()
     };
-    let current = table_def(&spec, &spec.current_table);
+    let objects = spec.objects();
+    let current = table_def(&objects, &spec.current_table);
     let renderer = Renderer::new(DATABASE, SCHEMA);
     connection
         .execute(&renderer.table(&current).unwrap())
         .await
         .unwrap();
-    let raw = table_def(&spec, &spec.raw_table);
+    let raw = table_def(&objects, &spec.raw_table);
     let schema = Arc::new(Schema::new(
         raw.schema()
             .fields()
@@ -426,7 +487,7 @@ async fn a_bad_operation_fails_the_merge_and_keeps_the_rows() {
     replace_rows(&connection, "bad_ops", &rows).await;
     let merge = snowdrift_warehouse::MergeDef {
         source: "bad_ops".into(),
-        ..merge_def(&spec, &spec.current_task)
+        ..merge_def(&objects, &spec.current_task)
     };
     let sql = renderer
         .merge_body(&merge, &current, SourceShape::AppendOnly)
@@ -453,8 +514,9 @@ async fn the_warehouse_trait_writes_and_reads_tables_like_the_embedded_engine() 
         .await
         .unwrap();
     let spec = PipelineSpec::default();
-    let customer = table_def(&spec, &spec.current_table);
-    let raw = table_def(&spec, &spec.raw_table);
+    let objects = spec.objects();
+    let customer = table_def(&objects, &spec.current_table);
+    let raw = table_def(&objects, &spec.raw_table);
     let mut changes = ChangeStream::builder(EntitySpec::customer())
         .seed(11)
         .batch_size(200)
