@@ -20,12 +20,12 @@ use crate::merge::{PlanInput, SystemValue, Values, Write};
 pub(crate) fn assemble(
     input: &PlanInput<'_>,
     winner_values: &RecordBatch,
-    writes: &[Write],
+    writes: &[&Write],
 ) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < writes.len() {
-        let kind = write_kind(&writes[start]);
+        let kind = write_kind(writes[start]);
         let end = writes[start..]
             .iter()
             .position(|w| write_kind(w) != kind)
@@ -39,7 +39,7 @@ pub(crate) fn assemble(
 fn assemble_run(
     input: &PlanInput<'_>,
     winner_values: &RecordBatch,
-    writes: &[Write],
+    writes: &[&Write],
 ) -> Result<RecordBatch> {
     let business = input.spec.schema().fields().len();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(input.target.fields().len());
@@ -77,21 +77,38 @@ fn source(input: &PlanInput<'_>, w: &Write, c: usize) -> (usize, usize) {
 }
 
 /// Business column `c` of a run of writes: one `take` when every row comes
-/// from one source, else an interleave.
+/// from one source (always, for runs of whole-row writes), else an
+/// interleave.
 fn business_column(
     input: &PlanInput<'_>,
     winner_values: &RecordBatch,
-    writes: &[Write],
+    writes: &[&Write],
     c: usize,
 ) -> Result<ArrayRef> {
     let sources: [&dyn Array; 2] = [
         winner_values.column(c).as_ref(),
         input.latest.column(c).as_ref(),
     ];
-    let idx: Vec<(usize, usize)> = writes.iter().map(|w| source(input, w, c)).collect();
-    if idx.is_empty() {
+    let Some(first) = writes.first() else {
         return Ok(new_null_array(input.target.field(c).data_type(), 0));
+    };
+    let single_source = match first.values {
+        Values::Change => Some(0),
+        Values::Latest if writes.iter().all(|w| input.latest_row[w.winner].is_some()) => Some(1),
+        _ => None,
+    };
+    if let Some(from) = single_source {
+        let rows = UInt32Array::from_iter_values(writes.iter().map(|w| {
+            let row = if from == 0 {
+                w.winner
+            } else {
+                input.latest_row[w.winner].expect("checked above")
+            };
+            row as u32
+        }));
+        return Ok(take(sources[from], &rows, None)?);
     }
+    let idx: Vec<(usize, usize)> = writes.iter().map(|w| source(input, w, c)).collect();
     let first = idx[0].0;
     if idx.iter().all(|&(s, _)| s == first) {
         let rows = UInt32Array::from_iter_values(idx.iter().map(|&(_, r)| r as u32));
@@ -100,27 +117,30 @@ fn business_column(
     Ok(arrow::compute::interleave(&sources, &idx)?)
 }
 
-/// Order writes by where their values come from (the latest row, the
-/// change, a mix), keeping their relative order otherwise; returns, per
-/// winner, the new position of its last write (which becomes the key's
-/// latest row).
-pub(crate) fn order_writes(writes: &mut Vec<Write>, winners: usize) -> Vec<Option<usize>> {
+/// The writes ordered by where their values come from (the latest row, the
+/// change, a mix), keeping their relative order otherwise — as references,
+/// nothing is moved — and, per winner, the position in that order of its
+/// last write (which becomes the key's latest row).
+pub(crate) fn order_writes(writes: &[Write], winners: usize) -> (Vec<&Write>, Vec<Option<usize>>) {
+    let mut counts = [0usize; 3];
+    for w in writes {
+        counts[usize::from(write_kind(w))] += 1;
+    }
+    let mut next = [0, counts[0], counts[0] + counts[1]];
+    let mut ordered: Vec<Option<&Write>> = vec![None; writes.len()];
     let mut last: Vec<Option<usize>> = vec![None; winners];
-    for (i, w) in writes.iter().enumerate() {
-        last[w.winner] = Some(i);
+    for w in writes {
+        let kind = usize::from(write_kind(w));
+        let position = next[kind];
+        next[kind] += 1;
+        ordered[position] = Some(w);
+        last[w.winner] = Some(position);
     }
-    let mut order: Vec<usize> = (0..writes.len()).collect();
-    order.sort_by_key(|&i| write_kind(&writes[i]));
-    let mut position = vec![0; writes.len()];
-    for (new, &old) in order.iter().enumerate() {
-        position[old] = new;
-    }
-    let mut taken: Vec<Option<Write>> = std::mem::take(writes).into_iter().map(Some).collect();
-    *writes = order
-        .iter()
-        .map(|&i| taken[i].take().expect("each write once"))
+    let ordered = ordered
+        .into_iter()
+        .map(|w| w.expect("every position filled once"))
         .collect();
-    last.into_iter().map(|l| l.map(|i| position[i])).collect()
+    (ordered, last)
 }
 
 fn system_column(ty: &DataType, values: impl Iterator<Item = SystemValue>) -> Result<ArrayRef> {

@@ -91,28 +91,47 @@ pub enum SystemValue {
 pub const MAX_SYSTEM_COLUMNS: usize = 6;
 
 /// The system values of one written row, in the target schema's order
-/// (entries past the target's system columns are ignored). A fixed array, so
-/// that planning a merge allocates nothing per row.
+/// (entries past the target's system columns are ignored). Fixed-size and
+/// compact (a value and a tag per column), so that planning a merge
+/// allocates nothing per row and moves little.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SystemValues([SystemValue; MAX_SYSTEM_COLUMNS]);
+pub struct SystemValues {
+    values: [i64; MAX_SYSTEM_COLUMNS],
+    tags: [u8; MAX_SYSTEM_COLUMNS],
+}
+
+const TAG_NULL: u8 = 0;
+const TAG_TIMESTAMP: u8 = 1;
+const TAG_BOOL: u8 = 2;
 
 impl SystemValues {
     /// No system values.
-    pub const NONE: Self = Self([SystemValue::Null; MAX_SYSTEM_COLUMNS]);
+    pub const NONE: Self = Self {
+        values: [0; MAX_SYSTEM_COLUMNS],
+        tags: [TAG_NULL; MAX_SYSTEM_COLUMNS],
+    };
 
     /// The given values, then NULLs. At most [`MAX_SYSTEM_COLUMNS`] are kept.
     pub fn from_slice(values: &[SystemValue]) -> Self {
         debug_assert!(values.len() <= MAX_SYSTEM_COLUMNS);
         let mut out = Self::NONE;
-        for (slot, v) in out.0.iter_mut().zip(values) {
-            *slot = *v;
+        for (i, v) in values.iter().take(MAX_SYSTEM_COLUMNS).enumerate() {
+            (out.values[i], out.tags[i]) = match *v {
+                SystemValue::Timestamp(t) => (t, TAG_TIMESTAMP),
+                SystemValue::Bool(b) => (i64::from(b), TAG_BOOL),
+                SystemValue::Null => (0, TAG_NULL),
+            };
         }
         out
     }
 
     /// The value for system column `i`.
     pub fn get(&self, i: usize) -> SystemValue {
-        self.0.get(i).copied().unwrap_or(SystemValue::Null)
+        match self.tags.get(i) {
+            Some(&TAG_TIMESTAMP) => SystemValue::Timestamp(self.values[i]),
+            Some(&TAG_BOOL) => SystemValue::Bool(self.values[i] != 0),
+            _ => SystemValue::Null,
+        }
     }
 }
 
@@ -162,6 +181,18 @@ pub struct Plan {
     pub write: Vec<Write>,
     /// Per winner, what happened to its key.
     pub outcomes: Vec<KeyOutcome>,
+}
+
+impl Plan {
+    /// An empty plan with room for `winners` outcomes and removals and
+    /// `writes_per_winner` writes each (planning then never reallocates).
+    pub fn with_capacity(winners: usize, writes_per_winner: usize) -> Self {
+        Plan {
+            remove: Vec::with_capacity(winners),
+            write: Vec::with_capacity(winners * writes_per_winner),
+            outcomes: Vec::with_capacity(winners),
+        }
+    }
 }
 
 /// What a strategy gets to decide on.
@@ -390,7 +421,12 @@ pub fn merge(
     let (winners, states, late) = classify(&changes, table, &winner_rows);
     metrics.late = late.len();
     let addrs: Vec<RowAddr> = winners.iter().filter_map(|w| w.latest).collect();
-    let latest = table.gather(&addrs)?;
+    // Independent reads, side by side on both cores.
+    let (latest, winner_values) = rayon::join(
+        || table.gather(&addrs),
+        || take_rows(&changes.business, winners.iter().map(|w| w.row)),
+    );
+    let (latest, winner_values) = (latest?, winner_values?);
     let mut next = 0;
     let latest_row: Vec<Option<usize>> = winners
         .iter()
@@ -401,7 +437,6 @@ pub fn merge(
             })
         })
         .collect();
-    let winner_values = take_rows(&changes.business, winners.iter().map(|w| w.row))?;
     let differs = compare(spec, &winner_values, &latest, &latest_row)?;
     let input = PlanInput {
         spec,
@@ -412,8 +447,8 @@ pub fn merge(
         latest_row: &latest_row,
         differs,
     };
-    let mut plan = strategy.plan(&input)?;
-    let last_write = order_writes(&mut plan.write, winners.len());
+    let plan = strategy.plan(&input)?;
+    let (ordered, last_write) = order_writes(&plan.write, winners.len());
     if plan.outcomes.len() != winners.len() {
         return Err(ScdError::TargetShape {
             table: spec.name().to_string(),
@@ -426,11 +461,20 @@ pub fn merge(
         });
     }
     count_outcomes(&plan.outcomes, &mut metrics);
-    let written = assemble(&input, &winner_values, &plan.write)?;
-    let removed = removed_rows(table, &winners, &latest, &plan.remove)?;
+    // The new rows, the removed rows (for the change set) and the key
+    // states depend only on the plan: built side by side.
+    let ((written, removed), key_states) = rayon::join(
+        || {
+            rayon::join(
+                || assemble(&input, &winner_values, &ordered),
+                || removed_rows(table, &winners, &latest, &plan.remove),
+            )
+        },
+        || next_key_states(&changes, &winners, &states, &plan, &last_write),
+    );
+    let (written, removed) = (written?, removed?);
     let removed_ids: Vec<u64> = plan.remove.iter().map(|a| table.row_id(*a)).collect();
-    let written_ids: Vec<u64> = plan
-        .write
+    let written_ids: Vec<u64> = ordered
         .iter()
         .map(|w| match w.identity {
             RowIdentity::SameAs(a) => table.row_id(a),
@@ -439,7 +483,6 @@ pub fn merge(
         .collect();
     metrics.target_rows_written = written.iter().map(RecordBatch::num_rows).sum();
     metrics.target_rows_removed = removed.num_rows();
-    let key_states = next_key_states(&changes, &winners, &states, &plan, &last_write);
     let late_rows = take_rows(&changes.business, late.iter().map(|l| l.row))?;
     table.apply(&plan.remove, &written, &written_ids, key_states)?;
     let change_set = ChangeSet::from_mutation(removed, removed_ids, written, written_ids);

@@ -90,7 +90,7 @@ impl MergeStrategy for Scd1 {
     }
 
     fn plan(&self, input: &PlanInput<'_>) -> Result<Plan> {
-        let mut plan = Plan::default();
+        let mut plan = Plan::with_capacity(input.winners.len(), 1);
         let stamp = || {
             if self.updated_at.is_some() {
                 SystemValues::from_slice(&[SystemValue::Timestamp(input.context.now_micros)])
@@ -160,7 +160,7 @@ impl MergeStrategy for Scd0 {
     }
 
     fn plan(&self, input: &PlanInput<'_>) -> Result<Plan> {
-        let mut plan = Plan::default();
+        let mut plan = Plan::with_capacity(input.winners.len(), 1);
         for (i, w) in input.winners.iter().enumerate() {
             let outcome = match (w.op, w.latest) {
                 (ChangeOp::Upsert, None) => {

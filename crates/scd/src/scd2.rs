@@ -189,7 +189,7 @@ impl MergeStrategy for Scd2 {
         } else {
             None
         };
-        let mut plan = Plan::default();
+        let mut plan = Plan::with_capacity(input.winners.len(), 2);
         for (i, w) in input.winners.iter().enumerate() {
             let latest = w.latest.and_then(|addr| {
                 let row = input.latest_index(i)?;
