@@ -590,3 +590,26 @@ async fn the_warehouse_trait_writes_and_reads_tables_like_the_embedded_engine() 
         "{gone}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_out_of_debug_output_and_errors() {
+    let password = "s3cr3t-Pa55-do-not-show";
+    let server = FakeSnowServer::start();
+    let mut config = config(&server);
+    config.auth = Auth::Password(Secret::new(password));
+    let keys = snowdrift_snowflake::StageAccess::Keys {
+        key_id: Secret::new("AKIA-do-not-show"),
+        secret_key: Secret::new("aws-secret-do-not-show"),
+    };
+    let warehouse = snowdrift_snowflake::SnowflakeWarehouse::connect_with(&config, keys)
+        .await
+        .unwrap();
+    let shown = format!("{config:?} {warehouse:?}");
+    assert!(!shown.contains("do-not-show"), "{shown}");
+
+    // Nobody listens on port 1: the error names the account and the user, not the password.
+    config.base_url = Some("http://127.0.0.1:1".into());
+    let err = Connection::connect(&config).await.unwrap_err().to_string();
+    assert!(err.contains("fakesnow") && err.contains("tester"), "{err}");
+    assert!(!err.contains(password), "{err}");
+}
