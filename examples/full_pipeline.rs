@@ -20,16 +20,19 @@
 //! same pipeline to the account `SNOWFLAKE_*` names, stage to the `--stage` S3 URL, let
 //! Snowpipe and the tasks run there, verify the same way, then tear it down unless `--keep`).
 
+#[path = "support/backend.rs"]
+mod backend;
+
 use std::error::Error;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 use snowdrift::faker::{ChangeMix, ChangeStream, EntitySpec, GroundTruth};
 use snowdrift::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
 use snowdrift::verify::{check_run, freshness};
-use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule, Warehouse, WarehouseExt};
+use snowdrift::warehouse::{PipelineSpec, Schedule};
 
 struct Options {
     rows: usize,
@@ -154,146 +157,6 @@ async fn show(
         && !warehouse.stream_has_data(&spec.current_stream).await?)
 }
 
-/// Where the pipeline runs.
-enum Backend {
-    Embedded(LocalWarehouse),
-    #[cfg(feature = "snowflake")]
-    Snowflake(Box<snowdrift::snowflake::SnowflakeWarehouse>),
-}
-
-impl Backend {
-    /// Opens the backend and deploys `spec` on it.
-    async fn deploy(
-        options: &Options,
-        folder: &Path,
-        spec: &PipelineSpec,
-    ) -> Result<Self, Box<dyn Error>> {
-        match options.backend.as_str() {
-            "embedded" => {
-                let root = folder.join("warehouse");
-                let warehouse = LocalWarehouse::open(root.to_str().ok_or("non-UTF-8 path")?).await?;
-                warehouse.deploy(spec).await?;
-                Ok(Backend::Embedded(warehouse))
-            }
-            #[cfg(feature = "snowflake")]
-            "snowflake" => {
-                use snowdrift::snowflake::{SnowflakeConfig, SnowflakeWarehouse};
-                if !spec.stage_url.starts_with("s3://") {
-                    return Err("--backend snowflake loads from S3: give --stage s3://bucket/prefix (AWS_* variables for this machine's uploads; SNOWDRIFT_STORAGE_INTEGRATION or the same keys for Snowflake's stage)".into());
-                }
-                let config = SnowflakeConfig::from_env()?;
-                let warehouse = SnowflakeWarehouse::connect(&config).await?;
-                let plan = warehouse.deploy_spec(spec).await?;
-                println!(
-                    "deployed {} statements to {}.{} on Snowflake account {}",
-                    plan.statements.len(),
-                    config.database,
-                    config.schema,
-                    config.account
-                );
-                Ok(Backend::Snowflake(Box::new(warehouse)))
-            }
-            #[cfg(not(feature = "snowflake"))]
-            "snowflake" => Err("--backend snowflake needs the Snowflake backend: cargo run --release --features snowflake --example full_pipeline -- --backend snowflake ...".into()),
-            other => Err(format!("unknown --backend `{other}` (embedded or snowflake)").into()),
-        }
-    }
-
-    fn warehouse(&self) -> &dyn Warehouse {
-        match self {
-            Backend::Embedded(w) => w,
-            #[cfg(feature = "snowflake")]
-            Backend::Snowflake(w) => w.as_ref(),
-        }
-    }
-
-    async fn row_counts(&self, spec: &PipelineSpec) -> Result<[usize; 3], Box<dyn Error>> {
-        let tables = [&spec.raw_table, &spec.current_table, &spec.history_table];
-        let mut counts = [0; 3];
-        for (count, table) in counts.iter_mut().zip(tables) {
-            *count = match self {
-                Backend::Embedded(w) => w.row_count(table).await?,
-                #[cfg(feature = "snowflake")]
-                Backend::Snowflake(w) => w.table(table).await?.num_rows(),
-            };
-        }
-        Ok(counts)
-    }
-
-    /// Lets new files reach the pipe: the embedded pipe hears the sink's notifications;
-    /// Snowflake's hears S3 event notifications when the bucket sends them, and a refresh
-    /// every ten seconds covers a bucket that does not.
-    fn listen(&self, spec: &PipelineSpec, sink: &StageSink) {
-        match self {
-            Backend::Embedded(w) => w.forward_notifications(&spec.stage, sink.subscribe()),
-            #[cfg(feature = "snowflake")]
-            Backend::Snowflake(_) => {}
-        }
-    }
-
-    async fn nudge(&self, spec: &PipelineSpec, last: &mut Instant) -> Result<(), Box<dyn Error>> {
-        #[cfg(feature = "snowflake")]
-        if let Backend::Snowflake(w) = self
-            && last.elapsed() >= Duration::from_secs(10)
-        {
-            w.refresh_pipe(&spec.pipe).await?;
-            *last = Instant::now();
-        }
-        let _ = (spec, last);
-        Ok(())
-    }
-
-    fn location(&self) -> String {
-        match self {
-            Backend::Embedded(w) => w.root().to_string(),
-            #[cfg(feature = "snowflake")]
-            Backend::Snowflake(w) => format!(
-                "Snowflake, {}",
-                w.renderer()
-                    .qualified(snowdrift::warehouse::ObjectKind::Table, "…")
-                    .unwrap_or_default()
-            ),
-        }
-    }
-
-    /// Exports the tables (embedded) or tears the deployment down (Snowflake, unless kept).
-    async fn finish(
-        self,
-        spec: &PipelineSpec,
-        exports: &Path,
-        keep: bool,
-    ) -> Result<(), Box<dyn Error>> {
-        match self {
-            Backend::Embedded(warehouse) => {
-                std::fs::create_dir_all(exports)?;
-                for table in [&spec.current_table, &spec.history_table] {
-                    warehouse
-                        .export_ipc(table, &exports.join(format!("{table}.arrow")))
-                        .await?;
-                }
-                println!(
-                    "tables exported as Arrow IPC: {} (python: polars.read_ipc(path))",
-                    exports.display()
-                );
-                warehouse.close().await?;
-            }
-            #[cfg(feature = "snowflake")]
-            Backend::Snowflake(warehouse) => {
-                if keep {
-                    println!(
-                        "the deployment was kept (--keep); remove it with the snowflake_deploy example's --teardown"
-                    );
-                } else {
-                    warehouse.teardown_spec(spec).await?;
-                    println!("the deployment was torn down (--keep leaves it)");
-                }
-            }
-        }
-        let _ = keep;
-        Ok(())
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     match run().await {
@@ -324,7 +187,7 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         schedule: options.interval.clone(),
         ..PipelineSpec::default()
     };
-    let backend = Backend::deploy(&options, &folder, &spec).await?;
+    let backend = Backend::deploy(&options.backend, &folder, &spec).await?;
     let warehouse = backend.warehouse();
 
     let mut changes = ChangeStream::builder(EntitySpec::customer())

@@ -42,6 +42,7 @@ pub struct SnowflakeWarehouse {
     access: StageAccess,
     catalog: Mutex<HashMap<(ObjectKind, String), ObjectDef>>,
     database: String,
+    schema: String,
 }
 
 impl SnowflakeWarehouse {
@@ -63,6 +64,7 @@ impl SnowflakeWarehouse {
             access,
             catalog: Mutex::new(HashMap::new()),
             database: config.database.clone(),
+            schema: config.schema.clone(),
         })
     }
 
@@ -293,22 +295,9 @@ impl SnowflakeWarehouse {
              WHERE SCHEMA_NAME = {}",
             ident(ObjectKind::Table, &self.database)?,
             literal(&task.to_ascii_uppercase()),
-            literal(&self.renderer_schema())
+            literal(&self.schema.to_ascii_uppercase())
         );
         Ok(results::task_history(task, &self.records(&sql).await?))
-    }
-
-    fn renderer_schema(&self) -> String {
-        let qualified = self
-            .renderer
-            .qualified(ObjectKind::Table, "x")
-            .unwrap_or_default();
-        qualified
-            .split('.')
-            .nth(1)
-            .unwrap_or_default()
-            .trim_matches('"')
-            .to_owned()
     }
 
     async fn execute(&self, task: &str) -> Result<TaskRun> {

@@ -1,0 +1,159 @@
+//! Where `full_pipeline` runs its flow: the embedded warehouse, or (feature `snowflake`) a
+//! Snowflake account. Glue only: every operation is a `Warehouse` call or a crate's own API.
+
+use std::error::Error;
+use std::path::Path;
+#[cfg(feature = "snowflake")]
+use std::time::Duration;
+use std::time::Instant;
+
+use snowdrift::stage::StageSink;
+use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Warehouse, WarehouseExt};
+
+/// Where the pipeline runs.
+pub(crate) enum Backend {
+    Embedded(LocalWarehouse),
+    #[cfg(feature = "snowflake")]
+    Snowflake(Box<snowdrift::snowflake::SnowflakeWarehouse>),
+}
+
+impl Backend {
+    /// Opens the backend called `name` (`embedded`, `snowflake`) and deploys `spec` on it;
+    /// the embedded warehouse lives under `folder`.
+    pub(crate) async fn deploy(
+        name: &str,
+        folder: &Path,
+        spec: &PipelineSpec,
+    ) -> Result<Self, Box<dyn Error>> {
+        match name {
+            "embedded" => {
+                let root = folder.join("warehouse");
+                let warehouse = LocalWarehouse::open(root.to_str().ok_or("non-UTF-8 path")?).await?;
+                warehouse.deploy(spec).await?;
+                Ok(Backend::Embedded(warehouse))
+            }
+            #[cfg(feature = "snowflake")]
+            "snowflake" => {
+                use snowdrift::snowflake::{SnowflakeConfig, SnowflakeWarehouse};
+                if !spec.stage_url.starts_with("s3://") {
+                    return Err("--backend snowflake loads from S3: give --stage s3://bucket/prefix (AWS_* variables for this machine's uploads; SNOWDRIFT_STORAGE_INTEGRATION or the same keys for Snowflake's stage)".into());
+                }
+                let config = SnowflakeConfig::from_env()?;
+                let warehouse = SnowflakeWarehouse::connect(&config).await?;
+                let plan = warehouse.deploy_spec(spec).await?;
+                println!(
+                    "deployed {} statements to {}.{} on Snowflake account {}",
+                    plan.statements.len(),
+                    config.database,
+                    config.schema,
+                    config.account
+                );
+                Ok(Backend::Snowflake(Box::new(warehouse)))
+            }
+            #[cfg(not(feature = "snowflake"))]
+            "snowflake" => Err("--backend snowflake needs the Snowflake backend: cargo run --release --features snowflake --example full_pipeline -- --backend snowflake ...".into()),
+            other => Err(format!("unknown --backend `{other}` (embedded or snowflake)").into()),
+        }
+    }
+
+    pub(crate) fn warehouse(&self) -> &dyn Warehouse {
+        match self {
+            Backend::Embedded(w) => w,
+            #[cfg(feature = "snowflake")]
+            Backend::Snowflake(w) => w.as_ref(),
+        }
+    }
+
+    pub(crate) async fn row_counts(
+        &self,
+        spec: &PipelineSpec,
+    ) -> Result<[usize; 3], Box<dyn Error>> {
+        let tables = [&spec.raw_table, &spec.current_table, &spec.history_table];
+        let mut counts = [0; 3];
+        for (count, table) in counts.iter_mut().zip(tables) {
+            *count = match self {
+                Backend::Embedded(w) => w.row_count(table).await?,
+                #[cfg(feature = "snowflake")]
+                Backend::Snowflake(w) => w.table(table).await?.num_rows(),
+            };
+        }
+        Ok(counts)
+    }
+
+    /// Lets new files reach the pipe: the embedded pipe hears the sink's notifications;
+    /// Snowflake's hears S3 event notifications when the bucket sends them, and a refresh
+    /// every ten seconds covers a bucket that does not.
+    pub(crate) fn listen(&self, spec: &PipelineSpec, sink: &StageSink) {
+        match self {
+            Backend::Embedded(w) => w.forward_notifications(&spec.stage, sink.subscribe()),
+            #[cfg(feature = "snowflake")]
+            Backend::Snowflake(_) => {}
+        }
+    }
+
+    pub(crate) async fn nudge(
+        &self,
+        spec: &PipelineSpec,
+        last: &mut Instant,
+    ) -> Result<(), Box<dyn Error>> {
+        #[cfg(feature = "snowflake")]
+        if let Backend::Snowflake(w) = self
+            && last.elapsed() >= Duration::from_secs(10)
+        {
+            w.refresh_pipe(&spec.pipe).await?;
+            *last = Instant::now();
+        }
+        let _ = (spec, last);
+        Ok(())
+    }
+
+    pub(crate) fn location(&self) -> String {
+        match self {
+            Backend::Embedded(w) => w.root().to_string(),
+            #[cfg(feature = "snowflake")]
+            Backend::Snowflake(w) => format!(
+                "Snowflake, {}",
+                w.renderer()
+                    .qualified(snowdrift::warehouse::ObjectKind::Table, "…")
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Exports the tables (embedded) or tears the deployment down (Snowflake, unless kept).
+    pub(crate) async fn finish(
+        self,
+        spec: &PipelineSpec,
+        exports: &Path,
+        keep: bool,
+    ) -> Result<(), Box<dyn Error>> {
+        match self {
+            Backend::Embedded(warehouse) => {
+                std::fs::create_dir_all(exports)?;
+                for table in [&spec.current_table, &spec.history_table] {
+                    warehouse
+                        .export_ipc(table, &exports.join(format!("{table}.arrow")))
+                        .await?;
+                }
+                println!(
+                    "tables exported as Arrow IPC: {} (python: polars.read_ipc(path))",
+                    exports.display()
+                );
+                warehouse.close().await?;
+            }
+            #[cfg(feature = "snowflake")]
+            Backend::Snowflake(warehouse) => {
+                if keep {
+                    println!(
+                        "the deployment was kept (--keep); remove it with the snowflake_deploy example's --teardown"
+                    );
+                } else {
+                    warehouse.teardown_spec(spec).await?;
+                    println!("the deployment was torn down (--keep leaves it)");
+                }
+            }
+        }
+        let _ = keep;
+        Ok(())
+    }
+}
