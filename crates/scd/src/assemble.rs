@@ -1,11 +1,12 @@
 //! Turning a strategy's plan into Arrow rows: writes ordered by where their
-//! values come from, then each run of one source built with one `take` per
-//! column (on all cores), and the system columns from their values.
+//! values come from, each business column copied from its sources range by
+//! range (on all cores), and the system columns from their values.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, UInt32Array, new_null_array,
+    Array, ArrayRef, BooleanBuilder, Int64Builder, MutableArrayData, RecordBatch, UInt32Array,
+    make_array,
 };
 use arrow::compute::{cast, take};
 use arrow::datatypes::DataType;
@@ -14,45 +15,50 @@ use rayon::prelude::*;
 use crate::Result;
 use crate::merge::{PlanInput, SystemValue, Values, Write};
 
-/// Build the written rows in the target schema: one batch per run of writes
-/// with the same kind of source (see [`order_writes`]), so that each column
-/// of a run is a single `take` and nothing is copied twice.
+/// Build the written rows in the target schema as one batch. Writes come
+/// grouped by where their values come from (see [`order_writes`]), and within
+/// a group mostly in row order, so each business column is copied as a few
+/// contiguous ranges of its sources (one pass, no per-row `take`, no
+/// concatenation afterwards); scattered rows fall back to `take`/`interleave`.
 pub(crate) fn assemble(
     input: &PlanInput<'_>,
     winner_values: &RecordBatch,
     writes: &[&Write],
 ) -> Result<Vec<RecordBatch>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < writes.len() {
-        let kind = write_kind(writes[start]);
-        let end = writes[start..]
-            .iter()
-            .position(|w| write_kind(w) != kind)
-            .map_or(writes.len(), |n| start + n);
-        out.push(assemble_run(input, winner_values, &writes[start..end])?);
-        start = end;
+    if writes.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
-}
-
-fn assemble_run(
-    input: &PlanInput<'_>,
-    winner_values: &RecordBatch,
-    writes: &[&Write],
-) -> Result<RecordBatch> {
     let business = input.spec.schema().fields().len();
+    let whole_rows = writes
+        .iter()
+        .all(|w| !matches!(w.values, Values::LatestWith(_)));
+    // Where every column of a whole-row write comes from is the same: the
+    // ranges are computed once for all columns.
+    let shared = whole_rows.then(|| ranges(writes.iter().map(|w| source(input, w, 0))));
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(input.target.fields().len());
     let business_columns = (0..business)
         .into_par_iter()
-        .map(|c| business_column(input, winner_values, writes, c))
+        .map(|c| business_column(input, winner_values, writes, c, shared.as_deref()))
         .collect::<Result<Vec<_>>>()?;
     columns.extend(business_columns);
     for (s, field) in input.target.fields().iter().enumerate().skip(business) {
         let values = writes.iter().map(|w| w.system.get(s - business));
         columns.push(system_column(field.data_type(), values)?);
     }
-    Ok(RecordBatch::try_new(input.target.clone(), columns)?)
+    Ok(vec![RecordBatch::try_new(input.target.clone(), columns)?])
+}
+
+/// Consecutive `(source, row)` pairs merged into `(source, start, end)`
+/// ranges.
+fn ranges(sources: impl Iterator<Item = (usize, usize)>) -> Vec<(usize, usize, usize)> {
+    let mut out: Vec<(usize, usize, usize)> = Vec::new();
+    for (s, r) in sources {
+        match out.last_mut() {
+            Some((ls, _, end)) if *ls == s && *end == r => *end += 1,
+            _ => out.push((s, r, r + 1)),
+        }
+    }
+    out
 }
 
 fn write_kind(w: &Write) -> u8 {
@@ -76,37 +82,35 @@ fn source(input: &PlanInput<'_>, w: &Write, c: usize) -> (usize, usize) {
     }
 }
 
-/// Business column `c` of a run of writes: one `take` when every row comes
-/// from one source (always, for runs of whole-row writes), else an
-/// interleave.
+/// Business column `c` of the writes: copied range by range when the rows
+/// come in long runs, else one `take` (one source) or an `interleave`.
 fn business_column(
     input: &PlanInput<'_>,
     winner_values: &RecordBatch,
     writes: &[&Write],
     c: usize,
+    shared: Option<&[(usize, usize, usize)]>,
 ) -> Result<ArrayRef> {
     let sources: [&dyn Array; 2] = [
         winner_values.column(c).as_ref(),
         input.latest.column(c).as_ref(),
     ];
-    let Some(first) = writes.first() else {
-        return Ok(new_null_array(input.target.field(c).data_type(), 0));
+    let own;
+    let runs = match shared {
+        Some(runs) => runs,
+        None => {
+            own = ranges(writes.iter().map(|w| source(input, w, c)));
+            &own
+        }
     };
-    let single_source = match first.values {
-        Values::Change => Some(0),
-        Values::Latest if writes.iter().all(|w| input.latest_row[w.winner].is_some()) => Some(1),
-        _ => None,
-    };
-    if let Some(from) = single_source {
-        let rows = UInt32Array::from_iter_values(writes.iter().map(|w| {
-            let row = if from == 0 {
-                w.winner
-            } else {
-                input.latest_row[w.winner].expect("checked above")
-            };
-            row as u32
-        }));
-        return Ok(take(sources[from], &rows, None)?);
+    // Long runs: copy ranges. Short ones (scattered rows): a gather is faster.
+    if runs.len() * 8 <= writes.len() {
+        let data = [sources[0].to_data(), sources[1].to_data()];
+        let mut out = MutableArrayData::new(vec![&data[0], &data[1]], false, writes.len());
+        for &(s, start, end) in runs {
+            out.try_extend(s, start, end)?;
+        }
+        return Ok(make_array(out.freeze()));
     }
     let idx: Vec<(usize, usize)> = writes.iter().map(|w| source(input, w, c)).collect();
     let first = idx[0].0;

@@ -11,8 +11,7 @@
 use std::fmt::Debug;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array};
-use arrow::compute::kernels::cmp::distinct;
-use arrow::compute::{cast, take};
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, SchemaRef};
 
 use rayon::prelude::*;
@@ -597,17 +596,21 @@ fn compare(
     latest: &RecordBatch,
     latest_row: &[Option<usize>],
 ) -> Result<Vec<BooleanArray>> {
-    let idx = UInt32Array::from(
-        latest_row
-            .iter()
-            .map(|r| r.map(|r| r as u32))
-            .collect::<Vec<_>>(),
-    );
     spec.compared()
         .par_iter()
         .map(|&c| {
-            let old = take(latest.column(c).as_ref(), &idx, None)?;
-            Ok(distinct(winners.column(c), &old)?)
+            // Compared in place, row against row (no copy of the latest
+            // values): NULL equals NULL, NULL differs from any value.
+            let same = arrow::array::make_comparator(
+                winners.column(c).as_ref(),
+                latest.column(c).as_ref(),
+                arrow::compute::SortOptions::default(),
+            )?;
+            Ok(latest_row
+                .iter()
+                .enumerate()
+                .map(|(w, row)| Some(row.is_none_or(|r| same(w, r).is_ne())))
+                .collect())
         })
         .collect()
 }
