@@ -44,6 +44,14 @@ fn literal_rows(
         .collect()
 }
 
+/// The columns' names, validated and quoted.
+fn quoted_names(columns: &[&Column]) -> Result<Vec<String>> {
+    columns
+        .iter()
+        .map(|c| ident(ObjectKind::Table, &c.name))
+        .collect()
+}
+
 /// `(SELECT v."A"::TYPE AS "A", … FROM (VALUES …) AS v ("A", …))`.
 fn values_source(columns: &[&Column], quoted: &[String], rows: &[Vec<String>]) -> String {
     let select: Vec<String> = columns
@@ -71,10 +79,7 @@ fn key_columns(table: &TableDef) -> Vec<&Column> {
 /// `MERGE` statements upserting `batch` into the keyed table `name`.
 pub(crate) fn upserts(name: &str, table: &TableDef, batch: &RecordBatch) -> Result<Vec<String>> {
     let columns: Vec<&Column> = table.columns.iter().collect();
-    let quoted = columns
-        .iter()
-        .map(|c| ident(ObjectKind::Table, &c.name))
-        .collect::<Result<Vec<_>>>()?;
+    let quoted = quoted_names(&columns)?;
     let key_positions: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -162,10 +167,7 @@ pub(crate) fn deletes(name: &str, table: &TableDef, keys: &RecordBatch) -> Resul
             what: "DELETE by key on a table without a key".into(),
         });
     }
-    let quoted = columns
-        .iter()
-        .map(|c| ident(ObjectKind::Table, &c.name))
-        .collect::<Result<Vec<_>>>()?;
+    let quoted = quoted_names(&columns)?;
     let rows = literal_rows(table, &columns, keys)?;
     let on = quoted
         .iter()
@@ -187,10 +189,7 @@ pub(crate) fn deletes(name: &str, table: &TableDef, keys: &RecordBatch) -> Resul
 /// plain table `name`.
 pub(crate) fn inserts(name: &str, table: &TableDef, batch: &RecordBatch) -> Result<Vec<String>> {
     let columns: Vec<&Column> = table.columns.iter().collect();
-    let quoted = columns
-        .iter()
-        .map(|c| ident(ObjectKind::Table, &c.name))
-        .collect::<Result<Vec<_>>>()?;
+    let quoted = quoted_names(&columns)?;
     let rows = literal_rows(table, &columns, batch)?;
     Ok(rows
         .chunks(ROWS_PER_INSERT)
