@@ -10,8 +10,8 @@ use snowdrift_warehouse::{Column, ObjectKind, TableDef, TableLayout};
 
 use crate::error::{Result, SnowflakeError};
 use crate::merge::Now;
-use crate::sql::ident;
-use crate::values::{ROWS_PER_INSERT, value};
+use crate::sql::{ident, idents};
+use crate::values::{ROWS_PER_INSERT, insert_statements, value};
 
 /// Every row of `batch` as literals of `columns`, in column order.
 fn literal_rows(
@@ -21,17 +21,7 @@ fn literal_rows(
 ) -> Result<Vec<Vec<String>>> {
     let indices = columns
         .iter()
-        .map(|c| {
-            batch
-                .schema()
-                .fields()
-                .iter()
-                .position(|f| f.name().eq_ignore_ascii_case(&c.name))
-                .ok_or_else(|| SnowflakeError::Unsupported {
-                    object: format!("table {}", table.name),
-                    what: format!("rows without its column `{}`", c.name),
-                })
-        })
+        .map(|c| column_index(table, batch, c))
         .collect::<Result<Vec<_>>>()?;
     (0..batch.num_rows())
         .map(|row| {
@@ -46,10 +36,20 @@ fn literal_rows(
 
 /// The columns' names, validated and quoted.
 fn quoted_names(columns: &[&Column]) -> Result<Vec<String>> {
-    columns
+    idents(columns.iter().map(|c| c.name.as_str()))
+}
+
+/// Where the table's column `column` is in `batch` (names compared case-insensitively).
+fn column_index(table: &TableDef, batch: &RecordBatch, column: &Column) -> Result<usize> {
+    batch
+        .schema()
+        .fields()
         .iter()
-        .map(|c| ident(ObjectKind::Table, &c.name))
-        .collect()
+        .position(|f| f.name().eq_ignore_ascii_case(&column.name))
+        .ok_or_else(|| SnowflakeError::Unsupported {
+            object: format!("table {}", table.name),
+            what: format!("rows without its column `{}`", column.name),
+        })
 }
 
 /// `(SELECT v."A"::TYPE AS "A", … FROM (VALUES …) AS v ("A", …))`.
@@ -188,21 +188,16 @@ pub(crate) fn deletes(name: &str, table: &TableDef, keys: &RecordBatch) -> Resul
 /// `INSERT` statements appending `batch` (its columns matched to the table's by name) to the
 /// plain table `name`.
 pub(crate) fn inserts(name: &str, table: &TableDef, batch: &RecordBatch) -> Result<Vec<String>> {
-    let columns: Vec<&Column> = table.columns.iter().collect();
-    let quoted = quoted_names(&columns)?;
-    let rows = literal_rows(table, &columns, batch)?;
-    Ok(rows
-        .chunks(ROWS_PER_INSERT)
-        .map(|chunk| {
-            let values: Vec<String> = chunk
-                .iter()
-                .map(|r| format!("({})", r.join(", ")))
-                .collect();
-            format!(
-                "INSERT INTO {name} ({}) VALUES {}",
-                quoted.join(", "),
-                values.join(", ")
-            )
-        })
-        .collect())
+    let indices = table
+        .columns
+        .iter()
+        .map(|c| column_index(table, batch, c))
+        .collect::<Result<Vec<_>>>()?;
+    let projected = batch
+        .project(&indices)
+        .map_err(|e| SnowflakeError::Unsupported {
+            object: format!("table {}", table.name),
+            what: format!("these rows: {e}"),
+        })?;
+    insert_statements(name, &projected)
 }

@@ -19,7 +19,7 @@ use snowdrift_warehouse::{
 };
 
 use crate::error::{Result, SnowflakeError};
-use crate::sql::{ident, literal};
+use crate::sql::{ident, idents, literal};
 
 /// Column of a raw table holding the staged file a row came from (`METADATA$FILENAME`).
 pub const LOAD_FILE_COLUMN: &str = "_SNOWDRIFT_FILE";
@@ -57,14 +57,6 @@ pub fn timestamp_literal(micros: i64) -> String {
         .map(|t| t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string())
         .unwrap_or_else(|| "9999-12-31 00:00:00".into());
     format!("{}::TIMESTAMP_NTZ", literal(&text))
-}
-
-/// Quoted names of a list of columns.
-fn idents<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>> {
-    names
-        .into_iter()
-        .map(|n| ident(ObjectKind::Table, n))
-        .collect()
 }
 
 fn prefixed(prefix: &str, quoted: &[String]) -> Vec<String> {

@@ -15,7 +15,7 @@ use snowdrift_warehouse::{
 use crate::error::{Result, SnowflakeError};
 use crate::merge::{self, LOAD_FILE_COLUMN, LOAD_ROW_COLUMN, Now};
 use crate::secret::Secret;
-use crate::sql::{glob_to_regex, ident, literal, qualified};
+use crate::sql::{glob_to_regex, ident, idents, literal, qualified};
 
 /// How a stage reaches its bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -308,39 +308,13 @@ impl Renderer {
     /// selecting the file's fields in column order plus the file name and row number into the
     /// load-order columns. Pipes may not use `ABORT_STATEMENT`.
     pub fn pipe(&self, def: &PipeDef, table: &TableDef) -> Result<Statement> {
-        let on_error = match def.on_error {
-            OnError::Continue => "CONTINUE".to_string(),
-            OnError::SkipFile => "SKIP_FILE".to_string(),
-            OnError::SkipFileAfter(n) => format!("SKIP_FILE_{n}"),
-            OnError::SkipFilePercent(p) => literal(&format!("SKIP_FILE_{p}%")),
-            OnError::AbortStatement => {
-                return Err(SnowflakeError::Unsupported {
-                    object: format!("pipe {}", def.name),
-                    what: "ON_ERROR = ABORT_STATEMENT in a pipe".into(),
-                });
-            }
-        };
-        let columns: Vec<&Column> = table.columns.iter().collect();
-        let names = columns
-            .iter()
-            .map(|c| c.name.as_str())
-            .chain([LOAD_FILE_COLUMN, LOAD_ROW_COLUMN])
-            .map(|n| ident(ObjectKind::Table, n))
-            .collect::<Result<Vec<_>>>()?;
-        let fields = (1..=columns.len())
-            .map(|i| format!("${i}"))
-            .chain([
-                "METADATA$FILENAME".into(),
-                "METADATA$FILE_ROW_NUMBER".into(),
-            ])
-            .collect::<Vec<_>>();
-        let mut copy = format!(
-            "COPY INTO {} ({}) FROM (SELECT {} FROM @{})",
-            self.name(ObjectKind::Table, &def.table)?,
-            names.join(", "),
-            fields.join(", "),
-            self.name(ObjectKind::Stage, &def.stage)?
-        );
+        if def.on_error == OnError::AbortStatement {
+            return Err(SnowflakeError::Unsupported {
+                object: format!("pipe {}", def.name),
+                what: "ON_ERROR = ABORT_STATEMENT in a pipe".into(),
+            });
+        }
+        let mut copy = self.copy_from_stage(&def.table, &def.stage, Some(&table.columns))?;
         if let Some(format) = &def.file_format {
             copy.push_str(&format!(
                 " FILE_FORMAT = (FORMAT_NAME = '{}')",
@@ -350,13 +324,48 @@ impl Renderer {
         if let Some(pattern) = &def.pattern {
             copy.push_str(&format!(" PATTERN = {}", literal(&glob_to_regex(pattern))));
         }
-        copy.push_str(&format!(" ON_ERROR = {on_error}"));
+        copy.push_str(&format!(" ON_ERROR = {}", on_error(def.on_error)));
         let sql = format!(
             "CREATE PIPE IF NOT EXISTS {} AUTO_INGEST = {} AS {copy}",
             self.name(ObjectKind::Pipe, &def.name)?,
             upper(def.auto_ingest)
         );
         Ok(Statement::new(ObjectKind::Pipe, &def.name, sql))
+    }
+
+    /// `COPY INTO <table> FROM @<stage>`. For a raw table (`load_order` holds its columns),
+    /// the file's fields are selected in column order plus `METADATA$FILENAME` and
+    /// `METADATA$FILE_ROW_NUMBER` into its load-order columns. Options (file format, pattern,
+    /// ON_ERROR) are appended by the caller.
+    pub fn copy_from_stage(
+        &self,
+        table: &str,
+        stage: &str,
+        load_order: Option<&[Column]>,
+    ) -> Result<String> {
+        let target = self.name(ObjectKind::Table, table)?;
+        let stage = self.name(ObjectKind::Stage, stage)?;
+        let Some(columns) = load_order else {
+            return Ok(format!("COPY INTO {target} FROM @{stage}"));
+        };
+        let names = idents(
+            columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .chain([LOAD_FILE_COLUMN, LOAD_ROW_COLUMN]),
+        )?;
+        let fields = (1..=columns.len())
+            .map(|i| format!("${i}"))
+            .chain([
+                "METADATA$FILENAME".into(),
+                "METADATA$FILE_ROW_NUMBER".into(),
+            ])
+            .collect::<Vec<_>>();
+        Ok(format!(
+            "COPY INTO {target} ({}) FROM (SELECT {} FROM @{stage})",
+            names.join(", "),
+            fields.join(", ")
+        ))
     }
 
     /// `CREATE STREAM … ON TABLE …`.
@@ -483,6 +492,17 @@ pub fn schedule(task: &str, schedule: &Schedule) -> Result<String> {
             expression,
             timezone,
         } => Ok(literal(&format!("USING CRON {expression} {timezone}"))),
+    }
+}
+
+/// An `ON_ERROR` value.
+pub fn on_error(on_error: OnError) -> String {
+    match on_error {
+        OnError::Continue => "CONTINUE".into(),
+        OnError::SkipFile => "SKIP_FILE".into(),
+        OnError::SkipFileAfter(n) => format!("SKIP_FILE_{n}"),
+        OnError::SkipFilePercent(p) => literal(&format!("SKIP_FILE_{p}%")),
+        OnError::AbortStatement => "ABORT_STATEMENT".into(),
     }
 }
 

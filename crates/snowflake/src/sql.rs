@@ -25,6 +25,14 @@ pub fn ident(kind: ObjectKind, name: &str) -> Result<String> {
     Ok(format!("\"{}\"", name.to_ascii_uppercase()))
 }
 
+/// [`ident`] for each of `names` (columns).
+pub fn idents<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>> {
+    names
+        .into_iter()
+        .map(|n| ident(ObjectKind::Table, n))
+        .collect()
+}
+
 /// A name qualified by database and schema: `"DB"."SCHEMA"."NAME"`.
 pub fn qualified(database: &str, schema: &str, kind: ObjectKind, name: &str) -> Result<String> {
     Ok(format!(

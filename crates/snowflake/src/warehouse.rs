@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use snowdrift_warehouse::{
-    Capabilities, CopyOptions, CreateMode, Dml, DmlCount, FileLoad, ObjectDef, ObjectKind, OnError,
+    Capabilities, CopyOptions, CreateMode, Dml, DmlCount, FileLoad, ObjectDef, ObjectKind,
     PipeStatus, PipelineSpec, Relation, TableDef, TableLayout, TaskAction, TaskRun, TaskRunState,
     Warehouse, WarehouseError,
 };
@@ -19,9 +19,8 @@ use crate::config::SnowflakeConfig;
 use crate::connection::Connection;
 use crate::dml;
 use crate::error::{Result, SnowflakeError};
-use crate::merge::{LOAD_FILE_COLUMN, LOAD_ROW_COLUMN};
 use crate::plan::Plan;
-use crate::render::{Renderer, StageAccess, Statement};
+use crate::render::{self, Renderer, StageAccess, Statement};
 use crate::results::{self, Record};
 use crate::sql::{ident, literal};
 
@@ -217,26 +216,14 @@ impl SnowflakeWarehouse {
         stage: &str,
         options: CopyOptions,
     ) -> Result<Vec<FileLoad>> {
-        let target = self.name(ObjectKind::Table, table)?;
-        let stage_name = self.name(ObjectKind::Stage, stage)?;
-        let mut sql = if self.is_pipe_target(table).await {
-            let def = self.table_def(table).await?;
-            let columns = def
-                .columns
-                .iter()
-                .map(|c| c.name.as_str())
-                .chain([LOAD_FILE_COLUMN, LOAD_ROW_COLUMN])
-                .map(|c| ident(ObjectKind::Table, c))
-                .collect::<Result<Vec<_>>>()?;
-            let fields: Vec<String> = (1..=def.columns.len()).map(|i| format!("${i}")).collect();
-            format!(
-                "COPY INTO {target} ({}) FROM (SELECT {}, METADATA$FILENAME, METADATA$FILE_ROW_NUMBER FROM @{stage_name})",
-                columns.join(", "),
-                fields.join(", ")
-            )
+        let raw_columns = if self.is_pipe_target(table).await {
+            Some(self.table_def(table).await?.columns)
         } else {
-            format!("COPY INTO {target} FROM @{stage_name}")
+            None
         };
+        let mut sql = self
+            .renderer
+            .copy_from_stage(table, stage, raw_columns.as_deref())?;
         if let Some(files) = &options.files {
             let list: Vec<String> = files.iter().map(|f| literal(f)).collect();
             sql.push_str(&format!(" FILES = ({})", list.join(", ")));
@@ -253,7 +240,10 @@ impl SnowflakeWarehouse {
                 self.name(ObjectKind::FileFormat, format)?
             ));
         }
-        sql.push_str(&format!(" ON_ERROR = {}", on_error(options.on_error)));
+        sql.push_str(&format!(
+            " ON_ERROR = {}",
+            render::on_error(options.on_error)
+        ));
         if options.force {
             sql.push_str(" FORCE = TRUE");
         }
@@ -335,16 +325,6 @@ impl SnowflakeWarehouse {
             }
             tokio::time::sleep(TASK_POLL).await;
         }
-    }
-}
-
-fn on_error(on_error: OnError) -> String {
-    match on_error {
-        OnError::Continue => "CONTINUE".into(),
-        OnError::SkipFile => "SKIP_FILE".into(),
-        OnError::SkipFileAfter(n) => format!("SKIP_FILE_{n}"),
-        OnError::SkipFilePercent(p) => literal(&format!("SKIP_FILE_{p}%")),
-        OnError::AbortStatement => "ABORT_STATEMENT".into(),
     }
 }
 
