@@ -1,6 +1,7 @@
 //! The pipeline on Snowflake. Without an account it prints the deploy plan — every statement,
 //! in order, secrets shown as `***`. With `--apply` it deploys the plan to the account the
-//! `SNOWFLAKE_*` variables name (safe to repeat); `--teardown` removes what deploy made.
+//! `SNOWFLAKE_*` variables name (safe to repeat); `--teardown` removes what deploy made but the
+//! database and schema, `--teardown --drop-namespace` those too (their whole contents).
 //!
 //! ```text
 //! cargo run --features snowflake --example snowflake_deploy -- --stage s3://my-bucket/landing
@@ -50,7 +51,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     if flag("--apply") || flag("--teardown") {
         let config = SnowflakeConfig::from_env()?;
         let warehouse = SnowflakeWarehouse::connect(&config).await?;
-        let plan = if flag("--teardown") {
+        let plan = if flag("--teardown") && flag("--drop-namespace") {
+            warehouse.teardown_spec_with_namespace(&spec).await?
+        } else if flag("--teardown") {
             warehouse.teardown_spec(&spec).await?
         } else {
             warehouse.deploy_spec(&spec).await?

@@ -81,6 +81,24 @@ impl Renderer {
         Ok(Plan { statements })
     }
 
+    /// [`Renderer::teardown_plan`], then `DROP SCHEMA` and `DROP DATABASE` too: everything
+    /// deploy made when it created the database. Only for a database that holds nothing else
+    /// — both drops take their whole contents with them.
+    pub fn teardown_plan_with_namespace(&self, spec: &PipelineSpec) -> Result<Plan> {
+        let mut plan = self.teardown_plan(spec)?;
+        for (keyword, name) in [
+            ("SCHEMA", self.schema_name()?),
+            ("DATABASE", self.database_name()?),
+        ] {
+            plan.statements.push(Statement::new(
+                ObjectKind::Table,
+                &name,
+                format!("DROP {keyword} IF EXISTS {name}"),
+            ));
+        }
+        Ok(plan)
+    }
+
     /// `DROP <kind> IF EXISTS <name>`.
     pub fn drop_statement(&self, kind: ObjectKind, name: &str) -> Result<Statement> {
         let sql = format!(

@@ -171,9 +171,23 @@ impl Renderer {
         qualified(&self.database, &self.schema, kind, name)
     }
 
+    /// The quoted database name.
+    pub(crate) fn database_name(&self) -> Result<String> {
+        ident(ObjectKind::Table, &self.database)
+    }
+
+    /// The quoted, database-qualified schema name.
+    pub(crate) fn schema_name(&self) -> Result<String> {
+        Ok(format!(
+            "{}.{}",
+            self.database_name()?,
+            ident(ObjectKind::Table, &self.schema)?
+        ))
+    }
+
     /// `CREATE DATABASE` and `CREATE SCHEMA`, if missing.
     pub fn namespace(&self) -> Result<Vec<Statement>> {
-        let database = ident(ObjectKind::Table, &self.database)?;
+        let database = self.database_name()?;
         let schema = ident(ObjectKind::Table, &self.schema)?;
         Ok(vec![
             Statement::new(

@@ -98,9 +98,21 @@ impl SnowflakeWarehouse {
         Ok(plan)
     }
 
-    /// Removes what [`SnowflakeWarehouse::deploy_spec`] made.
+    /// Removes what [`SnowflakeWarehouse::deploy_spec`] made, leaving the database and
+    /// schema (they may hold other things).
     pub async fn teardown_spec(&self, spec: &PipelineSpec) -> Result<Plan> {
-        let plan = self.renderer.teardown_plan(spec)?;
+        self.teardown(spec, self.renderer.teardown_plan(spec)?)
+            .await
+    }
+
+    /// [`SnowflakeWarehouse::teardown_spec`], then drops the schema and the database as
+    /// well: for a database deploy created and nothing else uses.
+    pub async fn teardown_spec_with_namespace(&self, spec: &PipelineSpec) -> Result<Plan> {
+        self.teardown(spec, self.renderer.teardown_plan_with_namespace(spec)?)
+            .await
+    }
+
+    async fn teardown(&self, spec: &PipelineSpec, plan: Plan) -> Result<Plan> {
         self.apply(&plan).await?;
         let mut catalog = self.catalog.lock().await;
         for object in spec.objects() {

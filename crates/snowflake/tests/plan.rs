@@ -259,3 +259,24 @@ fn teardown_drops_in_reverse_order_after_suspending() {
     );
     assert!(text.contains("DROP FILE FORMAT IF EXISTS"));
 }
+
+#[test]
+fn teardown_with_namespace_also_drops_the_schema_and_database_last() {
+    let plan = Renderer::new("db", "sc")
+        .teardown_plan_with_namespace(&spec())
+        .unwrap();
+    let text = plan.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let n = lines.len();
+    assert_eq!(lines[n - 2], "DROP SCHEMA IF EXISTS \"DB\".\"SC\";");
+    assert_eq!(lines[n - 1], "DROP DATABASE IF EXISTS \"DB\";");
+    assert_eq!(
+        n,
+        Renderer::new("db", "sc")
+            .teardown_plan(&spec())
+            .unwrap()
+            .statements
+            .len()
+            + 2
+    );
+}
