@@ -38,6 +38,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod columns;
 mod error;
 mod locale;
 mod options;
@@ -45,6 +46,7 @@ mod population;
 mod rng;
 mod spec;
 mod stream;
+mod tables;
 mod truth;
 mod values;
 

@@ -135,9 +135,11 @@ impl Population {
     /// Move every column but `key_column` of every key to its next version
     /// (classic mode: all columns of all keys share one version).
     pub(crate) fn bump_all(&mut self, key_column: usize) {
-        for (i, v) in self.versions.iter_mut().enumerate() {
-            if i % self.columns != key_column {
-                *v = (*v & !NULL_BIT).wrapping_add(1) & !NULL_BIT;
+        for row in self.versions.chunks_exact_mut(self.columns) {
+            for (c, v) in row.iter_mut().enumerate() {
+                if c != key_column {
+                    *v = (*v & !NULL_BIT).wrapping_add(1) & !NULL_BIT;
+                }
             }
         }
     }

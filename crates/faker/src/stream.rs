@@ -10,13 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use rayon::prelude::*;
 
+use crate::columns::Generator;
 use crate::options::{ChangeMix, ChangeOptions};
 use crate::population::Population;
-use crate::values::{ColumnBuilders, RowGenerator};
 use crate::{EntitySpec, FakerError, FakerRng, Locale, Result};
 
 /// The operation a change row carries in the operation column.
@@ -240,7 +238,7 @@ impl ChangeStreamBuilder {
             .map(|g| g.weight)
             .collect();
         Ok(ChangeStream {
-            rows: RowGenerator::new(self.spec.clone(), self.locale, self.seed),
+            rows: Generator::new(self.spec.clone(), self.locale, self.seed),
             population: Population::new(self.spec.columns().len()),
             planner: FakerRng::from_seed(self.seed ^ 0x706c_616e),
             cumulative: self.options.mix.cumulative(),
@@ -294,7 +292,9 @@ fn change_schema(spec: &EntitySpec, options: &ChangeOptions) -> Result<SchemaRef
 struct Plan {
     keys: Vec<i64>,
     ops: Vec<Operation>,
+    /// One version per column per row, or one set shared by every row.
     versions: Vec<u32>,
+    shared_versions: bool,
     event_times: Vec<i64>,
     stats: BatchStats,
 }
@@ -304,6 +304,7 @@ impl Plan {
         self.keys.clear();
         self.ops.clear();
         self.versions.clear();
+        self.shared_versions = false;
         self.event_times.clear();
         self.stats = BatchStats::default();
     }
@@ -330,7 +331,7 @@ impl Plan {
 #[derive(Debug, Clone)]
 pub struct ChangeStream {
     spec: Arc<EntitySpec>,
-    rows: RowGenerator,
+    rows: Generator,
     population: Population,
     planner: FakerRng,
     cumulative: [f64; 5],
@@ -409,13 +410,13 @@ impl ChangeStream {
             .map(|i| self.population.live_key(i))
             .collect();
         keys.sort_unstable();
-        let mut builders = ColumnBuilders::new(&self.spec, keys.len());
-        for key in keys {
-            self.rows
-                .generate(key, self.population.versions(key), &mut builders);
-        }
-        RecordBatch::try_new(self.spec.schema(), builders.finish())
-            .expect("builders follow the spec's schema")
+        let versions: Vec<u32> = keys
+            .iter()
+            .flat_map(|&key| self.population.versions(key).iter().copied())
+            .collect();
+        let rows = self.rows.rows(&keys, &versions, false);
+        let columns = self.rows.columns(&rows, self.options.parallel);
+        RecordBatch::try_new(self.spec.schema(), columns).expect("columns follow the spec's schema")
     }
 
     fn next_event_time(&mut self, stats: &mut BatchStats) -> i64 {
@@ -464,7 +465,8 @@ impl ChangeStream {
             .unwrap_or(0);
         plan.keys.extend(0..rows as i64);
         plan.ops.resize(rows, op);
-        plan.versions.resize(rows * width, version);
+        plan.versions.resize(width, version);
+        plan.shared_versions = true;
         plan.stats = BatchStats {
             rows,
             inserts: if first_file { rows } else { 0 },
@@ -594,52 +596,16 @@ impl ChangeStream {
     }
 
     fn materialize(&self, plan: &Plan) -> RecordBatch {
-        let n = plan.keys.len();
-        let chunk = if self.options.parallel {
-            n.div_ceil(4 * rayon::current_num_threads().max(1))
-                .max(4096)
-        } else {
-            n.max(1)
-        };
-        let ranges: Vec<(usize, usize)> = (0..n)
-            .step_by(chunk)
-            .map(|s| (s, (s + chunk).min(n)))
-            .collect();
-        let parts: Vec<RecordBatch> = if ranges.len() > 1 {
-            ranges
-                .par_iter()
-                .map(|&(a, b)| self.materialize_range(plan, a, b))
-                .collect()
-        } else {
-            ranges
-                .iter()
-                .map(|&(a, b)| self.materialize_range(plan, a, b))
-                .collect()
-        };
-        match parts.len() {
-            0 => RecordBatch::new_empty(self.schema.clone()),
-            1 => parts.into_iter().next().expect("one part"),
-            _ => concat_batches(&self.schema, &parts).expect("parts share the schema"),
-        }
-    }
-
-    fn materialize_range(&self, plan: &Plan, from: usize, to: usize) -> RecordBatch {
-        let width = self.spec.columns().len();
-        let mut builders = ColumnBuilders::new(&self.spec, to - from);
-        for i in from..to {
-            let versions = &plan.versions[i * width..(i + 1) * width];
-            self.rows.generate(plan.keys[i], versions, &mut builders);
-        }
-        let mut columns = builders.finish();
+        let rows = self
+            .rows
+            .rows(&plan.keys, &plan.versions, plan.shared_versions);
+        let mut columns = self.rows.columns(&rows, self.options.parallel);
         if self.options.operation_column.is_some() {
-            let ops: StringArray = plan.ops[from..to]
-                .iter()
-                .map(|o| Some(o.as_str()))
-                .collect();
+            let ops: StringArray = plan.ops.iter().map(|o| Some(o.as_str())).collect();
             columns.push(Arc::new(ops) as ArrayRef);
         }
         if self.options.event_time_column.is_some() {
-            let times = TimestampMicrosecondArray::from(plan.event_times[from..to].to_vec());
+            let times = TimestampMicrosecondArray::from(plan.event_times.clone());
             columns.push(Arc::new(times) as ArrayRef);
         }
         RecordBatch::try_new(self.schema.clone(), columns)
