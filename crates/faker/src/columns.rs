@@ -11,12 +11,13 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Builder, StringBuilder};
+use arrow::array::{ArrayRef, Int64Builder};
 use rayon::prelude::*;
 
+use crate::buffer::{Sink, TextBuffer};
 use crate::spec::{ColumnKind, EntitySpec};
-use crate::tables::{LocaleTables, LoweredWords, push_ascii_lower, tables};
-use crate::values::{LoweredName, NULL_BIT, Sink, email, text};
+use crate::tables::{LocaleTables, Words, push_ascii_lower, tables};
+use crate::values::{LoweredName, NULL_BIT, Text, email, text};
 use crate::{FakerRng, Locale};
 
 /// Rows smaller than this are not split further across threads.
@@ -172,23 +173,21 @@ impl Generator {
         column: usize,
         rows: &Rows<'_>,
         range: Range<usize>,
-        mut fill: impl FnMut(&mut FakerRng, usize, &mut StringBuilder) -> bool,
+        mut fill: impl FnMut(&mut FakerRng, usize, &mut TextBuffer) -> bool,
     ) -> ArrayRef {
         let kind = &self.spec.columns()[column].kind;
-        let mut b = StringBuilder::with_capacity(range.len(), range.len() * typical_len(kind));
+        let mut b = TextBuffer::with_capacity(range.len(), range.len() * typical_len(kind));
         for row in range {
             let v = rows.version(row, column);
             if v & NULL_BIT != 0 {
-                b.append_null();
-                continue;
-            }
-            if fill(&mut rows.rng(row, column, v), row, &mut b) {
-                b.append_value("");
+                b.null();
+            } else if fill(&mut rows.rng(row, column, v), row, &mut b) {
+                b.commit();
             } else {
-                b.append_null();
+                b.null();
             }
         }
-        Arc::new(b.finish())
+        b.finish()
     }
 
     /// The e-mail of one row, from the names its source columns hold.
@@ -226,12 +225,12 @@ impl Generator {
         let v = rows.version(row, source);
         if v & NULL_BIT == 0 {
             let list = match self.spec.columns()[source].kind {
-                ColumnKind::FirstName => Some((t.data.first_names.len(), &t.first_lower)),
-                ColumnKind::LastName => Some((t.data.last_names.len(), &t.last_lower)),
+                ColumnKind::FirstName => Some(&t.first_lower),
+                ColumnKind::LastName => Some(&t.last_lower),
                 _ => None,
             };
-            if let Some((len, words)) = list {
-                return lowered_word(words, rows.rng(row, source, v).index(len));
+            if let Some(words) = list {
+                return lowered_word(words, rows.rng(row, source, v).index(words.len()));
             }
             raw.clear();
             if self.cell_text(source, row, rows, raw) {
@@ -239,8 +238,8 @@ impl Generator {
             }
         }
         match slot {
-            NameSlot::First => lowered_word(&t.first_lower, rng.index(t.data.first_names.len())),
-            NameSlot::Last => lowered_word(&t.last_lower, rng.index(t.data.last_names.len())),
+            NameSlot::First => lowered_word(&t.first_lower, rng.index(t.first_lower.len())),
+            NameSlot::Last => lowered_word(&t.last_lower, rng.index(t.last_lower.len())),
         }
     }
 
@@ -268,10 +267,10 @@ impl Generator {
     }
 }
 
-fn lowered_word(words: &LoweredWords, i: usize) -> LoweredName<'_> {
+fn lowered_word(words: &Words, i: usize) -> LoweredName<'_> {
     LoweredName {
-        word: words.word(i),
-        initial: words.initial(i),
+        word: Text::Word(words, words.get(i)),
+        initial: Text::Word(words, words.initial(i)),
     }
 }
 
@@ -285,8 +284,8 @@ fn lower_into<'s>(raw: &str, out: &'s mut String) -> LoweredName<'s> {
     let initial = out.len();
     push_ascii_lower(chars.as_str(), out);
     LoweredName {
-        word: out.as_str(),
-        initial: &out[..initial],
+        word: Text::Str(out.as_str()),
+        initial: Text::Str(&out[..initial]),
     }
 }
 

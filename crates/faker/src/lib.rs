@@ -38,6 +38,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod buffer;
 mod columns;
 mod error;
 mod locale;

@@ -90,12 +90,6 @@ impl FakerRng {
         &items[self.index(items.len())]
     }
 
-    /// One word of a non-empty word list.
-    #[inline]
-    pub(crate) fn word(&mut self, words: &[&'static str]) -> &'static str {
-        words[self.index(words.len())]
-    }
-
     /// A uniform float in `[0, 1)`.
     #[inline]
     pub fn unit(&mut self) -> f64 {

@@ -586,11 +586,11 @@ impl ChangeStream {
                 }
             })
             .unwrap_or(0);
-        let columns = self.spec.resolved_groups()[group].columns.clone();
+        let columns = &self.spec.resolved_groups()[group].columns;
         let null_rate = self.options.null_rate;
         let planner = &mut self.planner;
         self.population
-            .bump(key, &columns, || planner.chance(null_rate));
+            .bump(key, columns, || planner.chance(null_rate));
         stats.updates += 1;
         (key, Operation::Update)
     }

@@ -8,11 +8,113 @@ use std::sync::LazyLock;
 use crate::Locale;
 use crate::locale::LocaleData;
 
+/// Bytes copied at once when a short word is written (see [`Words`]).
+pub(crate) const WORD_CHUNK: usize = 16;
+
+/// A word of a [`Words`] list: where it starts and how long it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WordRef {
+    start: u32,
+    len: u32,
+}
+
+/// A word list stored end to end in one buffer with [`WORD_CHUNK`] bytes of
+/// padding after the last word, so that a short word can be written with one
+/// fixed-size copy (see `TextBuffer::put_word`) instead of a `memcpy` call.
+#[derive(Debug, Default)]
+pub(crate) struct Words {
+    text: String,
+    words: Vec<WordRef>,
+    /// Per word, the length of its first character's form (lowered lists).
+    initials: Vec<u32>,
+}
+
+impl Words {
+    fn new<S: AsRef<str>>(list: &[S]) -> Self {
+        let mut words = Self::default();
+        for w in list {
+            words.push(w.as_ref());
+        }
+        words.pad();
+        words
+    }
+
+    /// The lower-case ASCII forms of `list` (see [`push_ascii_lower`]), with
+    /// the form of each word's first character for `flast`-style e-mails.
+    fn lowered(list: &[&str]) -> Self {
+        let mut words = Self::default();
+        for word in list {
+            let start = words.text.len();
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                push_ascii_lower(first.encode_utf8(&mut [0; 4]), &mut words.text);
+            }
+            words.initials.push((words.text.len() - start) as u32);
+            push_ascii_lower(chars.as_str(), &mut words.text);
+            words.words.push(WordRef {
+                start: start as u32,
+                len: (words.text.len() - start) as u32,
+            });
+        }
+        words.pad();
+        words
+    }
+
+    /// Append a word (before [`Words::pad`]) and return it.
+    fn push(&mut self, word: &str) -> WordRef {
+        let w = WordRef {
+            start: self.text.len() as u32,
+            len: word.len() as u32,
+        };
+        self.text.push_str(word);
+        self.words.push(w);
+        w
+    }
+
+    fn pad(&mut self) {
+        self.text.extend(std::iter::repeat_n(' ', WORD_CHUNK));
+    }
+
+    /// Number of words.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// The `i`-th word.
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> WordRef {
+        self.words[i]
+    }
+
+    /// The form of the `i`-th word's first character (lowered lists only).
+    #[inline]
+    pub(crate) fn initial(&self, i: usize) -> WordRef {
+        WordRef {
+            start: self.words[i].start,
+            len: self.initials[i],
+        }
+    }
+
+    /// The text of a word.
+    #[inline]
+    pub(crate) fn text(&self, w: WordRef) -> &str {
+        &self.text[w.start as usize..(w.start + w.len) as usize]
+    }
+
+    /// The bytes from a word's start: its text, then at least
+    /// [`WORD_CHUNK`] bytes more (the next words or the padding).
+    #[inline]
+    pub(crate) fn padded(&self, w: WordRef) -> (&[u8], usize) {
+        (&self.text.as_bytes()[w.start as usize..], w.len as usize)
+    }
+}
+
 /// One piece of an address template such as `{CityPrefix} {CityName}{CitySuffix}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Piece {
-    /// Literal text between placeholders.
-    Text(&'static str),
+    /// Literal text between placeholders, in the tables' literals.
+    Text(WordRef),
     /// A first or last name (`{StreetName}`, `{CityName}`).
     NamePart,
     /// `{StreetSuffix}`.
@@ -26,59 +128,30 @@ pub(crate) enum Piece {
 /// One piece of a digit format such as `(###) ###-####`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DigitPiece {
-    /// Literal text.
-    Text(&'static str),
+    /// Literal text, in the tables' literals.
+    Text(WordRef),
     /// This many random digits (one `#` each).
     Digits(usize),
-}
-
-/// Lower-case ASCII forms of a word list, in one allocation, with the length
-/// of each word's first character's form (for `flast`-style e-mails).
-#[derive(Debug)]
-pub(crate) struct LoweredWords {
-    text: String,
-    /// Per word: start in `text`, end, end of its first character's form.
-    spans: Vec<(u32, u32, u32)>,
-}
-
-impl LoweredWords {
-    fn new(words: &[&str]) -> Self {
-        let mut text = String::new();
-        let mut spans = Vec::with_capacity(words.len());
-        for word in words {
-            let start = text.len();
-            let mut chars = word.chars();
-            if let Some(first) = chars.next() {
-                push_ascii_lower(first.encode_utf8(&mut [0; 4]), &mut text);
-            }
-            let initial = text.len();
-            push_ascii_lower(chars.as_str(), &mut text);
-            spans.push((start as u32, text.len() as u32, initial as u32));
-        }
-        Self { text, spans }
-    }
-
-    /// The whole word's form.
-    #[inline]
-    pub(crate) fn word(&self, i: usize) -> &str {
-        let (start, end, _) = self.spans[i];
-        &self.text[start as usize..end as usize]
-    }
-
-    /// The form of the word's first character only.
-    #[inline]
-    pub(crate) fn initial(&self, i: usize) -> &str {
-        let (start, _, initial) = self.spans[i];
-        &self.text[start as usize..initial as usize]
-    }
 }
 
 /// Everything the generator needs of one locale.
 #[derive(Debug)]
 pub(crate) struct LocaleTables {
-    pub(crate) data: &'static LocaleData,
-    pub(crate) first_lower: LoweredWords,
-    pub(crate) last_lower: LoweredWords,
+    pub(crate) first_names: Words,
+    pub(crate) last_names: Words,
+    pub(crate) first_lower: Words,
+    pub(crate) last_lower: Words,
+    pub(crate) city_prefixes: Words,
+    pub(crate) city_suffixes: Words,
+    pub(crate) street_suffixes: Words,
+    pub(crate) states: Words,
+    pub(crate) state_abbrs: Words,
+    pub(crate) countries: Words,
+    pub(crate) country_codes: Words,
+    pub(crate) email_providers: Words,
+    /// Literal text of templates and digit formats, and the ten digits.
+    pub(crate) literals: Words,
+    pub(crate) digits: [WordRef; 10],
     pub(crate) street: Vec<Piece>,
     pub(crate) city: Vec<Piece>,
     pub(crate) city_with_prefix: Vec<Piece>,
@@ -88,18 +161,42 @@ pub(crate) struct LocaleTables {
 }
 
 impl LocaleTables {
-    fn compile(data: &'static LocaleData) -> Self {
-        let digits = |formats: &[&'static str]| formats.iter().map(|f| digit_format(f)).collect();
+    fn compile(d: &'static LocaleData) -> Self {
+        let mut literals = Words::default();
+        let digits = std::array::from_fn(|i| literals.push(&i.to_string()));
+        let mut formats = |list: &[&str]| -> Vec<Vec<DigitPiece>> {
+            list.iter()
+                .map(|f| digit_format(f, &mut literals))
+                .collect()
+        };
+        let building_numbers = formats(d.building_number_formats);
+        let postcodes = formats(d.postcode_formats);
+        let phones = formats(d.phone_formats);
+        let street = template(d.street_template, &mut literals);
+        let city = template(d.city_template, &mut literals);
+        let city_with_prefix = template(d.city_with_prefix_template, &mut literals);
+        literals.pad();
         Self {
-            data,
-            first_lower: LoweredWords::new(data.first_names),
-            last_lower: LoweredWords::new(data.last_names),
-            street: template(data.street_template),
-            city: template(data.city_template),
-            city_with_prefix: template(data.city_with_prefix_template),
-            building_numbers: digits(data.building_number_formats),
-            postcodes: digits(data.postcode_formats),
-            phones: digits(data.phone_formats),
+            first_names: Words::new(d.first_names),
+            last_names: Words::new(d.last_names),
+            first_lower: Words::lowered(d.first_names),
+            last_lower: Words::lowered(d.last_names),
+            city_prefixes: Words::new(d.city_prefixes),
+            city_suffixes: Words::new(d.city_suffixes),
+            street_suffixes: Words::new(d.street_suffixes),
+            states: Words::new(d.states),
+            state_abbrs: Words::new(d.state_abbrs),
+            countries: Words::new(d.countries),
+            country_codes: Words::new(d.country_codes),
+            email_providers: Words::new(d.email_providers),
+            literals,
+            digits,
+            street,
+            city,
+            city_with_prefix,
+            building_numbers,
+            postcodes,
+            phones,
         }
     }
 }
@@ -125,7 +222,7 @@ pub(crate) fn tables(locale: Locale) -> &'static LocaleTables {
 
 /// Split a `{Placeholder}` template into pieces. Unknown placeholders render
 /// as nothing; an unclosed `{` is kept as text.
-fn template(template: &'static str) -> Vec<Piece> {
+fn template(template: &str, literals: &mut Words) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -133,7 +230,7 @@ fn template(template: &'static str) -> Vec<Piece> {
             break;
         };
         if open > 0 {
-            pieces.push(Piece::Text(&rest[..open]));
+            pieces.push(Piece::Text(literals.push(&rest[..open])));
         }
         let piece = match &rest[open + 1..open + close] {
             "StreetName" | "CityName" => Some(Piece::NamePart),
@@ -146,13 +243,13 @@ fn template(template: &'static str) -> Vec<Piece> {
         rest = &rest[open + close + 1..];
     }
     if !rest.is_empty() {
-        pieces.push(Piece::Text(rest));
+        pieces.push(Piece::Text(literals.push(rest)));
     }
     pieces
 }
 
 /// Split a format in which each `#` stands for a random digit.
-fn digit_format(format: &'static str) -> Vec<DigitPiece> {
+fn digit_format(format: &str, literals: &mut Words) -> Vec<DigitPiece> {
     let mut pieces = Vec::new();
     let mut rest = format;
     while !rest.is_empty() {
@@ -162,7 +259,7 @@ fn digit_format(format: &'static str) -> Vec<DigitPiece> {
             rest = &rest[hashes..];
         } else {
             let text = rest.find('#').unwrap_or(rest.len());
-            pieces.push(DigitPiece::Text(&rest[..text]));
+            pieces.push(DigitPiece::Text(literals.push(&rest[..text])));
             rest = &rest[text..];
         }
     }
@@ -196,47 +293,61 @@ pub(crate) fn push_ascii_lower(s: &str, out: &mut String) {
 mod tests {
     use super::*;
 
+    fn texts(pieces: &[Piece], literals: &Words) -> Vec<String> {
+        pieces
+            .iter()
+            .map(|p| match *p {
+                Piece::Text(w) => format!("'{}'", literals.text(w)),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
     #[test]
     fn templates_split_into_pieces() {
+        let mut lit = Words::default();
+        let city = template("{CityPrefix} {CityName}{CitySuffix}", &mut lit);
         assert_eq!(
-            template("{CityPrefix} {CityName}{CitySuffix}"),
-            [
-                Piece::CityPrefix,
-                Piece::Text(" "),
-                Piece::NamePart,
-                Piece::CitySuffix
-            ]
+            texts(&city, &lit),
+            ["CityPrefix", "' '", "NamePart", "CitySuffix"]
         );
-        assert_eq!(
-            template("a {X} b {StreetName}"),
-            [Piece::Text("a "), Piece::Text(" b "), Piece::NamePart]
-        );
-        assert_eq!(template("open {"), [Piece::Text("open {")]);
+        let other = template("a {X} b {StreetName}", &mut lit);
+        assert_eq!(texts(&other, &lit), ["'a '", "' b '", "NamePart"]);
+        assert_eq!(texts(&template("open {", &mut lit), &lit), ["'open {'"]);
     }
 
     #[test]
     fn digit_formats_split_into_runs() {
-        assert_eq!(
-            digit_format("(###) ###-####"),
-            [
-                DigitPiece::Text("("),
-                DigitPiece::Digits(3),
-                DigitPiece::Text(") "),
-                DigitPiece::Digits(3),
-                DigitPiece::Text("-"),
-                DigitPiece::Digits(4),
-            ]
-        );
-        assert_eq!(digit_format("#####"), [DigitPiece::Digits(5)]);
+        let mut lit = Words::default();
+        let pieces = digit_format("(###) ###-####", &mut lit);
+        let shown: Vec<String> = pieces
+            .iter()
+            .map(|p| match *p {
+                DigitPiece::Text(w) => lit.text(w).to_string(),
+                DigitPiece::Digits(n) => n.to_string(),
+            })
+            .collect();
+        assert_eq!(shown, ["(", "3", ") ", "3", "-", "4"]);
+        assert_eq!(digit_format("#####", &mut lit), [DigitPiece::Digits(5)]);
     }
 
     #[test]
     fn lowered_words_keep_initial_and_word() {
-        let words = LoweredWords::new(&["Élodie", "O'Neil", "Æsa", "'x"]);
-        assert_eq!((words.word(0), words.initial(0)), ("elodie", "e"));
-        assert_eq!((words.word(1), words.initial(1)), ("oneil", "o"));
-        assert_eq!((words.word(2), words.initial(2)), ("aesa", "ae"));
-        assert_eq!((words.word(3), words.initial(3)), ("x", ""));
+        let words = Words::lowered(&["Élodie", "O'Neil", "Æsa", "'x"]);
+        let pair = |i| (words.text(words.get(i)), words.text(words.initial(i)));
+        assert_eq!(pair(0), ("elodie", "e"));
+        assert_eq!(pair(1), ("oneil", "o"));
+        assert_eq!(pair(2), ("aesa", "ae"));
+        assert_eq!(pair(3), ("x", ""));
+    }
+
+    #[test]
+    fn every_word_has_a_full_chunk_after_its_start() {
+        let words = Words::new(&["a", "bb", "a much longer word than a chunk"]);
+        for i in 0..words.len() {
+            let (bytes, len) = words.padded(words.get(i));
+            assert!(bytes.len() >= len + WORD_CHUNK);
+        }
     }
 
     #[test]
@@ -244,7 +355,8 @@ mod tests {
         for locale in Locale::ALL {
             let t = tables(locale);
             assert!(!t.street.is_empty() && !t.city.is_empty(), "{locale}");
-            assert_eq!(t.first_lower.spans.len(), t.data.first_names.len());
+            assert_eq!(t.first_lower.len(), locale.data().first_names.len());
+            assert_eq!(t.literals.text(t.digits[7]), "7");
         }
     }
 }

@@ -6,48 +6,31 @@
 //! any order, on any thread — the basis of determinism, parallelism and cheap
 //! ground truth. The functions here only decide what one value looks like.
 
-use arrow::array::StringBuilder;
-
 use crate::FakerRng;
+use crate::buffer::Sink;
 use crate::spec::ColumnKind;
-use crate::tables::{DigitPiece, LocaleTables, Piece};
+use crate::tables::{DigitPiece, LocaleTables, Piece, WordRef, Words};
 
 /// Version flag: the column holds NULL at this version.
 pub(crate) const NULL_BIT: u32 = 1 << 31;
 
-/// Where a value's text goes: the column being built, or a scratch string.
-pub(crate) trait Sink {
-    /// Append `s` to the value being written.
-    fn put(&mut self, s: &str);
-}
-
-impl Sink for String {
-    #[inline]
-    fn put(&mut self, s: &str) {
-        self.push_str(s);
-    }
-}
-
-impl Sink for StringBuilder {
-    #[inline]
-    fn put(&mut self, s: &str) {
-        // Writing to an Arrow string builder cannot fail.
-        let _ = std::fmt::Write::write_str(self, s);
-    }
+/// Write a uniformly drawn word of `words`.
+#[inline]
+fn put_any(words: &Words, rng: &mut FakerRng, out: &mut impl Sink) {
+    out.put_word(words, words.get(rng.index(words.len())));
 }
 
 /// Append the text of one word-based value.
 pub(crate) fn text(t: &LocaleTables, kind: &ColumnKind, rng: &mut FakerRng, out: &mut impl Sink) {
-    let d = t.data;
     match kind {
-        ColumnKind::FirstName => out.put(rng.word(d.first_names)),
-        ColumnKind::LastName => out.put(rng.word(d.last_names)),
-        ColumnKind::State => out.put(rng.word(d.states)),
-        ColumnKind::StateAbbr => out.put(rng.word(d.state_abbrs)),
-        ColumnKind::Country => out.put(rng.word(d.countries)),
-        ColumnKind::CountryCode => out.put(rng.word(d.country_codes)),
-        ColumnKind::PostCode => numerify(rng.pick::<Vec<_>>(&t.postcodes), rng, out),
-        ColumnKind::PhoneNumber => numerify(rng.pick::<Vec<_>>(&t.phones), rng, out),
+        ColumnKind::FirstName => put_any(&t.first_names, rng, out),
+        ColumnKind::LastName => put_any(&t.last_names, rng, out),
+        ColumnKind::State => put_any(&t.states, rng, out),
+        ColumnKind::StateAbbr => put_any(&t.state_abbrs, rng, out),
+        ColumnKind::Country => put_any(&t.countries, rng, out),
+        ColumnKind::CountryCode => put_any(&t.country_codes, rng, out),
+        ColumnKind::PostCode => numerify(t, rng.pick::<Vec<_>>(&t.postcodes), rng, out),
+        ColumnKind::PhoneNumber => numerify(t, rng.pick::<Vec<_>>(&t.phones), rng, out),
         ColumnKind::Choice(values) => out.put(rng.pick::<String>(values)),
         ColumnKind::StreetAddress => street_address(t, rng, out),
         ColumnKind::City => city(t, rng, out),
@@ -59,54 +42,40 @@ pub(crate) fn text(t: &LocaleTables, kind: &ColumnKind, rng: &mut FakerRng, out:
 }
 
 /// Write a digit format, one random digit per `#`.
-fn numerify(format: &[DigitPiece], rng: &mut FakerRng, out: &mut impl Sink) {
+fn numerify(t: &LocaleTables, format: &[DigitPiece], rng: &mut FakerRng, out: &mut impl Sink) {
     for piece in format {
         match *piece {
-            DigitPiece::Text(s) => out.put(s),
+            DigitPiece::Text(w) => out.put_word(&t.literals, w),
             DigitPiece::Digits(n) => {
-                let mut left = n;
-                while left > 0 {
-                    let mut buf = [0u8; 16];
-                    let take = left.min(buf.len());
-                    for slot in &mut buf[..take] {
-                        *slot = b'0' + rng.index(10) as u8;
-                    }
-                    out.put(ascii(&buf[..take]));
-                    left -= take;
+                for _ in 0..n {
+                    out.put_word(&t.literals, t.digits[rng.index(10)]);
                 }
             }
         }
     }
 }
 
-/// The text of ASCII digits written into a stack buffer.
-#[inline]
-fn ascii(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).unwrap_or_default()
-}
-
 fn render(pieces: &[Piece], t: &LocaleTables, rng: &mut FakerRng, out: &mut impl Sink) {
-    let d = t.data;
     for piece in pieces {
         match *piece {
-            Piece::Text(s) => out.put(s),
+            Piece::Text(w) => out.put_word(&t.literals, w),
             Piece::NamePart => {
                 let words = if rng.index(2) == 0 {
-                    d.first_names
+                    &t.first_names
                 } else {
-                    d.last_names
+                    &t.last_names
                 };
-                out.put(rng.word(words));
+                put_any(words, rng, out);
             }
-            Piece::StreetSuffix => out.put(rng.word(d.street_suffixes)),
-            Piece::CityPrefix => out.put(rng.word(d.city_prefixes)),
-            Piece::CitySuffix => out.put(rng.word(d.city_suffixes)),
+            Piece::StreetSuffix => put_any(&t.street_suffixes, rng, out),
+            Piece::CityPrefix => put_any(&t.city_prefixes, rng, out),
+            Piece::CitySuffix => put_any(&t.city_suffixes, rng, out),
         }
     }
 }
 
 fn street_address(t: &LocaleTables, rng: &mut FakerRng, out: &mut impl Sink) {
-    numerify(rng.pick::<Vec<_>>(&t.building_numbers), rng, out);
+    numerify(t, rng.pick::<Vec<_>>(&t.building_numbers), rng, out);
     out.put(" ");
     render(&t.street, t, rng, out);
 }
@@ -120,52 +89,73 @@ fn city(t: &LocaleTables, rng: &mut FakerRng, out: &mut impl Sink) {
     render(template, t, rng, out);
 }
 
+/// Text that is either a word of a list or a scratch string.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Text<'a> {
+    /// A word of a word list.
+    Word(&'a Words, WordRef),
+    /// Any other text.
+    Str(&'a str),
+}
+
+impl Text<'_> {
+    #[inline]
+    fn put(self, out: &mut impl Sink) {
+        match self {
+            Text::Word(words, w) => out.put_word(words, w),
+            Text::Str(s) => out.put(s),
+        }
+    }
+}
+
 /// A name in the lower-case ASCII form e-mails use: the whole name and the
 /// form of its first character alone.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LoweredName<'a> {
-    pub(crate) word: &'a str,
-    pub(crate) initial: &'a str,
+    pub(crate) word: Text<'a>,
+    pub(crate) initial: Text<'a>,
 }
 
 /// `first.last`, `flast`, `first_last42` … at a free provider, ASCII only.
 pub(crate) fn email(
     t: &LocaleTables,
     first: LoweredName<'_>,
-    last: &str,
+    last: Text<'_>,
     rng: &mut FakerRng,
     out: &mut impl Sink,
 ) {
     match rng.index(5) {
         0 => {
-            out.put(first.word);
+            first.word.put(out);
             out.put(".");
-            out.put(last);
+            last.put(out);
         }
         1 => {
-            out.put(first.initial);
-            out.put(last);
+            first.initial.put(out);
+            last.put(out);
         }
         2 => {
-            out.put(first.word);
+            first.word.put(out);
             out.put("_");
-            out.put(last);
+            last.put(out);
         }
         3 => {
-            out.put(first.word);
-            out.put(last);
+            first.word.put(out);
+            last.put(out);
         }
         _ => {
-            out.put(first.word);
+            first.word.put(out);
             out.put(".");
-            out.put(last);
-            let n = rng.index(100) as u8;
-            let digits = [b'0' + n / 10, b'0' + n % 10];
-            out.put(ascii(if n < 10 { &digits[1..] } else { &digits }));
+            last.put(out);
+            let n = rng.index(100);
+            if n >= 10 {
+                out.put_word(&t.literals, t.digits[n / 10]);
+            }
+            out.put_word(&t.literals, t.digits[n % 10]);
         }
     }
     out.put("@");
-    out.put(rng.word(t.data.email_providers));
+    put_any(&t.email_providers, rng, out);
 }
 
 #[cfg(test)]
@@ -176,24 +166,20 @@ mod tests {
 
     #[test]
     fn numerify_replaces_every_hash() {
-        let format = [
-            DigitPiece::Text("("),
-            DigitPiece::Digits(3),
-            DigitPiece::Text(") "),
-            DigitPiece::Digits(20),
-        ];
+        let t = tables(Locale::En);
+        let format = [DigitPiece::Digits(3), DigitPiece::Digits(20)];
         let mut out = String::new();
-        numerify(&format, &mut FakerRng::from_seed(1), &mut out);
-        assert_eq!(out.len(), 1 + 3 + 2 + 20, "{out}");
-        assert!(out.starts_with('(') && out[6..].bytes().all(|b| b.is_ascii_digit()));
+        numerify(t, &format, &mut FakerRng::from_seed(1), &mut out);
+        assert_eq!(out.len(), 3 + 20, "{out}");
+        assert!(out.bytes().all(|b| b.is_ascii_digit()), "{out}");
     }
 
     #[test]
     fn email_forms_are_lower_ascii() {
         let t = tables(Locale::En);
         let first = LoweredName {
-            word: "ada",
-            initial: "a",
+            word: Text::Str("ada"),
+            initial: Text::Str("a"),
         };
         let mut seen = std::collections::HashSet::new();
         for seed in 0..200 {
@@ -201,7 +187,7 @@ mod tests {
             email(
                 t,
                 first,
-                "lovelace",
+                Text::Str("lovelace"),
                 &mut FakerRng::from_seed(seed),
                 &mut out,
             );
