@@ -248,7 +248,6 @@ impl ChangeStreamBuilder {
             schema,
             next_batch: 0,
             next_event: 0,
-            seen_in_batch: Vec::new(),
             plan: Plan::default(),
             spec: self.spec,
         })
@@ -341,8 +340,6 @@ pub struct ChangeStream {
     schema: SchemaRef,
     next_batch: u64,
     next_event: u64,
-    /// Per key, 1 + the index of the last batch that touched it.
-    seen_in_batch: Vec<u64>,
     /// The last batch's plan, kept for its buffers.
     plan: Plan,
 }
@@ -481,7 +478,8 @@ impl ChangeStream {
 
     fn plan_changes(&mut self, plan: &mut Plan) {
         let mut touched: Vec<i64> = Vec::new();
-        let stamp = self.next_batch + 1;
+        // Marks wrap after 2^31 batches; 0 is never a batch's mark.
+        let stamp = (self.next_batch % ((1 << 31) - 1)) as u32 + 1;
         for _ in 0..self.options.batch_size {
             let (key, op) = if self.population.key_count() < self.options.initial_population {
                 self.insert(&mut plan.stats)
@@ -492,12 +490,7 @@ impl ChangeStream {
             } else {
                 self.random_change(&mut plan.stats)
             };
-            let k = key as usize;
-            if self.seen_in_batch.len() <= k {
-                self.seen_in_batch.resize(k + 1, 0);
-            }
-            if self.seen_in_batch[k] != stamp {
-                self.seen_in_batch[k] = stamp;
+            if self.population.mark(key, stamp) {
                 touched.push(key);
             }
             self.push(plan, key, op);
@@ -542,17 +535,17 @@ impl ChangeStream {
         match choice {
             1..=3 if live == 0 => self.insert(stats),
             1 => {
-                let key = self.population.live_key(self.planner.index(live));
+                let key = self.population.random_live(&mut self.planner);
                 self.update(key, stats)
             }
             2 => {
-                let key = self.population.live_key(self.planner.index(live));
+                let key = self.population.random_live(&mut self.planner);
                 self.population.delete(key);
                 stats.deletes += 1;
                 (key, Operation::Delete)
             }
             3 => {
-                let key = self.population.live_key(self.planner.index(live));
+                let key = self.population.random_live(&mut self.planner);
                 stats.noops += 1;
                 (key, Operation::Update)
             }
