@@ -43,6 +43,14 @@ pub(crate) struct KeyState {
     pub(crate) sequence: Option<i64>,
 }
 
+/// Segments of one size tier merged at once (see `Table::compact`).
+const TIER_FANOUT: usize = 8;
+
+/// The size tier of a segment with `live_rows` rows: `log8(live_rows)`.
+fn tier_of(live_rows: usize) -> u32 {
+    live_rows.max(1).ilog2() / TIER_FANOUT.ilog2()
+}
+
 #[derive(Debug, Clone)]
 struct Segment {
     batch: RecordBatch,
@@ -372,24 +380,37 @@ impl Table {
         Ok(cols)
     }
 
-    /// Keep segments few and mostly live: merge a trailing segment into its
-    /// predecessor while the predecessor is not much larger (a binary-counter
-    /// policy: each row is rewritten O(log n) times), and rewrite any segment
-    /// that is more than half deleted.
+    /// Keep segments few and mostly live, with size tiers: a segment's tier
+    /// is `log8` of its live rows; once [`TIER_FANOUT`] trailing segments
+    /// share a tier they are merged into one (which lands a tier up), and a
+    /// trailing segment bigger than its predecessor absorbs it. Each row is
+    /// thus rewritten about `log8(table / merge)` times, and a table holds at
+    /// most `TIER_FANOUT - 1` segments per tier. Any segment more than half
+    /// deleted is rewritten in place.
     fn compact(&mut self) -> Result<()> {
         loop {
             let n = self.segments.len();
-            if n >= 2 && self.segments[n - 2].live_rows() <= 2 * self.segments[n - 1].live_rows() {
-                let last = self.segments.pop().expect("n >= 2");
-                let prev = self.segments.pop().expect("n >= 2");
-                self.push_rewritten(&[prev, last])?;
-                continue;
-            }
             if n >= 1 && self.segments[n - 1].live_rows() == 0 {
                 self.segments.pop();
                 continue;
             }
-            break;
+            let tier = |s: &Segment| tier_of(s.live_rows());
+            let merge = if n >= 2 && tier(&self.segments[n - 2]) < tier(&self.segments[n - 1]) {
+                2
+            } else if n >= TIER_FANOUT
+                && self.segments[n - TIER_FANOUT..]
+                    .iter()
+                    .all(|s| tier(s) == tier(&self.segments[n - 1]))
+            {
+                TIER_FANOUT
+            } else {
+                0
+            };
+            if merge == 0 {
+                break;
+            }
+            let parts = self.segments.split_off(n - merge);
+            self.push_rewritten(&parts)?;
         }
         let sparse: Vec<usize> = (0..self.segments.len())
             .filter(|&i| {
@@ -475,5 +496,59 @@ impl Table {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ChangeFormat, MergeContext, MergeStrategy, Scd1, Scd2, TableSpec, merge};
+    use snowdrift_faker::{ChangeStream, EntitySpec};
+
+    #[test]
+    fn tiers_keep_segments_few_under_many_small_merges() {
+        let mut stream = ChangeStream::builder(EntitySpec::customer())
+            .seed(5)
+            .batch_size(300)
+            .initial_population(3_000)
+            .build()
+            .unwrap();
+        let spec = TableSpec::builder("customer", EntitySpec::customer().schema())
+            .key(["customer_id"])
+            .format(ChangeFormat::OperationColumn("op".into()))
+            .build()
+            .unwrap();
+        let (scd1, scd2) = (Scd1::default(), Scd2::default());
+        let mut tables = vec![
+            scd1.create_table(&spec).unwrap(),
+            scd2.create_table(&spec).unwrap(),
+        ];
+        let strategies: [&dyn MergeStrategy; 2] = [&scd1, &scd2];
+        for (i, b) in stream.by_ref().take(200).enumerate() {
+            for (s, t) in strategies.iter().zip(&mut tables) {
+                merge(*s, &spec, t, &[&b.batch], MergeContext::at(i as i64)).unwrap();
+                let top = t.segments.iter().map(|s| tier_of(s.live_rows())).max();
+                let bound = (TIER_FANOUT - 1) * (top.unwrap_or(0) as usize + 1);
+                assert!(
+                    t.segments.len() <= bound,
+                    "{} segments, tiers {:?}",
+                    t.segments.len(),
+                    t.segments
+                        .iter()
+                        .map(|s| tier_of(s.live_rows()))
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+        let history = &tables[1];
+        assert!(history.num_rows() > 30_000 && history.segments.len() < 20);
+    }
+
+    #[test]
+    fn tier_is_log8_of_live_rows() {
+        assert_eq!(
+            [0, 1, 7, 8, 63, 64, 511, 512].map(tier_of),
+            [0, 0, 0, 1, 1, 2, 2, 3]
+        );
     }
 }
