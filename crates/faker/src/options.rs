@@ -110,6 +110,7 @@ pub(crate) struct ChangeOptions {
     pub(crate) start_time_micros: i64,
     pub(crate) operation_column: Option<String>,
     pub(crate) event_time_column: Option<String>,
+    pub(crate) sequence_column: Option<String>,
     pub(crate) parallel: bool,
 }
 
@@ -133,6 +134,7 @@ impl Default for ChangeOptions {
             start_time_micros: DEFAULT_START_MICROS,
             operation_column: Some("op".into()),
             event_time_column: Some("event_time".into()),
+            sequence_column: None,
             parallel: false,
         }
     }
@@ -188,6 +190,7 @@ impl ChangeOptions {
         for (option, name) in [
             ("operation_column", &self.operation_column),
             ("event_time_column", &self.event_time_column),
+            ("sequence_column", &self.sequence_column),
         ] {
             if name.as_deref() == Some("") {
                 return Err(invalid(option, "\"\"", "a column name may not be empty"));

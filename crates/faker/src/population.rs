@@ -148,8 +148,7 @@ impl Population {
     pub(crate) fn create(&mut self, mut null_column: impl FnMut(usize) -> bool) -> i64 {
         let key = self.key_count() as i64;
         for c in 0..self.columns {
-            self.records
-                .push(if null_column(c) { NULL_BIT } else { 0 });
+            self.records.push(if null_column(c) { NULL_BIT } else { 0 });
         }
         self.records.push(LIVE_BIT);
         self.live.insert(key);

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::columns::Generator;
@@ -76,8 +76,8 @@ pub struct BatchStats {
 pub struct ChangeBatch {
     /// 0-based position of the batch in the stream.
     pub index: u64,
-    /// The rows: the entity's columns, then the operation and event-time
-    /// columns when enabled.
+    /// The rows: the entity's columns, then the operation, sequence and
+    /// event-time columns when enabled.
     pub batch: RecordBatch,
     /// What the batch contains.
     pub stats: BatchStats,
@@ -194,6 +194,15 @@ impl ChangeStreamBuilder {
         self
     }
 
+    /// Name of a sequence column (default `None`: no column): an `Int64`
+    /// holding each row's 0-based position in the whole stream, so a
+    /// pipeline that loads files in any order can still apply changes in the
+    /// order they were generated (declare it as the sequence column).
+    pub fn sequence_column(mut self, name: Option<&str>) -> Self {
+        self.options.sequence_column = name.map(str::to_owned);
+        self
+    }
+
     /// Generate each batch's values on all cores (same output as sequential).
     pub fn parallel(mut self, on: bool) -> Self {
         self.options.parallel = on;
@@ -214,6 +223,7 @@ impl ChangeStreamBuilder {
         self.options.late_rate = 0.0;
         self.options.operation_column = None;
         self.options.event_time_column = None;
+        self.options.sequence_column = None;
         self
     }
 
@@ -264,6 +274,9 @@ fn change_schema(spec: &EntitySpec, options: &ChangeOptions) -> Result<SchemaRef
     if let Some(op) = &options.operation_column {
         fields.push(Field::new(op, DataType::Utf8, false));
     }
+    if let Some(seq) = &options.sequence_column {
+        fields.push(Field::new(seq, DataType::Int64, false));
+    }
     if let Some(t) = &options.event_time_column {
         fields.push(Field::new(
             t,
@@ -294,6 +307,8 @@ struct Plan {
     /// One version per column per row, or one set shared by every row.
     versions: Vec<u32>,
     shared_versions: bool,
+    /// Position of the plan's first row in the whole stream.
+    first_sequence: u64,
     event_times: Vec<i64>,
     stats: BatchStats,
 }
@@ -365,6 +380,11 @@ impl ChangeStream {
         self.options.operation_column.as_deref()
     }
 
+    /// Name of the sequence column, if enabled.
+    pub fn sequence_column(&self) -> Option<&str> {
+        self.options.sequence_column.as_deref()
+    }
+
     /// Name of the event-time column, if enabled.
     pub fn event_time_column(&self) -> Option<&str> {
         self.options.event_time_column.as_deref()
@@ -381,6 +401,7 @@ impl ChangeStream {
         // costs a page fault per 4 KiB.
         let mut plan = std::mem::take(&mut self.plan);
         plan.clear();
+        plan.first_sequence = self.next_event;
         match self.mode {
             Mode::Changes => self.plan_changes(&mut plan),
             Mode::Classic => self.plan_classic(&mut plan),
@@ -596,6 +617,11 @@ impl ChangeStream {
         if self.options.operation_column.is_some() {
             let ops: StringArray = plan.ops.iter().map(|o| Some(o.as_str())).collect();
             columns.push(Arc::new(ops) as ArrayRef);
+        }
+        if self.options.sequence_column.is_some() {
+            let first = plan.first_sequence as i64;
+            let sequence: Int64Array = (first..first + plan.keys.len() as i64).collect();
+            columns.push(Arc::new(sequence) as ArrayRef);
         }
         if self.options.event_time_column.is_some() {
             let times = TimestampMicrosecondArray::from(plan.event_times.clone());

@@ -334,3 +334,37 @@ fn updates_change_columns_that_belong_together() {
     // A move sometimes lands in the same city or state by chance, rarely.
     assert!(full_moves * 10 > moves * 8, "{full_moves} of {moves}");
 }
+
+#[test]
+fn sequence_column_numbers_rows_across_batches_and_truth_ignores_it() {
+    let mut stream = builder()
+        .batch_size(500)
+        .sequence_column(Some("seq"))
+        .build()
+        .unwrap();
+    let names: Vec<String> = stream
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names[8..], ["op", "seq", "event_time"]);
+    let mut truth = snowdrift_faker::GroundTruth::for_stream(&stream);
+    let mut expected_next = 0;
+    for b in stream.by_ref().take(3) {
+        let seq = b.batch.column_by_name("seq").unwrap();
+        let seq = seq.as_any().downcast_ref::<Int64Array>().unwrap();
+        let want: Vec<i64> = (expected_next..expected_next + 500).collect();
+        assert_eq!(seq.values().to_vec(), want);
+        expected_next += 500;
+        truth.merge(&[&b.batch]).unwrap();
+    }
+    assert_eq!(
+        truth.expected_current().unwrap().num_rows(),
+        stream.live_count()
+    );
+    let plain = builder().build().unwrap().schema();
+    assert!(plain.column_with_name("seq").is_none());
+    let err = builder().sequence_column(Some("")).build().unwrap_err();
+    assert!(err.to_string().contains("sequence_column"), "{err}");
+}
