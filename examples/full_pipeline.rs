@@ -14,7 +14,8 @@
 //! ```
 //! Options: `--rows` per file (10,000, as the original generator), `--batches` (20), `--interval`
 //! (`"1 second"`; the original's is `"1 minute"`, cron works too), `--pause-ms` between files
-//! (200), `--seed` (1), `--insert/--update/--delete/--noop` change rates, `--data` (where the run
+//! (200), `--rate` (offered load in rows/s: file `i` is written no earlier than `i × rows / rate`
+//! after the start; unset, files come as fast as the pause allows), `--seed` (1), `--insert/--update/--delete/--noop` change rates, `--data` (where the run
 //! keeps its warehouse and staging folder, default `./snowdrift-data`), `--stage` (a stage URL
 //! instead of the local staging folder), `--backend` (`embedded`, or `snowflake`: deploy the
 //! same pipeline to the account `SNOWFLAKE_*` names, stage to the `--stage` S3 URL, let
@@ -34,11 +35,15 @@ use snowdrift::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
 use snowdrift::verify::{check_run, freshness};
 use snowdrift::warehouse::{PipelineSpec, Schedule};
 
+/// How often the progress line asks the warehouse for counts while files are produced.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
 struct Options {
     rows: usize,
     batches: usize,
     interval: Schedule,
     pause: Duration,
+    rate: Option<f64>,
     seed: u64,
     mix: ChangeMix,
     data: String,
@@ -53,6 +58,7 @@ const USAGE: &str = "usage: cargo run --release --example full_pipeline -- [opti
   --batches N       files (20)
   --interval TEXT   task schedule: \"1 second\" (default), \"1 minute\" (the original), \"USING CRON ...\"
   --pause-ms N      pause between files (200)
+  --rate N          offered load: at most N rows/s (files paced evenly; default unpaced)
   --seed N          generator seed (1)
   --insert/--update/--delete/--noop RATE   change rates (0.20/0.55/0.05/0.19)
   --data DIR        where runs keep their warehouse and staging folder (./snowdrift-data)
@@ -86,6 +92,7 @@ fn options() -> Result<Options, Box<dyn Error>> {
         "--batches",
         "--interval",
         "--pause-ms",
+        "--rate",
         "--seed",
         "--insert",
         "--update",
@@ -115,6 +122,11 @@ fn options() -> Result<Options, Box<dyn Error>> {
         batches: number("--batches", 20.0)? as usize,
         interval: Schedule::parse(&value("--interval").unwrap_or_else(|| "1 second".into()))?,
         pause: Duration::from_millis(number("--pause-ms", 200.0)? as u64),
+        rate: match number("--rate", 0.0)? {
+            r if r > 0.0 => Some(r),
+            0.0 => None,
+            r => return Err(format!("--rate: {r} is not a positive number of rows/s").into()),
+        },
         seed: number("--seed", 1.0)? as u64,
         mix: ChangeMix {
             insert: number("--insert", defaults.insert)?,
@@ -184,6 +196,9 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     let spec = PipelineSpec {
         stage_url: stage_url.clone(),
         operation_column: Some("op".into()),
+        // Files may land and load in any order (uploads finish out of order, Snowpipe
+        // guarantees none); the generator's row numbers keep changes in the order they happened.
+        sequence_column: Some("seq".into()),
         schedule: options.interval.clone(),
         ..PipelineSpec::default()
     };
@@ -196,6 +211,7 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         .initial_population(options.rows)
         .mix(options.mix)
         .operation_column(Some("op"))
+        .sequence_column(Some("seq"))
         .event_time_column(None)
         .late_rate(0.0)
         .parallel(true) // values on all cores; the output is the same as on one
@@ -219,23 +235,43 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     let start = Instant::now();
     let mut refreshed = Instant::now();
     let mut generated = Vec::with_capacity(options.batches);
-    for _ in 0..options.batches {
-        let batch = changes.next_batch().batch;
-        sink.write(&batch).await?;
-        sink.flush().await?;
-        generated.push(batch);
-        tokio::time::sleep(options.pause).await;
-        backend.nudge(&spec, &mut refreshed).await?;
-        let _ = show(&bar, &backend, &spec, options.batches).await?;
+    let produce = async {
+        for i in 0..options.batches {
+            if let Some(rate) = options.rate {
+                let due = start + Duration::from_secs_f64(i as f64 * options.rows as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+            }
+            let batch = changes.next_batch().batch;
+            sink.write(&batch).await?;
+            sink.flush().await?;
+            generated.push(batch);
+            if !options.pause.is_zero() {
+                tokio::time::sleep(options.pause).await;
+            }
+            backend.nudge(&spec, &mut refreshed).await?;
+        }
+        sink.close().await?;
+        Ok::<_, Box<dyn Error>>(())
+    };
+    // The progress line is refreshed beside the producer, not by it: asking the warehouse for
+    // counts after every file would make the producer wait on merges in progress.
+    let refresh = async {
+        loop {
+            tokio::time::sleep(PROGRESS_EVERY).await;
+            show(&bar, &backend, &spec, options.batches).await?;
+        }
+    };
+    tokio::select! {
+        produced = produce => produced?,
+        failed = refresh => return failed,
     }
-    sink.close().await?;
     let mut staged: Vec<StagedFile> = Vec::new();
     while let Ok(file) = announced.try_recv() {
         staged.push(file);
     }
     while !show(&bar, &backend, &spec, staged.len()).await? {
         backend.nudge(&spec, &mut refreshed).await?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(backend.poll_every()).await;
     }
     let elapsed = start.elapsed();
     bar.finish();
@@ -252,13 +288,16 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         .await
         .map_err(|e| e.to_string())?;
     let exports = folder.join("export");
+    let pacing = match options.rate {
+        Some(rate) => format!("offered at most {rate:.0} rows/s"),
+        None => format!("files paced {} ms apart", options.pause.as_millis()),
+    };
     println!(
-        "\n{} rows in {} files, {:.1} s from the first file to history up to date ({:.0} rows/s, files paced {} ms apart)",
+        "\n{} rows in {} files, {:.1} s from the first file to history up to date ({:.0} rows/s, {pacing})",
         rows,
         staged.len(),
         elapsed.as_secs_f64(),
         rows as f64 / elapsed.as_secs_f64(),
-        options.pause.as_millis()
     );
     println!(
         "customer: {} rows · customer_history: {} versions · customer_raw: {} rows (consumed by offset, never truncated)",
@@ -276,10 +315,13 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     if options.json {
         let (p50, p99) = fresh.map_or((0, 0), |f| (f.p50.as_millis(), f.p99.as_millis()));
         println!(
-            "{{\"engine\": \"snowdrift\", \"rows\": {rows}, \"files\": {}, \"seconds\": {:.3}, \"rows_per_s\": {:.0},              \"p50_ms\": {p50}, \"p99_ms\": {p99}, \"verified\": {}, \"stage\": \"{}\", \"export\": \"{}\"}}",
+            "{{\"engine\": \"snowdrift\", \"rows\": {rows}, \"files\": {}, \"seconds\": {:.3}, \"rows_per_s\": {:.0}, \"offered_rows_per_s\": {}, \"p50_ms\": {p50}, \"p99_ms\": {p99}, \"verified\": {}, \"stage\": \"{}\", \"export\": \"{}\"}}",
             staged.len(),
             elapsed.as_secs_f64(),
             rows as f64 / elapsed.as_secs_f64(),
+            options
+                .rate
+                .map_or("null".to_string(), |r| format!("{r:.0}")),
             check.passed(),
             stage_url,
             exports.display()

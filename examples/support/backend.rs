@@ -3,9 +3,7 @@
 
 use std::error::Error;
 use std::path::Path;
-#[cfg(feature = "snowflake")]
-use std::time::Duration;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use snowdrift::stage::StageSink;
 use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Warehouse, WarehouseExt};
@@ -105,6 +103,16 @@ impl Backend {
         }
         let _ = (spec, last);
         Ok(())
+    }
+
+    /// How often to ask whether the pipeline has caught up: often for the embedded engine
+    /// (a question costs microseconds), seldom for Snowflake (each is a query).
+    pub(crate) fn poll_every(&self) -> Duration {
+        match self {
+            Backend::Embedded(_) => Duration::from_millis(10),
+            #[cfg(feature = "snowflake")]
+            Backend::Snowflake(_) => Duration::from_secs(2),
+        }
     }
 
     pub(crate) fn location(&self) -> String {
