@@ -183,7 +183,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<bool, Box<dyn Error>> {
     let options = options()?;
-    let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let folder = std::path::Path::new(&options.data).join(format!("run-{run_id}"));
     let stage_url = match &options.stage {
         Some(url) => format!("{}/run-{run_id}", url.trim_end_matches('/')),

@@ -6,7 +6,7 @@ find them:
   the stream on customer shows) -> SCD-2 MERGE into customer_history -> TRUNCATE raw
 
 with two of the original's defects fixed so that the results are comparable (one winner per key,
-the file's last row; null-safe comparison) and deletes taken from the `op` column. Reports rows/s
+the row with the highest `seq`, the generator's row number; null-safe comparison) and deletes taken from the `op` column. Reports rows/s
 and per-file latency (a file's COPY to its history MERGE), and checks that DuckDB's customer
 table equals the one snowdrift exported (business columns).
 
@@ -22,7 +22,7 @@ import duckdb
 import polars as pl
 
 ATTRS = ["first_name", "last_name", "email", "street", "city", "state", "country"]
-COLUMNS = {"customer_id": "BIGINT", **{c: "VARCHAR" for c in ATTRS}, "op": "VARCHAR"}
+COLUMNS = {"customer_id": "BIGINT", **{c: "VARCHAR" for c in ATTRS}, "op": "VARCHAR", "seq": "BIGINT"}
 DIFFERS = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in ATTRS)
 OPEN = "TIMESTAMP '9999-12-31 00:00:00'"
 ATTR_LIST = ", ".join(ATTRS)
@@ -71,7 +71,7 @@ WHEN NOT MATCHED AND NOT s.deleted THEN INSERT VALUES (s.customer_id, {S_ATTRS},
 def load(con, path):
     spec = ", ".join(f"'{k}': '{v}'" for k, v in COLUMNS.items())
     con.execute(
-        f"INSERT INTO raw SELECT *, row_number() OVER () FROM read_csv('{path}', header = true, columns = {{{spec}}})"
+        f"INSERT INTO raw SELECT * FROM read_csv('{path}', header = true, columns = {{{spec}}})"
     )
 
 
