@@ -30,20 +30,34 @@ pub(crate) enum ColumnBuffer {
 }
 
 impl ColumnBuffer {
-    pub(crate) fn for_type(data_type: &DataType) -> Self {
+    /// A buffer sized for `rows` values and, for text, `bytes` bytes of them (sizing once
+    /// spares the copies of a growing buffer).
+    pub(crate) fn with_capacity(data_type: &DataType, rows: usize, bytes: usize) -> Self {
         match data_type {
-            DataType::Int64 => ColumnBuffer::Int(Vec::new(), Vec::new()),
-            DataType::Float64 => ColumnBuffer::Float(Vec::new(), Vec::new()),
-            DataType::Boolean => ColumnBuffer::Bool(Vec::new(), Vec::new()),
-            DataType::Date32 => ColumnBuffer::Date(Vec::new(), Vec::new()),
-            DataType::Timestamp(TimeUnit::Microsecond, None) => {
-                ColumnBuffer::Timestamp(Vec::new(), Vec::new())
+            DataType::Int64 => {
+                ColumnBuffer::Int(Vec::with_capacity(rows), Vec::with_capacity(rows))
             }
-            _ => ColumnBuffer::Utf8 {
-                data: Vec::new(),
-                offsets: vec![0],
-                valid: Vec::new(),
-            },
+            DataType::Float64 => {
+                ColumnBuffer::Float(Vec::with_capacity(rows), Vec::with_capacity(rows))
+            }
+            DataType::Boolean => {
+                ColumnBuffer::Bool(Vec::with_capacity(rows), Vec::with_capacity(rows))
+            }
+            DataType::Date32 => {
+                ColumnBuffer::Date(Vec::with_capacity(rows), Vec::with_capacity(rows))
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, None) => {
+                ColumnBuffer::Timestamp(Vec::with_capacity(rows), Vec::with_capacity(rows))
+            }
+            _ => {
+                let mut offsets = Vec::with_capacity(rows + 1);
+                offsets.push(0);
+                ColumnBuffer::Utf8 {
+                    data: Vec::with_capacity(bytes),
+                    offsets,
+                    valid: Vec::with_capacity(rows),
+                }
+            }
         }
     }
 
@@ -76,7 +90,9 @@ impl ColumnBuffer {
         }
     }
 
-    pub(crate) fn push_text(&mut self, text: &[u8]) -> FieldResult {
+    /// Appends a field parsed from text; `known_utf8` skips the UTF-8 check of a field cut
+    /// from text already checked whole.
+    pub(crate) fn push_field(&mut self, text: &[u8], known_utf8: bool) -> FieldResult {
         match self {
             ColumnBuffer::Int(v, n) => push(v, n, parse_int(text)?),
             ColumnBuffer::Float(v, n) => push(v, n, parse_float(text)?),
@@ -88,12 +104,14 @@ impl ColumnBuffer {
                 offsets,
                 valid,
             } => {
-                std::str::from_utf8(text).map_err(|e| {
-                    format!(
-                        "Invalid UTF-8 detected in the field (byte {} of it)",
-                        e.valid_up_to() + 1
-                    )
-                })?;
+                if !known_utf8 {
+                    std::str::from_utf8(text).map_err(|e| {
+                        format!(
+                            "Invalid UTF-8 detected in the field (byte {} of it)",
+                            e.valid_up_to() + 1
+                        )
+                    })?;
+                }
                 data.extend_from_slice(text);
                 let end = i32::try_from(data.len()).map_err(|_| {
                     "the column holds more than 2 GiB of text in one file".to_string()
@@ -256,9 +274,10 @@ mod tests {
 
     #[test]
     fn pop_removes_exactly_the_last_value() {
-        let mut column = ColumnBuffer::for_type(&DataType::Utf8);
-        column.push_text(b"keep").unwrap();
-        column.push_text(b"drop").unwrap();
+        let mut column = ColumnBuffer::with_capacity(&DataType::Utf8, 0, 0);
+        column.push_field(b"keep", false).unwrap();
+        column.push_field(b"drop", true).unwrap();
+        assert!(column.push_field(b"bad \xff", false).is_err());
         column.pop();
         column.push_null();
         let array = column.finish();

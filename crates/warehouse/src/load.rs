@@ -198,6 +198,10 @@ struct Reader<'a> {
     rows_parsed: u64,
     body_start: usize,
     first_line: u64,
+    /// The whole body is valid UTF-8, so fields cut from it at ASCII delimiters are too
+    /// (checked once instead of field by field; a file that fails is checked field by field
+    /// to say which field is bad).
+    body_is_utf8: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -208,10 +212,13 @@ impl<'a> Reader<'a> {
         schema: &'a SchemaRef,
     ) -> Self {
         let (body_start, skipped) = skip_lines(text, format.skip_header);
+        let body = &text[body_start..];
+        let rows = body.iter().filter(|&&b| b == b'\n').count() + 1;
+        let text_bytes = body.len() / schema.fields().len().max(1) * 2;
         let columns = schema
             .fields()
             .iter()
-            .map(|f| ColumnBuffer::for_type(f.data_type()))
+            .map(|f| ColumnBuffer::with_capacity(f.data_type(), rows, text_bytes))
             .collect();
         Reader {
             file,
@@ -223,6 +230,7 @@ impl<'a> Reader<'a> {
             rows_parsed: 0,
             body_start,
             first_line: skipped + 1,
+            body_is_utf8: std::str::from_utf8(body).is_ok(),
         }
     }
 
@@ -361,7 +369,7 @@ impl<'a> Reader<'a> {
             self.columns[index].push_null();
             return Ok(());
         }
-        self.columns[index].push_text(value.unwrap_or_default())
+        self.columns[index].push_field(value.unwrap_or_default(), self.body_is_utf8)
     }
 
     fn reject(
