@@ -97,13 +97,36 @@ impl Generator {
         }
     }
 
+    fn builder(&self, column: usize, rows: usize) -> ColumnOut {
+        match &self.spec.columns()[column].kind {
+            ColumnKind::Key | ColumnKind::Integer { .. } => {
+                ColumnOut::Int(Int64Builder::with_capacity(rows))
+            }
+            kind => ColumnOut::Text(TextBuffer::with_capacity(rows, rows * typical_len(kind))),
+        }
+    }
+
+    /// Append every row of `rows` to the columns of `out`, columns side by
+    /// side on all cores. A column still `None` gets a builder sized for
+    /// `batch_rows`, made by the thread that fills it: memory a worker thread
+    /// allocates is reused from batch to batch, memory the caller allocates
+    /// for a worker to fill is faulted in afresh each time.
+    pub(crate) fn append_parallel(
+        &self,
+        rows: &Rows<'_>,
+        out: &mut [Option<ColumnOut>],
+        batch_rows: usize,
+    ) {
+        out.par_iter_mut().enumerate().for_each(|(c, o)| {
+            let o = o.get_or_insert_with(|| self.builder(c, batch_rows));
+            self.append_column(c, rows, 0..rows.len(), o);
+        });
+    }
+
     /// Every column of `rows`, on all cores when `parallel`.
     pub(crate) fn columns(&self, rows: &Rows<'_>, parallel: bool) -> Vec<ArrayRef> {
         let width = self.spec.columns().len();
         let n = rows.len();
-        if !parallel {
-            return (0..width).map(|c| self.column(c, rows, 0..n)).collect();
-        }
         // Columns run side by side; with more cores than columns, each
         // column is also split into row ranges.
         let threads = rayon::current_num_threads().max(1);
@@ -111,6 +134,9 @@ impl Generator {
             .div_ceil(width)
             .min(n.div_ceil(MIN_ROWS_PER_TASK))
             .max(1);
+        if !parallel {
+            return (0..width).map(|c| self.column(c, rows, 0..n)).collect();
+        }
         (0..width)
             .into_par_iter()
             .map(|c| {
@@ -131,63 +157,49 @@ impl Generator {
 
     /// One column over a range of rows.
     fn column(&self, column: usize, rows: &Rows<'_>, range: Range<usize>) -> ArrayRef {
+        let mut out = self.builder(column, range.len());
+        self.append_column(column, rows, range, &mut out);
+        out.finish()
+    }
+
+    /// Append one column over a range of rows.
+    fn append_column(
+        &self,
+        column: usize,
+        rows: &Rows<'_>,
+        range: Range<usize>,
+        out: &mut ColumnOut,
+    ) {
         let t = self.tables;
-        match &self.spec.columns()[column].kind {
-            ColumnKind::Key => {
-                let mut b = Int64Builder::with_capacity(range.len());
-                b.append_slice(&rows.keys[range]);
-                Arc::new(b.finish())
-            }
-            ColumnKind::Integer { min, max } => {
+        match (&self.spec.columns()[column].kind, out) {
+            (ColumnKind::Key, ColumnOut::Int(b)) => b.append_slice(&rows.keys[range]),
+            (ColumnKind::Integer { min, max }, ColumnOut::Int(b)) => {
                 let (min, max) = (*min, *max);
-                let mut b = Int64Builder::with_capacity(range.len());
                 for row in range {
                     match rows.version(row, column) {
                         v if v & NULL_BIT != 0 => b.append_null(),
                         v => b.append_value(rows.rng(row, column, v).between(min, max)),
                     }
                 }
-                Arc::new(b.finish())
             }
-            ColumnKind::Custom(f) => self.text_column(column, rows, range, |rng, _, out| {
-                f(rng).map(|v| out.put(&v)).is_some()
-            }),
-            ColumnKind::Email { .. } => {
+            (ColumnKind::Custom(f), ColumnOut::Text(b)) => {
+                text_column(column, rows, range, b, |rng, _, out| {
+                    f(rng).map(|v| out.put(&v)).is_some()
+                })
+            }
+            (ColumnKind::Email { .. }, ColumnOut::Text(b)) => {
                 let mut scratch = (String::new(), String::new(), String::new());
-                self.text_column(column, rows, range, |rng, row, out| {
+                text_column(column, rows, range, b, |rng, row, out| {
                     self.email_cell(column, row, rows, rng, &mut scratch, out);
                     true
                 })
             }
-            kind => self.text_column(column, rows, range, |rng, _, out| {
+            (kind, ColumnOut::Text(b)) => text_column(column, rows, range, b, |rng, _, out| {
                 text(t, kind, rng, out);
                 true
             }),
+            (kind, ColumnOut::Int(_)) => unreachable!("{kind:?} is not an integer column"),
         }
-    }
-
-    /// A string column whose non-NULL cells are written by `fill` (which
-    /// answers `false` for NULL).
-    fn text_column(
-        &self,
-        column: usize,
-        rows: &Rows<'_>,
-        range: Range<usize>,
-        mut fill: impl FnMut(&mut FakerRng, usize, &mut TextBuffer) -> bool,
-    ) -> ArrayRef {
-        let kind = &self.spec.columns()[column].kind;
-        let mut b = TextBuffer::with_capacity(range.len(), range.len() * typical_len(kind));
-        for row in range {
-            let v = rows.version(row, column);
-            if v & NULL_BIT != 0 {
-                b.null();
-            } else if fill(&mut rows.rng(row, column, v), row, &mut b) {
-                b.commit();
-            } else {
-                b.null();
-            }
-        }
-        b.finish()
     }
 
     /// The e-mail of one row, from the names its source columns hold.
@@ -263,6 +275,51 @@ impl Generator {
                 text(self.tables, kind, &mut rng, out);
                 true
             }
+        }
+    }
+}
+
+/// Where one column of a batch is built.
+#[derive(Debug)]
+pub(crate) enum ColumnOut {
+    Int(Int64Builder),
+    Text(TextBuffer),
+}
+
+impl ColumnOut {
+    fn finish(self) -> ArrayRef {
+        match self {
+            ColumnOut::Int(mut b) => Arc::new(b.finish()),
+            ColumnOut::Text(b) => b.finish(),
+        }
+    }
+}
+
+/// The finished columns (a column never filled is empty).
+pub(crate) fn finish(generator: &Generator, out: Vec<Option<ColumnOut>>) -> Vec<ArrayRef> {
+    out.into_iter()
+        .enumerate()
+        .map(|(c, o)| o.unwrap_or_else(|| generator.builder(c, 0)).finish())
+        .collect()
+}
+
+/// Append the cells of a string column over `range`; `fill` writes a non-NULL
+/// cell (answering `false` for NULL).
+fn text_column(
+    column: usize,
+    rows: &Rows<'_>,
+    range: Range<usize>,
+    b: &mut TextBuffer,
+    mut fill: impl FnMut(&mut FakerRng, usize, &mut TextBuffer) -> bool,
+) {
+    for row in range {
+        let v = rows.version(row, column);
+        if v & NULL_BIT != 0 {
+            b.null();
+        } else if fill(&mut rows.rng(row, column, v), row, b) {
+            b.commit();
+        } else {
+            b.null();
         }
     }
 }

@@ -43,6 +43,7 @@ mod columns;
 mod error;
 mod locale;
 mod options;
+mod planner;
 mod population;
 mod rng;
 mod spec;

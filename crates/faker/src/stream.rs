@@ -2,9 +2,11 @@
 //! the classic mode that re-states every customer in every file like the
 //! original generator.
 //!
-//! Planning (which key, which change) is sequential and cheap; turning the
-//! plan into values is a pure function of `(seed, key, versions)` and runs in
-//! parallel when asked, with identical output.
+//! Planning (which key, which change; `planner.rs`) is sequential; turning
+//! the plan into values (`columns.rs`) is a pure function of `(seed, key,
+//! versions)`. In parallel mode a batch of changes is planned in pieces, each
+//! piece planned while the one before it is turned into values, with
+//! identical output.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +14,10 @@ use std::time::Duration;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use crate::columns::Generator;
+use crate::columns::{Generator, finish};
 use crate::options::{ChangeMix, ChangeOptions};
-use crate::population::Population;
-use crate::{EntitySpec, FakerError, FakerRng, Locale, Result};
+use crate::planner::{Plan, Planner};
+use crate::{EntitySpec, FakerError, Locale, Result};
 
 /// The operation a change row carries in the operation column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -241,23 +243,12 @@ impl ChangeStreamBuilder {
             });
         }
         let schema = change_schema(&self.spec, &self.options)?;
-        let group_weights = self
-            .spec
-            .resolved_groups()
-            .iter()
-            .map(|g| g.weight)
-            .collect();
         Ok(ChangeStream {
             rows: Generator::new(self.spec.clone(), self.locale, self.seed),
-            population: Population::new(self.spec.columns().len()),
-            planner: FakerRng::from_seed(self.seed ^ 0x706c_616e),
-            cumulative: self.options.mix.cumulative(),
-            group_weights,
+            planner: Planner::new(self.spec.clone(), self.options.clone(), self.seed),
             options: self.options,
             mode: self.mode,
             schema,
-            next_batch: 0,
-            next_event: 0,
             plan: Plan::default(),
             spec: self.spec,
         })
@@ -299,31 +290,6 @@ fn change_schema(spec: &EntitySpec, options: &ChangeOptions) -> Result<SchemaRef
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// Rows planned for one batch, before values are generated.
-#[derive(Debug, Default, Clone)]
-struct Plan {
-    keys: Vec<i64>,
-    ops: Vec<Operation>,
-    /// One version per column per row, or one set shared by every row.
-    versions: Vec<u32>,
-    shared_versions: bool,
-    /// Position of the plan's first row in the whole stream.
-    first_sequence: u64,
-    event_times: Vec<i64>,
-    stats: BatchStats,
-}
-
-impl Plan {
-    fn clear(&mut self) {
-        self.keys.clear();
-        self.ops.clear();
-        self.versions.clear();
-        self.shared_versions = false;
-        self.event_times.clear();
-        self.stats = BatchStats::default();
-    }
-}
-
 /// An endless, deterministic stream of change batches over an evolving
 /// population. It is an [`Iterator`]; take as many batches as you need.
 ///
@@ -346,18 +312,19 @@ impl Plan {
 pub struct ChangeStream {
     spec: Arc<EntitySpec>,
     rows: Generator,
-    population: Population,
-    planner: FakerRng,
-    cumulative: [f64; 5],
-    group_weights: Vec<u32>,
+    planner: Planner,
     options: ChangeOptions,
     mode: Mode,
     schema: SchemaRef,
-    next_batch: u64,
-    next_event: u64,
     /// The last batch's plan, kept for its buffers.
     plan: Plan,
 }
+
+/// Pieces a batch is planned in while earlier pieces are turned into values
+/// (parallel change streams).
+const PIECES_PER_BATCH: usize = 8;
+/// Smallest piece worth handing to another thread.
+const MIN_PIECE_ROWS: usize = 2048;
 
 impl ChangeStream {
     /// Configure a stream of changes to entities described by `spec`.
@@ -392,23 +359,31 @@ impl ChangeStream {
 
     /// Number of entities that currently exist.
     pub fn live_count(&self) -> usize {
-        self.population.live_count()
+        self.planner.population.live_count()
     }
 
     /// Generate the next batch.
     pub fn next_batch(&mut self) -> ChangeBatch {
+        let index = self.planner.next_batch;
         // The plan's buffers are reused from batch to batch: fresh memory
         // costs a page fault per 4 KiB.
         let mut plan = std::mem::take(&mut self.plan);
         plan.clear();
-        plan.first_sequence = self.next_event;
-        match self.mode {
-            Mode::Changes => self.plan_changes(&mut plan),
-            Mode::Classic => self.plan_classic(&mut plan),
-        }
-        let index = self.next_batch;
-        self.next_batch += 1;
-        let batch = self.materialize(&plan);
+        let columns = match self.mode {
+            Mode::Classic => {
+                self.planner.plan_classic(&mut plan);
+                let rows = self.rows.rows(&plan.keys, &plan.versions, true);
+                self.rows.columns(&rows, self.options.parallel)
+            }
+            Mode::Changes if self.options.parallel => self.plan_and_generate(&mut plan),
+            Mode::Changes => {
+                let mut cursor = self.planner.begin_batch();
+                self.planner.plan_rows(&mut cursor, usize::MAX, &mut plan);
+                let rows = self.rows.rows(&plan.keys, &plan.versions, false);
+                self.rows.columns(&rows, false)
+            }
+        };
+        let batch = self.with_extra_columns(columns, &plan);
         let stats = plan.stats;
         self.plan = plan;
         ChangeBatch {
@@ -418,209 +393,66 @@ impl ChangeStream {
         }
     }
 
+    /// A parallel batch of changes: each piece of the batch is planned while
+    /// the piece before it is turned into values, which are appended straight
+    /// to the batch's columns. `plan` receives what the extra columns and the
+    /// statistics need. Same output as planning the whole batch first.
+    fn plan_and_generate(&mut self, plan: &mut Plan) -> Vec<ArrayRef> {
+        let batch = self.options.batch_size;
+        let piece = (batch / PIECES_PER_BATCH).max(MIN_PIECE_ROWS);
+        let (planner, generator) = (&mut self.planner, &self.rows);
+        let mut cursor = planner.begin_batch();
+        let mut out: Vec<Option<_>> = (0..self.spec.columns().len()).map(|_| None).collect();
+        let mut current = Plan::default();
+        planner.plan_rows(&mut cursor, piece, &mut current);
+        loop {
+            let mut next = Plan::default();
+            let ((), planned) = rayon::join(
+                || {
+                    let rows = generator.rows(&current.keys, &current.versions, false);
+                    generator.append_parallel(&rows, &mut out, batch);
+                },
+                || planner.plan_rows(&mut cursor, piece, &mut next),
+            );
+            plan.absorb(&current);
+            if planned == 0 {
+                break;
+            }
+            current = next;
+        }
+        finish(generator, out)
+    }
+
     /// What the generator intends the current state to be: every live entity
     /// at its current values, ordered by key (the entity's schema, no extras).
     ///
     /// This is the generator's own bookkeeping; the ground truth of a pipeline
     /// is computed from the emitted rows by [`crate::GroundTruth`].
     pub fn intended_state(&self) -> RecordBatch {
-        let mut keys: Vec<i64> = (0..self.population.live_count())
-            .map(|i| self.population.live_key(i))
+        let population = &self.planner.population;
+        let mut keys: Vec<i64> = (0..population.live_count())
+            .map(|i| population.live_key(i))
             .collect();
         keys.sort_unstable();
         let versions: Vec<u32> = keys
             .iter()
-            .flat_map(|&key| self.population.versions(key).iter().copied())
+            .flat_map(|&key| population.versions(key).iter().copied())
             .collect();
         let rows = self.rows.rows(&keys, &versions, false);
         let columns = self.rows.columns(&rows, self.options.parallel);
         RecordBatch::try_new(self.spec.schema(), columns).expect("columns follow the spec's schema")
     }
 
-    fn next_event_time(&mut self, stats: &mut BatchStats) -> i64 {
-        let interval = self.options.event_interval.as_micros().max(1) as i64;
-        let mut t = self.options.start_time_micros + self.next_event as i64 * interval;
-        self.next_event += 1;
-        if self.planner.chance(self.options.late_rate) {
-            let max = self.options.max_lateness.as_micros().max(1) as i64;
-            t -= self.planner.between(1, max);
-            stats.late += 1;
-        }
-        t
-    }
-
-    fn push(&mut self, plan: &mut Plan, key: i64, op: Operation) {
-        plan.keys.push(key);
-        plan.ops.push(op);
-        plan.versions
-            .extend_from_slice(self.population.versions(key));
-        let t = self.next_event_time(&mut plan.stats);
-        plan.event_times.push(t);
-        plan.stats.rows += 1;
-    }
-
-    /// Classic mode: file `f` re-states keys `0..rows` with every column at
-    /// version `f`, so the plan is filled in bulk.
-    fn plan_classic(&mut self, plan: &mut Plan) {
-        let rows = self.options.batch_size;
-        let width = self.spec.columns().len();
-        let first_file = self.population.key_count() == 0;
-        let op = if first_file {
-            for _ in 0..rows {
-                self.population.create(|_| false);
-            }
-            Operation::Insert
-        } else {
-            self.population.bump_all(self.spec.key_index());
-            Operation::Update
-        };
-        let version = self
-            .population
-            .versions(0)
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0);
-        plan.keys.extend(0..rows as i64);
-        plan.ops.resize(rows, op);
-        plan.versions.resize(width, version);
-        plan.shared_versions = true;
-        plan.stats = BatchStats {
-            rows,
-            inserts: if first_file { rows } else { 0 },
-            updates: if first_file { 0 } else { rows },
-            ..BatchStats::default()
-        };
-        for _ in 0..rows {
-            let t = self.next_event_time(&mut plan.stats);
-            plan.event_times.push(t);
-        }
-    }
-
-    fn plan_changes(&mut self, plan: &mut Plan) {
-        let mut touched: Vec<i64> = Vec::new();
-        // Marks wrap after 2^31 batches; 0 is never a batch's mark.
-        let stamp = (self.next_batch % ((1 << 31) - 1)) as u32 + 1;
-        for _ in 0..self.options.batch_size {
-            let (key, op) = if self.population.key_count() < self.options.initial_population {
-                self.insert(&mut plan.stats)
-            } else if !touched.is_empty() && self.planner.chance(self.options.duplicate_rate) {
-                let key = *self.planner.pick(&touched);
-                plan.stats.duplicates += 1;
-                self.change_again(key, &mut plan.stats)
-            } else {
-                self.random_change(&mut plan.stats)
-            };
-            if self.population.mark(key, stamp) {
-                touched.push(key);
-            }
-            self.push(plan, key, op);
-        }
-    }
-
-    fn insert(&mut self, stats: &mut BatchStats) -> (i64, Operation) {
-        let null_rate = self.options.null_rate;
-        let key_col = self.spec.key_index();
-        let planner = &mut self.planner;
-        let key = self
-            .population
-            .create(|c| c != key_col && planner.chance(null_rate));
-        stats.inserts += 1;
-        (key, Operation::Insert)
-    }
-
-    /// A change to a key already changed in this batch: the duplicate-key case.
-    fn change_again(&mut self, key: i64, stats: &mut BatchStats) -> (i64, Operation) {
-        if !self.population.is_live(key) {
-            self.population.restore(key);
-            stats.restores += 1;
-            return (key, Operation::Insert);
-        }
-        let mix = &self.options.mix;
-        if mix.delete > 0.0
-            && self
-                .planner
-                .chance(mix.delete / (mix.delete + mix.update + mix.noop))
-        {
-            self.population.delete(key);
-            stats.deletes += 1;
-            return (key, Operation::Delete);
-        }
-        self.update(key, stats)
-    }
-
-    fn random_change(&mut self, stats: &mut BatchStats) -> (i64, Operation) {
-        let u = self.planner.unit();
-        let choice = self.cumulative.iter().position(|&c| u < c).unwrap_or(0);
-        let live = self.population.live_count();
-        match choice {
-            1..=3 if live == 0 => self.insert(stats),
-            1 => {
-                let key = self.population.random_live(&mut self.planner);
-                self.update(key, stats)
-            }
-            2 => {
-                let key = self.population.random_live(&mut self.planner);
-                self.population.delete(key);
-                stats.deletes += 1;
-                (key, Operation::Delete)
-            }
-            3 => {
-                let key = self.population.random_live(&mut self.planner);
-                stats.noops += 1;
-                (key, Operation::Update)
-            }
-            4 if self.population.deleted_count() > 0 => {
-                let n = self.population.deleted_count();
-                let key = self.population.deleted_key(self.planner.index(n));
-                self.population.restore(key);
-                stats.restores += 1;
-                (key, Operation::Insert)
-            }
-            _ => self.insert(stats),
-        }
-    }
-
-    fn update(&mut self, key: i64, stats: &mut BatchStats) -> (i64, Operation) {
-        let total: u64 = self.group_weights.iter().map(|&w| u64::from(w)).sum();
-        if total == 0 {
-            stats.noops += 1;
-            return (key, Operation::Update);
-        }
-        let mut r = self.planner.index(total as usize) as u64;
-        let group = self
-            .group_weights
-            .iter()
-            .position(|&w| {
-                if r < u64::from(w) {
-                    true
-                } else {
-                    r -= u64::from(w);
-                    false
-                }
-            })
-            .unwrap_or(0);
-        let columns = &self.spec.resolved_groups()[group].columns;
-        let null_rate = self.options.null_rate;
-        let planner = &mut self.planner;
-        self.population
-            .bump(key, columns, || planner.chance(null_rate));
-        stats.updates += 1;
-        (key, Operation::Update)
-    }
-
-    fn materialize(&self, plan: &Plan) -> RecordBatch {
-        let rows = self
-            .rows
-            .rows(&plan.keys, &plan.versions, plan.shared_versions);
-        let mut columns = self.rows.columns(&rows, self.options.parallel);
+    /// The batch: the entity's `columns` plus the enabled operation, sequence
+    /// and event-time columns of `plan`.
+    fn with_extra_columns(&self, mut columns: Vec<ArrayRef>, plan: &Plan) -> RecordBatch {
         if self.options.operation_column.is_some() {
             let ops: StringArray = plan.ops.iter().map(|o| Some(o.as_str())).collect();
             columns.push(Arc::new(ops) as ArrayRef);
         }
         if self.options.sequence_column.is_some() {
             let first = plan.first_sequence as i64;
-            let sequence: Int64Array = (first..first + plan.keys.len() as i64).collect();
+            let sequence: Int64Array = (first..first + plan.ops.len() as i64).collect();
             columns.push(Arc::new(sequence) as ArrayRef);
         }
         if self.options.event_time_column.is_some() {

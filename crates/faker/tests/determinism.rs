@@ -34,7 +34,22 @@ fn parallel_equals_sequential() {
     let par: Vec<_> = stream(5, true, Locale::DeDe).take(3).collect();
     for (x, y) in seq.iter().zip(&par) {
         assert_eq!(x.batch, y.batch);
+        assert_eq!(x.stats, y.stats);
     }
+    // Large batches are planned in pieces while earlier pieces are generated.
+    let big = |parallel| {
+        let mut s = ChangeStream::builder(EntitySpec::customer())
+            .seed(8)
+            .batch_size(40_000)
+            .initial_population(20_000)
+            .sequence_column(Some("seq"))
+            .parallel(parallel)
+            .build()
+            .unwrap();
+        let batches: Vec<_> = s.by_ref().take(3).map(|b| (b.batch, b.stats)).collect();
+        (batches, s.intended_state(), s.live_count())
+    };
+    assert_eq!(big(false), big(true));
     let classic = |parallel| {
         ChangeStream::builder(EntitySpec::customer())
             .seed(3)
