@@ -124,35 +124,23 @@ pub(crate) fn email(
     rng: &mut FakerRng,
     out: &mut impl Sink,
 ) {
-    match rng.index(5) {
-        0 => {
-            first.word.put(out);
-            out.put(".");
-            last.put(out);
+    // first.last, flast, first_last, firstlast, first.last42
+    let form = rng.index(5);
+    let (first_part, separator) = match form {
+        0 | 4 => (first.word, "."),
+        1 => (first.initial, ""),
+        2 => (first.word, "_"),
+        _ => (first.word, ""),
+    };
+    first_part.put(out);
+    out.put(separator);
+    last.put(out);
+    if form == 4 {
+        let n = rng.index(100);
+        if n >= 10 {
+            out.put_word(&t.literals, t.digits[n / 10]);
         }
-        1 => {
-            first.initial.put(out);
-            last.put(out);
-        }
-        2 => {
-            first.word.put(out);
-            out.put("_");
-            last.put(out);
-        }
-        3 => {
-            first.word.put(out);
-            last.put(out);
-        }
-        _ => {
-            first.word.put(out);
-            out.put(".");
-            last.put(out);
-            let n = rng.index(100);
-            if n >= 10 {
-                out.put_word(&t.literals, t.digits[n / 10]);
-            }
-            out.put_word(&t.literals, t.digits[n % 10]);
-        }
+        out.put_word(&t.literals, t.digits[n % 10]);
     }
     out.put("@");
     put_any(&t.email_providers, rng, out);
