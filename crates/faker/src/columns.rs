@@ -59,13 +59,6 @@ pub(crate) struct Generator {
     seed_hash: u64,
 }
 
-/// Which name list an e-mail draws from when its source column is NULL.
-#[derive(Debug, Clone, Copy)]
-enum NameSlot {
-    First,
-    Last,
-}
-
 impl Generator {
     pub(crate) fn new(spec: Arc<EntitySpec>, locale: Locale, seed: u64) -> Self {
         Self {
@@ -213,46 +206,48 @@ impl Generator {
         out: &mut impl Sink,
     ) {
         let deps = self.spec.derived_from(column);
+        let t = self.tables;
         let (first_text, last_text, raw) = scratch;
-        let first = self.lowered_name(deps[0], NameSlot::First, row, rows, rng, first_text, raw);
-        let last = self.lowered_name(deps[1], NameSlot::Last, row, rows, rng, last_text, raw);
-        email(self.tables, first, last.word, rng, out);
+        // A NULL source draws a name from the e-mail's own RNG, first then last.
+        let first = self
+            .source_name(deps[0], row, rows, first_text, raw)
+            .unwrap_or_else(|| lowered_word(&t.first_lower, rng.index(t.first_lower.len())));
+        let last = self
+            .source_name(deps[1], row, rows, last_text, raw)
+            .unwrap_or_else(|| lowered_word(&t.last_lower, rng.index(t.last_lower.len())));
+        email(t, first, last.word, rng, out);
     }
 
     /// The lower-case ASCII form of the name in `source` at `row`: looked up
-    /// for name columns, regenerated and transliterated for other kinds, and
-    /// drawn from the e-mail's own RNG when the source is NULL.
-    #[allow(clippy::too_many_arguments)]
-    fn lowered_name<'s>(
+    /// for name columns, regenerated and transliterated for other kinds;
+    /// `None` when the source is NULL (or holds no text).
+    fn source_name<'s>(
         &'s self,
         source: usize,
-        slot: NameSlot,
         row: usize,
         rows: &Rows<'_>,
-        rng: &mut FakerRng,
         lowered: &'s mut String,
         raw: &mut String,
-    ) -> LoweredName<'s> {
+    ) -> Option<LoweredName<'s>> {
         let t = self.tables;
         let v = rows.version(row, source);
-        if v & NULL_BIT == 0 {
-            let list = match self.spec.columns()[source].kind {
-                ColumnKind::FirstName => Some(&t.first_lower),
-                ColumnKind::LastName => Some(&t.last_lower),
-                _ => None,
-            };
-            if let Some(words) = list {
-                return lowered_word(words, rows.rng(row, source, v).index(words.len()));
-            }
-            raw.clear();
-            if self.cell_text(source, row, rows, raw) {
-                return lower_into(raw, lowered);
-            }
+        if v & NULL_BIT != 0 {
+            return None;
         }
-        match slot {
-            NameSlot::First => lowered_word(&t.first_lower, rng.index(t.first_lower.len())),
-            NameSlot::Last => lowered_word(&t.last_lower, rng.index(t.last_lower.len())),
-        }
+        let words = match self.spec.columns()[source].kind {
+            ColumnKind::FirstName => &t.first_lower,
+            ColumnKind::LastName => &t.last_lower,
+            _ => {
+                raw.clear();
+                return self
+                    .cell_text(source, row, rows, raw)
+                    .then(|| lower_into(raw, lowered));
+            }
+        };
+        Some(lowered_word(
+            words,
+            rows.rng(row, source, v).index(words.len()),
+        ))
     }
 
     /// Regenerate the text of one cell into `out`; `false` when it is NULL
