@@ -201,23 +201,22 @@ impl LocaleTables {
     }
 }
 
-static EN: LazyLock<LocaleTables> = LazyLock::new(|| LocaleTables::compile(Locale::En.data()));
-static FR_FR: LazyLock<LocaleTables> = LazyLock::new(|| LocaleTables::compile(Locale::FrFr.data()));
-static DE_DE: LazyLock<LocaleTables> = LazyLock::new(|| LocaleTables::compile(Locale::DeDe.data()));
-static IT_IT: LazyLock<LocaleTables> = LazyLock::new(|| LocaleTables::compile(Locale::ItIt.data()));
-static PT_BR: LazyLock<LocaleTables> = LazyLock::new(|| LocaleTables::compile(Locale::PtBr.data()));
-static NL_NL: LazyLock<LocaleTables> = LazyLock::new(|| LocaleTables::compile(Locale::NlNl.data()));
+/// Every locale's tables, in the order of [`Locale::ALL`] (compiled together
+/// on first use, then shared).
+static TABLES: LazyLock<Vec<LocaleTables>> = LazyLock::new(|| {
+    Locale::ALL
+        .iter()
+        .map(|l| LocaleTables::compile(l.data()))
+        .collect()
+});
 
-/// The compiled tables of `locale` (built on first use, then shared).
+/// The compiled tables of `locale`.
 pub(crate) fn tables(locale: Locale) -> &'static LocaleTables {
-    match locale {
-        Locale::En => &EN,
-        Locale::FrFr => &FR_FR,
-        Locale::DeDe => &DE_DE,
-        Locale::ItIt => &IT_IT,
-        Locale::PtBr => &PT_BR,
-        Locale::NlNl => &NL_NL,
-    }
+    let index = Locale::ALL
+        .iter()
+        .position(|&l| l == locale)
+        .expect("Locale::ALL lists every locale");
+    &TABLES[index]
 }
 
 /// Split a `{Placeholder}` template into pieces. Unknown placeholders render

@@ -49,9 +49,9 @@ const TIER_FANOUT: usize = 8;
 /// Segments past which the trailing ones are merged whatever their tiers.
 const MAX_SEGMENTS: usize = 48;
 
-/// The size tier of a segment with `live_rows` rows: `log8(live_rows)`.
-fn tier_of(live_rows: usize) -> u32 {
-    live_rows.max(1).ilog2() / TIER_FANOUT.ilog2()
+/// The size tier of a segment storing `rows` rows: `log8(rows)`.
+fn tier_of(rows: usize) -> u32 {
+    rows.max(1).ilog2() / TIER_FANOUT.ilog2()
 }
 
 #[derive(Debug, Clone)]
@@ -542,7 +542,7 @@ mod tests {
     }
 
     #[test]
-    fn tier_is_log8_of_live_rows() {
+    fn tier_is_log8_of_stored_rows() {
         assert_eq!(
             [0, 1, 7, 8, 63, 64, 511, 512].map(tier_of),
             [0, 0, 0, 1, 1, 2, 2, 3]
