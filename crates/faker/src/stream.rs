@@ -19,38 +19,10 @@ use crate::options::{ChangeMix, ChangeOptions};
 use crate::planner::{Plan, Planner};
 use crate::{EntitySpec, FakerError, Locale, Result};
 
-/// The operation a change row carries in the operation column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// A new entity, or a deleted one coming back.
-    Insert,
-    /// New values (or an exact re-statement) of an existing entity.
-    Update,
-    /// The entity is removed; the row carries its last values.
-    Delete,
-}
-
-impl Operation {
-    /// The text written to the operation column: `INSERT`, `UPDATE`, `DELETE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Insert => "INSERT",
-            Operation::Update => "UPDATE",
-            Operation::Delete => "DELETE",
-        }
-    }
-
-    /// Parse the operation column's text (case-insensitive; `I`/`U`/`D`,
-    /// `UPSERT` and `MERGE` are accepted too).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "INSERT" | "I" | "C" | "CREATE" => Some(Operation::Insert),
-            "UPDATE" | "U" | "UPSERT" | "MERGE" => Some(Operation::Update),
-            "DELETE" | "D" => Some(Operation::Delete),
-            _ => None,
-        }
-    }
-}
+/// The operation a change row carries in the operation column: the one list
+/// of operation words, defined by `snowdrift-scd` and read the same way by
+/// every backend.
+pub use snowdrift_scd::Operation;
 
 /// What one batch contains, as the generator intended it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

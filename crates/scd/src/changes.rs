@@ -1,6 +1,9 @@
 //! Reading change batches: columns found by name and cast to the table's
 //! types, operations parsed, sequences read, keys encoded, and one winner
-//! chosen per key — every problem reported with its row, column and value.
+//! chosen per key. A row that cannot be applied (unknown operation, NULL key
+//! or sequence, a value that does not fit its column) is set aside as a
+//! [`Rejection`] with its row, column and value; under [`OnBadRow::Fail`]
+//! the first one fails the merge instead.
 
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
@@ -11,34 +14,53 @@ use hashbrown::HashMap;
 
 use crate::changeset::{ACTION, IS_UPDATE};
 use crate::keys::{KeyRef, Keys, display_value};
+use crate::operation::{ChangeOp, Operation};
+use crate::reject::{OnBadRow, RejectReason, Rejection};
 use crate::spec::{ChangeFormat, TIMESTAMP};
 use crate::table::Table;
 use crate::{Result, ScdError, TableSpec};
-
-/// What a change row asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeOp {
-    /// Insert the key, or update it if it exists.
-    Upsert,
-    /// Delete the key.
-    Delete,
-}
 
 /// The rows of one merge, read and validated.
 #[derive(Debug)]
 pub(crate) struct Changes {
     /// Business columns of every row, in the table's types.
     pub(crate) business: RecordBatch,
-    /// Per row: the operation, or `None` for the skipped half of an update.
+    /// Per row: the operation, or `None` for the skipped half of an update
+    /// and for rejected rows.
     pub(crate) ops: Vec<Option<ChangeOp>>,
     /// Per row: the sequence value (integers as is, timestamps in µs).
     pub(crate) sequence: Option<Vec<i64>>,
     /// Whether the sequence is a timestamp (then it can date versions).
     pub(crate) sequence_is_time: bool,
+    /// Rows that cannot be applied, in row order.
+    pub(crate) rejected: Vec<Rejection>,
     /// Whether the rows come from a stream (a DELETE then ranks below an
     /// INSERT of the same key, whatever their order).
     from_stream: bool,
     pub(crate) keys: Keys,
+}
+
+/// Rejections found while reading one batch, by row (a row keeps its first).
+#[derive(Default)]
+struct Found {
+    rejected: std::collections::BTreeMap<usize, Rejection>,
+}
+
+impl Found {
+    fn reject(
+        &mut self,
+        row: usize,
+        reason: RejectReason,
+        column: &str,
+        detail: impl FnOnce() -> String,
+    ) {
+        self.rejected.entry(row).or_insert_with(|| Rejection {
+            row,
+            reason,
+            column: Some(column.to_string()),
+            detail: detail(),
+        });
+    }
 }
 
 impl Changes {
@@ -47,17 +69,34 @@ impl Changes {
         let mut ops = Vec::new();
         let mut sequence = spec.sequence().map(|_| Vec::new());
         let mut sequence_is_time = false;
+        let mut found = Found::default();
+        let schema = nullable(spec.schema());
         let mut offset = 0;
         for batch in batches {
-            let business = business_columns(spec, batch, offset)?;
-            read_ops(spec, batch, offset, &mut ops)?;
+            let business = business_columns(spec, batch, offset, &mut found)?;
+            read_ops(spec, batch, offset, &mut ops, &mut found)?;
             if let (Some(name), Some(out)) = (spec.sequence(), sequence.as_mut()) {
-                sequence_is_time = read_sequence(spec, name, batch, offset, out)?;
+                sequence_is_time = read_sequence(spec, name, batch, offset, out, &mut found)?;
             }
-            parts.push(RecordBatch::try_new(spec.schema().clone(), business)?);
+            parts.push(RecordBatch::try_new(schema.clone(), business)?);
             offset += batch.num_rows();
         }
-        let business = concat_batches(spec.schema(), &parts)?;
+        let rejected: Vec<Rejection> = found.rejected.into_values().collect();
+        if spec.on_bad_row() == OnBadRow::Fail
+            && let Some(first) = rejected.first()
+        {
+            return Err(ScdError::BadRow {
+                table: spec.name().to_string(),
+                row: first.row,
+                reason: first.reason,
+                column: first.column.clone().unwrap_or_default(),
+                detail: first.detail.clone(),
+            });
+        }
+        for r in &rejected {
+            ops[r.row] = None;
+        }
+        let business = concat_batches(&schema, &parts)?;
         let key_columns: Vec<ArrayRef> = spec
             .key()
             .iter()
@@ -69,6 +108,7 @@ impl Changes {
             ops,
             sequence,
             sequence_is_time,
+            rejected,
             from_stream: spec.format() == &ChangeFormat::Stream,
             keys,
         })
@@ -145,44 +185,82 @@ pub(crate) fn cast_to(
     })
 }
 
-fn bad_value(
-    spec: &TableSpec,
-    row: usize,
-    column: &str,
-    value: String,
-    reason: &'static str,
-) -> ScdError {
-    ScdError::BadValue {
-        table: spec.name().to_string(),
-        row,
-        column: column.to_string(),
-        value,
-        reason,
-    }
+/// `schema` with every field nullable: the rows as read, rejected ones
+/// included (a rejected row may hold a NULL where the table allows none).
+fn nullable(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
+    let fields: Vec<arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
 }
 
-fn business_columns(spec: &TableSpec, batch: &RecordBatch, offset: usize) -> Result<Vec<ArrayRef>> {
+/// The business columns of `batch` in the table's types. A value that does
+/// not convert becomes NULL and its row a `bad_value` rejection; a NULL key a
+/// `null_key` one, a NULL in another NOT NULL column a `bad_value` one.
+fn business_columns(
+    spec: &TableSpec,
+    batch: &RecordBatch,
+    offset: usize,
+    found: &mut Found,
+) -> Result<Vec<ArrayRef>> {
     let mut out = Vec::with_capacity(spec.schema().fields().len());
     for (i, field) in spec.schema().fields().iter().enumerate() {
-        let col = cast_to(
-            spec,
-            field.name(),
-            column(spec, batch, field.name())?,
-            field.data_type(),
-        )?;
-        if spec.key().contains(&i) && col.null_count() > 0 {
-            let row = (0..col.len()).find(|&r| col.is_null(r)).unwrap_or(0);
-            return Err(bad_value(
-                spec,
-                offset + row,
-                field.name(),
-                "NULL".into(),
-                "a key may not be NULL",
-            ));
+        let name = field.name();
+        let original = column(spec, batch, name)?;
+        let col = cast_lenient(spec, name, original, field.data_type())?;
+        if col.null_count() > original.null_count() {
+            for row in (0..col.len()).filter(|&r| col.is_null(r) && original.is_valid(r)) {
+                found.reject(offset + row, RejectReason::BadValue, name, || {
+                    format!(
+                        "{} cannot be read as {}",
+                        display_value(original.as_ref(), row),
+                        field.data_type()
+                    )
+                });
+            }
+        }
+        let is_key = spec.key().contains(&i);
+        if (is_key || !field.is_nullable()) && original.null_count() > 0 {
+            let reason = if is_key {
+                RejectReason::NullKey
+            } else {
+                RejectReason::BadValue
+            };
+            for row in (0..original.len()).filter(|&r| original.is_null(r)) {
+                found.reject(offset + row, reason, name, || {
+                    if is_key {
+                        "a key may not be NULL".into()
+                    } else {
+                        "NULL in a NOT NULL column".into()
+                    }
+                });
+            }
         }
         out.push(col);
     }
     Ok(out)
+}
+
+/// `col` as `to`, values that do not convert as NULL (the caller rejects
+/// their rows). A column of a type that cannot be converted at all is a
+/// schema error for the whole merge.
+fn cast_lenient(spec: &TableSpec, name: &str, col: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    if col.data_type() == to {
+        return Ok(col.clone());
+    }
+    let options = CastOptions {
+        safe: true,
+        ..CastOptions::default()
+    };
+    cast_with_options(col, to, &options).map_err(|e| ScdError::ColumnType {
+        table: spec.name().to_string(),
+        column: name.to_string(),
+        expected: to.clone(),
+        found: col.data_type().clone(),
+        reason: e.to_string(),
+    })
 }
 
 fn read_ops(
@@ -190,6 +268,7 @@ fn read_ops(
     batch: &RecordBatch,
     offset: usize,
     out: &mut Vec<Option<ChangeOp>>,
+    found: &mut Found,
 ) -> Result<()> {
     match spec.format() {
         ChangeFormat::Upserts => out.extend(std::iter::repeat_n(
@@ -204,18 +283,18 @@ fn read_ops(
                 .expect("cast to Utf8");
             for row in 0..ops.len() {
                 let op = (!ops.is_null(row))
-                    .then(|| parse_op(ops.value(row)))
+                    .then(|| Operation::parse(ops.value(row)))
                     .flatten();
-                let op = op.ok_or_else(|| {
-                    bad_value(
-                        spec,
-                        offset + row,
-                        name,
-                        display_value(ops, row),
-                        "not an operation (INSERT, UPDATE, UPSERT, MERGE, DELETE, I, U, D)",
-                    )
-                })?;
-                out.push(Some(op));
+                if op.is_none() {
+                    found.reject(offset + row, RejectReason::BadOperation, name, || {
+                        format!(
+                            "not an operation ({}): {}",
+                            Operation::accepted(),
+                            display_value(ops, row)
+                        )
+                    });
+                }
+                out.push(op.map(Operation::change_op));
             }
         }
         ChangeFormat::Stream => {
@@ -241,13 +320,13 @@ fn read_ops(
                     (Some("DELETE"), false) => Some(ChangeOp::Delete),
                     (Some("DELETE"), true) => None,
                     _ => {
-                        return Err(bad_value(
-                            spec,
-                            offset + row,
-                            ACTION,
-                            display_value(action, row),
-                            "a stream action must be INSERT or DELETE",
-                        ));
+                        found.reject(offset + row, RejectReason::BadOperation, ACTION, || {
+                            format!(
+                                "a stream action must be INSERT or DELETE: {}",
+                                display_value(action, row)
+                            )
+                        });
+                        None
                     }
                 };
                 out.push(op);
@@ -257,24 +336,15 @@ fn read_ops(
     Ok(())
 }
 
-/// Parse an operation (case-insensitive).
-pub(crate) fn parse_op(s: &str) -> Option<ChangeOp> {
-    match s.trim().to_ascii_uppercase().as_str() {
-        "INSERT" | "I" | "UPDATE" | "U" | "UPSERT" | "MERGE" | "C" | "CREATE" => {
-            Some(ChangeOp::Upsert)
-        }
-        "DELETE" | "D" => Some(ChangeOp::Delete),
-        _ => None,
-    }
-}
-
-/// Append the sequence values of `batch`; returns whether they are times.
+/// Append the sequence values of `batch` (0 for a NULL, whose row is
+/// rejected); returns whether they are times.
 fn read_sequence(
     spec: &TableSpec,
     name: &str,
     batch: &RecordBatch,
     offset: usize,
     out: &mut Vec<i64>,
+    found: &mut Found,
 ) -> Result<bool> {
     let col = column(spec, batch, name)?;
     let is_time = matches!(
@@ -289,12 +359,20 @@ fn read_sequence(
             .expect("cast to µs");
         t.iter().collect()
     } else if col.data_type().is_integer() {
-        let v = cast_to(spec, name, col, &DataType::Int64)?;
-        v.as_any()
+        let v = cast_lenient(spec, name, col, &DataType::Int64)?;
+        let v = v
+            .as_any()
             .downcast_ref::<Int64Array>()
-            .expect("cast to Int64")
-            .iter()
-            .collect()
+            .expect("cast to Int64");
+        for row in (0..v.len()).filter(|&r| v.is_null(r) && col.is_valid(r)) {
+            found.reject(offset + row, RejectReason::BadValue, name, || {
+                format!(
+                    "{} does not fit a 64-bit sequence",
+                    display_value(col.as_ref(), row)
+                )
+            });
+        }
+        v.iter().collect()
     } else {
         return Err(ScdError::ColumnType {
             table: spec.name().to_string(),
@@ -305,15 +383,12 @@ fn read_sequence(
         });
     };
     for (row, v) in values.into_iter().enumerate() {
-        out.push(v.ok_or_else(|| {
-            bad_value(
-                spec,
-                offset + row,
-                name,
-                "NULL".into(),
-                "a sequence may not be NULL",
-            )
-        })?);
+        if v.is_none() && col.is_null(row) {
+            found.reject(offset + row, RejectReason::NullSequence, name, || {
+                "a sequence may not be NULL".into()
+            });
+        }
+        out.push(v.unwrap_or(0));
     }
     Ok(is_time)
 }

@@ -42,20 +42,20 @@ pub enum ScdError {
         /// Why the conversion failed.
         reason: String,
     },
-    /// A change row has a value the merge cannot use (a NULL key, an
-    /// unknown operation, a NULL sequence).
-    #[error("table `{table}`: change row {row}, column `{column}`: {reason} (value: {value})")]
-    BadValue {
+    /// A change row cannot be applied and the spec says
+    /// [`crate::OnBadRow::Fail`]: the first such row.
+    #[error("table `{table}`: change row {row}, column `{column}`: {reason}: {detail}")]
+    BadRow {
         /// The table's name.
         table: String,
         /// 0-based row across the merge's input batches.
         row: usize,
-        /// The column.
+        /// Why the row cannot be applied.
+        reason: crate::RejectReason,
+        /// The column at fault.
         column: String,
-        /// The value as text (`NULL` for a null).
-        value: String,
-        /// What is wrong with it.
-        reason: &'static str,
+        /// What is wrong, with the value.
+        detail: String,
     },
     /// A table handed to the engine does not have the schema it should.
     #[error("table `{table}`: {reason}")]

@@ -63,6 +63,34 @@ impl KeyEncoder {
         })
     }
 
+    /// The key columns of `keys` (the inverse of [`KeyEncoder::encode`]).
+    pub(crate) fn decode<'a>(
+        &self,
+        keys: impl Iterator<Item = KeyRef<'a>>,
+    ) -> Result<Vec<ArrayRef>> {
+        match &self.converter {
+            None => {
+                let ints: Int64Array = keys
+                    .map(|k| match k {
+                        KeyRef::Int(v) => v,
+                        KeyRef::Bytes(_) => unreachable!("an integer key encoder holds integers"),
+                    })
+                    .collect();
+                Ok(vec![std::sync::Arc::new(ints)])
+            }
+            Some(c) => {
+                let parser = c.parser();
+                let bytes: Vec<&[u8]> = keys
+                    .map(|k| match k {
+                        KeyRef::Bytes(b) => b,
+                        KeyRef::Int(_) => unreachable!("a row key encoder holds bytes"),
+                    })
+                    .collect();
+                Ok(c.convert_rows(bytes.iter().map(|b| parser.parse(b)))?)
+            }
+        }
+    }
+
     /// The keys of `columns` (already cast to the key types; no NULLs).
     pub(crate) fn encode(&self, columns: &[ArrayRef]) -> Result<Keys> {
         Ok(match &self.converter {
@@ -133,6 +161,13 @@ impl<V> KeyMap<V> {
         match self {
             KeyMap::Int(m) => m.len(),
             KeyMap::Bytes(m) => m.len(),
+        }
+    }
+
+    pub(crate) fn iter(&self) -> Box<dyn Iterator<Item = (KeyRef<'_>, &V)> + '_> {
+        match self {
+            KeyMap::Int(m) => Box::new(m.iter().map(|(k, v)| (KeyRef::Int(*k), v))),
+            KeyMap::Bytes(m) => Box::new(m.iter().map(|(k, v)| (KeyRef::Bytes(k), v))),
         }
     }
 

@@ -61,12 +61,13 @@ mod error;
 mod invariants;
 mod keys;
 mod merge;
+mod operation;
+mod reject;
 mod scd1;
 mod scd2;
 mod spec;
 mod table;
 
-pub use changes::ChangeOp;
 pub use changeset::{ACTION, ChangeSet, IS_UPDATE, ROW_ID, net_changes, row_ids};
 pub use error::{Result, ScdError};
 pub use invariants::{Rule, Violation, check_history};
@@ -75,7 +76,9 @@ pub use merge::{
     MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values, Winner, Write,
     create_table, load_table, load_table_with_row_ids, merge, value_at,
 };
+pub use operation::{ChangeOp, OPERATION_TRIM, Operation};
+pub use reject::{OnBadRow, RejectReason, Rejection};
 pub use scd1::{Scd0, Scd1, Scd1Delete};
 pub use scd2::{OPEN_END_MICROS, Scd2, Scd2Delete, ValidityColumns};
 pub use spec::{ChangeFormat, TIMESTAMP, TableSpec, TableSpecBuilder};
-pub use table::{RowAddr, Table};
+pub use table::{APPLIED_SEQUENCE, RowAddr, Table};

@@ -17,8 +17,10 @@ use arrow::datatypes::{DataType, SchemaRef};
 use rayon::prelude::*;
 
 use crate::assemble::{assemble, order_writes};
-use crate::changes::{ChangeOp, Changes};
+use crate::changes::Changes;
 use crate::changeset::ChangeSet;
+use crate::operation::ChangeOp;
+use crate::reject::{RejectReason, Rejection};
 use crate::table::{KeyState, RowAddr, Table};
 use crate::{Result, ScdError, TableSpec};
 
@@ -355,6 +357,9 @@ pub struct MergeMetrics {
     pub skipped: usize,
     /// Winners rejected as late (older than the key's last applied change).
     pub late: usize,
+    /// Rows rejected as bad (see [`crate::OnBadRow::Reject`]); late ones not
+    /// included.
+    pub bad: usize,
     /// Keys inserted.
     pub inserted: usize,
     /// Keys updated.
@@ -394,6 +399,13 @@ pub struct MergeOutcome {
     pub late: Vec<LateChange>,
     /// Business columns of the late changes, in the order of `late`.
     pub late_rows: RecordBatch,
+    /// Every change row not applied, late ones included, in row order.
+    pub rejected: Vec<Rejection>,
+    /// With a sequence: the applied sequence of every key this merge
+    /// decided on, in the form of [`Table::applied_sequences`] (what to keep
+    /// durable beside the change set so late changes stay late after a
+    /// restart).
+    pub applied_sequences: Option<RecordBatch>,
 }
 
 /// Merge `batches` (in load order) into `table` as one merge.
@@ -414,7 +426,8 @@ pub fn merge(
     let mut metrics = MergeMetrics {
         source_rows: changes.ops.len(),
         superseded,
-        skipped: changes.ops.iter().filter(|o| o.is_none()).count(),
+        skipped: changes.ops.iter().filter(|o| o.is_none()).count() - changes.rejected.len(),
+        bad: changes.rejected.len(),
         ..MergeMetrics::default()
     };
     let (winners, states, late) = classify(&changes, table, &winner_rows);
@@ -483,14 +496,39 @@ pub fn merge(
     metrics.target_rows_written = written.iter().map(RecordBatch::num_rows).sum();
     metrics.target_rows_removed = removed.num_rows();
     let late_rows = take_rows(&changes.business, late.iter().map(|l| l.row))?;
+    let late_rows = RecordBatch::try_new(spec.schema().clone(), late_rows.columns().to_vec())?;
     table.apply(&plan.remove, &written, &written_ids, key_states)?;
     let change_set = ChangeSet::from_mutation(removed, removed_ids, written, written_ids);
+    let applied_sequences = match spec.sequence() {
+        Some(_) => Some(table.applied_sequences_of(winners.iter().map(|w| changes.key(w.row)))?),
+        None => None,
+    };
+    let rejected = rejections(changes.rejected, &late, spec);
     Ok(MergeOutcome {
         metrics,
         changes: change_set,
         late,
         late_rows,
+        rejected,
+        applied_sequences,
     })
+}
+
+/// The bad rows and the late ones, in row order.
+fn rejections(bad: Vec<Rejection>, late: &[LateChange], spec: &TableSpec) -> Vec<Rejection> {
+    let column = spec.sequence().map(str::to_string);
+    let mut all = bad;
+    all.extend(late.iter().map(|l| Rejection {
+        row: l.row,
+        reason: RejectReason::Late,
+        column: column.clone(),
+        detail: format!(
+            "sequence {} is older than the applied sequence {}",
+            l.sequence, l.applied_sequence
+        ),
+    }));
+    all.sort_by_key(|r| r.row);
+    all
 }
 
 /// The rows `remove` names: taken from the already gathered latest rows

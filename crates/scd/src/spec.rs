@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::reject::OnBadRow;
 use crate::{Result, ScdError};
 
 /// The Arrow type of every time column the engine writes
@@ -54,6 +55,7 @@ pub struct TableSpec {
     compared: Vec<usize>,
     sequence: Option<String>,
     format: ChangeFormat,
+    on_bad_row: OnBadRow,
 }
 
 impl TableSpec {
@@ -66,6 +68,7 @@ impl TableSpec {
             compared: None,
             sequence: None,
             format: ChangeFormat::Upserts,
+            on_bad_row: OnBadRow::Fail,
         }
     }
 
@@ -108,6 +111,17 @@ impl TableSpec {
     /// How change rows carry their operation.
     pub fn format(&self) -> &ChangeFormat {
         &self.format
+    }
+
+    /// What a merge does with a change row it cannot apply.
+    pub fn on_bad_row(&self) -> OnBadRow {
+        self.on_bad_row
+    }
+
+    /// The same spec with another [`OnBadRow`].
+    pub fn with_on_bad_row(mut self, on_bad_row: OnBadRow) -> Self {
+        self.on_bad_row = on_bad_row;
+        self
     }
 
     fn names(&self, idx: &[usize]) -> Vec<&str> {
@@ -153,6 +167,7 @@ pub struct TableSpecBuilder {
     compared: Option<Vec<String>>,
     sequence: Option<String>,
     format: ChangeFormat,
+    on_bad_row: OnBadRow,
 }
 
 impl TableSpecBuilder {
@@ -179,6 +194,13 @@ impl TableSpecBuilder {
     /// How change rows carry their operation (default: all upserts).
     pub fn format(mut self, format: ChangeFormat) -> Self {
         self.format = format;
+        self
+    }
+
+    /// What a merge does with a change row it cannot apply (default
+    /// [`OnBadRow::Fail`]).
+    pub fn on_bad_row(mut self, on_bad_row: OnBadRow) -> Self {
+        self.on_bad_row = on_bad_row;
         self
     }
 
@@ -240,6 +262,7 @@ impl TableSpecBuilder {
             compared,
             sequence: self.sequence,
             format: self.format,
+            on_bad_row: self.on_bad_row,
         })
     }
 }

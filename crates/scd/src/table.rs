@@ -15,6 +15,10 @@ use rayon::prelude::*;
 use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
 use crate::{Result, ScdError};
 
+/// The sequence column of [`Table::applied_sequences`] and
+/// [`crate::MergeOutcome::applied_sequences`].
+pub const APPLIED_SEQUENCE: &str = "__applied_sequence";
+
 /// Where a row lives in a [`Table`]: its segment and its row in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RowAddr {
@@ -158,6 +162,150 @@ impl Table {
             concat_batches(&self.schema, &parts)?,
             UInt64Array::from(ids),
         ))
+    }
+
+    /// The sequence of the last change applied to every key that has one
+    /// (deleted keys included), as the key columns (named as in the table)
+    /// and an `Int64` column [`APPLIED_SEQUENCE`]: what a durable store
+    /// keeps so that late changes stay late after a restart (see
+    /// [`Table::restore_applied_sequences`]).
+    pub fn applied_sequences(&self) -> Result<RecordBatch> {
+        let (keys, sequences): (Vec<KeyRef<'_>>, Vec<i64>) = self
+            .keys
+            .iter()
+            .filter_map(|(k, s)| Some((k, s.sequence?)))
+            .unzip();
+        self.sequence_batch(keys.into_iter(), sequences)
+    }
+
+    /// Like [`Table::applied_sequences`], for the keys of `changes` only
+    /// (for example the winners of one merge), each key once.
+    pub(crate) fn applied_sequences_of<'k>(
+        &self,
+        keys: impl Iterator<Item = KeyRef<'k>>,
+    ) -> Result<RecordBatch> {
+        let mut seen = hashbrown::HashSet::new();
+        let (keys, sequences): (Vec<KeyRef<'k>>, Vec<i64>) = keys
+            .filter(|k| seen.insert(*k))
+            .filter_map(|k| Some((k, self.keys.get(k)?.sequence?)))
+            .unzip();
+        self.sequence_batch(keys.into_iter(), sequences)
+    }
+
+    fn sequence_batch<'k>(
+        &self,
+        keys: impl Iterator<Item = KeyRef<'k>>,
+        sequences: Vec<i64>,
+    ) -> Result<RecordBatch> {
+        let mut columns = self.encoder.decode(keys)?;
+        let mut fields: Vec<arrow::datatypes::Field> = self
+            .key
+            .iter()
+            .map(|&i| self.schema.field(i).clone().with_nullable(false))
+            .collect();
+        fields.push(arrow::datatypes::Field::new(
+            APPLIED_SEQUENCE,
+            DataType::Int64,
+            false,
+        ));
+        columns.push(std::sync::Arc::new(arrow::array::Int64Array::from(
+            sequences,
+        )));
+        Ok(RecordBatch::try_new(
+            std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+            columns,
+        )?)
+    }
+
+    /// Sets the applied sequence of the keys in `batch` (the key columns by
+    /// name and an `Int64` column [`APPLIED_SEQUENCE`], as
+    /// [`Table::applied_sequences`] writes it), keeping the greater one where
+    /// the table already has a sequence for a key. Keys without a row are
+    /// remembered as deleted keys.
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::TargetShape`] when a column is missing, of the wrong type
+    /// or NULL.
+    pub fn restore_applied_sequences(&mut self, batch: &RecordBatch) -> Result<()> {
+        let sequence_column = APPLIED_SEQUENCE;
+        let batch = &self.conform_keys(batch)?;
+        let sequences = batch
+            .column_by_name(sequence_column)
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>())
+            .filter(|c| c.null_count() == 0)
+            .ok_or_else(|| ScdError::TargetShape {
+                table: self.name.clone(),
+                reason: format!("no non-null Int64 column `{sequence_column}` of sequences"),
+            })?
+            .clone();
+        let key_columns: Vec<ArrayRef> =
+            self.key.iter().map(|&i| batch.column(i).clone()).collect();
+        let keys = self.encode_keys(&key_columns)?;
+        for row in 0..batch.num_rows() {
+            let key = keys.get(row);
+            let sequence = sequences.value(row);
+            match self.keys.get_mut(key) {
+                Some(state) => state.sequence = state.sequence.max(Some(sequence)),
+                None => self.keys.insert(
+                    key,
+                    KeyState {
+                        latest: None,
+                        live: false,
+                        sequence: Some(sequence),
+                    },
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// `batch`'s key columns in this table's key types at the key positions
+    /// of a batch in the table's schema (other columns NULL), plus its other
+    /// columns after them.
+    fn conform_keys(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let mut fields = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for (i, field) in self.schema.fields().iter().enumerate() {
+            let column = if self.key.contains(&i) {
+                let c =
+                    batch
+                        .column_by_name(field.name())
+                        .ok_or_else(|| ScdError::TargetShape {
+                            table: self.name.clone(),
+                            reason: format!("the sequences have no key column `{}`", field.name()),
+                        })?;
+                let strict = CastOptions {
+                    safe: false,
+                    ..CastOptions::default()
+                };
+                let c = cast_with_options(c, field.data_type(), &strict)?;
+                if c.null_count() > 0 {
+                    return Err(ScdError::TargetShape {
+                        table: self.name.clone(),
+                        reason: format!("key column `{}` holds NULLs", field.name()),
+                    });
+                }
+                c
+            } else {
+                arrow::array::new_null_array(field.data_type(), batch.num_rows())
+            };
+            fields.push(field.as_ref().clone().with_nullable(true));
+            columns.push(column);
+        }
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            if self.schema.index_of(field.name()).is_err() {
+                fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+        let options =
+            arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        Ok(RecordBatch::try_new_with_options(
+            std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+            columns,
+            &options,
+        )?)
     }
 
     /// The keys of `columns` (the key columns of a batch in this table's

@@ -18,6 +18,8 @@ use snowdrift_warehouse::{
     MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout, Validity,
 };
 
+use snowdrift_scd::{OPERATION_TRIM, Operation};
+
 use crate::error::{Result, SnowflakeError};
 use crate::sql::{ident, idents, literal};
 
@@ -25,11 +27,6 @@ use crate::sql::{ident, idents, literal};
 pub const LOAD_FILE_COLUMN: &str = "_SNOWDRIFT_FILE";
 /// Column of a raw table holding the row's number in its file (`METADATA$FILE_ROW_NUMBER`).
 pub const LOAD_ROW_COLUMN: &str = "_SNOWDRIFT_ROW";
-
-/// Operation values read as an upsert (upper-cased first), as in `snowdrift-scd`.
-const UPSERT_OPS: &[&str] = &["INSERT", "UPDATE", "UPSERT", "MERGE", "I", "U"];
-/// Operation values read as a delete.
-const DELETE_OPS: &[&str] = &["DELETE", "D"];
 
 /// The clock a merge stamps rows with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -203,21 +200,29 @@ pub(crate) fn scd1(
     ))
 }
 
-/// The operation column read as `'UPSERT'` or `'DELETE'`; anything else fails the statement
-/// with the bad value in Snowflake's error, so the stream keeps the rows (nothing is lost).
+/// The operation column read as `'UPSERT'` or `'DELETE'` by `snowdrift-scd`'s one list of
+/// operation words and its trimming and case rule ([`Operation::parse`]); anything else fails
+/// the statement with the bad value in Snowflake's error, so the stream keeps the rows
+/// (nothing is lost).
 fn operation_expr(column: &str) -> String {
-    let list = |ops: &[&str]| {
+    let words = |ops: &[Operation]| {
         ops.iter()
-            .map(|o| literal(o))
+            .flat_map(|op| op.words().iter().map(|w| literal(w)))
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let trim: Vec<String> = OPERATION_TRIM
+        .iter()
+        .map(|c| format!("CHR({})", u32::from(*c)))
+        .collect();
+    let word = format!("UPPER(TRIM({column}, {}))", trim.join(" || "));
     format!(
-        "CASE WHEN UPPER({column}) IN ({}) THEN 'UPSERT' WHEN UPPER({column}) IN ({}) THEN 'DELETE' \
-         ELSE TO_NUMBER('not an operation (INSERT, UPDATE, UPSERT, MERGE, DELETE, I, U, D): ' || \
+        "CASE WHEN {word} IN ({}) THEN 'UPSERT' WHEN {word} IN ({}) THEN 'DELETE' \
+         ELSE TO_NUMBER('not an operation ({}): ' || \
          COALESCE({column}, 'NULL'))::VARCHAR END",
-        list(UPSERT_OPS),
-        list(DELETE_OPS)
+        words(&[Operation::Insert, Operation::Update]),
+        words(&[Operation::Delete]),
+        Operation::accepted()
     )
 }
 

@@ -238,6 +238,7 @@ pub fn task_history(task: &str, records: &[Record]) -> Vec<TaskRun> {
                 rows_consumed: 0,
                 rows_written: 0,
                 late_rows: 0,
+                rejected_rows: 0,
             })
         })
         .collect();

@@ -181,7 +181,7 @@ fn sources_of_the_wrong_shape_are_refused() {
 }
 
 #[test]
-fn tasks_carry_schedule_condition_limits_and_predecessors() {
+fn tasks_carry_schedule_condition_limits_and_predecessors_and_the_root_watches_both_streams() {
     let spec = spec();
     let renderer = Renderer::new("db", "sc").with_warehouse("compute_wh");
     let root = task(&spec, "customer_scd1_task");
@@ -190,7 +190,8 @@ fn tasks_carry_schedule_condition_limits_and_predecessors() {
         sql,
         "CREATE TASK IF NOT EXISTS \"DB\".\"SC\".\"CUSTOMER_SCD1_TASK\" WAREHOUSE = \"COMPUTE_WH\" \
          SCHEDULE = '1 MINUTE' SUSPEND_TASK_AFTER_NUM_FAILURES = 10 USER_TASK_TIMEOUT_MS = 3600000 \
-         WHEN SYSTEM$STREAM_HAS_DATA('\"DB\".\"SC\".\"CUSTOMER_RAW_STREAM\"') AS SELECT 1"
+         WHEN SYSTEM$STREAM_HAS_DATA('\"DB\".\"SC\".\"CUSTOMER_RAW_STREAM\"') \
+         OR SYSTEM$STREAM_HAS_DATA('\"DB\".\"SC\".\"CUSTOMER_TABLE_CHANGES\"') AS SELECT 1"
     );
     let child = task(&spec, "customer_scd2_task");
     let sql = Renderer::new("db", "sc")

@@ -197,6 +197,9 @@ pub struct TaskRun {
     pub rows_written: u64,
     /// Changes rejected as late (dead-letter count).
     pub late_rows: u64,
+    /// Rows the run wrote to its rejected table (late and bad rows).
+    #[serde(default)]
+    pub rejected_rows: u64,
 }
 
 /// Suspend or resume a task (`ALTER TASK … SUSPEND | RESUME`).

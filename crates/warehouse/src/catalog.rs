@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
+pub use snowdrift_scd::OnBadRow;
 
 use crate::error::{Result, WarehouseError};
 use crate::load::CsvFileFormat;
@@ -429,9 +430,31 @@ pub struct MergeDef {
     pub scd1_on_delete: Scd1OnDelete,
     /// Deletes in a Type 2 target.
     pub scd2_on_delete: Scd2OnDelete,
+    /// What the merge does with a change row it cannot apply (an unknown operation, a NULL key
+    /// or sequence, a value that does not fit): [`OnBadRow::Reject`] (the default) merges the
+    /// good rows and writes the bad ones to the rejected table in the same commit;
+    /// [`OnBadRow::Fail`] fails the run and keeps the stream's offset. Late rows go to the
+    /// rejected table either way.
+    #[serde(default = "reject_bad_rows")]
+    pub on_bad_row: OnBadRow,
+    /// The rejected table (default `<target>_rejected`, see
+    /// [`MergeDef::rejected_table`]).
+    #[serde(default)]
+    pub rejected_table: Option<String>,
+}
+
+fn reject_bad_rows() -> OnBadRow {
+    OnBadRow::Reject
 }
 
 impl MergeDef {
+    /// The table rejected rows go to: `rejected_table`, or `<target>_rejected`.
+    pub fn rejected_table(&self) -> String {
+        self.rejected_table
+            .clone()
+            .unwrap_or_else(|| crate::rejected::default_name(&self.target))
+    }
+
     /// Merge stream `source` into table `target` with the defaults.
     pub fn new(source: impl Into<String>, target: impl Into<String>) -> Self {
         MergeDef {
@@ -443,6 +466,8 @@ impl MergeDef {
             tracked: None,
             scd1_on_delete: Scd1OnDelete::Remove,
             scd2_on_delete: Scd2OnDelete::Close,
+            on_bad_row: OnBadRow::Reject,
+            rejected_table: None,
         }
     }
 }

@@ -61,6 +61,7 @@ pub mod conformance;
 mod error;
 pub mod load;
 mod local;
+pub mod rejected;
 pub mod rows;
 mod schedule;
 mod spec;
@@ -70,9 +71,9 @@ pub use api::{
     Relation, TaskAction, TaskRun, TaskRunState, Warehouse, WarehouseExt,
 };
 pub use catalog::{
-    Column, ColumnType, CreateMode, FileFormatDef, MergeDef, ObjectDef, ObjectKind, OnError,
-    PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody,
-    TaskCondition, TaskDef, Validity,
+    Column, ColumnType, CreateMode, FileFormatDef, MergeDef, ObjectDef, ObjectKind, OnBadRow,
+    OnError, PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout,
+    TaskBody, TaskCondition, TaskDef, Validity,
 };
 pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError};

@@ -114,6 +114,8 @@ pub struct ParsedFile {
     pub batch: RecordBatch,
     /// Data records read (good and bad).
     pub rows_parsed: u64,
+    /// The line each good record starts on (1-based), in the order of `batch`'s rows.
+    pub lines: Vec<u64>,
     /// The bad records, in file order (reading stops at the first when asked to).
     pub errors: Vec<LoadError>,
 }
@@ -133,6 +135,7 @@ pub fn parse_csv(
             return Ok(ParsedFile {
                 batch: RecordBatch::new_empty(schema.clone()),
                 rows_parsed: 0,
+                lines: Vec::new(),
                 errors: vec![whole_file_error(file, message)],
             });
         }
@@ -195,6 +198,7 @@ struct Reader<'a> {
     schema: &'a SchemaRef,
     columns: Vec<ColumnBuffer>,
     errors: Vec<LoadError>,
+    lines: Vec<u64>,
     rows_parsed: u64,
     body_start: usize,
     first_line: u64,
@@ -227,6 +231,7 @@ impl<'a> Reader<'a> {
             schema,
             columns,
             errors: Vec::new(),
+            lines: Vec::new(),
             rows_parsed: 0,
             body_start,
             first_line: skipped + 1,
@@ -340,6 +345,7 @@ impl<'a> Reader<'a> {
             }
             character += field.map_or(0, |f| f.len() as u64) + 1;
         }
+        self.lines.push(line);
     }
 
     fn push_field(
@@ -407,6 +413,7 @@ impl<'a> Reader<'a> {
         Ok(ParsedFile {
             batch,
             rows_parsed: self.rows_parsed,
+            lines: self.lines,
             errors: self.errors,
         })
     }

@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use crate::catalog::{
-    Column, ColumnType, FileFormatDef, MergeDef, ObjectDef, OnError, PipeDef, Scd1OnDelete,
-    Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskDef,
+    Column, ColumnType, FileFormatDef, MergeDef, ObjectDef, OnBadRow, OnError, PipeDef,
+    Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody,
+    TaskCondition, TaskDef,
 };
 use crate::load::CsvFileFormat;
+use crate::rejected;
 use crate::schedule::Schedule;
 
 /// The pipeline's objects and options. `PipelineSpec::default()` is the original flow:
@@ -71,6 +73,11 @@ pub struct PipelineSpec {
     pub current_on_delete: Scd1OnDelete,
     /// Deletes in the SCD-2 table (default: close the current version).
     pub history_on_delete: Scd2OnDelete,
+    /// What both merge tasks do with a row they cannot apply (default: write it to the
+    /// target's rejected table, `customer_rejected` and `customer_history_rejected`, and go
+    /// on; [`OnBadRow::Fail`] fails the run and keeps the stream's offset). Late rows go to
+    /// the rejected tables either way.
+    pub on_bad_row: OnBadRow,
 }
 
 impl Default for PipelineSpec {
@@ -106,6 +113,7 @@ impl Default for PipelineSpec {
             sequence_column: None,
             current_on_delete: Scd1OnDelete::Remove,
             history_on_delete: Scd2OnDelete::Close,
+            on_bad_row: OnBadRow::Reject,
         }
     }
 }
@@ -134,20 +142,40 @@ impl PipelineSpec {
         TableDef::new(self.current_table.clone(), self.columns.clone()).business_schema()
     }
 
+    fn raw_table_def(&self) -> TableDef {
+        TableDef::new(self.raw_table.clone(), self.raw_columns())
+    }
+
+    fn current_table_def(&self) -> TableDef {
+        TableDef::new(self.current_table.clone(), self.columns.clone())
+            .with_key(self.key.clone())
+            .with_layout(TableLayout::scd1())
+    }
+
+    /// The rejected tables of the SCD-1 and SCD-2 tasks (`customer_rejected`,
+    /// `customer_history_rejected` by default).
+    pub fn rejected_tables(&self) -> [TableDef; 2] {
+        let current = self.current_task_merge().rejected_table();
+        let history = self.history_task_merge().rejected_table();
+        [
+            rejected::table_def(&current, &self.raw_table_def()),
+            rejected::table_def(&history, &self.current_table_def()),
+        ]
+    }
+
     /// Every object, in dependency order.
     pub fn objects(&self) -> Vec<ObjectDef> {
+        let [current_rejected, history_rejected] = self.rejected_tables();
         vec![
-            ObjectDef::Table(TableDef::new(self.raw_table.clone(), self.raw_columns())),
-            ObjectDef::Table(
-                TableDef::new(self.current_table.clone(), self.columns.clone())
-                    .with_key(self.key.clone())
-                    .with_layout(TableLayout::scd1()),
-            ),
+            ObjectDef::Table(self.raw_table_def()),
+            ObjectDef::Table(self.current_table_def()),
             ObjectDef::Table(
                 TableDef::new(self.history_table.clone(), self.columns.clone())
                     .with_key(self.key.clone())
                     .with_layout(TableLayout::scd2()),
             ),
+            ObjectDef::Table(current_rejected),
+            ObjectDef::Table(history_rejected),
             ObjectDef::FileFormat(FileFormatDef {
                 name: self.file_format.clone(),
                 csv: self.csv.clone(),
@@ -183,28 +211,50 @@ impl PipelineSpec {
         ]
     }
 
-    fn current_task_def(&self) -> TaskDef {
-        let merge = MergeDef {
+    fn current_task_merge(&self) -> MergeDef {
+        MergeDef {
             sequence: self.sequence_column.clone(),
             operation_column: self.operation_column.clone(),
             scd1_on_delete: self.current_on_delete,
+            on_bad_row: self.on_bad_row,
             ..MergeDef::new(self.raw_stream.clone(), self.current_table.clone())
-        };
-        TaskDef::new(self.current_task.clone(), TaskBody::Merge(merge))
-            .with_schedule(self.schedule.clone())
-            .when_stream_has_data(self.raw_stream.clone())
+        }
     }
 
-    fn history_task_def(&self) -> TaskDef {
-        let merge = MergeDef {
+    fn history_task_merge(&self) -> MergeDef {
+        MergeDef {
             // Versions start at the SCD-1 row's update time, as in the original.
             sequence: Some("update_timestamp".into()),
             scd2_on_delete: self.history_on_delete,
+            on_bad_row: self.on_bad_row,
             ..MergeDef::new(self.current_stream.clone(), self.history_table.clone())
-        };
-        TaskDef::new(self.history_task.clone(), TaskBody::Merge(merge))
-            .with_after([self.current_task.clone()])
-            .when_stream_has_data(self.current_stream.clone())
+        }
+    }
+
+    /// The root task runs when either stream of the graph has data (the graph liveness rule,
+    /// `docs/concepts.md`): after a crash between the two merges of one run, or a failed SCD-2
+    /// run, the next scheduled run brings the history up to date with no new file. A root
+    /// that looked only at the raw stream would leave the history behind until a file lands.
+    fn current_task_def(&self) -> TaskDef {
+        let mut task = TaskDef::new(
+            self.current_task.clone(),
+            TaskBody::Merge(self.current_task_merge()),
+        )
+        .with_schedule(self.schedule.clone());
+        task.when = Some(TaskCondition::StreamHasData(vec![
+            self.raw_stream.clone(),
+            self.current_stream.clone(),
+        ]));
+        task
+    }
+
+    fn history_task_def(&self) -> TaskDef {
+        TaskDef::new(
+            self.history_task.clone(),
+            TaskBody::Merge(self.history_task_merge()),
+        )
+        .with_after([self.current_task.clone()])
+        .when_stream_has_data(self.current_stream.clone())
     }
 
     /// The task names, children before their predecessors (the order to resume them in).

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+mod rejects;
 mod scenarios;
 
 use std::fmt;

@@ -11,14 +11,14 @@ use object_store::path::Path;
 use super::{Fixture, Scenario};
 use crate::api::{CopyOptions, Dml, LoadStatus, TaskAction, TaskRunState, Warehouse, WarehouseExt};
 use crate::catalog::{
-    Column, ColumnType, CreateMode, FileFormatDef, MergeDef, ObjectDef, ObjectKind, OnError,
-    PipeDef, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskDef,
+    Column, ColumnType, CreateMode, FileFormatDef, MergeDef, ObjectDef, ObjectKind, OnBadRow,
+    OnError, PipeDef, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskDef,
 };
 use crate::error::WarehouseError;
 use crate::load::CsvFileFormat;
 use crate::rows::sorted_rows;
 
-type Outcome = Result<(), String>;
+pub(super) type Outcome = Result<(), String>;
 
 pub(super) fn all() -> Vec<Scenario> {
     vec![
@@ -67,10 +67,20 @@ pub(super) fn all() -> Vec<Scenario> {
             needs: |c| c.pipes,
             run: |w, f| Box::pin(pipe_loads(w, f)),
         },
+        Scenario {
+            name: "bad_rows_go_to_the_rejected_table",
+            needs: |c| c.streams && c.tasks,
+            run: |w, f| Box::pin(super::rejects::bad_rows(w, f)),
+        },
+        Scenario {
+            name: "late_rows_go_to_the_rejected_table",
+            needs: |c| c.streams && c.tasks,
+            run: |w, f| Box::pin(super::rejects::late_rows(w, f)),
+        },
     ]
 }
 
-fn check<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Outcome {
+pub(super) fn check<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Outcome {
     if got == want {
         Ok(())
     } else {
@@ -78,7 +88,7 @@ fn check<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Outcome
     }
 }
 
-fn err(e: impl std::fmt::Display) -> String {
+pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
@@ -106,11 +116,11 @@ fn changes(ids: &[i64], emails: &[Option<&str>], ops: &[&str]) -> RecordBatch {
     .expect("three columns of one length")
 }
 
-async fn create(w: &dyn Warehouse, object: ObjectDef) -> Outcome {
+pub(super) async fn create(w: &dyn Warehouse, object: ObjectDef) -> Outcome {
     w.create(object, CreateMode::OrReplace).await.map_err(err)
 }
 
-fn keyed(name: &str, layout: TableLayout) -> ObjectDef {
+pub(super) fn keyed(name: &str, layout: TableLayout) -> ObjectDef {
     ObjectDef::Table(
         TableDef::new(name, columns())
             .with_key(["id"])
@@ -118,7 +128,12 @@ fn keyed(name: &str, layout: TableLayout) -> ObjectDef {
     )
 }
 
-fn stream(name: &str, table: &str, append_only: bool, show_initial_rows: bool) -> ObjectDef {
+pub(super) fn stream(
+    name: &str,
+    table: &str,
+    append_only: bool,
+    show_initial_rows: bool,
+) -> ObjectDef {
     ObjectDef::Stream(StreamDef {
         name: name.into(),
         table: table.into(),
@@ -128,7 +143,7 @@ fn stream(name: &str, table: &str, append_only: bool, show_initial_rows: bool) -
 }
 
 /// Stream rows as `action|isupdate|id|email`, sorted.
-async fn stream_rows(w: &dyn Warehouse, name: &str) -> Result<Vec<String>, String> {
+pub(super) async fn stream_rows(w: &dyn Warehouse, name: &str) -> Result<Vec<String>, String> {
     let batch = w.stream(name).await.map_err(err)?;
     Ok(sorted_rows(
         &batch,
@@ -614,7 +629,10 @@ async fn failed_task(w: &dyn Warehouse, _: &Fixture) -> Outcome {
         suspend_after_failures: 2,
         ..TaskDef::new(
             "failing_task",
-            TaskBody::Merge(MergeDef::new("failing_s", "failing_target")),
+            TaskBody::Merge(MergeDef {
+                on_bad_row: OnBadRow::Fail,
+                ..MergeDef::new("failing_s", "failing_target")
+            }),
         )
     };
     create(w, ObjectDef::Task(task)).await?;

@@ -19,6 +19,7 @@ use crate::catalog::OnError;
 use crate::error::{Result, WarehouseError};
 use crate::load::{CsvFileFormat, LoadError, ParsedFile, parse_csv, whole_file_error};
 use crate::local::Inner;
+use crate::local::origin::RowOrigin;
 use crate::local::state::{Action, LoadHistory, State, key};
 use crate::local::table::{Rows, TableWrite};
 
@@ -167,6 +168,7 @@ pub(crate) async fn commit_fetched(
 ) -> Result<Vec<FileLoad>> {
     let now = SystemTime::now();
     let mut batches = Vec::new();
+    let mut origin = RowOrigin::default();
     let mut actions = Vec::new();
     for fetch in fetched {
         let history = state.loads.get(&key(&plan.table));
@@ -176,8 +178,9 @@ pub(crate) async fn commit_fetched(
             continue;
         }
         let note = note_for(history, plan, c);
-        let (load, batch) = decide(plan, fetch, note, now);
-        if let Some(batch) = batch.filter(|b| b.num_rows() > 0) {
+        let (load, rows) = decide(plan, fetch, note, now);
+        if let Some((batch, lines)) = rows.filter(|(b, _)| b.num_rows() > 0) {
+            origin.push(&load.file, &lines);
             batches.push(batch);
         }
         actions.push(Action::FileLoaded {
@@ -189,7 +192,7 @@ pub(crate) async fn commit_fetched(
     if actions.is_empty() {
         return Ok(results);
     }
-    let changes = apply_rows(state, plan, batches)?;
+    let changes = apply_rows(state, plan, batches, origin)?;
     let writes = changes
         .into_iter()
         .map(|c| (plan.table.clone(), c))
@@ -314,7 +317,7 @@ fn decide(
     fetched: Fetched,
     note: Option<String>,
     now: SystemTime,
-) -> (FileLoad, Option<RecordBatch>) {
+) -> (FileLoad, Option<(RecordBatch, Vec<u64>)>) {
     let mut load = FileLoad {
         file: fetched.candidate.path.clone(),
         size: fetched.candidate.size,
@@ -360,7 +363,7 @@ fn decide(
         LoadStatus::PartiallyLoaded
     };
     load.rows_loaded = good;
-    (load, Some(parsed.batch))
+    (load, Some((parsed.batch, parsed.lines)))
 }
 
 /// Adds the loaded rows to the table in memory; returns its change set.
@@ -368,6 +371,7 @@ fn apply_rows(
     state: &mut State,
     plan: &LoadPlan,
     batches: Vec<RecordBatch>,
+    origin: RowOrigin,
 ) -> Result<Option<TableWrite>> {
     if batches.is_empty() {
         return Ok(None);
@@ -376,8 +380,14 @@ fn apply_rows(
     let now = state.tick();
     let table = state.table_mut(&plan.table)?;
     match table.rows {
-        Rows::Append { .. } => Ok(Some(table.append(rows)?)),
-        Rows::Keyed(_) => Ok(Some(TableWrite::Changed(table.upsert(&rows, now)?.changes))),
+        Rows::Append { .. } => Ok(Some(table.append(rows, Some(origin))?)),
+        Rows::Keyed(_) => {
+            let outcome = table.upsert(&rows, now)?;
+            Ok(Some(TableWrite::Changed(
+                outcome.changes,
+                outcome.applied_sequences,
+            )))
+        }
     }
 }
 

@@ -5,8 +5,10 @@
 mod clock;
 mod copy;
 mod ops;
+mod origin;
 mod pipe;
 mod recover;
+mod reject;
 mod state;
 mod storage;
 mod stores;
@@ -286,16 +288,27 @@ impl Inner {
         let mut all = Vec::with_capacity(actions.len() + changes.len());
         let mut deltas = Vec::with_capacity(changes.len());
         for (n, (table, change)) in changes.into_iter().enumerate() {
-            if change.len() == 0 {
+            let sequences = change.sequences().filter(|s| s.num_rows() > 0);
+            if change.len() == 0 && sequences.is_none() {
                 continue;
             }
             let file = Storage::data_name(&key(&table), version, n);
             self.storage.write_batch(&file, change.data()).await?;
+            let sequences_file = match sequences {
+                Some(batch) => {
+                    let name = Storage::sequences_name(&key(&table), version, n);
+                    self.storage.write_batch(&name, batch).await?;
+                    Some(name)
+                }
+                None => None,
+            };
             all.push(Action::TableChange {
                 table: table.clone(),
                 file: file.clone(),
                 rows: change.len() as u64,
                 appended_from: change.appended_from(),
+                origin: change.origin().cloned(),
+                sequences: sequences_file,
             });
             deltas.push(change.into_delta(version, file));
         }

@@ -52,9 +52,18 @@ impl Warehouse for LocalWarehouse {
         state.check(&object)?;
         let is_pipe = object.kind() == ObjectKind::Pipe;
         let name = object.name().to_owned();
-        inner
-            .commit(&mut state, vec![Action::Create(object)], Vec::new())
-            .await?;
+        let mut actions = Vec::new();
+        if let ObjectDef::Task(task) = &object {
+            // A merge task comes with its rejected table, created with it when missing.
+            let crate::catalog::TaskBody::Merge(merge) = &task.body;
+            if let Some(def) = tasks::missing_rejected_table(&state, merge)? {
+                let table = ObjectDef::Table(def);
+                state.check(&table)?;
+                actions.push(Action::Create(table));
+            }
+        }
+        actions.push(Action::Create(object));
+        inner.commit(&mut state, actions, Vec::new()).await?;
         drop(state);
         if is_pipe {
             // A new pipe loads what the stage already holds, as a refresh would.
@@ -100,7 +109,7 @@ impl Warehouse for LocalWarehouse {
             Dml::Insert(batches) if !keyed => {
                 let rows = conform(table, &schema, &batches)?;
                 let n = rows.num_rows() as u64;
-                let changes = target.append(rows)?;
+                let changes = target.append(rows, None)?;
                 (
                     changes,
                     DmlCount {
@@ -118,7 +127,10 @@ impl Warehouse for LocalWarehouse {
                     updated: m.updated as u64,
                     deleted: 0,
                 };
-                (TableWrite::Changed(outcome.changes), count)
+                (
+                    TableWrite::Changed(outcome.changes, outcome.applied_sequences),
+                    count,
+                )
             }
             Dml::Delete(keys) => {
                 let outcome = target.delete_keys(&keys, now)?;
@@ -126,7 +138,10 @@ impl Warehouse for LocalWarehouse {
                     deleted: outcome.metrics.deleted as u64,
                     ..DmlCount::default()
                 };
-                (TableWrite::Changed(outcome.changes), count)
+                (
+                    TableWrite::Changed(outcome.changes, outcome.applied_sequences),
+                    count,
+                )
             }
         };
         let name = target.def.name.clone();

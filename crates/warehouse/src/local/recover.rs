@@ -12,6 +12,7 @@ use snowdrift_scd::ChangeSet;
 use crate::api::{FileLoad, TaskRun};
 use crate::catalog::{ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
+use crate::local::origin::RowOrigin;
 use crate::local::state::{Action, CommitEntry, State, key, push_run};
 use crate::local::storage::Storage;
 use crate::local::stores::StoreRegistry;
@@ -24,6 +25,12 @@ struct TableCheckpoint {
     version: u64,
     /// Retained changes: version, data file, first row id when the change appended rows.
     deltas: Vec<(u64, String, Option<u64>)>,
+    /// The staged files and lines of the retained appended changes, in the order of `deltas`.
+    #[serde(default)]
+    origins: Vec<Option<RowOrigin>>,
+    /// The applied sequence of every key of a keyed table (late detection after a restart).
+    #[serde(default)]
+    sequences_file: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -75,11 +82,27 @@ pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<(
             })
             .collect();
         keep.extend(deltas.iter().map(|(_, f, _)| f.clone()));
+        let origins = table
+            .deltas
+            .iter()
+            .map(|d| d.appended.as_ref().and_then(|a| a.origin.clone()))
+            .collect();
+        let sequences_file = match table.sequences()? {
+            Some(batch) => {
+                let file = format!("data/{name}/{version:020}-sequences.arrow");
+                storage.write_batch(&file, &batch).await?;
+                keep.insert(file.clone());
+                Some(file)
+            }
+            None => None,
+        };
         tables.push(TableCheckpoint {
             name: name.clone(),
             rows_file,
             version: table.version,
             deltas,
+            origins,
+            sequences_file,
         });
     }
     let checkpoint = Checkpoint {
@@ -156,8 +179,12 @@ pub(crate) async fn recover(storage: &Storage, stores: &Arc<StoreRegistry>) -> R
         let Some(table) = state.tables.get_mut(&name) else {
             continue;
         };
+        let sequences = rows.sequences.clone();
         let snapshot = rows.finish(&table.schema())?;
         let mut restored = LocalTable::restore(table.def.clone(), table.version, Some(snapshot))?;
+        for batch in &sequences {
+            restored.restore_sequences(batch)?;
+        }
         restored.deltas = deltas.remove(&name).unwrap_or_default();
         *table = restored;
     }
@@ -177,14 +204,20 @@ async fn load_checkpoint(
     }
     for table in checkpoint.tables {
         let rows = storage.read_batch(&table.rows_file).await?;
-        restoring.insert(table.name.clone(), Restoring::from_snapshot(Some(rows))?);
+        let mut rows = Restoring::from_snapshot(Some(rows))?;
+        if let Some(file) = &table.sequences_file {
+            rows.sequences.push(storage.read_batch(file).await?);
+        }
+        restoring.insert(table.name.clone(), rows);
         if let Some(t) = state.tables.get_mut(&table.name) {
             t.version = table.version;
         }
         let mut kept = VecDeque::new();
+        let mut origins = table.origins.into_iter();
         for (version, file, appended_from) in table.deltas {
             let batch = storage.read_batch(&file).await?;
-            kept.push_back(stored_delta(version, file, batch, appended_from)?);
+            let origin = origins.next().flatten();
+            kept.push_back(stored_delta(version, file, batch, appended_from, origin)?);
         }
         deltas.insert(table.name, kept);
     }
@@ -228,6 +261,8 @@ async fn replay(
                 table,
                 file,
                 appended_from,
+                origin,
+                sequences,
                 ..
             } => {
                 let batch = storage.read_batch(file).await?;
@@ -237,10 +272,19 @@ async fn replay(
                     Some(first) => rows.append(batch.clone(), *first),
                     None => rows.apply(&batch)?,
                 }
+                if let Some(file) = sequences {
+                    rows.sequences.push(storage.read_batch(file).await?);
+                }
                 if let Some(t) = state.tables.get_mut(&name) {
                     t.version = entry.version;
                 }
-                let delta = stored_delta(entry.version, file.clone(), batch, *appended_from)?;
+                let delta = stored_delta(
+                    entry.version,
+                    file.clone(),
+                    batch,
+                    *appended_from,
+                    origin.clone(),
+                )?;
                 deltas.entry(name).or_default().push_back(delta);
             }
             Action::Create(ObjectDef::Table(def)) => {
@@ -270,13 +314,15 @@ fn stored_delta(
     file: String,
     batch: arrow::array::RecordBatch,
     appended_from: Option<u64>,
+    origin: Option<RowOrigin>,
 ) -> Result<Delta> {
     Ok(match appended_from {
         Some(first_row_id) => TableWrite::Appended(Appended {
             rows: batch,
             first_row_id,
+            origin,
         })
         .into_delta(version, file),
-        None => TableWrite::Changed(ChangeSet::try_new(batch)?).into_delta(version, file),
+        None => TableWrite::Changed(ChangeSet::try_new(batch)?, None).into_delta(version, file),
     })
 }

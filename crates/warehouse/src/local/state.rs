@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 use snowdrift_stage::StageLocation;
 
 use crate::api::{FileLoad, TaskRun};
-use crate::catalog::{FileFormatDef, ObjectDef, ObjectKind, PipeDef, StageDef, StreamDef, TaskDef};
+use crate::catalog::{
+    FileFormatDef, MergeDef, ObjectDef, ObjectKind, PipeDef, StageDef, StreamDef, TaskDef,
+};
 use crate::error::{Result, WarehouseError};
+use crate::local::origin::RowOrigin;
 use crate::local::table::{Delta, LocalTable};
 
 /// Task runs kept per task in memory (and in checkpoints).
@@ -24,15 +27,20 @@ pub(crate) enum Action {
         kind: ObjectKind,
         name: String,
     },
-    /// A change set of `table`, in the data file `file`.
     /// A change of `table`: a change set in the data file `file`, or, with `appended_from`,
-    /// rows appended with row ids from that one on.
+    /// rows appended with row ids from that one on (with `origin`, the staged file and line
+    /// of each); `sequences` names a data file of the applied sequences of the keys a merge
+    /// decided on.
     TableChange {
         table: String,
         file: String,
         rows: u64,
         #[serde(default)]
         appended_from: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<RowOrigin>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sequences: Option<String>,
     },
     StreamOffset {
         stream: String,
@@ -287,7 +295,29 @@ impl State {
                 "a merge cannot consume a stream on its own target".into(),
             ));
         }
-        Ok(())
+        self.check_rejected_table(merge, &stream.def.table)
+            .map_err(invalid)
+    }
+
+    /// An existing rejected table must have the columns rejected rows of `merge` need.
+    fn check_rejected_table(
+        &self,
+        merge: &MergeDef,
+        source: &str,
+    ) -> std::result::Result<(), String> {
+        let name = merge.rejected_table();
+        let (Ok(existing), Ok(source)) = (self.table(&name), self.table(source)) else {
+            return Ok(());
+        };
+        let wanted = crate::rejected::table_def(&name, &source.def);
+        if existing.def.columns == wanted.columns && existing.def.key.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "table `{name}` exists but is not a rejected table for stream `{}` (drop it, or name another with `rejected_table`)",
+                merge.source
+            ))
+        }
     }
 
     /// Applies one logged action. `change` is the change set of a `TableChange` when the

@@ -61,6 +61,11 @@ impl Storage {
         format!("data/{table}/{version:020}-{n}.arrow")
     }
 
+    /// The file of the applied sequences beside data file `n` of commit `version`.
+    pub(crate) fn sequences_name(table: &str, version: u64, n: usize) -> String {
+        format!("data/{table}/{version:020}-{n}-sequences.arrow")
+    }
+
     /// Writes a batch as an Arrow IPC file under the root; returns its size.
     pub(crate) async fn write_batch(&self, name: &str, batch: &RecordBatch) -> Result<u64> {
         let bytes = encode_ipc(batch)?;

@@ -7,10 +7,12 @@ use arrow::array::StringArray;
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::kernels::cmp::eq;
 use arrow::compute::{and, concat_batches, filter_record_batch, not};
-use snowdrift_scd::{ACTION, ChangeSet, IS_UPDATE, net_changes};
+use snowdrift_scd::{ACTION, ChangeSet, IS_UPDATE, ROW_ID, net_changes};
 
 use crate::error::Result;
+use crate::local::origin::RowOrigin;
 use crate::local::state::{State, StreamState};
+use crate::local::table::Appended;
 
 /// The stream's change rows now.
 pub(crate) fn read(state: &State, stream: &StreamState) -> Result<ChangeSet> {
@@ -40,16 +42,81 @@ pub(crate) fn read(state: &State, stream: &StreamState) -> Result<ChangeSet> {
     Ok(net_changes(&window)?)
 }
 
+/// The rows a merge consumes, with where each batch's rows came from (for rejected rows).
+pub(crate) struct MergeInput {
+    pub(crate) batches: Vec<RecordBatch>,
+    sources: Vec<BatchSource>,
+}
+
+/// Where the rows of one batch of a [`MergeInput`] came from.
+enum BatchSource {
+    /// Rows appended with row ids from `first_row_id` on, loaded from `origin` when known.
+    Appended {
+        first_row_id: u64,
+        origin: Option<RowOrigin>,
+    },
+    /// Change rows, each with its `METADATA$ROW_ID`.
+    ChangeRows,
+}
+
+impl MergeInput {
+    /// Source rows in all batches.
+    pub(crate) fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// The batch and the row in it of row `row` counted across all batches.
+    pub(crate) fn locate(&self, row: usize) -> Option<(usize, usize)> {
+        let mut left = row;
+        for (i, batch) in self.batches.iter().enumerate() {
+            if left < batch.num_rows() {
+                return Some((i, left));
+            }
+            left -= batch.num_rows();
+        }
+        None
+    }
+
+    /// The stream's `METADATA$ROW_ID` of row `row`.
+    pub(crate) fn row_id(&self, row: usize) -> Option<String> {
+        let (batch, at) = self.locate(row)?;
+        match &self.sources[batch] {
+            BatchSource::Appended { first_row_id, .. } => {
+                Some(format!("{:016x}", first_row_id + at as u64))
+            }
+            BatchSource::ChangeRows => self.batches[batch]
+                .column_by_name(ROW_ID)?
+                .as_string_opt::<i32>()
+                .filter(|ids| ids.is_valid(at))
+                .map(|ids| ids.value(at).to_owned()),
+        }
+    }
+
+    /// The staged file and line row `row` was loaded from, when known.
+    pub(crate) fn origin(&self, row: usize) -> Option<(String, u64)> {
+        let (batch, at) = self.locate(row)?;
+        match &self.sources[batch] {
+            BatchSource::Appended {
+                origin: Some(origin),
+                ..
+            } => origin
+                .locate(at as u64)
+                .map(|(file, line)| (file.to_owned(), line)),
+            _ => None,
+        }
+    }
+}
+
 /// The rows a merge consumes: for an append-only stream whose window only appended rows, the
 /// rows themselves (no metadata columns to build); otherwise the change rows.
-pub(crate) fn read_for_merge(state: &State, stream: &StreamState) -> Result<Vec<RecordBatch>> {
+pub(crate) fn read_for_merge(state: &State, stream: &StreamState) -> Result<MergeInput> {
     if stream.def.append_only && !stream.initial_pending {
         let table = state.table(&stream.def.table)?;
-        let window: Vec<&RecordBatch> = table
+        let window: Vec<&Appended> = table
             .deltas
             .iter()
             .filter(|d| d.version > stream.offset)
-            .map_while(|d| d.appended.as_ref().map(|a| &a.rows))
+            .map_while(|d| d.appended.as_ref())
             .collect();
         let all_appended = window.len()
             == table
@@ -59,10 +126,22 @@ pub(crate) fn read_for_merge(state: &State, stream: &StreamState) -> Result<Vec<
                 .count();
         if all_appended {
             // Handed to the merge as they are: it reads its columns from each without a copy.
-            return Ok(window.into_iter().cloned().collect());
+            return Ok(MergeInput {
+                batches: window.iter().map(|a| a.rows.clone()).collect(),
+                sources: window
+                    .iter()
+                    .map(|a| BatchSource::Appended {
+                        first_row_id: a.first_row_id,
+                        origin: a.origin.clone(),
+                    })
+                    .collect(),
+            });
         }
     }
-    Ok(vec![read(state, stream)?.batch().clone()])
+    Ok(MergeInput {
+        batches: vec![read(state, stream)?.batch().clone()],
+        sources: vec![BatchSource::ChangeRows],
+    })
 }
 
 /// Whether the stream has changes after its offset (may be true when they net to nothing).

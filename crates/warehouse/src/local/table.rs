@@ -17,6 +17,7 @@ use crate::catalog::{
     MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout, Validity,
 };
 use crate::error::{Result, WarehouseError};
+use crate::local::origin::RowOrigin;
 
 /// Name of the row id column in checkpoint files.
 pub(crate) const ROW_ID_COLUMN: &str = "__snowdrift_row_id";
@@ -39,6 +40,8 @@ pub(crate) struct Delta {
 pub(crate) struct Appended {
     pub(crate) rows: RecordBatch,
     pub(crate) first_row_id: u64,
+    /// The staged file and line of each row, when a load appended them.
+    pub(crate) origin: Option<RowOrigin>,
 }
 
 impl Appended {
@@ -56,14 +59,16 @@ impl Appended {
 #[derive(Debug, Clone)]
 pub(crate) enum TableWrite {
     Appended(Appended),
-    Changed(ChangeSet),
+    /// A change set, and the applied sequences of the keys a merge with a sequence decided on
+    /// (kept durable beside it so late changes stay late after a restart).
+    Changed(ChangeSet, Option<RecordBatch>),
 }
 
 impl TableWrite {
     pub(crate) fn len(&self) -> usize {
         match self {
             TableWrite::Appended(a) => a.rows.num_rows(),
-            TableWrite::Changed(c) => c.len(),
+            TableWrite::Changed(c, _) => c.len(),
         }
     }
 
@@ -71,14 +76,30 @@ impl TableWrite {
     pub(crate) fn data(&self) -> &RecordBatch {
         match self {
             TableWrite::Appended(a) => &a.rows,
-            TableWrite::Changed(c) => c.batch(),
+            TableWrite::Changed(c, _) => c.batch(),
         }
     }
 
     pub(crate) fn appended_from(&self) -> Option<u64> {
         match self {
             TableWrite::Appended(a) => Some(a.first_row_id),
-            TableWrite::Changed(_) => None,
+            TableWrite::Changed(..) => None,
+        }
+    }
+
+    /// The applied sequences to keep beside the change, if any.
+    pub(crate) fn sequences(&self) -> Option<&RecordBatch> {
+        match self {
+            TableWrite::Changed(_, sequences) => sequences.as_ref(),
+            TableWrite::Appended(_) => None,
+        }
+    }
+
+    /// Where appended rows were loaded from, if known.
+    pub(crate) fn origin(&self) -> Option<&RowOrigin> {
+        match self {
+            TableWrite::Appended(a) => a.origin.as_ref(),
+            TableWrite::Changed(..) => None,
         }
     }
 
@@ -90,7 +111,7 @@ impl TableWrite {
                 file,
                 appended: Some(a),
             },
-            TableWrite::Changed(changes) => Delta {
+            TableWrite::Changed(changes, _) => Delta {
                 version,
                 changes,
                 file,
@@ -194,8 +215,12 @@ impl LocalTable {
         with_row_ids(&batch, ids)
     }
 
-    /// Appends rows to a table without a key.
-    pub(crate) fn append(&mut self, batch: RecordBatch) -> Result<TableWrite> {
+    /// Appends rows to a table without a key; `origin` says where they were loaded from.
+    pub(crate) fn append(
+        &mut self,
+        batch: RecordBatch,
+        origin: Option<RowOrigin>,
+    ) -> Result<TableWrite> {
         let Rows::Append {
             batches,
             ids,
@@ -215,6 +240,7 @@ impl LocalTable {
         Ok(TableWrite::Appended(Appended {
             rows: batch,
             first_row_id,
+            origin,
         }))
     }
 
@@ -235,7 +261,8 @@ impl LocalTable {
             ));
         };
         let strategy = merge_strategy(&def, merge)?;
-        let spec = table_spec(&def, format, merge.sequence.clone(), merge.compared.clone())?;
+        let spec = table_spec(&def, format, merge.sequence.clone(), merge.compared.clone())?
+            .with_on_bad_row(merge.on_bad_row);
         Ok(snowdrift_scd::merge(
             strategy.as_ref(),
             &spec,
@@ -247,7 +274,7 @@ impl LocalTable {
 
     /// INSERT or UPDATE on a keyed table: an upsert merge with the table's own strategy.
     pub(crate) fn upsert(&mut self, rows: &RecordBatch, now_micros: i64) -> Result<MergeOutcome> {
-        let merge = MergeDef::new("", self.def.name.clone());
+        let merge = dml_merge(&self.def.name);
         self.merge(&merge, ChangeFormat::Upserts, &[rows], now_micros)
     }
 
@@ -283,13 +310,33 @@ impl LocalTable {
         }
         columns.push(Arc::new(StringArray::from(vec!["DELETE"; n])));
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        let merge = MergeDef::new("", self.def.name.clone());
+        let merge = dml_merge(&self.def.name);
         self.merge(
             &merge,
             ChangeFormat::OperationColumn(DML_OP.into()),
             &[&batch],
             now_micros,
         )
+    }
+
+    /// Restores the applied sequences of keys (a checkpoint's or a merge's, read back).
+    pub(crate) fn restore_sequences(&mut self, sequences: &RecordBatch) -> Result<()> {
+        match &mut self.rows {
+            Rows::Keyed(table) => Ok(table.restore_applied_sequences(sequences)?),
+            Rows::Append { .. } => Ok(()),
+        }
+    }
+
+    /// The applied sequence of every key, for a checkpoint (`None` for a table without a key
+    /// or without sequences).
+    pub(crate) fn sequences(&self) -> Result<Option<RecordBatch>> {
+        match &self.rows {
+            Rows::Keyed(table) => {
+                let batch = table.applied_sequences()?;
+                Ok((batch.num_rows() > 0).then_some(batch))
+            }
+            Rows::Append { .. } => Ok(None),
+        }
     }
 
     /// Keeps only the deltas newer than `offset`.
@@ -305,11 +352,21 @@ impl LocalTable {
     }
 }
 
+/// The merge behind a DML statement: a bad row fails the statement (nothing to reject to).
+fn dml_merge(table: &str) -> MergeDef {
+    MergeDef {
+        on_bad_row: snowdrift_scd::OnBadRow::Fail,
+        ..MergeDef::new("", table)
+    }
+}
+
 /// A table's rows being rebuilt from a checkpoint and log entries.
 #[derive(Debug, Default)]
 pub(crate) struct Restoring {
     batches: Vec<RecordBatch>,
     live: HashMap<u64, (usize, usize)>,
+    /// Applied sequences read back, oldest first.
+    pub(crate) sequences: Vec<RecordBatch>,
 }
 
 impl Restoring {
@@ -355,7 +412,17 @@ impl Restoring {
         let mask: arrow::array::BooleanArray = (0..changes.num_rows())
             .map(|i| Some(action.value(i) == "INSERT"))
             .collect();
-        let table_columns = changes.num_columns() - 3;
+        let table_columns =
+            changes
+                .num_columns()
+                .checked_sub(3)
+                .ok_or_else(|| WarehouseError::Corrupt {
+                    path: "(change set)".into(),
+                    reason: format!(
+                        "{} columns, fewer than the three metadata columns",
+                        changes.num_columns()
+                    ),
+                })?;
         let projected = changes.project(&(0..table_columns).collect::<Vec<_>>())?;
         self.batches.push(filter_record_batch(&projected, &mask)?);
         for (row, i) in inserts.into_iter().enumerate() {

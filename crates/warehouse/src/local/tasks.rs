@@ -11,20 +11,26 @@ use snowdrift_scd::{ChangeFormat, ChangeSet};
 use tokio::task::JoinHandle;
 
 use crate::api::{TaskRun, TaskRunState};
-use crate::catalog::{MergeDef, ObjectKind, TaskBody, TaskCondition};
+use crate::catalog::{MergeDef, ObjectDef, ObjectKind, TableDef, TaskBody, TaskCondition};
 use crate::error::{Result, WarehouseError};
 use crate::local::Inner;
+use crate::local::reject::{self, RejectingRun};
 use crate::local::state::{Action, State, key, micros, push_run};
 use crate::local::streams;
 use crate::local::table::TableWrite;
+use crate::rejected;
 use crate::schedule::Schedule;
 
 /// What a merge run did.
 struct MergeDone {
     changes: ChangeSet,
+    sequences: Option<arrow::array::RecordBatch>,
+    /// The rows for the rejected table, already appended to it in memory.
+    rejected: Option<(String, TableWrite)>,
     consumed: u64,
     written: u64,
     late: u64,
+    rejected_rows: u64,
 }
 
 /// Runs `task` and, when it succeeds, the tasks after it whose predecessors all succeeded in
@@ -134,6 +140,7 @@ pub(crate) async fn run_task(
         rows_consumed: 0,
         rows_written: 0,
         late_rows: 0,
+        rejected_rows: 0,
     };
     if !condition_holds(&state, &def.when)? {
         run.state = TaskRunState::Skipped;
@@ -142,12 +149,16 @@ pub(crate) async fn run_task(
         return Ok(run);
     }
     let TaskBody::Merge(merge) = &def.body;
+    if let Err(error) = ensure_rejected_table(inner, &mut state, merge).await {
+        return fail(inner, &mut state, run, &error.to_string()).await;
+    }
     let source_version = state.version;
-    match execute_merge(&mut state, merge) {
+    match execute_merge(&mut state, merge, &run) {
         Ok(done) => {
             run.state = TaskRunState::Succeeded;
             (run.rows_consumed, run.rows_written, run.late_rows) =
                 (done.consumed, done.written, done.late);
+            run.rejected_rows = done.rejected_rows;
             let resumed = state.task(task)?.resumed;
             let actions = vec![
                 Action::StreamOffset {
@@ -162,7 +173,11 @@ pub(crate) async fn run_task(
                 // Its completion time is stamped by the commit, once the data is written.
                 Action::TaskRun(run.clone()),
             ];
-            let writes = vec![(merge.target.clone(), TableWrite::Changed(done.changes))];
+            let mut writes = vec![(
+                merge.target.clone(),
+                TableWrite::Changed(done.changes, done.sequences),
+            )];
+            writes.extend(done.rejected);
             match inner.commit(&mut state, actions, writes).await {
                 Ok(_) => Ok(state.task(task)?.history.back().cloned().unwrap_or(run)),
                 Err(error) => fail(inner, &mut state, run, &error.to_string()).await,
@@ -219,17 +234,44 @@ fn condition_holds(state: &State, when: &Option<TaskCondition>) -> Result<bool> 
     }
 }
 
-fn execute_merge(state: &mut State, merge: &MergeDef) -> Result<MergeDone> {
+/// Creates the merge's rejected table when it does not exist (a warehouse made before
+/// rejected tables, or one whose rejected table was dropped), in a commit of its own.
+async fn ensure_rejected_table(inner: &Inner, state: &mut State, merge: &MergeDef) -> Result<()> {
+    let Some(def) = missing_rejected_table(state, merge)? else {
+        return Ok(());
+    };
+    let object = ObjectDef::Table(def);
+    state.check(&object)?;
+    inner
+        .commit(state, vec![Action::Create(object)], Vec::new())
+        .await?;
+    Ok(())
+}
+
+/// The definition of `merge`'s rejected table when it does not exist yet.
+pub(crate) fn missing_rejected_table(state: &State, merge: &MergeDef) -> Result<Option<TableDef>> {
+    let name = merge.rejected_table();
+    if state.exists(ObjectKind::Table, &name) {
+        return Ok(None);
+    }
+    let source = &state.stream(&merge.source)?.def.table;
+    Ok(Some(rejected::table_def(&name, &state.table(source)?.def)))
+}
+
+fn execute_merge(state: &mut State, merge: &MergeDef, run: &TaskRun) -> Result<MergeDone> {
     let stream = state.stream(&merge.source)?.clone();
-    let changes = streams::read_for_merge(state, &stream)?;
-    let consumed: u64 = changes.iter().map(|b| b.num_rows() as u64).sum();
+    let input = streams::read_for_merge(state, &stream)?;
+    let consumed = input.num_rows() as u64;
     if consumed == 0 {
         let schema = state.table(&merge.target)?.schema();
         return Ok(MergeDone {
             changes: ChangeSet::empty(&schema),
+            sequences: None,
+            rejected: None,
             consumed,
             written: 0,
             late: 0,
+            rejected_rows: 0,
         });
     }
     let format = if stream.def.append_only {
@@ -247,12 +289,29 @@ fn execute_merge(state: &mut State, merge: &MergeDef) -> Result<MergeDone> {
             task: merge.source.clone(),
             reason: format!("target table `{}` does not exist", merge.target),
         })?;
-    let batches: Vec<&arrow::array::RecordBatch> = changes.iter().collect();
+    let batches: Vec<&arrow::array::RecordBatch> = input.batches.iter().collect();
     let outcome = target.merge(merge, format, &batches, now)?;
+    let rejected = if outcome.rejected.is_empty() {
+        None
+    } else {
+        let name = merge.rejected_table();
+        let table = state.table_mut(&name)?;
+        let by = RejectingRun {
+            stream: &stream.def.name,
+            task: &run.task,
+            graph_run: run.graph_run,
+            now_micros: now,
+        };
+        let rows = reject::rejected_rows(&table.def, &input, &outcome.rejected, &by)?;
+        Some((name, table.append(rows, None)?))
+    };
     Ok(MergeDone {
         written: outcome.metrics.target_rows_written as u64,
         late: outcome.metrics.late as u64,
+        rejected_rows: outcome.rejected.len() as u64,
         changes: outcome.changes,
+        sequences: outcome.applied_sequences,
+        rejected,
         consumed,
     })
 }
