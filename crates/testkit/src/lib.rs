@@ -5,9 +5,12 @@
 //! - [`s3::S3Server`]: the s3s-fs crate's S3-compatible server on 127.0.0.1, started inside the
 //!   test, stoppable and restartable on the same port with its data, plus an object_store
 //!   client for its bucket. Tests never reach the internet.
+//! - [`faults::FaultStore`]: an `ObjectStore` wrapper that fails a seeded share of calls and
+//!   can crash right after a chosen commit, for fault and crash tests of durable code.
 //! - [`fakesnow::FakeSnowServer`]: the fakesnow Snowflake emulator behind
 //!   `ci/fakesnow_adapter.py`, for the snowflake crate's emulator tests.
 #![warn(missing_docs)]
 
 pub mod fakesnow;
+pub mod faults;
 pub mod s3;

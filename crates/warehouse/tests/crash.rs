@@ -1,7 +1,9 @@
 //! Crash safety: a worker process runs the pipeline (stage a file, the pipe loads it, the task
 //! graph merges it) while this test kills it with SIGKILL at random moments, many times, and
 //! restarts it. When the worker finally finishes, `customer` and `customer_history` must equal
-//! the faker's ground truth exactly, and every file must have been loaded exactly once.
+//! the faker's ground truth exactly, and every file must have been loaded exactly once. The
+//! pipeline is the default `PipelineSpec` as deployed (its root `WHEN` kept), with an operation
+//! and a sequence column.
 //!
 //! The worker is the ignored test `crash_worker` of this file, re-run as a child process.
 
@@ -28,6 +30,7 @@ fn changes() -> ChangeStream {
         .batch_size(ROWS)
         .initial_population(200)
         .operation_column(Some("op"))
+        .sequence_column(Some("seq"))
         .event_time_column(None)
         .late_rate(0.0)
         .build()
@@ -38,19 +41,20 @@ fn spec(stage: &str) -> PipelineSpec {
     PipelineSpec {
         stage_url: stage.to_owned(),
         operation_column: Some("op".into()),
+        sequence_column: Some("seq".into()),
         ..PipelineSpec::default()
     }
 }
 
-/// The spec's objects, with the root task run on demand only and without its WHEN, so that a
-/// run after a crash finishes a history merge that the crash interrupted.
+/// The spec's objects as deployed, with the root task run on demand only (its `WHEN` kept: it
+/// watches both streams, so a run after a crash finishes a history merge the crash
+/// interrupted).
 fn objects(spec: &PipelineSpec) -> Vec<ObjectDef> {
     spec.objects()
         .into_iter()
         .map(|object| match object {
             ObjectDef::Task(mut task) if task.name == spec.current_task => {
                 task.schedule = None;
-                task.when = None;
                 ObjectDef::Task(task)
             }
             other => other,
