@@ -430,7 +430,7 @@ impl Renderer {
     }
 
     /// `CREATE TASK IF NOT EXISTS … AS <body>`, created suspended as Snowflake does: the
-    /// warehouse (or serverless), `SCHEDULE`, `AFTER`, the failure and timeout limits, and
+    /// warehouse (or serverless), `SCHEDULE`, `AFTER`, the failure, timeout and retry limits, and
     /// `WHEN SYSTEM$STREAM_HAS_DATA(…)`.
     pub fn task(&self, def: &TaskDef, body: &str) -> Result<Statement> {
         let mut sql = format!(
@@ -452,6 +452,13 @@ impl Renderer {
             def.suspend_after_failures,
             def.timeout.as_millis()
         ));
+        if def.auto_retry_attempts > 0 {
+            // Snowflake reads the retries from the root task of a graph.
+            sql.push_str(&format!(
+                " TASK_AUTO_RETRY_ATTEMPTS = {}",
+                def.auto_retry_attempts
+            ));
+        }
         if !def.after.is_empty() {
             let after = def
                 .after

@@ -281,3 +281,20 @@ fn teardown_with_namespace_also_drops_the_schema_and_database_last() {
             + 2
     );
 }
+
+#[test]
+fn a_root_task_with_retries_renders_task_auto_retry_attempts() {
+    let spec = spec();
+    let renderer = Renderer::new("db", "sc");
+    let root = TaskDef {
+        auto_retry_attempts: 3,
+        ..task(&spec, "customer_scd1_task")
+    };
+    let sql = renderer.task(&root, "SELECT 1").unwrap().to_string();
+    assert!(sql.contains(" TASK_AUTO_RETRY_ATTEMPTS = 3 "), "{sql}");
+    let plain = renderer
+        .task(&task(&spec, "customer_scd1_task"), "SELECT 1")
+        .unwrap()
+        .to_string();
+    assert!(!plain.contains("TASK_AUTO_RETRY_ATTEMPTS"), "{plain}");
+}

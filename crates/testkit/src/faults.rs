@@ -29,6 +29,10 @@ pub struct FaultPlan {
     pub log_puts_before_crash: AtomicI64,
     /// Whether the crash happened (every put is refused from then on).
     pub crashed: AtomicBool,
+    /// The next this many commit-log puts fail with a transient error.
+    pub failing_log_puts: AtomicU64,
+    /// Every put into a folder of this name fails (for example `checkpoint`).
+    pub refused_folder: Mutex<Option<String>>,
     /// Calls failed on purpose so far.
     pub injected: AtomicU64,
     rng: Mutex<u64>,
@@ -41,6 +45,8 @@ impl FaultPlan {
             transient_per_mille: AtomicU64::new(0),
             log_puts_before_crash: AtomicI64::new(-1),
             crashed: AtomicBool::new(false),
+            failing_log_puts: AtomicU64::new(0),
+            refused_folder: Mutex::new(None),
             injected: AtomicU64::new(0),
             rng: Mutex::new(seed.max(1)),
         }
@@ -51,9 +57,24 @@ impl FaultPlan {
         self.log_puts_before_crash.store(commits, Ordering::SeqCst);
     }
 
+    /// Fails the next `n` commit-log puts with a transient error.
+    pub fn fail_next_commits(&self, n: u64) {
+        self.failing_log_puts.store(n, Ordering::SeqCst);
+    }
+
+    /// Refuses every put into a folder named `folder` (`None`: none).
+    pub fn refuse_folder(&self, folder: Option<&str>) {
+        *self
+            .refused_folder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = folder.map(str::to_owned);
+    }
+
     /// Turns every fault off (after a crash: the restarted process).
     pub fn heal(&self) {
         self.transient_per_mille.store(0, Ordering::SeqCst);
+        self.failing_log_puts.store(0, Ordering::SeqCst);
+        self.refuse_folder(None);
         self.log_puts_before_crash.store(-1, Ordering::SeqCst);
         self.crashed.store(false, Ordering::SeqCst);
     }
@@ -73,6 +94,35 @@ impl FaultPlan {
             self.injected.fetch_add(1, Ordering::SeqCst);
         }
         hit
+    }
+
+    /// Whether a put to `location` fails on purpose: refused by the crash or a refused
+    /// folder, or a planned transient failure of a commit-log put.
+    fn put_refused(&self, location: &Path) -> Option<object_store::Error> {
+        if self.crash_refuses(location) {
+            return Some(crashed(location));
+        }
+        let folder = self
+            .refused_folder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if folder.is_some_and(|f| location.parts().any(|p| p.as_ref() == f)) {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            return Some(transient("put", location.as_ref()));
+        }
+        let is_log = location.parts().any(|p| p.as_ref() == "log");
+        let planned = is_log
+            && self
+                .failing_log_puts
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if planned || self.draw() {
+            self.injected
+                .fetch_add(u64::from(planned), Ordering::SeqCst);
+            return Some(transient("put", location.as_ref()));
+        }
+        None
     }
 
     /// Whether a put to `location` is refused by the crash (and counts the log put).
@@ -152,11 +202,8 @@ impl ObjectStore for FaultStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
-        if self.plan.crash_refuses(location) {
-            return Err(crashed(location));
-        }
-        if self.plan.draw() {
-            return Err(transient("put", location.as_ref()));
+        if let Some(error) = self.plan.put_refused(location) {
+            return Err(error);
         }
         self.inner.put_opts(location, payload, opts).await
     }
@@ -166,11 +213,8 @@ impl ObjectStore for FaultStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        if self.plan.crash_refuses(location) {
-            return Err(crashed(location));
-        }
-        if self.plan.draw() {
-            return Err(transient("multipart put", location.as_ref()));
+        if let Some(error) = self.plan.put_refused(location) {
+            return Err(error);
         }
         self.inner.put_multipart_opts(location, opts).await
     }

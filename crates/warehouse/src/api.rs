@@ -258,7 +258,8 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     /// `ALTER TASK … SUSPEND | RESUME`.
     async fn alter_task(&self, task: &str, action: TaskAction) -> Result<()>;
 
-    /// `EXECUTE TASK`: runs the task (and, for a root, its graph) now; returns the task's run.
+    /// `EXECUTE TASK`: runs the task (and, for a root, its graph) now; returns the task's run (its
+    /// last attempt when failed attempts were retried).
     async fn execute_task(&self, task: &str) -> Result<TaskRun>;
 
     /// The task's runs, oldest first.

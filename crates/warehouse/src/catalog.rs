@@ -494,8 +494,14 @@ pub struct TaskDef {
     pub body: TaskBody,
     /// Consecutive failures after which it suspends itself (0: never). Default 10.
     pub suspend_after_failures: u32,
-    /// A run taking longer is cancelled. Default one hour.
+    /// A run taking longer is cancelled and commits nothing (`USER_TASK_TIMEOUT_MS`). Default
+    /// one hour. The embedded engine measures it with the warehouse's clock and checks it once
+    /// the run's merge is computed, before its commit.
     pub timeout: Duration,
+    /// A failed or cancelled run of a root task's graph is attempted again this many times
+    /// (Snowflake's `TASK_AUTO_RETRY_ATTEMPTS`, 0 to 30; default 0). Read from the root.
+    #[serde(default)]
+    pub auto_retry_attempts: u32,
 }
 
 impl TaskDef {
@@ -509,6 +515,7 @@ impl TaskDef {
             body,
             suspend_after_failures: 10,
             timeout: Duration::from_secs(3600),
+            auto_retry_attempts: 0,
         }
     }
 

@@ -269,11 +269,19 @@ impl Inner {
         match self.try_commit(state, actions, changes).await {
             Ok(version) => Ok(version),
             Err(error) => {
-                if let Ok(restored) = recover::recover(&self.storage, &self.stores).await {
-                    *state = restored;
-                }
+                self.reload(state).await;
                 Err(error)
             }
+        }
+    }
+
+    /// Rebuilds `state` from storage (dropping any change in memory that is not durable),
+    /// keeping its clock; leaves it as it is when storage cannot be read.
+    async fn reload(&self, state: &mut State) {
+        if let Ok(mut restored) = recover::recover(&self.storage, &self.stores).await {
+            restored.clock = state.clock.clone();
+            restored.clock_micros = restored.clock_micros.max(state.clock_micros);
+            *state = restored;
         }
     }
 
@@ -339,8 +347,12 @@ impl Inner {
         }
         state.prune_deltas();
         state.commits_since_checkpoint += 1;
-        if state.commits_since_checkpoint >= self.checkpoint_every {
-            recover::checkpoint(&self.storage, state).await?;
+        if state.commits_since_checkpoint >= self.checkpoint_every
+            && let Err(error) = recover::checkpoint(&self.storage, state).await
+        {
+            // The commit is durable: a checkpoint only shortens the next restart, and is
+            // tried again after the next commit. Not the commit's failure.
+            tracing::warn!(version, %error, "checkpoint failed; retried after the next commit");
         }
         Ok(version)
     }

@@ -239,8 +239,10 @@ impl Warehouse for LocalWarehouse {
     async fn execute_task(&self, task: &str) -> Result<TaskRun> {
         tasks::check_executable(&*self.inner.lock().await, task)?;
         let runs = tasks::run_graph(&self.inner, task, SystemTime::now()).await?;
+        // The root's last attempt: the run that decided whether the graph went on.
         runs.into_iter()
-            .next()
+            .filter(|r| tasks::same_name(&r.task, task))
+            .next_back()
             .ok_or_else(|| WarehouseError::not_found(ObjectKind::Task, task))
     }
 

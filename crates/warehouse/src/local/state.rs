@@ -262,6 +262,20 @@ impl State {
         } else if def.after.is_empty() {
             // A task without schedule and predecessors runs only on EXECUTE TASK.
         }
+        if def.auto_retry_attempts > 30 {
+            return Err(invalid(format!(
+                "auto_retry_attempts is {}; Snowflake allows 0 to 30",
+                def.auto_retry_attempts
+            )));
+        }
+        if def.timeout.is_zero() {
+            return Err(invalid("the timeout must be longer than zero".into()));
+        }
+        if def.auto_retry_attempts > 0 && !def.after.is_empty() {
+            return Err(invalid(
+                "auto_retry_attempts is read from the root task of a graph; set it there".into(),
+            ));
+        }
         for pred in &def.after {
             if !self.tasks.contains_key(&key(pred)) {
                 return Err(invalid(format!("predecessor task `{pred}` does not exist")));

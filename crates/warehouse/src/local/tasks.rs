@@ -34,14 +34,20 @@ struct MergeDone {
 }
 
 /// Runs `task` and, when it succeeds, the tasks after it whose predecessors all succeeded in
-/// this graph run. Returns every run, `task`'s first.
+/// this graph run. A failed or cancelled run is attempted again up to the root's
+/// `auto_retry_attempts` times (Snowflake's `TASK_AUTO_RETRY_ATTEMPTS`), each attempt in the
+/// history with its number. Returns every run, `task`'s first.
 pub(crate) async fn run_graph(
     inner: &Inner,
     task: &str,
     scheduled: SystemTime,
 ) -> Result<Vec<TaskRun>> {
     let graph_run = u64::try_from(micros(SystemTime::now())).unwrap_or_default();
-    let order = graph_order(&*inner.lock().await, task)?;
+    let (order, retries) = {
+        let state = inner.lock().await;
+        let retries = state.task(task)?.def.auto_retry_attempts;
+        (graph_order(&state, task)?, retries)
+    };
     let mut runs = Vec::new();
     let mut succeeded: HashSet<String> = HashSet::new();
     for (name, preds) in order {
@@ -53,11 +59,18 @@ pub(crate) async fn run_graph(
                 continue;
             }
         }
-        let run = run_task(inner, &name, scheduled, graph_run).await?;
-        if run.state == TaskRunState::Succeeded {
-            succeeded.insert(key(&name));
+        for attempt in 1..=retries.saturating_add(1) {
+            let last = attempt > retries;
+            let run = run_task(inner, &name, scheduled, graph_run, attempt, last).await?;
+            let state = run.state;
+            runs.push(run);
+            if state == TaskRunState::Succeeded {
+                succeeded.insert(key(&name));
+            }
+            if !matches!(state, TaskRunState::Failed | TaskRunState::Cancelled) {
+                break;
+            }
         }
-        runs.push(run);
     }
     Ok(runs)
 }
@@ -97,6 +110,11 @@ fn graph_order(state: &State, task: &str) -> Result<Vec<(String, Vec<String>)>> 
     }
 }
 
+/// Whether two task names name one task (names are case-insensitive).
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    key(a) == key(b)
+}
+
 /// Whether `to` is `from` or one of its descendants.
 pub(crate) fn reaches(state: &State, from: &str, to: &str) -> bool {
     let mut frontier = vec![key(from)];
@@ -119,15 +137,19 @@ pub(crate) fn reaches(state: &State, from: &str, to: &str) -> bool {
     false
 }
 
-/// One run of one task.
+/// One attempt of one run of one task. `last_attempt` says whether a failure is final (it
+/// then counts towards `suspend_after_failures`) or will be retried.
 pub(crate) async fn run_task(
     inner: &Inner,
     task: &str,
     scheduled: SystemTime,
     graph_run: u64,
+    attempt: u32,
+    last_attempt: bool,
 ) -> Result<TaskRun> {
     let mut state = inner.lock().await;
     let def = state.task(task)?.def.clone();
+    let started_micros = state.clock.now_micros();
     let mut run = TaskRun {
         task: def.name.clone(),
         graph_run,
@@ -136,12 +158,13 @@ pub(crate) async fn run_task(
         started: SystemTime::now(),
         completed: None,
         error: None,
-        attempt: 1,
+        attempt,
         rows_consumed: 0,
         rows_written: 0,
         late_rows: 0,
         rejected_rows: 0,
     };
+    let end = Ending { last_attempt };
     if !condition_holds(&state, &def.when)? {
         run.state = TaskRunState::Skipped;
         run.completed = Some(SystemTime::now());
@@ -150,74 +173,102 @@ pub(crate) async fn run_task(
     }
     let TaskBody::Merge(merge) = &def.body;
     if let Err(error) = ensure_rejected_table(inner, &mut state, merge).await {
-        return fail(inner, &mut state, run, &error.to_string()).await;
+        return end.fail(inner, &mut state, run, &error.to_string()).await;
     }
     let source_version = state.version;
-    match execute_merge(&mut state, merge, &run) {
-        Ok(done) => {
-            run.state = TaskRunState::Succeeded;
-            (run.rows_consumed, run.rows_written, run.late_rows) =
-                (done.consumed, done.written, done.late);
-            run.rejected_rows = done.rejected_rows;
-            let resumed = state.task(task)?.resumed;
-            let actions = vec![
-                Action::StreamOffset {
-                    stream: merge.source.clone(),
-                    version: source_version,
-                },
-                Action::TaskState {
-                    task: def.name.clone(),
-                    resumed,
-                    failures: 0,
-                },
-                // Its completion time is stamped by the commit, once the data is written.
-                Action::TaskRun(run.clone()),
-            ];
-            let mut writes = vec![(
-                merge.target.clone(),
-                TableWrite::Changed(done.changes, done.sequences),
-            )];
-            writes.extend(done.rejected);
-            match inner.commit(&mut state, actions, writes).await {
-                Ok(_) => Ok(state.task(task)?.history.back().cloned().unwrap_or(run)),
-                Err(error) => fail(inner, &mut state, run, &error.to_string()).await,
-            }
+    let done = match execute_merge(&mut state, merge, &run) {
+        Ok(done) => done,
+        Err(error) => {
+            // The merge may have changed the tables in memory before it failed.
+            inner.reload(&mut state).await;
+            return end.fail(inner, &mut state, run, &error.to_string()).await;
         }
-        Err(error) => fail(inner, &mut state, run, &error.to_string()).await,
+    };
+    let elapsed = state.clock.now_micros().saturating_sub(started_micros);
+    if u128::try_from(elapsed).unwrap_or(0) > def.timeout.as_micros() {
+        inner.reload(&mut state).await;
+        run.state = TaskRunState::Cancelled;
+        let error = format!(
+            "cancelled: the run took {} ms, longer than its timeout of {} ms (USER_TASK_TIMEOUT_MS); nothing was committed",
+            elapsed / 1000,
+            def.timeout.as_millis()
+        );
+        return end.fail(inner, &mut state, run, &error).await;
+    }
+    run.state = TaskRunState::Succeeded;
+    (run.rows_consumed, run.rows_written, run.late_rows) = (done.consumed, done.written, done.late);
+    run.rejected_rows = done.rejected_rows;
+    let resumed = state.task(task)?.resumed;
+    let actions = vec![
+        Action::StreamOffset {
+            stream: merge.source.clone(),
+            version: source_version,
+        },
+        Action::TaskState {
+            task: def.name.clone(),
+            resumed,
+            failures: 0,
+        },
+        // Its completion time is stamped by the commit, once the data is written.
+        Action::TaskRun(run.clone()),
+    ];
+    let mut writes = vec![(
+        merge.target.clone(),
+        TableWrite::Changed(done.changes, done.sequences),
+    )];
+    writes.extend(done.rejected);
+    match inner.commit(&mut state, actions, writes).await {
+        Ok(_) => Ok(state.task(task)?.history.back().cloned().unwrap_or(run)),
+        Err(error) => end.fail(inner, &mut state, run, &error.to_string()).await,
     }
 }
 
-/// Records a failed run; suspends the task after too many consecutive failures.
-async fn fail(inner: &Inner, state: &mut State, mut run: TaskRun, error: &str) -> Result<TaskRun> {
-    let task = state.task(&run.task)?;
-    let failures = task.failures + 1;
-    let limit = task.def.suspend_after_failures;
-    let suspend = limit > 0 && failures >= limit;
-    run.state = if suspend {
-        TaskRunState::FailedAndAutoSuspended
-    } else {
-        TaskRunState::Failed
-    };
-    run.error = Some(error.to_owned());
-    run.completed = Some(SystemTime::now());
-    let resumed = task.resumed && !suspend;
-    let actions = vec![
-        Action::TaskState {
-            task: run.task.clone(),
-            resumed,
-            failures,
-        },
-        Action::TaskRun(run.clone()),
-    ];
-    if inner.commit(state, actions, Vec::new()).await.is_err() {
-        // Storage is failing too: keep the run in memory so task history shows it.
-        if let Ok(t) = state.task_mut(&run.task) {
-            t.failures = failures;
-            t.resumed = resumed;
-            push_run(&mut t.history, run.clone());
+/// How an unsuccessful attempt ends.
+struct Ending {
+    last_attempt: bool,
+}
+
+impl Ending {
+    /// Records an unsuccessful run (`Failed`, or `Cancelled` when `run.state` says so). A last
+    /// attempt counts as a failure, and the task suspends itself after too many in a row; an
+    /// attempt that will be retried only shows in the history.
+    async fn fail(
+        &self,
+        inner: &Inner,
+        state: &mut State,
+        mut run: TaskRun,
+        error: &str,
+    ) -> Result<TaskRun> {
+        let task = state.task(&run.task)?;
+        let failures = task.failures + u32::from(self.last_attempt);
+        let limit = task.def.suspend_after_failures;
+        let suspend = self.last_attempt && limit > 0 && failures >= limit;
+        run.state = match run.state {
+            TaskRunState::Cancelled => TaskRunState::Cancelled,
+            _ if suspend => TaskRunState::FailedAndAutoSuspended,
+            _ => TaskRunState::Failed,
+        };
+        run.error = Some(error.to_owned());
+        run.completed = Some(SystemTime::now());
+        let resumed = task.resumed && !suspend;
+        let actions = vec![
+            Action::TaskState {
+                task: run.task.clone(),
+                resumed,
+                failures,
+            },
+            Action::TaskRun(run.clone()),
+        ];
+        if inner.commit(state, actions, Vec::new()).await.is_err() {
+            // Storage is failing too: keep the run in memory so task history shows it.
+            if let Ok(t) = state.task_mut(&run.task) {
+                t.failures = failures;
+                t.resumed = resumed;
+                push_run(&mut t.history, run.clone());
+            }
         }
+        Ok(run)
     }
-    Ok(run)
 }
 
 fn condition_holds(state: &State, when: &Option<TaskCondition>) -> Result<bool> {
