@@ -241,8 +241,7 @@ impl Warehouse for LocalWarehouse {
         let runs = tasks::run_graph(&self.inner, task, SystemTime::now()).await?;
         // The root's last attempt: the run that decided whether the graph went on.
         runs.into_iter()
-            .filter(|r| tasks::same_name(&r.task, task))
-            .next_back()
+            .rfind(|r| tasks::same_name(&r.task, task))
             .ok_or_else(|| WarehouseError::not_found(ObjectKind::Task, task))
     }
 
