@@ -10,8 +10,8 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use snowdrift_warehouse::{
     Capabilities, CopyOptions, CreateMode, Dml, DmlCount, FileLoad, ObjectDef, ObjectKind,
-    PipeStatus, PipelineSpec, Relation, TableDef, TableLayout, TaskAction, TaskRun, TaskRunState,
-    Warehouse, WarehouseError,
+    PipeAction, PipeStatus, PipelineSpec, Relation, TableDef, TableLayout, TaskAction, TaskRun,
+    TaskRunState, Warehouse, WarehouseError,
 };
 use tokio::sync::Mutex;
 
@@ -497,6 +497,23 @@ impl Warehouse for SnowflakeWarehouse {
             let sql = format!("ALTER PIPE {} REFRESH", self.name(ObjectKind::Pipe, pipe)?);
             let rows = self.records(&sql).await?;
             Ok(rows.len() as u64)
+        };
+        run.await
+            .map_err(|e| to_warehouse(e, ObjectKind::Pipe, pipe))
+    }
+
+    async fn alter_pipe(&self, pipe: &str, action: PipeAction) -> snowdrift_warehouse::Result<()> {
+        let run = async {
+            let paused = match action {
+                PipeAction::Pause => "TRUE",
+                PipeAction::Resume => "FALSE",
+            };
+            let sql = format!(
+                "ALTER PIPE {} SET PIPE_EXECUTION_PAUSED = {paused}",
+                self.name(ObjectKind::Pipe, pipe)?
+            );
+            self.records(&sql).await?;
+            Ok(())
         };
         run.await
             .map_err(|e| to_warehouse(e, ObjectKind::Pipe, pipe))

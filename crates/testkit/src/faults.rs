@@ -33,6 +33,8 @@ pub struct FaultPlan {
     pub failing_log_puts: AtomicU64,
     /// Every put into a folder of this name fails (for example `checkpoint`).
     pub refused_folder: Mutex<Option<String>>,
+    /// Gets of paths ending with the text fail transiently, the given number of times more.
+    pub failing_gets: Mutex<Vec<(String, u64)>>,
     /// Calls failed on purpose so far.
     pub injected: AtomicU64,
     rng: Mutex<u64>,
@@ -47,6 +49,7 @@ impl FaultPlan {
             crashed: AtomicBool::new(false),
             failing_log_puts: AtomicU64::new(0),
             refused_folder: Mutex::new(None),
+            failing_gets: Mutex::new(Vec::new()),
             injected: AtomicU64::new(0),
             rng: Mutex::new(seed.max(1)),
         }
@@ -70,11 +73,39 @@ impl FaultPlan {
             .unwrap_or_else(|e| e.into_inner()) = folder.map(str::to_owned);
     }
 
+    /// Fails the next `n` gets of every path ending with `suffix`.
+    pub fn fail_gets_of(&self, suffix: &str, n: u64) {
+        self.failing_gets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((suffix.to_owned(), n));
+    }
+
+    /// Whether this get of `location` is one planned to fail.
+    fn get_refused(&self, location: &Path) -> bool {
+        let mut planned = self.failing_gets.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = planned
+            .iter_mut()
+            .find(|(suffix, left)| *left > 0 && location.as_ref().ends_with(suffix.as_str()));
+        match hit {
+            Some((_, left)) => {
+                *left -= 1;
+                self.injected.fetch_add(1, Ordering::SeqCst);
+                true
+            }
+            None => self.draw(),
+        }
+    }
+
     /// Turns every fault off (after a crash: the restarted process).
     pub fn heal(&self) {
         self.transient_per_mille.store(0, Ordering::SeqCst);
         self.failing_log_puts.store(0, Ordering::SeqCst);
         self.refuse_folder(None);
+        self.failing_gets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.log_puts_before_crash.store(-1, Ordering::SeqCst);
         self.crashed.store(false, Ordering::SeqCst);
     }
@@ -225,7 +256,7 @@ impl ObjectStore for FaultStore {
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
         let what = if options.head { "head" } else { "get" };
-        if self.plan.draw() {
+        if self.plan.get_refused(location) {
             return Err(transient(what, location.as_ref()));
         }
         self.inner.get_opts(location, options).await

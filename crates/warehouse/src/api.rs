@@ -211,6 +211,15 @@ pub enum TaskAction {
     Suspend,
 }
 
+/// Pause or resume a pipe (`ALTER PIPE … SET PIPE_EXECUTION_PAUSED = TRUE | FALSE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipeAction {
+    /// Stop loading: new files queue up (notifications are still taken) until it resumes.
+    Pause,
+    /// Load again, the queued files first.
+    Resume,
+}
+
 /// A data warehouse holding the pipeline's objects: the embedded engine, Snowflake, or any
 /// other backend. Object-safe: use it as `Arc<dyn Warehouse>`.
 #[async_trait]
@@ -254,6 +263,10 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     /// `ALTER PIPE … REFRESH`: queues the stage's files the pipe has not loaded; returns how
     /// many were queued.
     async fn refresh_pipe(&self, pipe: &str) -> Result<u64>;
+
+    /// Pauses or resumes a pipe. A paused pipe shows `Paused` in its status, loads nothing and
+    /// stays paused across restarts.
+    async fn alter_pipe(&self, pipe: &str, action: PipeAction) -> Result<()>;
 
     /// `ALTER TASK … SUSPEND | RESUME`.
     async fn alter_task(&self, task: &str, action: TaskAction) -> Result<()>;

@@ -67,8 +67,8 @@ mod schedule;
 mod spec;
 
 pub use api::{
-    Capabilities, CopyOptions, Dml, DmlCount, FileLoad, LoadStatus, PipeExecutionState, PipeStatus,
-    Relation, TaskAction, TaskRun, TaskRunState, Warehouse, WarehouseExt,
+    Capabilities, CopyOptions, Dml, DmlCount, FileLoad, LoadStatus, PipeAction, PipeExecutionState,
+    PipeStatus, Relation, TaskAction, TaskRun, TaskRunState, Warehouse, WarehouseExt,
 };
 pub use catalog::{
     Column, ColumnType, CreateMode, FileFormatDef, MergeDef, ObjectDef, ObjectKind, OnBadRow,
@@ -77,6 +77,6 @@ pub use catalog::{
 };
 pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError};
-pub use local::{Clock, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder};
+pub use local::{Clock, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder, PipeRetry};
 pub use schedule::Schedule;
 pub use spec::PipelineSpec;

@@ -121,6 +121,13 @@ pub(crate) struct Fetched {
     parsed: std::result::Result<ParsedFile, LoadError>,
 }
 
+impl Fetched {
+    /// The staged object's path.
+    pub(crate) fn path(&self) -> &str {
+        &self.candidate.path
+    }
+}
+
 async fn load_files(inner: &Inner, plan: LoadPlan, files: Vec<Candidate>) -> Result<Vec<FileLoad>> {
     let (todo, skipped) = {
         let state = inner.lock().await;
@@ -135,10 +142,44 @@ async fn load_files(inner: &Inner, plan: LoadPlan, files: Vec<Candidate>) -> Res
         });
     }
     let mut state = inner.lock().await;
-    let results = commit_fetched(inner, &mut state, &plan, fetched, skipped).await?;
+    let results = commit_fetched(inner, &mut state, &plan, fetched, skipped, Vec::new()).await?;
     drop(state);
     inner.wake_tasks.notify_one();
     Ok(results)
+}
+
+/// Reads and parses files, several at once, without the state lock; each file's outcome on
+/// its own (a file that cannot be read does not hold the others back).
+pub(crate) async fn fetch_each(
+    plan: &LoadPlan,
+    files: Vec<Candidate>,
+) -> Vec<(Candidate, Result<Fetched>)> {
+    futures::stream::iter(files.into_iter().map(|c| async move {
+        let outcome = fetch_and_parse(plan, c.clone(), false).await;
+        (c, outcome)
+    }))
+    .buffered(PARALLEL_FILES)
+    .collect()
+    .await
+}
+
+/// The load record of a file that could not be read after every attempt.
+pub(crate) fn unreadable(file: &Candidate, attempts: u32, error: &str) -> FileLoad {
+    FileLoad {
+        file: file.path.clone(),
+        size: file.size,
+        e_tag: file.e_tag.clone(),
+        status: LoadStatus::LoadFailed,
+        rows_parsed: 0,
+        rows_loaded: 0,
+        error_count: 1,
+        first_error: Some(whole_file_error(
+            &file.path,
+            format!("could not be read after {attempts} attempts: {error}"),
+        )),
+        load_time: SystemTime::now(),
+        note: Some("load it again with ALTER PIPE … REFRESH or COPY INTO … FORCE".into()),
+    }
 }
 
 /// Reads and parses files, several at once, without the state lock.
@@ -157,19 +198,28 @@ pub(crate) async fn fetch_all(
     .await
 }
 
-/// Adds the good rows of `fetched` to the table and records every file in the load history,
-/// in one commit; returns the load records after `results`.
+/// Adds the good rows of `fetched` to the table and records every file in the load history
+/// (and the `failed` records, files that could not be read), in one commit; returns the load
+/// records after `results`.
 pub(crate) async fn commit_fetched(
     inner: &Inner,
     state: &mut State,
     plan: &LoadPlan,
     fetched: Vec<Fetched>,
     mut results: Vec<FileLoad>,
+    failed: Vec<FileLoad>,
 ) -> Result<Vec<FileLoad>> {
     let now = SystemTime::now();
     let mut batches = Vec::new();
     let mut origin = RowOrigin::default();
-    let mut actions = Vec::new();
+    let mut actions: Vec<Action> = failed
+        .iter()
+        .map(|load| Action::FileLoaded {
+            table: plan.table.clone(),
+            load: load.clone(),
+        })
+        .collect();
+    results.extend(failed);
     for fetch in fetched {
         let history = state.loads.get(&key(&plan.table));
         let c = &fetch.candidate;

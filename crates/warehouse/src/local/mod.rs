@@ -2,6 +2,7 @@
 //! on one machine, durable under a root URL on object_store. Every change is one commit (see
 //! `storage`); pipes and the task scheduler run as Tokio tasks beside the caller.
 
+mod backoff;
 mod clock;
 mod copy;
 mod ops;
@@ -24,6 +25,7 @@ use tokio::sync::{Mutex, MutexGuard, Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::Result;
+pub use backoff::PipeRetry;
 pub use clock::Clock;
 use state::{Action, CommitEntry, State, key};
 use storage::Storage;
@@ -38,6 +40,7 @@ pub struct LocalWarehouseBuilder {
     background: bool,
     stores: stores::StoreRegistry,
     clock: Clock,
+    pipe_retry: PipeRetry,
 }
 
 impl LocalWarehouseBuilder {
@@ -73,6 +76,16 @@ impl LocalWarehouseBuilder {
         self
     }
 
+    /// How pipes retry a staged file they cannot read (default [`PipeRetry::default`]: 100 ms
+    /// doubling up to a minute, 10 attempts, then the file is recorded as `Load failed`).
+    pub fn pipe_retry(mut self, retry: PipeRetry) -> Self {
+        self.pipe_retry = PipeRetry {
+            max_attempts: retry.max_attempts.max(1),
+            ..retry
+        };
+        self
+    }
+
     /// Where merges read the time (default: the system clock). Stamps never go backwards.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -94,6 +107,7 @@ impl LocalWarehouseBuilder {
             stores,
             checkpoint_every: self.checkpoint_every,
             list_interval: self.list_interval,
+            pipe_retry: self.pipe_retry,
             wake_pipes: Arc::new(Notify::new()),
             wake_tasks: Arc::new(Notify::new()),
             shutdown,
@@ -140,6 +154,7 @@ impl LocalWarehouse {
             background: true,
             stores: stores::StoreRegistry::default(),
             clock: Clock::system(),
+            pipe_retry: PipeRetry::default(),
         }
     }
 
@@ -233,6 +248,7 @@ pub(crate) struct Inner {
     state: Mutex<State>,
     checkpoint_every: u64,
     list_interval: Duration,
+    pipe_retry: PipeRetry,
     wake_pipes: Arc<Notify>,
     wake_tasks: Arc<Notify>,
     shutdown: watch::Sender<bool>,

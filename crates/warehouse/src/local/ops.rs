@@ -9,8 +9,8 @@ use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 
 use crate::api::{
-    Capabilities, CopyOptions, Dml, DmlCount, FileLoad, PipeExecutionState, PipeStatus, Relation,
-    TaskAction, TaskRun, Warehouse,
+    Capabilities, CopyOptions, Dml, DmlCount, FileLoad, PipeAction, PipeExecutionState, PipeStatus,
+    Relation, TaskAction, TaskRun, Warehouse,
 };
 use crate::catalog::{CreateMode, ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
@@ -50,7 +50,9 @@ impl Warehouse for LocalWarehouse {
             }
         }
         state.check(&object)?;
-        let is_pipe = object.kind() == ObjectKind::Pipe;
+        // A new auto-ingest pipe loads what the stage already holds, as a refresh would; one
+        // without auto-ingest waits for ALTER PIPE … REFRESH.
+        let queue_stage = matches!(&object, ObjectDef::Pipe(p) if p.auto_ingest);
         let name = object.name().to_owned();
         let mut actions = Vec::new();
         if let ObjectDef::Task(task) = &object {
@@ -65,8 +67,7 @@ impl Warehouse for LocalWarehouse {
         actions.push(Action::Create(object));
         inner.commit(&mut state, actions, Vec::new()).await?;
         drop(state);
-        if is_pipe {
-            // A new pipe loads what the stage already holds, as a refresh would.
+        if queue_stage {
             pipe::queue_unloaded(inner, &name).await?;
         }
         inner.wake_tasks.notify_one();
@@ -206,12 +207,31 @@ impl Warehouse for LocalWarehouse {
             oldest_pending_file_path: oldest,
             last_ingested_timestamp: p.last_ingested.as_ref().map(|(t, _)| *t),
             last_ingested_file_path: p.last_ingested.as_ref().map(|(_, f)| f.clone()),
-            error: p.error.clone(),
+            error: p.error.clone().or_else(|| retrying_file(&p.pending)),
         })
     }
 
     async fn refresh_pipe(&self, pipe: &str) -> Result<u64> {
         pipe::queue_unloaded(&self.inner, pipe).await
+    }
+
+    async fn alter_pipe(&self, pipe: &str, action: PipeAction) -> Result<()> {
+        let mut state = self.inner.lock().await;
+        let p = state.pipe_mut(pipe)?;
+        let paused = action == PipeAction::Pause;
+        if p.paused == paused {
+            return Ok(());
+        }
+        let action = Action::PipePaused {
+            pipe: p.def.name.clone(),
+            paused,
+        };
+        self.inner
+            .commit(&mut state, vec![action], Vec::new())
+            .await?;
+        drop(state);
+        self.inner.wake_pipes.notify_one();
+        Ok(())
     }
 
     async fn alter_task(&self, task: &str, action: TaskAction) -> Result<()> {
@@ -249,6 +269,21 @@ impl Warehouse for LocalWarehouse {
         let state = self.inner.lock().await;
         Ok(state.task(task)?.history.iter().cloned().collect())
     }
+}
+
+/// The pending file that failed most often, as a status error: which file, how often, why.
+fn retrying_file(
+    pending: &std::collections::BTreeMap<String, crate::local::state::PendingFile>,
+) -> Option<String> {
+    let (path, file) = pending
+        .iter()
+        .filter(|(_, f)| f.attempts > 0)
+        .max_by_key(|(_, f)| f.attempts)?;
+    Some(format!(
+        "{path}: attempt {} failed, retrying with backoff: {}",
+        file.attempts,
+        file.last_error.as_deref().unwrap_or("unknown error")
+    ))
 }
 
 /// The rows of `batches` in `schema`, columns matched by name and cast strictly.

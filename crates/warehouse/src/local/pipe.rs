@@ -3,7 +3,7 @@
 //! files while merges hold the state lock.
 
 use std::sync::Weak;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use snowdrift_stage::StagedFile;
 
@@ -12,8 +12,8 @@ use crate::catalog::ObjectKind;
 use crate::error::{Result, WarehouseError};
 use crate::local::Inner;
 use crate::local::copy::{
-    Candidate, LoadPlan, already_loaded, commit_fetched, fetch_all, list, normalize_etag, plan,
-    wanted,
+    Candidate, Fetched, LoadPlan, already_loaded, commit_fetched, fetch_each, list, normalize_etag,
+    plan, unreadable, wanted,
 };
 use crate::local::state::{PendingFile, State, key};
 
@@ -35,14 +35,8 @@ pub(crate) async fn notify(inner: &Inner, stage: &str, file: &StagedFile) -> Res
         {
             continue;
         }
-        pipe.pending.insert(
-            path.clone(),
-            PendingFile {
-                size: file.size,
-                e_tag: e_tag.clone(),
-                noticed: SystemTime::now(),
-            },
-        );
+        pipe.pending
+            .insert(path.clone(), PendingFile::new(file.size, e_tag.clone()));
     }
     drop(state);
     inner.wake_pipes.notify_one();
@@ -74,15 +68,19 @@ pub(crate) async fn run_pipes(weak: Weak<Inner>) {
                 continue;
             }
         }
-        let wait = inner
+        let mut wait = inner
             .list_interval
             .saturating_sub(last_list.map_or(inner.list_interval, |t| t.elapsed()));
         let notify = inner.wake_pipes.clone();
         let wake = notify.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
-        if pending_count(&inner).await > 0 {
+        let (ready, retry_at) = pending_now(&inner).await;
+        if ready > 0 {
             continue;
+        }
+        if let Some(at) = retry_at {
+            wait = wait.min(at.saturating_duration_since(Instant::now()));
         }
         drop(inner);
         tokio::select! {
@@ -93,21 +91,36 @@ pub(crate) async fn run_pipes(weak: Weak<Inner>) {
     }
 }
 
-async fn pending_count(inner: &Inner) -> usize {
+/// Files of running pipes that may be tried now, and the earliest time one backing off may.
+async fn pending_now(inner: &Inner) -> (usize, Option<Instant>) {
     let state = inner.lock().await;
-    state
+    let now = Instant::now();
+    let files = state
         .pipes
         .values()
         .filter(|p| !p.paused)
-        .map(|p| p.pending.len())
-        .sum()
+        .flat_map(|p| p.pending.values());
+    let (mut ready, mut next) = (0, None::<Instant>);
+    for f in files {
+        match f.retry_at {
+            Some(at) if at > now => next = Some(next.map_or(at, |n| n.min(at))),
+            _ => ready += 1,
+        }
+    }
+    (ready, next)
 }
 
-/// Lists every stage that has a running pipe; new files become pending.
+/// Lists the stage of every running auto-ingest pipe; new files become pending.
 async fn list_stages(inner: &Inner) {
+    // A pipe without auto-ingest loads only what ALTER PIPE … REFRESH queues.
     let pipes: Vec<String> = {
         let state = inner.lock().await;
-        state.pipes.keys().cloned().collect()
+        state
+            .pipes
+            .iter()
+            .filter(|(_, p)| p.def.auto_ingest && !p.paused)
+            .map(|(name, _)| name.clone())
+            .collect()
     };
     for pipe in pipes {
         let outcome = queue_unloaded(inner, &pipe).await;
@@ -149,14 +162,8 @@ pub(crate) async fn queue_unloaded(inner: &Inner, pipe: &str) -> Result<u64> {
         {
             continue;
         }
-        p.pending.insert(
-            file.path,
-            PendingFile {
-                size: file.size,
-                e_tag: file.e_tag,
-                noticed: SystemTime::now(),
-            },
-        );
+        p.pending
+            .insert(file.path, PendingFile::new(file.size, file.e_tag));
         queued += 1;
     }
     drop(state);
@@ -205,9 +212,11 @@ fn collect_work(state: &mut State) -> Vec<PipeWork> {
         let history = loads.get(&key(&def.table));
         pipe.pending
             .retain(|path, f| !already_loaded(history, path, &f.e_tag, f.size));
+        let now = Instant::now();
         let files: Vec<Candidate> = pipe
             .pending
             .iter()
+            .filter(|(_, f)| f.ready(now))
             .take(FILES_PER_LOAD)
             .map(|(path, f)| Candidate {
                 path: path.clone(),
@@ -229,39 +238,24 @@ fn collect_work(state: &mut State) -> Vec<PipeWork> {
 
 /// Loads `work`; returns how many files were handled and the next work, collected while the
 /// last commit held the state lock (so reading the next files need not wait for it again).
+/// A file that cannot be read stays queued with a backoff (or, after its last attempt, is
+/// recorded as failed) while the files read with it are committed.
 async fn load_work(inner: &Inner, work: Vec<PipeWork>) -> (usize, Vec<PipeWork>) {
     let mut handled = 0;
     let mut next = Vec::new();
     let count = work.len();
     for (i, w) in work.into_iter().enumerate() {
-        let fetched = fetch_all(&w.plan, w.files.clone(), false).await;
-        let mut state = inner.lock().await;
-        let outcome = match fetched {
-            Ok(_) if state.catalog_epoch != w.epoch => Ok(None), // the catalog changed: redo
-            Ok(fetched) => commit_fetched(inner, &mut state, &w.plan, fetched, Vec::new())
-                .await
-                .map(Some),
-            Err(error) => Err(error),
-        };
-        if let Ok(p) = state.pipe_mut(&w.pipe) {
+        let mut fetched = Vec::new();
+        let mut unread = Vec::new();
+        for (candidate, outcome) in fetch_each(&w.plan, w.files.clone()).await {
             match outcome {
-                Ok(Some(loads)) => {
-                    for file in &w.files {
-                        p.pending.remove(&file.path);
-                    }
-                    if let Some(last) = loads
-                        .iter()
-                        .rev()
-                        .find(|l| l.rows_loaded > 0 || l.status == LoadStatus::Loaded)
-                    {
-                        p.last_ingested = Some((last.load_time, last.file.clone()));
-                    }
-                    p.error = None;
-                    handled += w.files.len();
-                }
-                Ok(None) => {}
-                Err(error) => p.error = Some(error.to_string()),
+                Ok(file) => fetched.push(file),
+                Err(error) => unread.push((candidate, error.to_string())),
             }
+        }
+        let mut state = inner.lock().await;
+        if state.catalog_epoch == w.epoch {
+            handled += commit_work(inner, &mut state, &w, fetched, unread).await;
         }
         if i + 1 == count {
             next = collect_work(&mut state);
@@ -269,6 +263,73 @@ async fn load_work(inner: &Inner, work: Vec<PipeWork>) -> (usize, Vec<PipeWork>)
     }
     inner.wake_tasks.notify_one();
     (handled, next)
+}
+
+/// Commits the files of `w` that were read and the ones out of attempts; backs off the rest.
+/// Returns the files that left the queue.
+async fn commit_work(
+    inner: &Inner,
+    state: &mut State,
+    w: &PipeWork,
+    fetched: Vec<Fetched>,
+    unread: Vec<(Candidate, String)>,
+) -> usize {
+    let retry = inner.pipe_retry;
+    let now = Instant::now();
+    let mut failed = Vec::new();
+    let mut retried = Vec::new();
+    if let Ok(p) = state.pipe_mut(&w.pipe) {
+        for (candidate, error) in unread {
+            let Some(pending) = p.pending.get_mut(&candidate.path) else {
+                continue;
+            };
+            pending.attempts += 1;
+            if pending.attempts >= retry.max_attempts {
+                failed.push(unreadable(&candidate, pending.attempts, &error));
+            } else {
+                pending.retry_at = Some(now + retry.delay(pending.attempts));
+                pending.last_error = Some(error);
+                retried.push(candidate.path);
+            }
+        }
+    }
+    let read: Vec<String> = fetched.iter().map(|f| f.path().to_owned()).collect();
+    let outcome = commit_fetched(inner, state, &w.plan, fetched, Vec::new(), failed).await;
+    let Ok(p) = state.pipe_mut(&w.pipe) else {
+        return 0;
+    };
+    match outcome {
+        Ok(loads) => {
+            let mut done = 0;
+            for load in &loads {
+                if p.pending.remove(&load.file).is_some() {
+                    done += 1;
+                }
+            }
+            if let Some(last) = loads.iter().rev().find(|l| {
+                read.contains(&l.file) && (l.rows_loaded > 0 || l.status == LoadStatus::Loaded)
+            }) {
+                p.last_ingested = Some((last.load_time, last.file.clone()));
+            }
+            p.error = None;
+            done
+        }
+        Err(error) => {
+            // The commit failed (storage): every file of the batch is tried again later.
+            let error = error.to_string();
+            for path in read.iter().chain(&retried) {
+                if let Some(pending) = p.pending.get_mut(path) {
+                    if !retried.contains(path) {
+                        pending.attempts += 1;
+                        pending.retry_at = Some(now + retry.delay(pending.attempts));
+                    }
+                    pending.last_error = Some(error.clone());
+                }
+            }
+            p.error = Some(error);
+            0
+        }
+    }
 }
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ struct Checkpoint {
     streams: Vec<StreamCheckpoint>,
     loads: Vec<(String, FileLoad)>,
     tasks: Vec<TaskCheckpoint>,
+    /// Pipes paused with `ALTER PIPE … SET PIPE_EXECUTION_PAUSED = TRUE`.
+    #[serde(default)]
+    paused_pipes: Vec<String>,
 }
 
 /// Writes a checkpoint of `state`, then removes the log entries, checkpoints and data files
@@ -133,6 +136,12 @@ pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<(
                 failures: t.failures,
                 history: t.history.iter().cloned().collect(),
             })
+            .collect(),
+        paused_pipes: state
+            .pipes
+            .iter()
+            .filter(|(_, p)| p.paused)
+            .map(|(name, _)| name.clone())
             .collect(),
     };
     storage.write_checkpoint(version, &checkpoint).await?;
@@ -241,6 +250,11 @@ async fn load_checkpoint(
             for run in task.history {
                 push_run(&mut t.history, run);
             }
+        }
+    }
+    for pipe in checkpoint.paused_pipes {
+        if let Some(p) = state.pipes.get_mut(&pipe) {
+            p.paused = true;
         }
     }
     state.version = checkpoint.version;

@@ -56,6 +56,11 @@ pub(crate) enum Action {
         failures: u32,
     },
     TaskRun(TaskRun),
+    /// `ALTER PIPE … SET PIPE_EXECUTION_PAUSED = TRUE | FALSE`.
+    PipePaused {
+        pipe: String,
+        paused: bool,
+    },
 }
 
 /// One entry of the commit log.
@@ -93,6 +98,30 @@ pub(crate) struct PendingFile {
     pub(crate) size: u64,
     pub(crate) e_tag: Option<String>,
     pub(crate) noticed: SystemTime,
+    /// Failed attempts to read it so far.
+    pub(crate) attempts: u32,
+    /// Not tried again before this (backoff after a failed attempt).
+    pub(crate) retry_at: Option<std::time::Instant>,
+    /// Why the last attempt failed.
+    pub(crate) last_error: Option<String>,
+}
+
+impl PendingFile {
+    pub(crate) fn new(size: u64, e_tag: Option<String>) -> Self {
+        PendingFile {
+            size,
+            e_tag,
+            noticed: SystemTime::now(),
+            attempts: 0,
+            retry_at: None,
+            last_error: None,
+        }
+    }
+
+    /// Whether it may be tried at `now`.
+    pub(crate) fn ready(&self, now: std::time::Instant) -> bool {
+        self.retry_at.is_none_or(|at| at <= now)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -381,6 +410,11 @@ impl State {
             Action::TaskRun(run) => {
                 if let Ok(t) = self.task_mut(&run.task) {
                     push_run(&mut t.history, run.clone());
+                }
+            }
+            Action::PipePaused { pipe, paused } => {
+                if let Ok(p) = self.pipe_mut(pipe) {
+                    p.paused = *paused;
                 }
             }
         }
