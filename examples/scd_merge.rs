@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             &scd2,
             &history_spec,
             &mut history,
-            &[one.changes.batch()],
+            &[one.changes.batch()?],
             now,
         )?;
         let m = one.metrics;

@@ -53,7 +53,10 @@ struct Mutation {
 
 impl PartialEq for ChangeSet {
     fn eq(&self, other: &Self) -> bool {
-        self.batch() == other.batch()
+        match (self.batch(), other.batch()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
     }
 }
 
@@ -108,17 +111,26 @@ impl ChangeSet {
     }
 
     /// The rows: the table's columns and the three metadata columns,
-    /// DELETE rows first.
-    pub fn batch(&self) -> &RecordBatch {
-        self.inner.batch.get_or_init(|| {
-            let m = self
-                .inner
-                .mutation
-                .as_ref()
-                .expect("a change set without rows has a mutation");
-            m.assemble()
-                .expect("removed and written rows share the table's schema")
-        })
+    /// DELETE rows first. Assembled on the first call.
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::Arrow`] when the rows do not fit one batch (more than
+    /// 2 GiB of text in one column); nothing is cached then.
+    pub fn batch(&self) -> Result<&RecordBatch> {
+        if let Some(batch) = self.inner.batch.get() {
+            return Ok(batch);
+        }
+        let mutation = self
+            .inner
+            .mutation
+            .as_ref()
+            .ok_or_else(|| ScdError::TargetShape {
+                table: "change set".into(),
+                reason: "a change set has either rows or a mutation".into(),
+            })?;
+        let built = mutation.assemble()?;
+        Ok(self.inner.batch.get_or_init(|| built))
     }
 
     /// Number of change rows.
@@ -239,19 +251,19 @@ pub fn net_changes(window: &[ChangeSet]) -> Result<ChangeSet> {
             reason: "the window holds no change set; pass at least one".into(),
         });
     };
-    let schema = first.batch().schema();
-    let width = schema.fields().len() - 3;
+    let schema = first.batch()?.schema();
+    let width = schema.fields().len().saturating_sub(3);
     let mut order: Vec<String> = Vec::new();
     // Per row id: the image before the window (if it existed) and after it.
     let mut images: HashMap<String, (Option<Loc>, Option<Loc>)> = HashMap::new();
     for (set, cs) in window.iter().enumerate() {
-        if cs.batch().schema().fields() != schema.fields() {
+        let b = cs.batch()?;
+        if b.schema().fields() != schema.fields() {
             return Err(ScdError::TargetShape {
                 table: "change set".into(),
                 reason: format!("change set {set} has another schema than the first"),
             });
         }
-        let b = cs.batch();
         let action = string_column(b, ACTION);
         let ids = string_column(b, ROW_ID);
         // Within one set, DELETE rows describe the state before it.
@@ -279,7 +291,7 @@ pub fn net_changes(window: &[ChangeSet]) -> Result<ChangeSet> {
             (Some(b), Some(a)) => pair_ids.push((b, a)),
         }
     }
-    let batches: Vec<&RecordBatch> = window.iter().map(ChangeSet::batch).collect();
+    let batches: Vec<&RecordBatch> = window.iter().map(ChangeSet::batch).collect::<Result<_>>()?;
     let pairs = drop_unchanged(&batches, width, &pair_ids)?;
     for (b, a) in pairs {
         before_rows.push((b, true));
@@ -365,9 +377,13 @@ fn assemble(
 }
 
 /// The row ids of a change set's rows, as numbers.
-pub fn row_ids(changes: &ChangeSet) -> Vec<u64> {
-    let ids = string_column(changes.batch(), ROW_ID);
-    (0..ids.len())
+///
+/// # Errors
+///
+/// As [`ChangeSet::batch`].
+pub fn row_ids(changes: &ChangeSet) -> Result<Vec<u64>> {
+    let ids = string_column(changes.batch()?, ROW_ID);
+    Ok((0..ids.len())
         .map(|i| u64::from_str_radix(ids.value(i), 16).unwrap_or(u64::MAX))
-        .collect()
+        .collect())
 }

@@ -46,7 +46,7 @@
 //!         .key(["customer_id"])
 //!         .format(snowdrift_scd::ChangeFormat::Stream)
 //!         .build()?;
-//!     merge(&scd2, &stream_spec, &mut history, &[changed.changes.batch()], MergeContext::at(t))?;
+//!     merge(&scd2, &stream_spec, &mut history, &[changed.changes.batch()?], MergeContext::at(t))?;
 //! }
 //! assert_eq!(customer.num_rows(), 1);
 //! assert_eq!(history.num_rows(), 2); // a closed version and the current one

@@ -16,7 +16,7 @@ use snowdrift_scd::{
 };
 
 fn actions(c: &ChangeSet) -> Vec<(String, bool)> {
-    let b = c.batch();
+    let b = c.batch().unwrap();
     let a = b
         .column_by_name(ACTION)
         .unwrap()
@@ -49,6 +49,7 @@ fn change_sets_have_the_shape_of_a_standard_stream() {
     assert_eq!(actions(&ins), [("INSERT".into(), false)]);
     let names: Vec<_> = ins
         .batch()
+        .unwrap()
         .schema()
         .fields()
         .iter()
@@ -80,9 +81,9 @@ fn change_sets_have_the_shape_of_a_standard_stream() {
         [("DELETE".into(), true), ("INSERT".into(), true)]
     );
     // An update keeps the row's identity.
-    assert_eq!(row_ids(&upd), [row_ids(&ins)[0]; 2]);
+    assert_eq!(row_ids(&upd).unwrap(), [row_ids(&ins).unwrap()[0]; 2]);
     assert_eq!(
-        text_rows(upd.batch())[0][1],
+        text_rows(upd.batch().unwrap())[0][1],
         s("a@x"),
         "the DELETE half has the old values"
     );
@@ -109,7 +110,7 @@ fn net_changes_follow_snowflake_stream_rules() {
     }
     let net = net_changes(&sets).unwrap();
     assert_eq!(actions(&net), [("INSERT".into(), false)]);
-    assert_eq!(text_rows(net.batch())[0][1], s("b@x"));
+    assert_eq!(text_rows(net.batch().unwrap())[0][1], s("b@x"));
 
     // Several updates of an existing row: one pair, oldest → newest.
     let later: Vec<_> = ["c@x", "d@x", "e@x"]
@@ -131,7 +132,7 @@ fn net_changes_follow_snowflake_stream_rules() {
         actions(&net),
         [("DELETE".into(), true), ("INSERT".into(), true)]
     );
-    let rows = text_rows(net.batch());
+    let rows = text_rows(net.batch().unwrap());
     let emails: Vec<_> = rows.iter().map(|r| r[1].clone()).collect();
     assert!(emails.contains(&s("b@x")) && emails.contains(&s("e@x")));
 
@@ -222,7 +223,7 @@ impl Flow {
             &self.scd2,
             &self.history_spec,
             &mut self.history,
-            &[out.changes.batch()],
+            &[out.changes.batch().unwrap()],
             MergeContext::at(now + 1),
         )
         .unwrap();

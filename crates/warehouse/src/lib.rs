@@ -76,7 +76,7 @@ pub use catalog::{
     TaskBody, TaskCondition, TaskDef, Validity,
 };
 pub use error::{Result, WarehouseError};
-pub use load::{CsvFileFormat, FileCompression, LoadError};
+pub use load::{CsvFileFormat, FileCompression, LoadError, LoadLimits};
 pub use local::{Clock, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder, PipeRetry};
 pub use schedule::Schedule;
 pub use spec::PipelineSpec;

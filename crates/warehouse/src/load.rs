@@ -24,6 +24,30 @@ pub enum FileCompression {
     Gzip,
 }
 
+/// Limits on what one staged file may hold. Past a limit the file (file size) or the record
+/// (field and record size) is rejected with a load error naming the limit; nothing else is
+/// affected and nothing aborts the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadLimits {
+    /// Bytes of one file once decompressed (default 1 GiB): a larger file, or a gzip file
+    /// that would inflate past it, is `Load failed`.
+    pub max_file_bytes: u64,
+    /// Bytes of one field (default 16 MiB, Snowflake's classic `VARCHAR` limit).
+    pub max_field_bytes: usize,
+    /// Bytes of one record (default 64 MiB).
+    pub max_record_bytes: usize,
+}
+
+impl Default for LoadLimits {
+    fn default() -> Self {
+        LoadLimits {
+            max_file_bytes: 1 << 30,
+            max_field_bytes: 16 << 20,
+            max_record_bytes: 64 << 20,
+        }
+    }
+}
+
 /// Snowflake's CSV file format options, with Snowflake's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CsvFileFormat {
@@ -120,16 +144,17 @@ pub struct ParsedFile {
     pub errors: Vec<LoadError>,
 }
 
-/// Reads `bytes` (the whole staged object `file`) as CSV in `format` into `schema`'s columns.
-/// With `stop_at_first_error`, reading stops at the first bad record.
+/// Reads `bytes` (the whole staged object `file`) as CSV in `format` into `schema`'s columns,
+/// within `limits`. With `stop_at_first_error`, reading stops at the first bad record.
 pub fn parse_csv(
     file: &str,
     bytes: &[u8],
     format: &CsvFileFormat,
     schema: &SchemaRef,
+    limits: &LoadLimits,
     stop_at_first_error: bool,
 ) -> Result<ParsedFile> {
-    let text = match decompress(bytes, format.compression) {
+    let text = match decompress(bytes, format.compression, limits.max_file_bytes) {
         Ok(text) => text,
         Err(message) => {
             return Ok(ParsedFile {
@@ -140,7 +165,7 @@ pub fn parse_csv(
             });
         }
     };
-    let mut reader = Reader::new(file, &text, format, schema);
+    let mut reader = Reader::new(file, &text, format, schema, limits);
     reader.run(stop_at_first_error)?;
     reader.finish()
 }
@@ -161,19 +186,34 @@ pub(crate) fn whole_file_error(file: &str, message: String) -> LoadError {
 fn decompress(
     bytes: &[u8],
     compression: FileCompression,
+    max_bytes: u64,
 ) -> std::result::Result<std::borrow::Cow<'_, [u8]>, String> {
+    let too_big = || {
+        format!(
+            "the file holds more than {max_bytes} bytes once decompressed (LoadLimits::max_file_bytes)"
+        )
+    };
     let gzip = match compression {
         FileCompression::Gzip => true,
         FileCompression::None => false,
         FileCompression::Auto => bytes.starts_with(&[0x1f, 0x8b]),
     };
     if !gzip {
+        if bytes.len() as u64 > max_bytes {
+            return Err(too_big());
+        }
         return Ok(std::borrow::Cow::Borrowed(bytes));
     }
-    let mut out = Vec::with_capacity(bytes.len() * 4);
+    // Read one byte past the limit, so a gzip bomb stops there instead of filling memory.
+    let capacity = (bytes.len().saturating_mul(4) as u64).min(max_bytes);
+    let mut out = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
     flate2::read::MultiGzDecoder::new(bytes)
+        .take(max_bytes.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| format!("the file is not valid gzip: {e}"))?;
+    if out.len() as u64 > max_bytes {
+        return Err(too_big());
+    }
     Ok(std::borrow::Cow::Owned(out))
 }
 
@@ -193,6 +233,7 @@ fn skip_lines(text: &[u8], lines: usize) -> (usize, u64) {
 
 struct Reader<'a> {
     file: &'a str,
+    limits: &'a LoadLimits,
     text: &'a [u8],
     format: &'a CsvFileFormat,
     schema: &'a SchemaRef,
@@ -214,6 +255,7 @@ impl<'a> Reader<'a> {
         text: &'a [u8],
         format: &'a CsvFileFormat,
         schema: &'a SchemaRef,
+        limits: &'a LoadLimits,
     ) -> Self {
         let (body_start, skipped) = skip_lines(text, format.skip_header);
         let body = &text[body_start..];
@@ -226,6 +268,7 @@ impl<'a> Reader<'a> {
             .collect();
         Reader {
             file,
+            limits,
             text,
             format,
             schema,
@@ -289,7 +332,14 @@ impl<'a> Reader<'a> {
             let line = first + blank;
             let raw = &raw[leading..];
             self.rows_parsed += 1;
-            if let Some(quote) = self.format.field_optionally_enclosed_by
+            if raw.len() > self.limits.max_record_bytes {
+                let message = format!(
+                    "the record holds {} bytes, more than {} (LoadLimits::max_record_bytes)",
+                    raw.len(),
+                    self.limits.max_record_bytes
+                );
+                self.reject(line, 1, None, message, raw);
+            } else if let Some(quote) = self.format.field_optionally_enclosed_by
                 && let Err((character, message)) =
                     check_quoting(raw, quote, self.format.field_delimiter)
             {
@@ -334,7 +384,14 @@ impl<'a> Reader<'a> {
         let mut character = 1u64;
         for index in 0..want {
             let field = record.get(index);
-            let outcome = self.push_field(index, field);
+            let outcome = match field {
+                Some(f) if f.len() > self.limits.max_field_bytes => Err(format!(
+                    "the field holds {} bytes, more than {} (LoadLimits::max_field_bytes)",
+                    f.len(),
+                    self.limits.max_field_bytes
+                )),
+                _ => self.push_field(index, field),
+            };
             if let Err(message) = outcome {
                 for column in &mut self.columns[..index] {
                     column.pop();
@@ -386,6 +443,8 @@ impl<'a> Reader<'a> {
         message: String,
         raw: &[u8],
     ) {
+        // At most 1,000 characters are kept: read no more than 4 bytes for each.
+        let raw = &raw[..raw.len().min(4000)];
         let mut record = String::from_utf8_lossy(raw)
             .trim_end_matches(['\r', '\n'])
             .to_owned();
@@ -483,7 +542,15 @@ mod tests {
     }
 
     fn parse(text: &[u8], format: &CsvFileFormat) -> ParsedFile {
-        parse_csv("f.csv", text, format, &schema(), false).unwrap()
+        parse_csv(
+            "f.csv",
+            text,
+            format,
+            &schema(),
+            &LoadLimits::default(),
+            false,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -574,5 +641,33 @@ mod tests {
         let parsed = parse(b"id,name\n1\n2,b,extra\n", &lenient);
         assert!(parsed.errors.is_empty());
         assert_eq!(parsed.batch.num_rows(), 2);
+    }
+
+    #[test]
+    fn records_and_files_past_the_limits_are_rejected_alone() {
+        let limits = LoadLimits {
+            max_file_bytes: 1000,
+            max_field_bytes: 5,
+            max_record_bytes: 12,
+        };
+        let format = CsvFileFormat::staged();
+        let text = b"id,name\n1,abcdef\n2,b\n3,bbbbbbbbbbbb\n4,c\n";
+        let parsed = parse_csv("f.csv", text, &format, &schema(), &limits, false).unwrap();
+        assert_eq!(parsed.batch.num_rows(), 2);
+        let lines: Vec<(u64, Option<&str>)> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.line, e.column.as_deref()))
+            .collect();
+        assert_eq!(lines, [(2, Some("name")), (4, None)]);
+        assert_eq!(parsed.lines, [3, 5]);
+
+        let mut zipped = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut zipped, &[b'1'; 5000]).unwrap();
+        let zipped = zipped.finish().unwrap();
+        let parsed = parse_csv("f.csv.gz", &zipped, &format, &schema(), &limits, false).unwrap();
+        assert_eq!(parsed.errors.len(), 1);
+        assert_eq!(parsed.errors[0].line, 0);
+        assert_eq!(parsed.batch.num_rows(), 0);
     }
 }

@@ -17,7 +17,7 @@ use snowdrift_stage::glob_matches;
 use crate::api::{CopyOptions, FileLoad, LoadStatus};
 use crate::catalog::OnError;
 use crate::error::{Result, WarehouseError};
-use crate::load::{CsvFileFormat, LoadError, ParsedFile, parse_csv, whole_file_error};
+use crate::load::{CsvFileFormat, LoadError, LoadLimits, ParsedFile, parse_csv, whole_file_error};
 use crate::local::Inner;
 use crate::local::origin::RowOrigin;
 use crate::local::state::{Action, LoadHistory, State, key};
@@ -43,6 +43,7 @@ pub(crate) struct LoadPlan {
     schema: arrow::datatypes::SchemaRef,
     on_error: OnError,
     force: bool,
+    limits: LoadLimits,
 }
 
 pub(crate) fn already_loaded(
@@ -78,6 +79,7 @@ pub(crate) fn plan(
         schema: table_state.def.business_schema(),
         on_error,
         force,
+        limits: state.limits,
     })
 }
 
@@ -285,6 +287,17 @@ async fn fetch_and_parse(
     stop_at_first: bool,
 ) -> Result<Fetched> {
     let path = Path::from(candidate.path.as_str());
+    if candidate.size > plan.limits.max_file_bytes {
+        // Larger than the limit as stored, so larger once decompressed too: refused unread.
+        let message = format!(
+            "the file holds {} bytes, more than {} (LoadLimits::max_file_bytes)",
+            candidate.size, plan.limits.max_file_bytes
+        );
+        return Ok(Fetched {
+            parsed: Err(whole_file_error(&candidate.path, message)),
+            candidate,
+        });
+    }
     let got = match plan.store.get(&path).await {
         Ok(got) => got,
         Err(object_store::Error::NotFound { .. }) => {
@@ -314,13 +327,14 @@ async fn fetch_and_parse(
         e_tag: normalize_etag(meta.e_tag).or(candidate.e_tag),
         path: candidate.path,
     };
-    let (format, schema, file) = (
+    let (format, schema, file, limits) = (
         plan.format.clone(),
         plan.schema.clone(),
         candidate.path.clone(),
+        plan.limits,
     );
     let parsed = tokio::task::spawn_blocking(move || {
-        parse_csv(&file, &bytes, &format, &schema, stop_at_first)
+        parse_csv(&file, &bytes, &format, &schema, &limits, stop_at_first)
     })
     .await
     .map_err(|e| WarehouseError::Corrupt {

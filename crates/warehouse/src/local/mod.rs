@@ -41,6 +41,7 @@ pub struct LocalWarehouseBuilder {
     stores: stores::StoreRegistry,
     clock: Clock,
     pipe_retry: PipeRetry,
+    limits: crate::load::LoadLimits,
 }
 
 impl LocalWarehouseBuilder {
@@ -86,6 +87,13 @@ impl LocalWarehouseBuilder {
         self
     }
 
+    /// Limits on staged files (default [`crate::LoadLimits::default`]): past one, a file or a
+    /// record gets a load error, under the load's `ON_ERROR`.
+    pub fn load_limits(mut self, limits: crate::load::LoadLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Where merges read the time (default: the system clock). Stamps never go backwards.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -99,6 +107,7 @@ impl LocalWarehouseBuilder {
         let storage = Storage::new(location.store().clone(), location.prefix());
         let mut state = recover::recover(&storage, &stores).await?;
         state.clock = self.clock;
+        state.limits = self.limits;
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             storage,
@@ -155,6 +164,7 @@ impl LocalWarehouse {
             stores: stores::StoreRegistry::default(),
             clock: Clock::system(),
             pipe_retry: PipeRetry::default(),
+            limits: crate::load::LoadLimits::default(),
         }
     }
 
@@ -296,6 +306,7 @@ impl Inner {
     async fn reload(&self, state: &mut State) {
         if let Ok(mut restored) = recover::recover(&self.storage, &self.stores).await {
             restored.clock = state.clock.clone();
+            restored.limits = state.limits;
             restored.clock_micros = restored.clock_micros.max(state.clock_micros);
             *state = restored;
         }
@@ -317,7 +328,7 @@ impl Inner {
                 continue;
             }
             let file = Storage::data_name(&key(&table), version, n);
-            self.storage.write_batch(&file, change.data()).await?;
+            self.storage.write_batch(&file, change.data()?).await?;
             let sequences_file = match sequences {
                 Some(batch) => {
                     let name = Storage::sequences_name(&key(&table), version, n);

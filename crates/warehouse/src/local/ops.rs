@@ -167,7 +167,7 @@ impl Warehouse for LocalWarehouse {
             Relation::Table(name) => state.table(&name)?.read(),
             Relation::Stream(name) => {
                 let stream = state.stream(&name)?;
-                Ok(streams::read(&state, stream)?.batch().clone())
+                Ok(streams::read(&state, stream)?.batch()?.clone())
             }
         }
     }

@@ -147,6 +147,8 @@ pub(crate) struct State {
     pub(crate) clock_micros: i64,
     /// Where merges read the time.
     pub(crate) clock: crate::local::clock::Clock,
+    /// Limits on staged files.
+    pub(crate) limits: crate::load::LoadLimits,
     /// Objects in creation order (kind, lower-case name).
     pub(crate) order: Vec<(ObjectKind, String)>,
     pub(crate) tables: HashMap<String, LocalTable>,

@@ -139,7 +139,7 @@ pub(crate) fn read_for_merge(state: &State, stream: &StreamState) -> Result<Merg
         }
     }
     Ok(MergeInput {
-        batches: vec![read(state, stream)?.batch().clone()],
+        batches: vec![read(state, stream)?.batch()?.clone()],
         sources: vec![BatchSource::ChangeRows],
     })
 }
@@ -155,18 +155,23 @@ pub(crate) fn has_data(state: &State, stream: &StreamState) -> Result<bool> {
 }
 
 fn inserts_only(window: &[ChangeSet]) -> Result<ChangeSet> {
-    let schema = window[0].batch().schema();
+    let schema = window[0].batch()?.schema();
     let parts = window
         .iter()
         .map(|c| {
-            let batch = c.batch();
-            let action = batch
-                .column_by_name(ACTION)
-                .expect("change sets have an action column");
-            let update = batch
-                .column_by_name(IS_UPDATE)
-                .expect("change sets have an update column")
-                .as_boolean();
+            let batch = c.batch()?;
+            // Change sets always carry both columns (ChangeSet::try_new checks them).
+            let (Some(action), Some(update)) = (
+                batch.column_by_name(ACTION),
+                batch
+                    .column_by_name(IS_UPDATE)
+                    .and_then(|c| c.as_boolean_opt()),
+            ) else {
+                return Err(crate::WarehouseError::Corrupt {
+                    path: "(change set)".into(),
+                    reason: "no action or update column".into(),
+                });
+            };
             let insert = eq(action, &StringArray::new_scalar("INSERT"))?;
             let keep: BooleanArray = and(&insert, &not(update)?)?;
             Ok(filter_record_batch(batch, &keep)?)

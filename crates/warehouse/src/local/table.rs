@@ -73,10 +73,10 @@ impl TableWrite {
     }
 
     /// The batch written to the data file.
-    pub(crate) fn data(&self) -> &RecordBatch {
+    pub(crate) fn data(&self) -> Result<&RecordBatch> {
         match self {
-            TableWrite::Appended(a) => &a.rows,
-            TableWrite::Changed(c, _) => c.batch(),
+            TableWrite::Appended(a) => Ok(&a.rows),
+            TableWrite::Changed(c, _) => Ok(c.batch()?),
         }
     }
 
