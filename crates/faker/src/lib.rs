@@ -38,6 +38,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod arrival;
 mod buffer;
 mod columns;
 mod error;
@@ -52,6 +53,7 @@ mod tables;
 mod truth;
 mod values;
 
+pub use arrival::OutOfOrder;
 pub use error::{FakerError, Result};
 pub use locale::Locale;
 pub use options::ChangeMix;

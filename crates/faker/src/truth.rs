@@ -38,6 +38,11 @@ pub enum VersionOrder {
     /// The event-time column, ties broken by load order; older changes that
     /// arrive after newer ones are rejected as late.
     EventTime,
+    /// The stream's sequence column (each row's position in generation
+    /// order), ties broken by load order; a change older than the key's
+    /// applied one is rejected as late, as a pipeline with a declared
+    /// sequence column does. Versions carry no times (as with `Arrival`).
+    Sequence,
 }
 
 /// A single scalar of a row, compared null-safely (`Null == Null`).
@@ -70,9 +75,10 @@ struct KeyState {
 pub struct LateRow {
     /// The key.
     pub key: i64,
-    /// The rejected row's event time (µs since the epoch).
+    /// The rejected row's event time (µs since the epoch), or its sequence
+    /// under [`VersionOrder::Sequence`].
     pub event_time: i64,
-    /// Event time of the newer change already applied.
+    /// Event time (or sequence) of the newer change already applied.
     pub applied_event_time: i64,
     /// 0-based load sequence number of the rejected row.
     pub load_sequence: u64,
@@ -127,6 +133,7 @@ pub struct GroundTruth {
     spec: Arc<EntitySpec>,
     operation_column: Option<String>,
     event_time_column: Option<String>,
+    sequence_column: Option<String>,
     order: VersionOrder,
     keys: BTreeMap<i64, KeyState>,
     late: Vec<LateRow>,
@@ -145,6 +152,7 @@ impl GroundTruth {
             spec: Arc::new(spec),
             operation_column: operation_column.map(str::to_owned),
             event_time_column: event_time_column.map(str::to_owned),
+            sequence_column: None,
             order: VersionOrder::Arrival,
             keys: BTreeMap::new(),
             late: Vec::new(),
@@ -154,11 +162,13 @@ impl GroundTruth {
 
     /// A model matching a stream's spec and columns.
     pub fn for_stream(stream: &ChangeStream) -> Self {
-        Self::new(
+        let mut truth = Self::new(
             stream.spec().clone(),
             stream.operation_column(),
             stream.event_time_column(),
-        )
+        );
+        truth.sequence_column = stream.sequence_column().map(str::to_owned);
+        truth
     }
 
     /// Choose the version order (default [`VersionOrder::Arrival`]).
@@ -168,6 +178,13 @@ impl GroundTruth {
                 option: "order",
                 value: "EventTime".into(),
                 reason: "event-time order needs an event-time column",
+            });
+        }
+        if order == VersionOrder::Sequence && self.sequence_column.is_none() {
+            return Err(FakerError::InvalidOption {
+                option: "order",
+                value: "Sequence".into(),
+                reason: "sequence order needs a stream with a sequence column",
             });
         }
         self.order = order;
@@ -211,14 +228,14 @@ impl GroundTruth {
     fn rank(&self, c: &Candidate) -> (i64, u64) {
         match self.order {
             VersionOrder::Arrival => (0, c.seq),
-            VersionOrder::EventTime => (c.time.unwrap_or(i64::MIN), c.seq),
+            VersionOrder::EventTime | VersionOrder::Sequence => (c.time.unwrap_or(i64::MIN), c.seq),
         }
     }
 
     fn apply(&mut self, w: Candidate, summary: &mut MergeSummary) {
         let event_order = self.order == VersionOrder::EventTime;
         let state = self.keys.entry(w.key).or_default();
-        if event_order {
+        if self.order != VersionOrder::Arrival {
             let t = w.time.unwrap_or(i64::MIN);
             if let Some(applied) = state.last_event_time.filter(|&a| t < a) {
                 self.late.push(LateRow {
@@ -280,19 +297,32 @@ impl GroundTruth {
                 .downcast_ref::<StringArray>()
                 .expect("cast to Utf8")
         });
-        let times = match &self.event_time_column {
-            Some(name) => Some(typed_column(
-                batch,
-                name,
-                &DataType::Timestamp(TimeUnit::Microsecond, None),
-            )?),
-            None => None,
+        // The order of versions: event times (µs), or sequences under Sequence order.
+        let times: Option<Int64Array> = match (&self.order, &self.sequence_column) {
+            (VersionOrder::Sequence, Some(name)) => Some(
+                typed_column(batch, name, &DataType::Int64)?
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("cast to Int64")
+                    .clone(),
+            ),
+            _ => match &self.event_time_column {
+                Some(name) => {
+                    let t = typed_column(
+                        batch,
+                        name,
+                        &DataType::Timestamp(TimeUnit::Microsecond, None),
+                    )?;
+                    let t = t
+                        .as_any()
+                        .downcast_ref::<TimestampMicrosecondArray>()
+                        .expect("cast to µs");
+                    Some(t.iter().collect())
+                }
+                None => None,
+            },
         };
-        let times = times.as_ref().map(|a| {
-            a.as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-                .expect("cast to µs")
-        });
+        let times = times.as_ref();
         for i in 0..batch.num_rows() {
             if keys.is_null(i) {
                 return Err(shape(format!("row {i}: key column `{key_name}` is NULL")));
@@ -307,8 +337,8 @@ impl GroundTruth {
                 None => Operation::Update,
             };
             let time = times.and_then(|t| (!t.is_null(i)).then(|| t.value(i)));
-            if self.order == VersionOrder::EventTime && time.is_none() {
-                return Err(shape(format!("row {i}: event time is NULL")));
+            if self.order != VersionOrder::Arrival && time.is_none() {
+                return Err(shape(format!("row {i}: event time or sequence is NULL")));
             }
             let row: Row = columns.iter().map(|c| scalar(c, i)).collect();
             out.push(Candidate {

@@ -293,3 +293,43 @@ fn event_time_order_needs_an_event_time_column() {
         .unwrap_err();
     assert!(err.to_string().contains("event-time"), "{err}");
 }
+
+#[test]
+fn out_of_order_files_under_sequence_order_end_where_in_order_ones_do_and_list_the_late_rows() {
+    use snowdrift_faker::{ChangeStream, OutOfOrder};
+    let build = || {
+        ChangeStream::builder(EntitySpec::customer())
+            .seed(11)
+            .batch_size(300)
+            .initial_population(200)
+            .operation_column(Some("op"))
+            .sequence_column(Some("seq"))
+            .event_time_column(None)
+            .late_rate(0.0)
+            .build()
+            .unwrap()
+    };
+    let mut stream = build();
+    let batches: Vec<RecordBatch> = (0..12).map(|_| stream.next_batch().batch).collect();
+    let ordered = |truth: GroundTruth| truth.with_order(VersionOrder::Sequence).unwrap();
+    let mut in_order = ordered(GroundTruth::for_stream(&stream));
+    for b in &batches {
+        in_order.merge(&[b]).unwrap();
+    }
+    let mut arrival = OutOfOrder::new(5, 0.4, 2).unwrap();
+    let mut shuffled: Vec<&RecordBatch> = batches.iter().flat_map(|b| arrival.push(b)).collect();
+    shuffled.extend(arrival.finish());
+    let mut late = ordered(GroundTruth::for_stream(&stream));
+    for b in &shuffled {
+        late.merge(&[b]).unwrap();
+    }
+    assert!(!late.late_rows().is_empty(), "no change arrived late");
+    assert!(in_order.late_rows().is_empty());
+    assert_eq!(
+        late.expected_current().unwrap(),
+        in_order.expected_current().unwrap()
+    );
+    // Without a sequence column the order cannot be chosen.
+    let plain = GroundTruth::new(EntitySpec::customer(), Some("op"), None);
+    assert!(plain.with_order(VersionOrder::Sequence).is_err());
+}

@@ -239,6 +239,9 @@ pub fn task_history(task: &str, records: &[Record]) -> Vec<TaskRun> {
                 rows_written: 0,
                 late_rows: 0,
                 rejected_rows: 0,
+                window: None,
+                source_files: Vec::new(),
+                version: None,
             })
         })
         .collect();

@@ -200,6 +200,17 @@ pub struct TaskRun {
     /// Rows the run wrote to its rejected table (late and bad rows).
     #[serde(default)]
     pub rejected_rows: u64,
+    /// The stream window the run consumed: its offset before (a table version, exclusive)
+    /// and after (inclusive). With [`TaskRun::version`] it tells which runs' changes a later
+    /// run of a child read.
+    #[serde(default)]
+    pub window: Option<(u64, u64)>,
+    /// The staged files the consumed rows were loaded from, in load order (when known).
+    #[serde(default)]
+    pub source_files: Vec<String>,
+    /// The warehouse version the run committed (`None` when it committed nothing).
+    #[serde(default)]
+    pub version: Option<u64>,
 }
 
 /// Suspend or resume a task (`ALTER TASK … SUSPEND | RESUME`).

@@ -34,6 +34,11 @@ impl RowOrigin {
         });
     }
 
+    /// The files, in row order.
+    pub(crate) fn files(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().map(|f| f.file.as_str())
+    }
+
     /// The file and line of row `row` (0-based among the rows it describes).
     pub(crate) fn locate(&self, row: u64) -> Option<(&str, u64)> {
         let mut left = row;

@@ -92,6 +92,25 @@ impl MergeInput {
         }
     }
 
+    /// The staged files the rows were loaded from, in load order, each once.
+    pub(crate) fn files(&self) -> Vec<String> {
+        let mut files: Vec<String> = Vec::new();
+        for source in &self.sources {
+            if let BatchSource::Appended {
+                origin: Some(origin),
+                ..
+            } = source
+            {
+                for file in origin.files() {
+                    if !files.iter().any(|f| f == file) {
+                        files.push(file.to_owned());
+                    }
+                }
+            }
+        }
+        files
+    }
+
     /// The staged file and line row `row` was loaded from, when known.
     pub(crate) fn origin(&self, row: usize) -> Option<(String, u64)> {
         let (batch, at) = self.locate(row)?;

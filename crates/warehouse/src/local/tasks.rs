@@ -31,6 +31,10 @@ struct MergeDone {
     written: u64,
     late: u64,
     rejected_rows: u64,
+    /// The stream's offset before the run.
+    offset: u64,
+    /// The staged files of the consumed rows, in load order.
+    files: Vec<String>,
 }
 
 /// Runs `task` and, when it succeeds, the tasks after it whose predecessors all succeeded in
@@ -163,6 +167,9 @@ pub(crate) async fn run_task(
         rows_written: 0,
         late_rows: 0,
         rejected_rows: 0,
+        window: None,
+        source_files: Vec::new(),
+        version: None,
     };
     let end = Ending { last_attempt };
     if !condition_holds(&state, &def.when)? {
@@ -198,6 +205,10 @@ pub(crate) async fn run_task(
     run.state = TaskRunState::Succeeded;
     (run.rows_consumed, run.rows_written, run.late_rows) = (done.consumed, done.written, done.late);
     run.rejected_rows = done.rejected_rows;
+    run.window = Some((done.offset, source_version));
+    run.source_files = done.files;
+    // Commits are serialized under the state lock: this one gets the next version.
+    run.version = Some(state.version + 1);
     let resumed = state.task(task)?.resumed;
     let actions = vec![
         Action::StreamOffset {
@@ -323,6 +334,8 @@ fn execute_merge(state: &mut State, merge: &MergeDef, run: &TaskRun) -> Result<M
             written: 0,
             late: 0,
             rejected_rows: 0,
+            offset: stream.offset,
+            files: Vec::new(),
         });
     }
     let format = if stream.def.append_only {
@@ -364,6 +377,8 @@ fn execute_merge(state: &mut State, merge: &MergeDef, run: &TaskRun) -> Result<M
         sequences: outcome.applied_sequences,
         rejected,
         consumed,
+        offset: stream.offset,
+        files: input.files(),
     })
 }
 
