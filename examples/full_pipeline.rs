@@ -3,7 +3,10 @@
 //! warehouse's pipe auto-ingests them into `customer_raw` (Snowpipe's part) → a task merges raw
 //! into `customer` (SCD-1) and a task after it merges the stream on `customer` into
 //! `customer_history` (SCD-2). At the end both tables are checked against the faker's ground
-//! truth and the SCD invariants; the exit code is non-zero on any mismatch.
+//! truth and the SCD invariants; the exit code is non-zero on any mismatch. The ground truth is
+//! rebuilt in the grouping the SCD-1 runs used (each records the files it consumed), so the
+//! whole history is compared version by version, and with `--out-of-order` the late changes in
+//! `customer_rejected` too.
 //!
 //! ```text
 //! cargo run --release --example full_pipeline
@@ -15,7 +18,8 @@
 //! Options: `--rows` per file (10,000, as the original generator), `--batches` (20), `--interval`
 //! (`"1 second"`; the original's is `"1 minute"`, cron works too), `--pause-ms` between files
 //! (200), `--rate` (offered load in rows/s: file `i` is written no earlier than `i × rows / rate`
-//! after the start; unset, files come as fast as the pause allows), `--seed` (1), `--insert/--update/--delete/--noop` change rates, `--data` (where the run
+//! after the start; unset, files come as fast as the pause allows), `--out-of-order` (a share of
+//! files staged after `--delay` newer ones, 0), `--seed` (1), `--insert/--update/--delete/--noop` change rates, `--data` (where the run
 //! keeps its warehouse and staging folder, default `./snowdrift-data`), `--stage` (a stage URL
 //! instead of the local staging folder), `--backend` (`embedded`, or `snowflake`: deploy the
 //! same pipeline to the account `SNOWFLAKE_*` names, stage to the `--stage` S3 URL, let
@@ -30,7 +34,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
-use snowdrift::faker::{ChangeMix, ChangeStream, EntitySpec, GroundTruth};
+use std::collections::HashMap;
+
+use arrow::array::RecordBatch;
+use snowdrift::faker::{
+    ChangeMix, ChangeStream, EntitySpec, GroundTruth, OutOfOrder, VersionOrder,
+};
+use snowdrift::replay::{
+    check_full_history, check_late_rows, history_follows_merges, merge_groups, replay,
+};
 use snowdrift::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
 use snowdrift::verify::{check_run, freshness};
 use snowdrift::warehouse::{PipelineSpec, Schedule};
@@ -44,6 +56,8 @@ struct Options {
     interval: Schedule,
     pause: Duration,
     rate: Option<f64>,
+    out_of_order: f64,
+    delay: usize,
     seed: u64,
     mix: ChangeMix,
     data: String,
@@ -59,6 +73,9 @@ const USAGE: &str = "usage: cargo run --release --example full_pipeline -- [opti
   --interval TEXT   task schedule: \"1 second\" (default), \"1 minute\" (the original), \"USING CRON ...\"
   --pause-ms N      pause between files (200)
   --rate N          offered load: at most N rows/s (files paced evenly; default unpaced)
+  --out-of-order S  stage a share S (0 to 1) of the files late, after --delay newer ones (0):
+                    late changes really happen and must land in customer_rejected
+  --delay N         how many newer files a late file waits for (2)
   --seed N          generator seed (1)
   --insert/--update/--delete/--noop RATE   change rates (0.20/0.55/0.05/0.19)
   --data DIR        where runs keep their warehouse and staging folder (./snowdrift-data)
@@ -93,6 +110,8 @@ fn options() -> Result<Options, Box<dyn Error>> {
         "--interval",
         "--pause-ms",
         "--rate",
+        "--out-of-order",
+        "--delay",
         "--seed",
         "--insert",
         "--update",
@@ -126,6 +145,18 @@ fn options() -> Result<Options, Box<dyn Error>> {
             r if r > 0.0 => Some(r),
             0.0 => None,
             r => return Err(format!("--rate: {r} is not a positive number of rows/s").into()),
+        },
+        out_of_order: match number("--out-of-order", 0.0)? {
+            s if (0.0..=1.0).contains(&s) => s,
+            s => return Err(format!("--out-of-order: {s} is not a share between 0 and 1").into()),
+        },
+        delay: match number("--delay", 2.0)? {
+            d if d >= 1.0 && d.fract() == 0.0 => d as usize,
+            d => {
+                return Err(
+                    format!("--delay: {d} is not a whole number of files, 1 or more").into(),
+                );
+            }
         },
         seed: number("--seed", 1.0)? as u64,
         mix: ChangeMix {
@@ -216,7 +247,8 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         .late_rate(0.0)
         .parallel(true) // values on all cores; the output is the same as on one
         .build()?;
-    let mut truth = GroundTruth::for_stream(&changes);
+    let mut truth = GroundTruth::for_stream(&changes).with_order(VersionOrder::Sequence)?;
+    let mut arrival = OutOfOrder::new(options.seed, options.out_of_order, options.delay)?;
     let sink = StageSink::builder(StageLocation::parse(&stage_url)?, changes.schema())
         .roll(RollPolicy {
             max_rows: options.rows,
@@ -241,14 +273,20 @@ async fn run() -> Result<bool, Box<dyn Error>> {
                 let due = start + Duration::from_secs_f64(i as f64 * options.rows as f64 / rate);
                 tokio::time::sleep_until(due.into()).await;
             }
-            let batch = changes.next_batch().batch;
-            sink.write(&batch).await?;
-            sink.flush().await?;
-            generated.push(batch);
+            for batch in arrival.push(changes.next_batch().batch) {
+                sink.write(&batch).await?;
+                sink.flush().await?;
+                generated.push(batch);
+            }
             if !options.pause.is_zero() {
                 tokio::time::sleep(options.pause).await;
             }
             backend.nudge(&spec, &mut refreshed).await?;
+        }
+        for batch in std::mem::replace(&mut arrival, OutOfOrder::new(0, 0.0, 1)?).finish() {
+            sink.write(&batch).await?;
+            sink.flush().await?;
+            generated.push(batch);
         }
         sink.close().await?;
         Ok::<_, Box<dyn Error>>(())
@@ -276,14 +314,47 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     let elapsed = start.elapsed();
     bar.finish();
     // The ground truth is computed after the clock stops: it is the check, not the pipeline.
-    for batch in &generated {
-        truth.merge(&[batch])?;
+    // Files are named in the order they were written, one batch each.
+    let mut paths: Vec<String> = staged.iter().map(|f| f.path.to_string()).collect();
+    paths.sort();
+    let batches: HashMap<String, RecordBatch> = paths.into_iter().zip(generated).collect();
+    let groups = merge_groups(warehouse, &spec)
+        .await
+        .map_err(|e| e.to_string())?;
+    let grouped = !groups.is_empty();
+    if grouped {
+        replay(&mut truth, &groups, &batches).map_err(|e| e.to_string())?;
+    } else {
+        // A backend that records no files per run: each file as its own merge.
+        let mut files: Vec<&String> = batches.keys().collect();
+        files.sort();
+        for file in files {
+            truth.merge(&[&batches[file]])?;
+        }
     }
 
     let rows = options.rows * options.batches;
-    let check = check_run(warehouse, &spec, &truth, staged.len(), rows)
+    let mut check = check_run(warehouse, &spec, &truth, staged.len(), rows)
         .await
         .map_err(|e| e.to_string())?;
+    let whole_history = grouped
+        && history_follows_merges(warehouse, &spec)
+            .await
+            .map_err(|e| e.to_string())?;
+    if whole_history {
+        check.problems.extend(
+            check_full_history(warehouse, &spec, &truth)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    if grouped {
+        check.problems.extend(
+            check_late_rows(warehouse, &spec, &truth)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
     let fresh = freshness(warehouse, &spec, &staged)
         .await
         .map_err(|e| e.to_string())?;
@@ -329,8 +400,21 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     }
     backend.finish(&spec, &exports, options.keep).await?;
     if check.passed() {
+        let history = if whole_history {
+            "the whole customer_history (every version, in order)"
+        } else {
+            "the current customer_history rows (closed versions by the SCD invariants)"
+        };
+        let late = if grouped {
+            format!(
+                "; {} late changes rejected to customer_rejected, as expected",
+                truth.late_rows().len()
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "verified: customer and customer_history match the ground truth; every file loaded exactly once"
+            "verified: customer and {history} match the ground truth{late}; every file loaded exactly once"
         );
         Ok(true)
     } else {

@@ -14,6 +14,8 @@
 //!   Snowflake through `snowflake-connector-rs`.
 //! - [`verify`]: checking a pipeline run against the faker's ground truth
 //!   and the SCD invariants; freshness of a run.
+//! - [`replay`]: the ground truth rebuilt in the grouping of a run's merges,
+//!   to check the whole history and the rejected late rows.
 //! - [`workloads`]: reproducible data sets for benchmarks and peer
 //!   comparisons.
 //!
@@ -27,6 +29,7 @@ pub use snowdrift_snowflake as snowflake;
 pub use snowdrift_stage as stage;
 pub use snowdrift_warehouse as warehouse;
 
+pub mod replay;
 pub mod verify;
 pub mod workloads;
 
