@@ -149,6 +149,9 @@ impl std::fmt::Debug for LocalWarehouse {
     }
 }
 
+/// Tries of one rebuild of the state from storage after a failed commit.
+const RELOAD_ATTEMPTS: u32 = 4;
+
 /// Where a warehouse lives when no root is given: `./snowdrift-data`.
 pub const DEFAULT_ROOT: &str = "./snowdrift-data";
 
@@ -279,8 +282,14 @@ impl Inner {
         }
     }
 
+    /// The state, rebuilt from storage first when a failed commit could not rebuild it (so
+    /// no reader or writer ever sees a change that is not durable).
     async fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().await
+        let mut state = self.state.lock().await;
+        if state.stale {
+            self.reload(&mut state).await;
+        }
+        state
     }
 
     /// Commits `actions` plus the change sets of tables already changed in memory, as one
@@ -302,14 +311,25 @@ impl Inner {
     }
 
     /// Rebuilds `state` from storage (dropping any change in memory that is not durable),
-    /// keeping its clock; leaves it as it is when storage cannot be read.
+    /// keeping its clock and limits. When storage cannot be read even after a few tries, the
+    /// state is marked stale and rebuilt by the next [`Inner::lock`].
     async fn reload(&self, state: &mut State) {
-        if let Ok(mut restored) = recover::recover(&self.storage, &self.stores).await {
-            restored.clock = state.clock.clone();
-            restored.limits = state.limits;
-            restored.clock_micros = restored.clock_micros.max(state.clock_micros);
-            *state = restored;
+        for attempt in 0..RELOAD_ATTEMPTS {
+            match recover::recover(&self.storage, &self.stores).await {
+                Ok(mut restored) => {
+                    restored.clock = state.clock.clone();
+                    restored.limits = state.limits;
+                    restored.clock_micros = restored.clock_micros.max(state.clock_micros);
+                    *state = restored;
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(attempt, %error, "rebuilding the state from storage failed");
+                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                }
+            }
         }
+        state.stale = true;
     }
 
     async fn try_commit(

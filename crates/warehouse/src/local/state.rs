@@ -149,6 +149,9 @@ pub(crate) struct State {
     pub(crate) clock: crate::local::clock::Clock,
     /// Limits on staged files.
     pub(crate) limits: crate::load::LoadLimits,
+    /// Memory may hold a change that is not durable (a failed commit whose rebuild from
+    /// storage failed too): rebuilt before the next use.
+    pub(crate) stale: bool,
     /// Objects in creation order (kind, lower-case name).
     pub(crate) order: Vec<(ObjectKind, String)>,
     pub(crate) tables: HashMap<String, LocalTable>,
