@@ -13,7 +13,8 @@
 //! - [`Renderer`]: tables, the CSV file format, the stage (storage integration, or keys from
 //!   the environment shown as `***`), the auto-ingest pipe, streams, tasks, and the two merge
 //!   task bodies ([`merge`]): SCD-1 consuming raw through a stream, SCD-2 through the stream
-//!   on the SCD-1 table, with the original's five defects fixed.
+//!   on the SCD-1 table, with the original's five defects fixed; [`reject`]: rejected rows
+//!   and durable late detection for the SCD-1 merge, in one transaction.
 //! - [`Plan`]: deploy and teardown in dependency order, safe to apply twice, tasks resumed
 //!   children first.
 //! - [`SnowflakeWarehouse`]: the [`Warehouse`](snowdrift_warehouse::Warehouse) on an account —
@@ -49,6 +50,7 @@ mod dml;
 mod error;
 pub mod merge;
 mod plan;
+pub mod reject;
 pub mod render;
 pub mod results;
 mod secret;

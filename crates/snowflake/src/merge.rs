@@ -56,7 +56,7 @@ pub fn timestamp_literal(micros: i64) -> String {
     format!("{}::TIMESTAMP_NTZ", literal(&text))
 }
 
-fn prefixed(prefix: &str, quoted: &[String]) -> Vec<String> {
+pub(crate) fn prefixed(prefix: &str, quoted: &[String]) -> Vec<String> {
     quoted.iter().map(|c| format!("{prefix}.{c}")).collect()
 }
 
@@ -73,7 +73,7 @@ fn any_differs(columns: &[String], left: &str, right: &str) -> String {
 }
 
 /// The key equality of two aliases.
-fn key_join(key: &[String], left: &str, right: &str) -> String {
+pub(crate) fn key_join(key: &[String], left: &str, right: &str) -> String {
     key.iter()
         .map(|k| format!("{left}.{k} = {right}.{k}"))
         .collect::<Vec<_>>()
@@ -81,16 +81,16 @@ fn key_join(key: &[String], left: &str, right: &str) -> String {
 }
 
 /// The columns a merge works with, resolved and quoted.
-struct MergeColumns {
-    key: Vec<String>,
+pub(crate) struct MergeColumns {
+    pub(crate) key: Vec<String>,
     /// Business columns outside the key.
-    values: Vec<String>,
+    pub(crate) values: Vec<String>,
     /// Compared columns (default: all values).
-    compared: Vec<String>,
+    pub(crate) compared: Vec<String>,
 }
 
 impl MergeColumns {
-    fn new(target: &TableDef, merge: &MergeDef) -> Result<Self> {
+    pub(crate) fn new(target: &TableDef, merge: &MergeDef) -> Result<Self> {
         if target.key.is_empty() {
             return Err(unsupported(merge, "a merge into a table without a key"));
         }
@@ -115,7 +115,7 @@ impl MergeColumns {
         })
     }
 
-    fn business(&self) -> Vec<String> {
+    pub(crate) fn business(&self) -> Vec<String> {
         self.key.iter().chain(&self.values).cloned().collect()
     }
 }
@@ -165,6 +165,27 @@ pub(crate) fn scd1(
         None => "'UPSERT'".into(),
     };
     let order = winner_order(merge)?;
+    let using = format!(
+        "(SELECT {}, {op} AS \"_SNOWDRIFT_OP\" FROM {source} \
+         QUALIFY ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {order}) = 1)",
+        business.join(", "),
+        cols.key.join(", "),
+    );
+    scd1_from(&using, target_name, target, merge, updated_at, now)
+}
+
+/// The SCD-1 `MERGE` from `using`: a subquery of one winning row per key with the business
+/// columns and `"_SNOWDRIFT_OP"` (`'UPSERT'` or `'DELETE'`).
+pub(crate) fn scd1_from(
+    using: &str,
+    target_name: &str,
+    target: &TableDef,
+    merge: &MergeDef,
+    updated_at: Option<String>,
+    now: Now,
+) -> Result<String> {
+    let cols = MergeColumns::new(target, merge)?;
+    let business = cols.business();
     let now = now.sql();
     let mut set: Vec<String> = cols.values.iter().map(|c| format!("{c} = s.{c}")).collect();
     let mut insert_columns = business.clone();
@@ -189,11 +210,8 @@ pub(crate) fn scd1(
         )
     };
     Ok(format!(
-        "MERGE INTO {target_name} AS t USING (SELECT {}, {op} AS \"_SNOWDRIFT_OP\" FROM {source} \
-         QUALIFY ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {order}) = 1) AS s ON {} \
+        "MERGE INTO {target_name} AS t USING {using} AS s ON {} \
          {delete}{update}WHEN NOT MATCHED AND s.\"_SNOWDRIFT_OP\" = 'UPSERT' THEN INSERT ({}) VALUES ({})",
-        business.join(", "),
-        cols.key.join(", "),
         key_join(&cols.key, "t", "s"),
         insert_columns.join(", "),
         insert_values.join(", ")
@@ -204,7 +222,17 @@ pub(crate) fn scd1(
 /// operation words and its trimming and case rule ([`Operation::parse`]); anything else fails
 /// the statement with the bad value in Snowflake's error, so the stream keeps the rows
 /// (nothing is lost).
-fn operation_expr(column: &str) -> String {
+pub(crate) fn operation_expr(column: &str) -> String {
+    let fail = format!(
+        "TO_NUMBER('not an operation ({}): ' || COALESCE({column}, 'NULL'))::VARCHAR",
+        Operation::accepted()
+    );
+    operation_case(column, &fail)
+}
+
+/// `CASE` reading the operation words of `column` as `'UPSERT'` or `'DELETE'`, `otherwise`
+/// for any other text.
+pub(crate) fn operation_case(column: &str, otherwise: &str) -> String {
     let words = |ops: &[Operation]| {
         ops.iter()
             .flat_map(|op| op.words().iter().map(|w| literal(w)))
@@ -218,16 +246,14 @@ fn operation_expr(column: &str) -> String {
     let word = format!("UPPER(TRIM({column}, {}))", trim.join(" || "));
     format!(
         "CASE WHEN {word} IN ({}) THEN 'UPSERT' WHEN {word} IN ({}) THEN 'DELETE' \
-         ELSE TO_NUMBER('not an operation ({}): ' || \
-         COALESCE({column}, 'NULL'))::VARCHAR END",
+         ELSE {otherwise} END",
         words(&[Operation::Insert, Operation::Update]),
         words(&[Operation::Delete]),
-        Operation::accepted()
     )
 }
 
 /// The latest row wins: by the sequence column when declared, then by load order.
-fn winner_order(merge: &MergeDef) -> Result<String> {
+pub(crate) fn winner_order(merge: &MergeDef) -> Result<String> {
     let mut order = Vec::new();
     if let Some(sequence) = &merge.sequence {
         order.push(format!(

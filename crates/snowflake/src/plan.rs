@@ -55,6 +55,9 @@ impl Renderer {
         let mut statements = self.suspend_roots(&tasks)?;
         statements.extend(self.namespace()?);
         for object in &objects {
+            if let Some(table) = sequences_of(object, &objects)? {
+                statements.push(self.table(&table)?);
+            }
             statements.push(self.create(object, &objects, access)?);
         }
         for task in &tasks {
@@ -72,6 +75,11 @@ impl Renderer {
         let mut statements = self.suspend_roots(&tasks)?;
         for task in &tasks {
             statements.push(self.drop_statement(ObjectKind::Task, &task.name)?);
+        }
+        for object in &objects {
+            if let Some(table) = sequences_of(object, &objects)? {
+                statements.push(self.drop_statement(ObjectKind::Table, &table.name)?);
+            }
         }
         for object in objects.iter().rev() {
             if object.kind() != ObjectKind::Task {
@@ -156,6 +164,43 @@ impl Renderer {
             }
         }
     }
+}
+
+/// The sequences table a merge task keeps beside its SCD-1 target, when it has a sequence.
+fn sequences_of(object: &ObjectDef, objects: &[ObjectDef]) -> Result<Option<TableDef>> {
+    let ObjectDef::Task(task) = object else {
+        return Ok(None);
+    };
+    let TaskBody::Merge(merge) = &task.body;
+    let target = find_table(objects, &merge.target)?;
+    let scd2 = matches!(target.layout, snowdrift_warehouse::TableLayout::Scd2 { .. });
+    Ok((merge.sequence.is_some() && !scd2).then(|| crate::reject::sequences_table(target)))
+}
+
+/// The tables a merge task writes beside its target and that `objects` lacks: its rejected
+/// table (as the embedded engine creates it with the task) and its sequences table.
+pub(crate) fn side_tables(object: &ObjectDef, objects: &[ObjectDef]) -> Result<Vec<TableDef>> {
+    let ObjectDef::Task(task) = object else {
+        return Ok(Vec::new());
+    };
+    let TaskBody::Merge(merge) = &task.body;
+    let mut tables = Vec::new();
+    let name = merge.rejected_table();
+    let declared = objects
+        .iter()
+        .any(|o| matches!(o, ObjectDef::Table(t) if t.name.eq_ignore_ascii_case(&name)));
+    let source = objects.iter().find_map(|o| match o {
+        ObjectDef::Stream(s) if s.name.eq_ignore_ascii_case(&merge.source) => Some(&s.table),
+        _ => None,
+    });
+    if let (false, Some(source)) = (declared, source) {
+        tables.push(snowdrift_warehouse::rejected::table_def(
+            &name,
+            find_table(objects, source)?,
+        ));
+    }
+    tables.extend(sequences_of(object, objects)?);
+    Ok(tables)
 }
 
 fn kind_keyword(kind: ObjectKind) -> &'static str {

@@ -399,7 +399,56 @@ impl Renderer {
     /// The statement a merge task runs: the SCD-1 merge for a Type 1 (or plain keyed) target
     /// reading raw rows, the SCD-2 merge for a Type 2 target reading a standard stream. The
     /// source is `merge.source`: a stream, or in tests a table holding the same rows.
+    ///
+    /// A merge that rejects rows (`on_bad_row = reject`, the default) or has a sequence runs
+    /// several statements ([`Renderer::merge_statements`]); its body is then a Snowflake
+    /// Scripting block that runs them in one transaction.
     pub fn merge_body(
+        &self,
+        merge: &MergeDef,
+        target: &TableDef,
+        source: SourceShape,
+    ) -> Result<String> {
+        let statements = self.merge_statements(merge, target, source)?;
+        Ok(match statements.as_slice() {
+            [one] => one.clone(),
+            several => format!(
+                "BEGIN BEGIN TRANSACTION; {}; COMMIT; END",
+                several.join("; ")
+            ),
+        })
+    }
+
+    /// The statements of a merge task's body, to run in order in one transaction: for an
+    /// SCD-1 merge that rejects rows or has a sequence, the insert into its rejected table,
+    /// the `MERGE` and the update of its sequences table ([`crate::reject::sequences_table`]);
+    /// otherwise the one `MERGE`.
+    pub fn merge_statements(
+        &self,
+        merge: &MergeDef,
+        target: &TableDef,
+        source: SourceShape,
+    ) -> Result<Vec<String>> {
+        if source == SourceShape::AppendOnly && crate::reject::needed(merge, target) {
+            let updated_at = match &target.layout {
+                TableLayout::Scd1 { updated_at } => updated_at.clone(),
+                _ => None,
+            };
+            let names = crate::reject::Names {
+                source: &self.name(ObjectKind::Stream, &merge.source)?,
+                target: &self.name(ObjectKind::Table, &target.name)?,
+                rejected: &self.name(ObjectKind::Table, &merge.rejected_table())?,
+                sequences: &self.name(
+                    ObjectKind::Table,
+                    &crate::reject::sequences_table(target).name,
+                )?,
+            };
+            return crate::reject::scd1_statements(&names, target, merge, updated_at, self.now);
+        }
+        Ok(vec![self.single_merge(merge, target, source)?])
+    }
+
+    fn single_merge(
         &self,
         merge: &MergeDef,
         target: &TableDef,

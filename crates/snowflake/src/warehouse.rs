@@ -174,6 +174,11 @@ impl SnowflakeWarehouse {
     async fn create_object(&self, object: ObjectDef, mode: CreateMode) -> Result<()> {
         let mut objects = self.objects().await;
         objects.push(object.clone());
+        // A merge task comes with the tables it writes beside its target.
+        for table in crate::plan::side_tables(&object, &objects)? {
+            let statement = self.renderer.table(&table)?;
+            self.connection.execute(&statement).await?;
+        }
         let statement = self
             .renderer
             .create(&object, &objects, &self.access)?

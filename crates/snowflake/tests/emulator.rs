@@ -221,8 +221,9 @@ fn merge_def(objects: &[ObjectDef], task: &str) -> snowdrift_warehouse::MergeDef
         .unwrap()
 }
 
-/// The raw stream's rows as the Snowflake raw table holds them: the raw columns plus the
-/// load-order columns (file = the step, row = the position in load order).
+/// The raw stream's rows as a Snowflake stream on the raw table shows them: the raw columns,
+/// the load-order columns (file = the step, row = the position in load order) and the
+/// embedded stream's `METADATA$ROW_ID`.
 fn raw_rows_with_load_order(stream_rows: &RecordBatch, raw: &TableDef, step: usize) -> RecordBatch {
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
@@ -249,12 +250,72 @@ fn raw_rows_with_load_order(stream_rows: &RecordBatch, raw: &TableDef, step: usi
         true,
     ));
     columns.push(Arc::new(Int64Array::from_iter_values(1..=n as i64)));
+    let ids = stream_rows.schema().index_of("METADATA$ROW_ID").unwrap();
+    fields.push(Field::new(
+        "METADATA$ROW_ID",
+        arrow::datatypes::DataType::Utf8,
+        true,
+    ));
+    columns.push(stream_rows.column(ids).clone());
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
 }
 
+/// The columns of a rejected table both backends fill the same way (the task run, the time
+/// and the staged file differ by design: see docs/operations.md).
+fn comparable_rejected_columns(def: &TableDef) -> Vec<String> {
+    use snowdrift_warehouse::rejected;
+    def.columns
+        .iter()
+        .map(|c| c.name.clone())
+        .filter(|n| {
+            // The emulator reads a table standing in for the stream, under another name.
+            ![
+                rejected::SOURCE_STREAM,
+                rejected::TASK,
+                rejected::TASK_RUN,
+                rejected::REJECTED_AT,
+                rejected::STAGED_FILE,
+                rejected::STAGED_LINE,
+            ]
+            .contains(&n.as_str())
+        })
+        .collect()
+}
+
+/// Creates (anew) the tables the rendered SCD-1 merge writes beside its target.
+async fn create_merge_side_tables(
+    connection: &Connection,
+    renderer: &Renderer,
+    objects: &[ObjectDef],
+    current: &TableDef,
+    merge: &snowdrift_warehouse::MergeDef,
+) -> TableDef {
+    let rejected = table_def(objects, &merge.rejected_table());
+    let sequences = snowdrift_snowflake::reject::sequences_table(current);
+    for def in [&rejected, &sequences] {
+        connection
+            .execute_sql(&format!("DROP TABLE IF EXISTS {}", qualified(&def.name)))
+            .await
+            .unwrap();
+        connection
+            .execute(&renderer.table(def).unwrap())
+            .await
+            .unwrap();
+    }
+    rejected
+}
+
+/// Runs the statements of a merge body in order (fakesnow runs no Scripting blocks; on
+/// Snowflake they run in one transaction).
+async fn run_merge(connection: &Connection, statements: Vec<String>) {
+    for sql in statements {
+        connection.execute_sql(&sql).await.unwrap();
+    }
+}
+
 /// Runs `steps` change batches through the embedded engine and, step by step, the rendered
-/// merges on the emulator; the SCD-1 and SCD-2 tables must hold the same rows after every
-/// step.
+/// merges on the emulator; the SCD-1 and SCD-2 tables and the SCD-1 rejected table must hold
+/// the same rows after every step. Returns the rows rejected in the end.
 async fn differential(
     connection: &Connection,
     spec: PipelineSpec,
@@ -262,7 +323,7 @@ async fn differential(
     seed: u64,
     steps: usize,
     rows: usize,
-) {
+) -> usize {
     let embedded = Embedded::new(&objects).await;
     let raw = table_def(&objects, &spec.raw_table);
     let current = table_def(&objects, &spec.current_table);
@@ -310,15 +371,30 @@ async fn differential(
         .duplicate_rate(0.1)
         .null_rate(0.1)
         .operation_column(spec.operation_column.as_deref())
+        .sequence_column(spec.sequence_column.as_deref())
         .build()
         .unwrap();
+    let rejected = create_merge_side_tables(connection, &renderer, &objects, &current, &scd1).await;
+    let compared_rejected = comparable_rejected_columns(&rejected);
+    let compared_rejected: Vec<&str> = compared_rejected.iter().map(String::as_str).collect();
+    // With a sequence, files arrive out of generation order: late changes happen.
+    let mut arrival = snowdrift_faker::OutOfOrder::new(seed, 0.4, 2).unwrap();
+    let mut pending: Vec<RecordBatch> = Vec::new();
     let mut raw_table_created = false;
     let mut changes_table_created = false;
     for step in 0..steps {
-        let batch = changes.next_batch().batch;
+        let next = changes.next_batch().batch;
+        if spec.sequence_column.is_some() {
+            pending.extend(arrival.push(next));
+            if pending.is_empty() {
+                continue;
+            }
+        } else {
+            pending.push(next);
+        }
         embedded
             .warehouse
-            .dml(&spec.raw_table, Dml::Insert(vec![batch]))
+            .dml(&spec.raw_table, Dml::Insert(std::mem::take(&mut pending)))
             .await
             .unwrap();
         let at = 1_800_000_000_000_000 + step as i64 * 10_000_000;
@@ -335,18 +411,26 @@ async fn differential(
         }
         replace_rows(connection, raw_source, &raw_rows).await;
         embedded.run_task(&spec.current_task, at).await;
-        let sql = renderer
+        let statements = renderer
             .clone()
             .with_now(Now::Fixed(at))
-            .merge_body(&scd1, &current, SourceShape::AppendOnly)
+            .merge_statements(&scd1, &current, SourceShape::AppendOnly)
             .unwrap();
-        connection.execute_sql(&sql).await.unwrap();
+        run_merge(connection, statements).await;
         let expected = embedded.warehouse.table(&spec.current_table).await.unwrap();
         let got = read_table(connection, &spec.current_table, expected.schema()).await;
         assert_eq!(
             sorted_rows(&got, &[]),
             sorted_rows(&expected, &[]),
             "SCD-1 differs at step {step} (seed {seed})"
+        );
+        let expected = embedded.warehouse.table(&rejected.name).await.unwrap();
+        let got = read_table(connection, &rejected.name, expected.schema()).await;
+        assert_eq!(
+            sorted_rows(&got, &compared_rejected),
+            sorted_rows(&expected, &compared_rejected),
+            "{} differs at step {step} (seed {seed})",
+            rejected.name
         );
 
         // SCD-2: the change rows the embedded stream on the SCD-1 table shows.
@@ -375,6 +459,7 @@ async fn differential(
             "SCD-2 differs at step {step} (seed {seed})"
         );
     }
+    embedded.warehouse.row_count(&rejected.name).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,22 +533,26 @@ async fn tracked_columns_and_tombstones_match_the_embedded_engine() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_operation_fails_the_merge_and_keeps_the_rows() {
-    let server = FakeSnowServer::start();
-    let connection = connect(&server).await;
-    let spec = PipelineSpec {
-        operation_column: Some("op".into()),
-        ..PipelineSpec::default()
-    };
-    let objects = spec.objects();
-    let current = table_def(&objects, &spec.current_table);
+/// A raw source holding one good row and one with a bad operation, and the SCD-1 target.
+async fn bad_operation_source(
+    connection: &Connection,
+    spec: &PipelineSpec,
+    objects: &[ObjectDef],
+) -> TableDef {
+    let current = table_def(objects, &spec.current_table);
     let renderer = Renderer::new(DATABASE, SCHEMA);
+    connection
+        .execute_sql(&format!(
+            "DROP TABLE IF EXISTS {}",
+            qualified(&current.name)
+        ))
+        .await
+        .unwrap();
     connection
         .execute(&renderer.table(&current).unwrap())
         .await
         .unwrap();
-    let raw = table_def(&objects, &spec.raw_table);
+    let raw = table_def(objects, &spec.raw_table);
     let schema = Arc::new(Schema::new(
         raw.schema()
             .fields()
@@ -472,6 +561,7 @@ async fn a_bad_operation_fails_the_merge_and_keeps_the_rows() {
             .chain([
                 Field::new(LOAD_FILE_COLUMN, arrow::datatypes::DataType::Utf8, true),
                 Field::new(LOAD_ROW_COLUMN, arrow::datatypes::DataType::Int64, true),
+                Field::new("METADATA$ROW_ID", arrow::datatypes::DataType::Utf8, true),
             ])
             .collect::<Vec<_>>(),
     ));
@@ -482,20 +572,92 @@ async fn a_bad_operation_fails_the_merge_and_keeps_the_rows() {
     columns.push(Arc::new(StringArray::from(vec!["INSERT", "FROB"])));
     columns.push(Arc::new(StringArray::from(vec!["f.csv", "f.csv"])));
     columns.push(Arc::new(Int64Array::from(vec![1, 2])));
+    columns.push(Arc::new(StringArray::from(vec!["01", "02"])));
     let rows = RecordBatch::try_new(schema.clone(), columns).unwrap();
-    create_table_like(&connection, "bad_ops", &schema).await;
-    replace_rows(&connection, "bad_ops", &rows).await;
+    create_table_like(connection, "bad_ops", &schema).await;
+    replace_rows(connection, "bad_ops", &rows).await;
+    current
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_operation_fails_the_merge_and_keeps_the_rows_under_on_bad_row_fail() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        on_bad_row: snowdrift_warehouse::OnBadRow::Fail,
+        ..PipelineSpec::default()
+    };
+    let objects = spec.objects();
+    let current = bad_operation_source(&connection, &spec, &objects).await;
     let merge = snowdrift_warehouse::MergeDef {
         source: "bad_ops".into(),
         ..merge_def(&objects, &spec.current_task)
     };
-    let sql = renderer
+    let sql = Renderer::new(DATABASE, SCHEMA)
         .merge_body(&merge, &current, SourceShape::AppendOnly)
         .unwrap();
     let err = connection.execute_sql(&sql).await.unwrap_err().to_string();
     assert!(err.contains("FROB"), "{err}");
     let left = read_table(&connection, &spec.current_table, current.schema()).await;
     assert_eq!(left.num_rows(), 0, "nothing was merged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_operation_is_rejected_with_its_reason_and_the_good_row_merged() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        ..PipelineSpec::default()
+    };
+    let objects = spec.objects();
+    let current = bad_operation_source(&connection, &spec, &objects).await;
+    let merge = snowdrift_warehouse::MergeDef {
+        source: "bad_ops".into(),
+        ..merge_def(&objects, &spec.current_task)
+    };
+    let renderer = Renderer::new(DATABASE, SCHEMA);
+    let rejected =
+        create_merge_side_tables(&connection, &renderer, &objects, &current, &merge).await;
+    let statements = renderer
+        .merge_statements(&merge, &current, SourceShape::AppendOnly)
+        .unwrap();
+    run_merge(&connection, statements).await;
+    let merged = read_table(&connection, &spec.current_table, current.schema()).await;
+    assert_eq!(sorted_rows(&merged, &["customer_id"]), ["1"]);
+    let rows = read_table(&connection, &rejected.name, rejected.schema()).await;
+    use snowdrift_warehouse::rejected as r;
+    assert_eq!(
+        sorted_rows(
+            &rows,
+            &[
+                "customer_id",
+                "op",
+                r::REASON,
+                r::COLUMN,
+                r::SOURCE_ROW_ID,
+                r::STAGED_FILE,
+                r::STAGED_LINE
+            ]
+        ),
+        ["2|FROB|bad_operation|op|02|f.csv|2"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_loads_with_a_sequence_reject_the_same_late_rows_as_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        sequence_column: Some("seq".into()),
+        ..PipelineSpec::default()
+    };
+    for seed in [7, 8] {
+        let rejected = differential(&connection, spec.clone(), spec.objects(), seed, 8, 200).await;
+        assert!(rejected > 0, "no change arrived late (seed {seed})");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,8 @@
 
 use snowdrift_snowflake::{Now, Renderer, SourceShape, StageAccess};
 use snowdrift_warehouse::{
-    MergeDef, ObjectDef, PipelineSpec, Scd2OnDelete, TableDef, TaskBody, TaskDef, Validity,
+    MergeDef, ObjectDef, OnBadRow, PipelineSpec, Scd2OnDelete, TableDef, TaskBody, TaskDef,
+    Validity,
 };
 
 fn spec() -> PipelineSpec {
@@ -41,7 +42,11 @@ fn merge_of(task: &TaskDef) -> &MergeDef {
 
 #[test]
 fn scd1_merge_consumes_the_raw_stream_with_a_deterministic_winner_and_null_safe_compare() {
-    let spec = spec();
+    // The one-statement form: bad rows fail the statement, no sequence to keep.
+    let spec = PipelineSpec {
+        on_bad_row: OnBadRow::Fail,
+        ..spec()
+    };
     let task = task(&spec, "customer_scd1_task");
     let sql = Renderer::new("db", "sc")
         .merge_body(
@@ -81,10 +86,51 @@ fn scd1_merge_consumes_the_raw_stream_with_a_deterministic_winner_and_null_safe_
 }
 
 #[test]
+fn by_default_the_scd1_body_rejects_bad_and_late_rows_and_keeps_sequences_in_one_transaction() {
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        sequence_column: Some("seq".into()),
+        ..spec()
+    };
+    let task = task(&spec, "customer_scd1_task");
+    let renderer = Renderer::new("db", "sc");
+    let customer = table(&spec, "customer");
+    let statements = renderer
+        .merge_statements(merge_of(&task), &customer, SourceShape::AppendOnly)
+        .unwrap();
+    assert_eq!(statements.len(), 3);
+    assert!(statements[0].starts_with("INSERT INTO \"DB\".\"SC\".\"CUSTOMER_REJECTED\""));
+    assert!(statements[0].contains("'bad_operation'") && statements[0].contains("'late'"));
+    assert!(statements[0].contains("'null_sequence'") && statements[0].contains("'null_key'"));
+    assert!(!statements[0].contains("TO_NUMBER('not an operation"));
+    assert!(statements[1].starts_with("MERGE INTO \"DB\".\"SC\".\"CUSTOMER\""));
+    assert!(statements[2].starts_with("MERGE INTO \"DB\".\"SC\".\"CUSTOMER_SEQUENCES\""));
+    let body = renderer
+        .merge_body(merge_of(&task), &customer, SourceShape::AppendOnly)
+        .unwrap();
+    assert!(
+        body.starts_with("BEGIN BEGIN TRANSACTION; INSERT INTO"),
+        "{body}"
+    );
+    assert!(body.ends_with("; COMMIT; END"), "{body}");
+    // The deploy plan creates the sequences table before the task, teardown drops it.
+    let plan = renderer
+        .deploy_plan(&spec, &StageAccess::Integration("i".into()))
+        .unwrap()
+        .to_string();
+    let sequences = plan.find("CREATE TABLE IF NOT EXISTS \"DB\".\"SC\".\"CUSTOMER_SEQUENCES\"");
+    let task_at = plan.find("CREATE TASK IF NOT EXISTS \"DB\".\"SC\".\"CUSTOMER_SCD1_TASK\"");
+    assert!(sequences.is_some() && sequences < task_at, "{plan}");
+    let teardown = renderer.teardown_plan(&spec).unwrap().to_string();
+    assert!(teardown.contains("DROP TABLE IF EXISTS \"DB\".\"SC\".\"CUSTOMER_SEQUENCES\""));
+}
+
+#[test]
 fn an_operation_column_becomes_deletes_and_bad_operations_fail_the_statement() {
     let spec = PipelineSpec {
         operation_column: Some("op".into()),
         sequence_column: Some("seq".into()),
+        on_bad_row: OnBadRow::Fail,
         ..spec()
     };
     let task = task(&spec, "customer_scd1_task");

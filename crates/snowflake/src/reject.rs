@@ -1,0 +1,303 @@
+//! The SCD-1 merge with rejected rows and durable late detection, as the statements of one
+//! transaction: rejected rows go to the target's rejected table, the good winners are merged,
+//! and the applied sequence of every key is kept in a sequences table. The rules are the
+//! embedded engine's (`snowdrift-scd`): a row with a NULL key, an unknown operation or a NULL
+//! sequence is bad; per key the winner is the greatest `(sequence, file, row)` among the good
+//! rows; a winner older than the key's applied sequence is `late`. The same reason words and
+//! details are written on both backends.
+//!
+//! Inside one transaction the three statements read the same stream contents, and the
+//! stream's offset moves when the transaction commits.
+
+use snowdrift_scd::{OnBadRow, Operation, RejectReason};
+use snowdrift_warehouse::{
+    Column, ColumnType, MergeDef, ObjectKind, TableDef, TableLayout, rejected,
+};
+
+use crate::error::Result;
+use crate::merge::{
+    LOAD_FILE_COLUMN, LOAD_ROW_COLUMN, MergeColumns, Now, key_join, operation_case, operation_expr,
+    prefixed, scd1_from, winner_order,
+};
+use crate::sql::{ident, literal};
+
+/// The column of a sequences table holding a key's applied sequence.
+pub const SEQUENCE_COLUMN: &str = "_SNOWDRIFT_SEQUENCE";
+
+/// The table keeping the applied sequence of every key of `target` (deleted keys included,
+/// which is why it is a table of its own rather than a column of the target):
+/// `<target>_sequences`, the key columns and [`SEQUENCE_COLUMN`].
+pub fn sequences_table(target: &TableDef) -> TableDef {
+    let mut columns: Vec<Column> = target
+        .columns
+        .iter()
+        .filter(|c| target.key.iter().any(|k| k.eq_ignore_ascii_case(&c.name)))
+        .cloned()
+        .collect();
+    columns.push(Column::new(SEQUENCE_COLUMN, ColumnType::Number).not_null());
+    TableDef::new(format!("{}_sequences", target.name), columns).with_key(target.key.clone())
+}
+
+/// Whether the SCD-1 merge of `merge` needs the transaction of this module: it rejects rows
+/// or it has a sequence whose applied values must be kept.
+pub(crate) fn needed(merge: &MergeDef, target: &TableDef) -> bool {
+    !matches!(target.layout, TableLayout::Scd2 { .. })
+        && (merge.on_bad_row == OnBadRow::Reject || merge.sequence.is_some())
+}
+
+/// Why a source row can be bad: (condition, reason, detail, column as the spec names it).
+type BadRowRule = (String, RejectReason, String, String);
+
+/// Qualified names the statements use.
+pub(crate) struct Names<'a> {
+    pub(crate) source: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) rejected: &'a str,
+    pub(crate) sequences: &'a str,
+}
+
+/// The statements, in order: insert the rejected rows, merge the winners, keep the applied
+/// sequences (only with a sequence).
+pub(crate) fn scd1_statements(
+    names: &Names<'_>,
+    target: &TableDef,
+    merge: &MergeDef,
+    updated_at: Option<String>,
+    now: Now,
+) -> Result<Vec<String>> {
+    let cols = MergeColumns::new(target, merge)?;
+    let judged = Judged::new(names.source, target, &cols, merge)?;
+    let winners = judged.winners(names.sequences, &cols, merge)?;
+    let mut statements = vec![judged.insert_rejected(names, merge, &winners, now)?];
+    let good = format!(
+        "(SELECT {}, \"_SNOWDRIFT_OP\" FROM {winners} AS w WHERE NOT w.\"_SNOWDRIFT_LATE\")",
+        cols.business().join(", ")
+    );
+    statements.push(scd1_from(
+        &good,
+        names.target,
+        target,
+        merge,
+        updated_at,
+        now,
+    )?);
+    if let Some(sequence) = &merge.sequence {
+        statements.push(keep_sequences(names.sequences, &cols, sequence, &winners)?);
+    }
+    Ok(statements)
+}
+
+/// The source rows, each with its operation (`NULL` when not an operation word) and why it
+/// is bad (`NULL` when it is not), as a derived table.
+struct Judged {
+    sql: String,
+    /// The source's own columns this merge knows (business, operation, sequence), quoted.
+    own: Vec<String>,
+}
+
+impl Judged {
+    fn new(source: &str, target: &TableDef, cols: &MergeColumns, merge: &MergeDef) -> Result<Self> {
+        let mut own = cols.business();
+        let op = match &merge.operation_column {
+            Some(column) => {
+                let column = ident(ObjectKind::Table, column)?;
+                own.push(column.clone());
+                if merge.on_bad_row == OnBadRow::Reject {
+                    operation_case(&column, "NULL")
+                } else {
+                    operation_expr(&column)
+                }
+            }
+            None => "'UPSERT'".into(),
+        };
+        let sequence = merge
+            .sequence
+            .as_deref()
+            .map(|s| ident(ObjectKind::Table, s))
+            .transpose()?;
+        if let Some(s) = &sequence {
+            own.push(s.clone());
+        }
+        // In the order the embedded engine checks them: keys, then the operation, then the
+        // sequence.
+        let mut reasons: Vec<BadRowRule> = Vec::new();
+        for key in &target.key {
+            reasons.push((
+                format!("s.{} IS NULL", ident(ObjectKind::Table, key)?),
+                RejectReason::NullKey,
+                literal("a key may not be NULL"),
+                key.clone(),
+            ));
+        }
+        if let Some(column) = &merge.operation_column {
+            let quoted = ident(ObjectKind::Table, column)?;
+            reasons.push((
+                "s.\"_SNOWDRIFT_OP\" IS NULL".into(),
+                RejectReason::BadOperation,
+                format!(
+                    "{} || COALESCE(s.{quoted}, 'NULL')",
+                    literal(&format!("not an operation ({}): ", Operation::accepted()))
+                ),
+                column.clone(),
+            ));
+        }
+        if let (Some(quoted), Some(name)) = (&sequence, &merge.sequence) {
+            reasons.push((
+                format!("s.{quoted} IS NULL"),
+                RejectReason::NullSequence,
+                literal("a sequence may not be NULL"),
+                name.clone(),
+            ));
+        }
+        let case = |pick: &dyn Fn(&BadRowRule) -> String| {
+            if reasons.is_empty() {
+                return "CAST(NULL AS VARCHAR)".to_string();
+            }
+            let arms: Vec<String> = reasons
+                .iter()
+                .map(|r| format!("WHEN {} THEN {}", r.0, pick(r)))
+                .collect();
+            format!("CASE {} END", arms.join(" "))
+        };
+        let reason = case(&|r| literal(r.1.as_str()));
+        let detail = case(&|r| r.2.clone());
+        let column = case(&|r| literal(&r.3));
+        let all = own
+            .iter()
+            .map(|c| format!("s.{c}"))
+            .chain([
+                format!("s.{}", ident(ObjectKind::Table, LOAD_FILE_COLUMN)?),
+                format!("s.{}", ident(ObjectKind::Table, LOAD_ROW_COLUMN)?),
+                "s.METADATA$ROW_ID AS \"_SNOWDRIFT_ROW_ID\"".into(),
+            ])
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "(SELECT {all}, s.\"_SNOWDRIFT_OP\", {reason} AS \"_SNOWDRIFT_BAD\", \
+             {detail} AS \"_SNOWDRIFT_DETAIL\", {column} AS \"_SNOWDRIFT_COLUMN\" \
+             FROM (SELECT *, {op} AS \"_SNOWDRIFT_OP\" FROM {source}) AS s)"
+        );
+        Ok(Judged { sql, own })
+    }
+
+    /// One winner per key among the good rows, with whether it is late.
+    fn winners(&self, sequences: &str, cols: &MergeColumns, merge: &MergeDef) -> Result<String> {
+        let order = winner_order(merge)?;
+        let late = match &merge.sequence {
+            Some(s) => format!(
+                "COALESCE(r.{} < a.\"{SEQUENCE_COLUMN}\", FALSE)",
+                ident(ObjectKind::Table, s)?
+            ),
+            None => "FALSE".into(),
+        };
+        let applied = match &merge.sequence {
+            Some(_) => format!(
+                " LEFT JOIN {sequences} AS a ON {}",
+                key_join(&cols.key, "a", "r")
+            ),
+            None => String::new(),
+        };
+        let applied_value = match &merge.sequence {
+            Some(_) => format!("a.\"{SEQUENCE_COLUMN}\""),
+            None => "CAST(NULL AS NUMBER)".into(),
+        };
+        Ok(format!(
+            "(SELECT r.*, {late} AS \"_SNOWDRIFT_LATE\", {applied_value} AS \"_SNOWDRIFT_APPLIED\" \
+             FROM (SELECT j.*, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {order}) AS \"_SNOWDRIFT_RANK\" \
+             FROM {} AS j WHERE j.\"_SNOWDRIFT_BAD\" IS NULL) AS r{applied} WHERE r.\"_SNOWDRIFT_RANK\" = 1)",
+            prefixed("j", &cols.key).join(", "),
+            self.sql
+        ))
+    }
+
+    /// `INSERT INTO <rejected>`: the bad rows, then the late winners.
+    fn insert_rejected(
+        &self,
+        names: &Names<'_>,
+        merge: &MergeDef,
+        winners: &str,
+        now: Now,
+    ) -> Result<String> {
+        let metadata = [
+            rejected::REASON,
+            rejected::DETAIL,
+            rejected::COLUMN,
+            rejected::SOURCE_STREAM,
+            rejected::SOURCE_ROW_ID,
+            rejected::STAGED_FILE,
+            rejected::STAGED_LINE,
+            rejected::TASK,
+            rejected::TASK_RUN,
+            rejected::REJECTED_AT,
+        ];
+        let mut columns = self.own.clone();
+        for name in metadata {
+            columns.push(ident(ObjectKind::Table, name)?);
+        }
+        let stream = literal(&merge.source);
+        let now = now.sql();
+        let tail = |reason: &str, detail: &str, column: &str, alias: &str| {
+            format!(
+                "{reason}, {detail}, {column}, {stream}, {alias}.\"_SNOWDRIFT_ROW_ID\", {alias}.{}, {alias}.{}, \
+                 CAST(NULL AS VARCHAR), CAST(NULL AS NUMBER), {now}",
+                ident(ObjectKind::Table, LOAD_FILE_COLUMN).unwrap_or_default(),
+                ident(ObjectKind::Table, LOAD_ROW_COLUMN).unwrap_or_default(),
+            )
+        };
+        let own = |alias: &str| prefixed(alias, &self.own).join(", ");
+        let bad = format!(
+            "SELECT {}, {} FROM {} AS b WHERE b.\"_SNOWDRIFT_BAD\" IS NOT NULL",
+            own("b"),
+            tail(
+                "b.\"_SNOWDRIFT_BAD\"",
+                "b.\"_SNOWDRIFT_DETAIL\"",
+                "b.\"_SNOWDRIFT_COLUMN\"",
+                "b"
+            ),
+            self.sql
+        );
+        let mut sql = format!(
+            "INSERT INTO {} ({}) {bad}",
+            names.rejected,
+            columns.join(", ")
+        );
+        if let Some(sequence) = &merge.sequence {
+            let quoted = ident(ObjectKind::Table, sequence)?;
+            let detail = format!(
+                "'sequence ' || w.{quoted} || ' is older than the applied sequence ' || w.\"_SNOWDRIFT_APPLIED\""
+            );
+            sql.push_str(&format!(
+                " UNION ALL SELECT {}, {} FROM {winners} AS w WHERE w.\"_SNOWDRIFT_LATE\"",
+                own("w"),
+                tail(
+                    &literal(RejectReason::Late.as_str()),
+                    &detail,
+                    &literal(sequence),
+                    "w"
+                ),
+            ));
+        }
+        Ok(sql)
+    }
+}
+
+/// `MERGE INTO <sequences>`: every winner that is not late raises its key's applied sequence.
+fn keep_sequences(
+    sequences: &str,
+    cols: &MergeColumns,
+    sequence: &str,
+    winners: &str,
+) -> Result<String> {
+    let quoted = ident(ObjectKind::Table, sequence)?;
+    let column = format!("\"{SEQUENCE_COLUMN}\"");
+    let key = cols.key.join(", ");
+    Ok(format!(
+        "MERGE INTO {sequences} AS t USING (SELECT {}, w.{quoted} AS {column} FROM {winners} AS w \
+         WHERE NOT w.\"_SNOWDRIFT_LATE\") AS s ON {} \
+         WHEN MATCHED AND s.{column} > t.{column} THEN UPDATE SET {column} = s.{column} \
+         WHEN NOT MATCHED THEN INSERT ({key}, {column}) VALUES ({}, s.{column})",
+        prefixed("w", &cols.key).join(", "),
+        key_join(&cols.key, "t", "s"),
+        prefixed("s", &cols.key).join(", "),
+    ))
+}
