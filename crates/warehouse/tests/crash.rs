@@ -3,16 +3,18 @@
 //! restarts it. When the worker finally finishes, `customer` and `customer_history` must equal
 //! the faker's ground truth exactly, and every file must have been loaded exactly once. The
 //! pipeline is the default `PipelineSpec` as deployed (its root `WHEN` kept), with an operation
-//! and a sequence column.
+//! and a sequence column, and files arrive out of generation order: the late changes in
+//! `customer_rejected` must equal the ground truth's too.
 //!
 //! The worker is the ignored test `crash_worker` of this file, re-run as a child process.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use arrow::array::RecordBatch;
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
-use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth};
+use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth, OutOfOrder, VersionOrder};
 use snowdrift_stage::{CsvEncoder, CsvFormat, StageLocation};
 use snowdrift_warehouse::conformance::sorted_rows;
 use snowdrift_warehouse::{
@@ -35,6 +37,18 @@ fn changes() -> ChangeStream {
         .late_rate(0.0)
         .build()
         .unwrap()
+}
+
+/// The staged batches in arrival order: generation order with a share of files held back two
+/// places (out-of-order arrival, so that late changes really happen), the same in every process.
+fn arrivals() -> Vec<RecordBatch> {
+    let mut stream = changes();
+    let mut arrival = OutOfOrder::new(9, 0.3, 2).unwrap();
+    let mut out: Vec<RecordBatch> = (0..FILES)
+        .flat_map(|_| arrival.push(stream.next_batch().batch))
+        .collect();
+    out.extend(arrival.finish());
+    out
 }
 
 fn spec(stage: &str) -> PipelineSpec {
@@ -96,10 +110,8 @@ async fn crash_worker() {
     let spec = spec(&stage);
     let warehouse = open(&root, &spec).await;
     let location = StageLocation::parse(&stage).unwrap();
-    let mut stream = changes();
-    let encoder = CsvEncoder::new(stream.schema(), CsvFormat::new()).unwrap();
-    for file in 0..FILES {
-        let batch = stream.next_batch().batch;
+    let encoder = CsvEncoder::new(changes().schema(), CsvFormat::new()).unwrap();
+    for (file, batch) in arrivals().into_iter().enumerate() {
         let name = format!("customer_{file:04}.csv");
         let loaded =
             |history: Vec<snowdrift_warehouse::FileLoad>| history.iter().any(|l| l.file == name);
@@ -199,11 +211,15 @@ fn kill_and_restart_many_times() {
     runtime.block_on(async {
         let spec = spec(&stage);
         let warehouse = LocalWarehouse::builder(root.as_str()).background(false).open().await.unwrap();
-        let mut stream = changes();
-        let mut truth = GroundTruth::for_stream(&stream);
-        for _ in 0..FILES {
-            truth.merge(&[&stream.next_batch().batch]).unwrap();
+        // One merge per file in arrival order, as the worker ran them; versions ordered by
+        // the sequence column, older changes than the applied ones rejected as late.
+        let mut truth = GroundTruth::for_stream(&changes())
+            .with_order(VersionOrder::Sequence)
+            .unwrap();
+        for batch in arrivals() {
+            truth.merge(&[&batch]).unwrap();
         }
+        assert!(!truth.late_rows().is_empty(), "no change arrived late");
         let loads = warehouse.copy_history(&spec.raw_table).await.unwrap();
         let mut files: Vec<&str> = loads.iter().map(|l| l.file.as_str()).collect();
         files.sort_unstable();
@@ -231,6 +247,16 @@ fn kill_and_restart_many_times() {
             got.len(),
             want.len()
         );
+        let rejected = warehouse.table("customer_rejected").await.unwrap();
+        let mut late = sorted_rows(&rejected, &["customer_id", "seq", "reject_reason"]);
+        late.retain(|r| r.ends_with("|late"));
+        let mut want: Vec<String> = truth
+            .late_rows()
+            .iter()
+            .map(|l| format!("{}|{}|late", l.key, l.event_time))
+            .collect();
+        want.sort();
+        assert_eq!(late, want, "late rows differ from the ground truth after {kills} kills");
     });
     println!("{kills} kills, ground truth matched");
 }

@@ -1,8 +1,9 @@
 //! A running pipeline on storage that fails: the warehouse root and the stage both sit on a
 //! fault-injecting store that fails a seeded share of puts, gets, heads and lists with
 //! transient errors. Commits fail and are rebuilt, reads fail and back off, runs fail and are
-//! retried by the schedule. When the faults stop, `customer` and the current rows of
-//! `customer_history` equal the ground truth, every file is loaded exactly once, and nothing
+//! retried by the schedule; one staged file can never be read at all. When the faults stop,
+//! `customer` and the current rows of `customer_history` equal the ground truth of the files
+//! that could be read, every file is loaded exactly once or reported failed, and nothing
 //! panicked.
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use snowdrift_warehouse::{
 const ROOT: &str = "memory://faults-root";
 const STAGE: &str = "memory://faults-stage";
 const FILES: usize = 16;
+/// The file whose every read fails.
+const UNREADABLE: usize = 5;
 
 fn changes() -> ChangeStream {
     ChangeStream::builder(EntitySpec::customer())
@@ -83,9 +86,13 @@ async fn a_pipeline_on_failing_storage_converges_on_the_ground_truth() {
     let mut truth = GroundTruth::for_stream(&stream)
         .with_order(VersionOrder::Sequence)
         .unwrap();
+    let unreadable = format!("customer_{UNREADABLE:04}.csv");
+    stage_faults.fail_gets_of(&unreadable, u64::MAX);
     for file in 0..FILES {
         let batch = stream.next_batch().batch;
-        truth.merge(&[&batch]).unwrap();
+        if file != UNREADABLE {
+            truth.merge(&[&batch]).unwrap();
+        }
         let mut body = encoder.header().to_vec();
         body.extend(encoder.encode(&batch).unwrap().bytes);
         put_retrying(&stage, &format!("customer_{file:04}.csv"), body).await;
@@ -97,6 +104,7 @@ async fn a_pipeline_on_failing_storage_converges_on_the_ground_truth() {
         root_faults.injected.load(Ordering::SeqCst) + stage_faults.injected.load(Ordering::SeqCst);
     root_faults.heal();
     stage_faults.heal();
+    stage_faults.fail_gets_of(&unreadable, u64::MAX); // permanent: it stays unreadable
     assert!(injected > 10, "only {injected} faults were injected");
 
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -118,10 +126,14 @@ async fn a_pipeline_on_failing_storage_converges_on_the_ground_truth() {
     files.sort_unstable();
     files.dedup();
     assert_eq!((loads.len(), files.len()), (FILES, FILES), "each file once");
-    assert!(
-        loads.iter().all(|l| l.status == LoadStatus::Loaded),
-        "{loads:?}"
-    );
+    for load in &loads {
+        let want = if load.file == unreadable {
+            LoadStatus::LoadFailed
+        } else {
+            LoadStatus::Loaded
+        };
+        assert_eq!(load.status, want, "{load:?}");
+    }
 
     let business: Vec<&str> = spec.columns.iter().map(|c| c.name.as_str()).collect();
     let expected = sorted_rows(&truth.expected_current().unwrap(), &business);
