@@ -162,18 +162,31 @@ fn column<'a>(spec: &TableSpec, batch: &'a RecordBatch, name: &str) -> Result<&'
         })
 }
 
+/// `col` as `to`, strictly: a value that does not convert is an error, never a NULL.
 pub(crate) fn cast_to(
     spec: &TableSpec,
     name: &str,
     col: &ArrayRef,
     to: &DataType,
 ) -> Result<ArrayRef> {
+    cast_checked(spec, name, col, to, false)
+}
+
+/// `col` as `to`; with `safe`, a value that does not convert becomes NULL
+/// (the caller rejects its row). A column of a type that cannot be
+/// converted at all is a schema error for the whole merge either way.
+fn cast_checked(
+    spec: &TableSpec,
+    name: &str,
+    col: &ArrayRef,
+    to: &DataType,
+    safe: bool,
+) -> Result<ArrayRef> {
     if col.data_type() == to {
         return Ok(col.clone());
     }
-    // Strict: a value that does not convert is an error, never a NULL.
     let options = CastOptions {
-        safe: false,
+        safe,
         ..CastOptions::default()
     };
     cast_with_options(col, to, &options).map_err(|e| ScdError::ColumnType {
@@ -243,24 +256,9 @@ fn business_columns(
     Ok(out)
 }
 
-/// `col` as `to`, values that do not convert as NULL (the caller rejects
-/// their rows). A column of a type that cannot be converted at all is a
-/// schema error for the whole merge.
+/// `col` as `to`, values that do not convert as NULL (see [`cast_checked`]).
 fn cast_lenient(spec: &TableSpec, name: &str, col: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
-    if col.data_type() == to {
-        return Ok(col.clone());
-    }
-    let options = CastOptions {
-        safe: true,
-        ..CastOptions::default()
-    };
-    cast_with_options(col, to, &options).map_err(|e| ScdError::ColumnType {
-        table: spec.name().to_string(),
-        column: name.to_string(),
-        expected: to.clone(),
-        found: col.data_type().clone(),
-        reason: e.to_string(),
-    })
+    cast_checked(spec, name, col, to, true)
 }
 
 fn read_ops(

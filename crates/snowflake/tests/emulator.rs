@@ -292,7 +292,13 @@ async fn create_merge_side_tables(
 ) -> TableDef {
     let rejected = table_def(objects, &merge.rejected_table());
     let sequences = snowdrift_snowflake::reject::sequences_table(current);
-    for def in [&rejected, &sequences] {
+    recreate_tables(connection, renderer, &[&rejected, &sequences]).await;
+    rejected
+}
+
+/// Drops and creates `defs` on the emulator.
+async fn recreate_tables(connection: &Connection, renderer: &Renderer, defs: &[&TableDef]) {
+    for def in defs {
         connection
             .execute_sql(&format!("DROP TABLE IF EXISTS {}", qualified(&def.name)))
             .await
@@ -302,7 +308,6 @@ async fn create_merge_side_tables(
             .await
             .unwrap();
     }
-    rejected
 }
 
 /// Runs the statements of a merge body in order (fakesnow runs no Scripting blocks; on
@@ -329,16 +334,7 @@ async fn differential(
     let current = table_def(&objects, &spec.current_table);
     let history = table_def(&objects, &spec.history_table);
     let renderer = Renderer::new(DATABASE, SCHEMA);
-    for def in [&current, &history] {
-        connection
-            .execute_sql(&format!("DROP TABLE IF EXISTS {}", qualified(&def.name)))
-            .await
-            .unwrap();
-        connection
-            .execute(&renderer.table(def).unwrap())
-            .await
-            .unwrap();
-    }
+    recreate_tables(connection, &renderer, &[&current, &history]).await;
     let raw_source = "raw_changes";
     let current_source = "current_changes";
     let scd1 = snowdrift_warehouse::MergeDef {
@@ -540,18 +536,7 @@ async fn bad_operation_source(
     objects: &[ObjectDef],
 ) -> TableDef {
     let current = table_def(objects, &spec.current_table);
-    let renderer = Renderer::new(DATABASE, SCHEMA);
-    connection
-        .execute_sql(&format!(
-            "DROP TABLE IF EXISTS {}",
-            qualified(&current.name)
-        ))
-        .await
-        .unwrap();
-    connection
-        .execute(&renderer.table(&current).unwrap())
-        .await
-        .unwrap();
+    recreate_tables(connection, &Renderer::new(DATABASE, SCHEMA), &[&current]).await;
     let raw = table_def(objects, &spec.raw_table);
     let schema = Arc::new(Schema::new(
         raw.schema()
