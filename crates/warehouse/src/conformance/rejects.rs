@@ -1,6 +1,7 @@
 //! Conformance scenarios for rejected tables: a merge task applies the good rows and writes
 //! bad and late ones, with their reasons, to the target's rejected table in the same run, and
-//! never fails on them.
+//! never fails on them; under `on_bad_row = fail` a failing run is retried with its attempt
+//! numbers in the history and keeps its stream.
 
 use std::sync::Arc;
 
@@ -24,6 +25,16 @@ fn raw_columns(extra: Column) -> Vec<Column> {
 }
 
 async fn merge_task(w: &dyn Warehouse, prefix: &str, merge: MergeDef, extra: Column) -> Outcome {
+    merge_task_with(w, prefix, merge, extra, 0).await
+}
+
+async fn merge_task_with(
+    w: &dyn Warehouse,
+    prefix: &str,
+    merge: MergeDef,
+    extra: Column,
+    retries: u32,
+) -> Outcome {
     let (raw, target, source) = (
         format!("{prefix}_raw"),
         format!("{prefix}_target"),
@@ -32,7 +43,10 @@ async fn merge_task(w: &dyn Warehouse, prefix: &str, merge: MergeDef, extra: Col
     create(w, ObjectDef::Table(TableDef::new(&raw, raw_columns(extra)))).await?;
     create(w, keyed(&target, TableLayout::scd1())).await?;
     create(w, stream(&source, &raw, true, false)).await?;
-    let task = TaskDef::new(format!("{prefix}_task"), TaskBody::Merge(merge));
+    let task = TaskDef {
+        auto_retry_attempts: retries,
+        ..TaskDef::new(format!("{prefix}_task"), TaskBody::Merge(merge))
+    };
     create(w, ObjectDef::Task(task)).await?;
     w.alter_task(&format!("{prefix}_task"), TaskAction::Resume)
         .await
@@ -130,4 +144,38 @@ pub(super) async fn late_rows(w: &dyn Warehouse, _: &Fixture) -> Outcome {
         sorted_rows(&rejected, &["id", "email", "seq", rejected::REASON]),
         vec!["1|old|100|late".into()],
     )
+}
+
+pub(super) async fn retries(w: &dyn Warehouse, _: &Fixture) -> Outcome {
+    // A bad row under on_bad_row = fail fails every attempt the same way.
+    let merge = MergeDef {
+        operation_column: Some("op".into()),
+        on_bad_row: crate::catalog::OnBadRow::Fail,
+        ..MergeDef::new("retried_s", "retried_target")
+    };
+    merge_task_with(
+        w,
+        "retried",
+        merge,
+        Column::new("op", ColumnType::Varchar),
+        2,
+    )
+    .await?;
+    let ops: Arc<dyn arrow::array::Array> = Arc::new(StringArray::from(vec!["INSERT", "FOO"]));
+    let batch = rows(&[Some(1), Some(2)], &["a", "b"], ("op", ops));
+    w.dml("retried_raw", Dml::Insert(vec![batch]))
+        .await
+        .map_err(err)?;
+    let run = w.execute_task("retried_task").await.map_err(err)?;
+    check(
+        "last attempt",
+        (run.state, run.attempt),
+        (TaskRunState::Failed, 3),
+    )?;
+    let history = w.task_history("retried_task").await.map_err(err)?;
+    let attempts: Vec<u32> = history.iter().map(|r| r.attempt).collect();
+    check("attempts in history", attempts, vec![1, 2, 3])?;
+    check("stream kept", stream_rows(w, "retried_s").await?.len(), 2)?;
+    let target = w.table("retried_target").await.map_err(err)?;
+    check("target untouched", target.num_rows(), 0)
 }

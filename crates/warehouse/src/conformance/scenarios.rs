@@ -77,6 +77,11 @@ pub(super) fn all() -> Vec<Scenario> {
             needs: |c| c.streams && c.tasks,
             run: |w, f| Box::pin(super::rejects::late_rows(w, f)),
         },
+        Scenario {
+            name: "failed_runs_are_retried_with_attempt_numbers",
+            needs: |c| c.streams && c.tasks,
+            run: |w, f| Box::pin(super::rejects::retries(w, f)),
+        },
     ]
 }
 
