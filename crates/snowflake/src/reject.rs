@@ -245,11 +245,21 @@ impl Judged {
             )
         };
         let own = |alias: &str| prefixed(alias, &self.own).join(", ");
+        // Under on_bad_row = fail a bad row fails the statement (and so the transaction) with
+        // its reason and detail, as the embedded engine fails the merge; late rows are still
+        // rejected.
+        let reason = match merge.on_bad_row {
+            OnBadRow::Reject => "b.\"_SNOWDRIFT_BAD\"".to_string(),
+            OnBadRow::Fail => {
+                "TO_NUMBER(b.\"_SNOWDRIFT_BAD\" || ': ' || b.\"_SNOWDRIFT_DETAIL\")::VARCHAR"
+                    .to_string()
+            }
+        };
         let bad = format!(
             "SELECT {}, {} FROM {} AS b WHERE b.\"_SNOWDRIFT_BAD\" IS NOT NULL",
             own("b"),
             tail(
-                "b.\"_SNOWDRIFT_BAD\"",
+                &reason,
                 "b.\"_SNOWDRIFT_DETAIL\"",
                 "b.\"_SNOWDRIFT_COLUMN\"",
                 "b"

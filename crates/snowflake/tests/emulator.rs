@@ -529,7 +529,8 @@ async fn tracked_columns_and_tombstones_match_the_embedded_engine() {
     }
 }
 
-/// A raw source holding one good row and one with a bad operation, and the SCD-1 target.
+/// A raw source holding one good row and one bad one (a bad operation, or with a sequence in
+/// the spec a NULL sequence), and the SCD-1 target.
 async fn bad_operation_source(
     connection: &Connection,
     spec: &PipelineSpec,
@@ -554,7 +555,13 @@ async fn bad_operation_source(
     for _ in 1..8 {
         columns.push(Arc::new(StringArray::from(vec!["a", "b"])));
     }
-    columns.push(Arc::new(StringArray::from(vec!["INSERT", "FROB"])));
+    if spec.sequence_column.is_some() {
+        // The second row's operation is good, its sequence NULL.
+        columns.push(Arc::new(StringArray::from(vec!["INSERT", "INSERT"])));
+        columns.push(Arc::new(Int64Array::from(vec![Some(1), None])));
+    } else {
+        columns.push(Arc::new(StringArray::from(vec!["INSERT", "FROB"])));
+    }
     columns.push(Arc::new(StringArray::from(vec!["f.csv", "f.csv"])));
     columns.push(Arc::new(Int64Array::from(vec![1, 2])));
     columns.push(Arc::new(StringArray::from(vec!["01", "02"])));
@@ -584,6 +591,39 @@ async fn a_bad_operation_fails_the_merge_and_keeps_the_rows_under_on_bad_row_fai
         .unwrap();
     let err = connection.execute_sql(&sql).await.unwrap_err().to_string();
     assert!(err.contains("FROB"), "{err}");
+    let left = read_table(&connection, &spec.current_table, current.schema()).await;
+    assert_eq!(left.num_rows(), 0, "nothing was merged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_sequence_and_on_bad_row_fail_a_bad_row_fails_the_transaction() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        sequence_column: Some("seq".into()),
+        on_bad_row: snowdrift_warehouse::OnBadRow::Fail,
+        ..PipelineSpec::default()
+    };
+    let objects = spec.objects();
+    let current = bad_operation_source(&connection, &spec, &objects).await;
+    let merge = snowdrift_warehouse::MergeDef {
+        source: "bad_ops".into(),
+        ..merge_def(&objects, &spec.current_task)
+    };
+    let renderer = Renderer::new(DATABASE, SCHEMA);
+    create_merge_side_tables(&connection, &renderer, &objects, &current, &merge).await;
+    let statements = renderer
+        .merge_statements(&merge, &current, SourceShape::AppendOnly)
+        .unwrap();
+    assert_eq!(statements.len(), 3);
+    // The first statement fails; in the task's transaction nothing after it runs.
+    let err = connection
+        .execute_sql(&statements[0])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("null_sequence"), "{err}");
     let left = read_table(&connection, &spec.current_table, current.schema()).await;
     assert_eq!(left.num_rows(), 0, "nothing was merged");
 }
