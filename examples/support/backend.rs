@@ -138,7 +138,13 @@ impl Backend {
         match self {
             Backend::Embedded(warehouse) => {
                 std::fs::create_dir_all(exports)?;
-                for table in [&spec.current_table, &spec.history_table] {
+                let [current_rejected, history_rejected] = spec.rejected_tables();
+                for table in [
+                    &spec.current_table,
+                    &spec.history_table,
+                    &current_rejected.name,
+                    &history_rejected.name,
+                ] {
                     warehouse
                         .export_ipc(table, &exports.join(format!("{table}.arrow")))
                         .await?;
