@@ -7,7 +7,7 @@ REST protocol on 127.0.0.1 from fakesnow (a Snowflake emulator on DuckDB). It
 exits when its parent process does, so a test that started it never leaves it
 behind.
 
-What the adapter changes (design.md section 4, fakesnow 0.12.1):
+What the adapter changes (fakesnow 0.12.1):
 - login requests get an empty `data.SESSION_PARAMETERS` when the client sent
   none (fakesnow requires the key; the Rust connector omits it when empty);
 - query results that fakesnow returns as Arrow are re-encoded as Snowflake's

@@ -155,7 +155,8 @@ fn versions(
     Ok(out)
 }
 
-/// Compares the late rows of `customer_rejected` (key and sequence) with the truth's.
+/// Compares the late rows of `customer_rejected` (key and sequence) with the truth's, and
+/// checks that `customer_history_rejected` is empty.
 pub async fn check_late_rows(
     warehouse: &dyn Warehouse,
     spec: &PipelineSpec,
@@ -164,6 +165,15 @@ pub async fn check_late_rows(
     let (Some(key), Some(sequence)) = (spec.key.first(), spec.sequence_column.as_deref()) else {
         return Ok(Vec::new());
     };
+    let mut problems = Vec::new();
+    // The history's input is the stream on `customer`: nothing in it is bad or late.
+    let history_rejected = rejected::default_name(&spec.history_table);
+    let rows = warehouse.table(&history_rejected).await?.num_rows();
+    if rows > 0 {
+        problems.push(format!(
+            "{history_rejected} holds {rows} rows; it should hold none"
+        ));
+    }
     let name = rejected::default_name(&spec.current_table);
     let table = warehouse.table(&name).await?;
     let mut got: Vec<String> = rows_of(&table, &[key.as_str(), sequence, rejected::REASON])
@@ -177,14 +187,13 @@ pub async fn check_late_rows(
         .collect();
     got.sort();
     want.sort();
-    Ok(if got == want {
-        Vec::new()
-    } else {
-        vec![format!(
+    if got != want {
+        problems.push(format!(
             "{name}: {} late rows, the ground truth has {} (for example {:?})",
             got.len(),
             want.len(),
             want.iter().find(|r| !got.contains(r)).or(got.first())
-        )]
-    })
+        ));
+    }
+    Ok(problems)
 }

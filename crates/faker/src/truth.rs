@@ -1,6 +1,7 @@
 //! Ground truth: the SCD-1 table and SCD-2 history that a correct pipeline
 //! must end with, computed by replaying change rows through a plain reference
-//! model of snowdrift's merge rules (design.md §1, with its defects fixed).
+//! model of snowdrift's merge rules (the original pipeline's, with its defects fixed:
+//! `docs/concepts.md`).
 //!
 //! Rules, per merge (one call of [`GroundTruth::merge`]):
 //! - rows are numbered in load order (batch order, then row order);

@@ -1,5 +1,5 @@
-//! Hand-checked cases of the ground truth: each rule of design.md §1 on a
-//! batch small enough to verify by eye.
+//! Hand-checked cases of the ground truth: each rule of the merge model
+//! (`docs/faker.md`, "Ground truth") on a batch small enough to verify by eye.
 
 mod common;
 

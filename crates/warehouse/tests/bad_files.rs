@@ -2,16 +2,15 @@
 //! non-numeric key, invalid UTF-8, an empty file and a truncated gzip file, beside good files.
 //! Each bad record is reported with its file, line and column; nothing else is lost.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::io::Write as _;
 
-use object_store::ObjectStoreExt as _;
-use object_store::path::Path;
 use snowdrift_warehouse::{
-    Column, ColumnType, CopyOptions, CreateMode, CsvFileFormat, FileFormatDef, LoadStatus,
-    LocalWarehouse, ObjectDef, OnError, StageDef, TableDef, Warehouse, WarehouseError,
+    CopyOptions, LoadLimits, LoadStatus, LocalWarehouse, OnError, Warehouse, WarehouseError,
     WarehouseExt,
 };
+use support::copy;
 
 fn gzip(text: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -41,69 +40,7 @@ fn files() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 async fn setup() -> (tempfile::TempDir, LocalWarehouse) {
-    let dir = tempfile::tempdir().unwrap();
-    let stage = dir.path().join("stage");
-    let warehouse = LocalWarehouse::builder(dir.path().join("wh").to_str().unwrap())
-        .background(false)
-        .open()
-        .await
-        .unwrap();
-    let location = snowdrift_stage::StageLocation::parse(stage.to_str().unwrap()).unwrap();
-    for (name, body) in files() {
-        location
-            .store()
-            .put(&Path::from(name), body.into())
-            .await
-            .unwrap();
-    }
-    let objects = [
-        ObjectDef::FileFormat(FileFormatDef {
-            name: "csv".into(),
-            csv: CsvFileFormat::staged(),
-        }),
-        ObjectDef::Stage(StageDef {
-            name: "landing".into(),
-            url: stage.to_str().unwrap().into(),
-            file_format: Some("csv".into()),
-        }),
-    ];
-    for object in objects {
-        warehouse.create(object, CreateMode::Create).await.unwrap();
-    }
-    (dir, warehouse)
-}
-
-async fn copy(
-    warehouse: &LocalWarehouse,
-    table: &str,
-    on_error: OnError,
-) -> Result<BTreeMap<String, (LoadStatus, u64, u64)>, WarehouseError> {
-    let columns = vec![
-        Column::new("id", ColumnType::Number).not_null(),
-        Column::new("name", ColumnType::Varchar),
-        Column::new("city", ColumnType::Varchar),
-    ];
-    warehouse
-        .create(
-            ObjectDef::Table(TableDef::new(table, columns)),
-            CreateMode::Create,
-        )
-        .await
-        .unwrap();
-    let options = CopyOptions {
-        on_error,
-        ..CopyOptions::default()
-    };
-    let loads = warehouse.copy_into(table, "landing", options).await?;
-    Ok(loads
-        .into_iter()
-        .map(|l| {
-            (
-                l.file.rsplit('/').next().unwrap().to_string(),
-                (l.status, l.rows_loaded, l.error_count),
-            )
-        })
-        .collect())
+    support::stage_with(files(), LoadLimits::default()).await
 }
 
 async fn ids(warehouse: &LocalWarehouse, table: &str) -> Vec<i64> {

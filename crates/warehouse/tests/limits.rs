@@ -2,15 +2,14 @@
 //! (`Load failed`, memory never past the limit), a 100 MB field is a bad record of its file, a
 //! file with 10,000 bad rows is reported with its count; the good files load, nothing panics.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::io::Write as _;
 
-use object_store::ObjectStoreExt as _;
-use object_store::path::Path;
 use snowdrift_warehouse::{
-    Column, ColumnType, CopyOptions, CreateMode, CsvFileFormat, FileFormatDef, LoadLimits,
-    LoadStatus, LocalWarehouse, ObjectDef, OnError, StageDef, TableDef, Warehouse, WarehouseError,
+    LoadLimits, LoadStatus, LocalWarehouse, OnError, Warehouse, WarehouseError,
 };
+use support::{Outcomes, copy};
 
 const MIB: usize = 1 << 20;
 
@@ -40,73 +39,12 @@ fn files() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 async fn setup() -> (tempfile::TempDir, LocalWarehouse) {
-    let dir = tempfile::tempdir().unwrap();
-    let stage = dir.path().join("stage");
     let limits = LoadLimits {
         max_file_bytes: 256 * MIB as u64,
         max_record_bytes: 200 * MIB,
         ..LoadLimits::default()
     };
-    let warehouse = LocalWarehouse::builder(dir.path().join("wh").to_str().unwrap())
-        .background(false)
-        .load_limits(limits)
-        .open()
-        .await
-        .unwrap();
-    let location = snowdrift_stage::StageLocation::parse(stage.to_str().unwrap()).unwrap();
-    for (name, body) in files() {
-        location
-            .store()
-            .put(&Path::from(name), body.into())
-            .await
-            .unwrap();
-    }
-    for object in [
-        ObjectDef::FileFormat(FileFormatDef {
-            name: "csv".into(),
-            csv: CsvFileFormat::staged(),
-        }),
-        ObjectDef::Stage(StageDef {
-            name: "landing".into(),
-            url: stage.to_str().unwrap().into(),
-            file_format: Some("csv".into()),
-        }),
-    ] {
-        warehouse.create(object, CreateMode::Create).await.unwrap();
-    }
-    (dir, warehouse)
-}
-
-type Outcomes = BTreeMap<String, (LoadStatus, u64, u64)>;
-
-async fn copy(
-    w: &LocalWarehouse,
-    table: &str,
-    on_error: OnError,
-) -> Result<Outcomes, WarehouseError> {
-    let columns = vec![
-        Column::new("id", ColumnType::Number).not_null(),
-        Column::new("name", ColumnType::Varchar),
-        Column::new("city", ColumnType::Varchar),
-    ];
-    w.create(
-        ObjectDef::Table(TableDef::new(table, columns)),
-        CreateMode::Create,
-    )
-    .await
-    .unwrap();
-    let options = CopyOptions {
-        on_error,
-        ..CopyOptions::default()
-    };
-    let loads = w.copy_into(table, "landing", options).await?;
-    Ok(loads
-        .into_iter()
-        .map(|l| {
-            let name = l.file.rsplit('/').next().unwrap().to_string();
-            (name, (l.status, l.rows_loaded, l.error_count))
-        })
-        .collect())
+    support::stage_with(files(), limits).await
 }
 
 fn outcome(outcomes: &Outcomes, file: &str) -> (LoadStatus, u64, u64) {
@@ -144,6 +82,17 @@ async fn limits_make_load_errors_of_their_files_alone_under_every_on_error() {
         LoadStatus::PartiallyLoaded
     );
     assert_eq!(outcome(&after, "many_bad.csv").0, LoadStatus::LoadFailed);
+
+    // 10,000 bad of 10,005 records is past 60%; one bad of two (50%) is under it.
+    let percent = copy(&w, "t_percent", OnError::SkipFilePercent(60.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome(&percent, "big_field.csv").0,
+        LoadStatus::PartiallyLoaded
+    );
+    assert_eq!(outcome(&percent, "many_bad.csv").0, LoadStatus::LoadFailed);
+    assert_eq!(outcome(&percent, "bomb.csv.gz").0, LoadStatus::LoadFailed);
 
     let abort = copy(&w, "t_abort", OnError::AbortStatement)
         .await
