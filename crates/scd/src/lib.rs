@@ -74,7 +74,7 @@ pub use invariants::{Rule, Violation, check_history};
 pub use merge::{
     KeyOutcome, LateChange, MAX_SYSTEM_COLUMNS, MergeContext, MergeMetrics, MergeOutcome,
     MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values, Winner, Write,
-    create_table, load_table, load_table_with_row_ids, merge, value_at,
+    create_table, load_into, load_table, load_table_with_row_ids, merge, value_at,
 };
 pub use operation::{ChangeOp, OPERATION_TRIM, Operation};
 pub use reject::{OnBadRow, RejectReason, Rejection};

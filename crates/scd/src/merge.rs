@@ -337,13 +337,31 @@ pub fn load_table_with_row_ids(
     row_ids: &[u64],
 ) -> Result<Table> {
     let mut table = create_table(strategy, spec)?;
+    load_into(strategy, &mut table, rows, row_ids)?;
+    Ok(table)
+}
+
+/// Adds `rows` with their row ids to an existing `table` made for
+/// `strategy`, as [`load_table_with_row_ids`] does to a new one; for a table
+/// set up first, for example with [`Table::retire_superseded`] (which then
+/// retires the loaded rows that are not their key's latest).
+///
+/// # Errors
+///
+/// [`ScdError::TargetShape`] when the rows do not fit the table, a key is
+/// NULL or the number of row ids differs from the number of rows.
+pub fn load_into(
+    strategy: &dyn MergeStrategy,
+    table: &mut Table,
+    rows: RecordBatch,
+    row_ids: &[u64],
+) -> Result<()> {
     table.load(
         rows,
         Some(row_ids),
         |b, r| strategy.live(b, r),
         |b, a, c| strategy.newer(b, a, c),
-    )?;
-    Ok(table)
+    )
 }
 
 /// Counts of one merge, in the manner of delta-rs's merge metrics.

@@ -92,6 +92,11 @@ pub struct Table {
     pub(crate) keys: KeyMap<KeyState>,
     next_row_id: u64,
     live_rows: usize,
+    /// Whether rows that stop being their key's latest row leave the table
+    /// (see [`Table::retire_superseded`]).
+    retire: bool,
+    /// Rows retired since the last [`Table::take_retired`], with row ids.
+    retired: Vec<(RecordBatch, Vec<u64>)>,
 }
 
 impl Table {
@@ -110,7 +115,84 @@ impl Table {
             segments: Vec::new(),
             next_row_id: 0,
             live_rows: 0,
+            retire: false,
+            retired: Vec::new(),
         })
+    }
+
+    /// Whether rows that stop being the latest row of their key leave the
+    /// table (default false). An SCD-2 table's closed versions are such
+    /// rows: no merge reads or changes them again, so a store that keeps
+    /// them elsewhere (the embedded warehouse writes them to segment files)
+    /// can keep only the latest row of each key in memory, bounded by the
+    /// keys rather than by history. Retired rows are handed over by
+    /// [`Table::take_retired`]; [`Table::num_rows`] and
+    /// [`Table::to_batch`] no longer count or return them. Tables whose
+    /// merges replace every row they touch (SCD-1) never retire a row.
+    pub fn retire_superseded(&mut self, retire: bool) {
+        self.retire = retire;
+    }
+
+    /// The rows retired since the last call and their row ids, in the
+    /// table's schema, or `None` when there are none. The caller owns them
+    /// from then on: they are in no segment of the table any more.
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::Arrow`] if the retired parts cannot be concatenated.
+    pub fn take_retired(&mut self) -> Result<Option<(RecordBatch, Vec<u64>)>> {
+        let parts = std::mem::take(&mut self.retired);
+        match parts.len() {
+            0 => Ok(None),
+            1 => Ok(parts.into_iter().next()),
+            _ => {
+                let batches: Vec<&RecordBatch> = parts.iter().map(|(b, _)| b).collect();
+                let batch = concat_batches(&self.schema, batches)?;
+                let ids = parts.into_iter().flat_map(|(_, ids)| ids).collect();
+                Ok(Some((batch, ids)))
+            }
+        }
+    }
+
+    /// Whether the rows at `addrs` are still in the table.
+    fn is_live(&self, addr: RowAddr) -> bool {
+        self.segments
+            .get(addr.segment as usize)
+            .is_some_and(|s| !s.deleted[addr.row as usize])
+    }
+
+    /// Moves the rows at `addrs` (live, each once) out of the table into
+    /// [`Table::take_retired`]'s hands.
+    fn retire_rows(&mut self, addrs: &[RowAddr]) -> Result<()> {
+        if addrs.is_empty() {
+            return Ok(());
+        }
+        let batch = self.gather(addrs)?;
+        let ids = addrs.iter().map(|a| self.row_id(*a)).collect();
+        for a in addrs {
+            let s = &mut self.segments[a.segment as usize];
+            s.deleted[a.row as usize] = true;
+            s.deleted_count += 1;
+        }
+        self.live_rows -= addrs.len();
+        self.retired.push((batch, ids));
+        Ok(())
+    }
+
+    /// The rows of segment `segment` that are not their key's latest row.
+    fn superseded_in(&self, segment: u32, keys: &Keys) -> Vec<RowAddr> {
+        let s = &self.segments[segment as usize];
+        (0..s.batch.num_rows() as u32)
+            .map(|row| RowAddr { segment, row })
+            .filter(|a| {
+                !s.deleted[a.row as usize]
+                    && self
+                        .keys
+                        .get(keys.get(a.row as usize))
+                        .and_then(|k| k.latest)
+                        != Some(*a)
+            })
+            .collect()
     }
 
     /// The table's name.
@@ -395,6 +477,18 @@ impl Table {
                 self.live_rows -= 1;
             }
         }
+        // A key's previous latest row that is still here and is no longer
+        // its latest (an SCD-2 version closed earlier, superseded now).
+        let superseded: Vec<RowAddr> = if self.retire {
+            states
+                .iter()
+                .filter(|(_, _, latest_row)| latest_row.is_some())
+                .filter_map(|(key, _, _)| self.keys.get(*key).and_then(|s| s.latest))
+                .filter(|a| self.is_live(*a))
+                .collect()
+        } else {
+            Vec::new()
+        };
         // One segment per merge: the trailing-segment policy would merge the
         // parts right away anyway, and re-pointing moved keys costs more than
         // concatenating here.
@@ -414,14 +508,31 @@ impl Table {
                 batch,
             });
         }
+        let mut latest_rows = Vec::new();
         for (key, mut state, latest_row) in states {
             if let Some(row) = latest_row {
                 state.latest = Some(RowAddr {
                     segment,
                     row: row as u32,
                 });
+                latest_rows.push(row);
             }
             self.keys.insert(key, state);
+        }
+        if self.retire {
+            let mut gone = superseded;
+            if n > 0 {
+                // Written rows that are not their key's latest: closed versions.
+                let mut is_latest = vec![false; n];
+                for row in latest_rows {
+                    is_latest[row] = true;
+                }
+                gone.extend((0..n).filter(|&row| !is_latest[row]).map(|row| RowAddr {
+                    segment,
+                    row: row as u32,
+                }));
+            }
+            self.retire_rows(&gone)?;
         }
         self.compact()
     }
@@ -484,6 +595,10 @@ impl Table {
             deleted: vec![false; n],
             deleted_count: 0,
         });
+        if self.retire {
+            let gone = self.superseded_in(segment, &keys);
+            self.retire_rows(&gone)?;
+        }
         self.compact()
     }
 
@@ -687,6 +802,83 @@ mod tests {
         }
         let history = &tables[1];
         assert!(history.num_rows() > 30_000 && history.segments.len() < 24);
+    }
+
+    /// Every row id of `table` plus the retired ones, sorted, with the rows.
+    fn all_rows(table: &Table, retired: &[(RecordBatch, Vec<u64>)]) -> Vec<(u64, String)> {
+        let (batch, ids) = table.to_batch_with_row_ids().unwrap();
+        let mut parts = vec![(batch, ids.values().to_vec())];
+        parts.extend(retired.iter().cloned());
+        let mut rows = Vec::new();
+        for (batch, ids) in parts {
+            let formatted = arrow::util::pretty::pretty_format_batches(&[batch]).unwrap();
+            let lines: Vec<String> = formatted
+                .to_string()
+                .lines()
+                .skip(3)
+                .filter(|l| !l.starts_with('+'))
+                .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>().join("|"))
+                .collect();
+            rows.extend(ids.into_iter().zip(lines));
+        }
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn retired_versions_plus_the_table_are_the_whole_history() {
+        let mut stream = ChangeStream::builder(EntitySpec::customer())
+            .seed(9)
+            .batch_size(200)
+            .initial_population(1_000)
+            .build()
+            .unwrap();
+        let spec = TableSpec::builder("customer", EntitySpec::customer().schema())
+            .key(["customer_id"])
+            .format(ChangeFormat::OperationColumn("op".into()))
+            .build()
+            .unwrap();
+        for scd2 in [
+            Scd2::default(),
+            Scd2 {
+                on_delete: crate::Scd2Delete::CloseWithTombstone,
+                ..Scd2::default()
+            },
+        ] {
+            let mut whole = scd2.create_table(&spec).unwrap();
+            let mut lean = scd2.create_table(&spec).unwrap();
+            lean.retire_superseded(true);
+            let mut retired = Vec::new();
+            for (i, b) in stream.by_ref().take(40).enumerate() {
+                let at = MergeContext::at(i as i64 * 1_000);
+                let a = merge(&scd2, &spec, &mut whole, &[&b.batch], at).unwrap();
+                let b = merge(&scd2, &spec, &mut lean, &[&b.batch], at).unwrap();
+                assert_eq!(a.changes.batch().unwrap(), b.changes.batch().unwrap());
+                retired.extend(lean.take_retired().unwrap());
+                assert!(lean.num_rows() <= lean.key_count());
+            }
+            assert!(!retired.is_empty());
+            let (w, l) = (all_rows(&whole, &[]), all_rows(&lean, &retired));
+            assert_eq!(w.len(), l.len());
+            if let Some((a, b)) = w.iter().zip(&l).find(|(a, b)| a != b) {
+                panic!("first difference:\n{a:?}\n{b:?}");
+            }
+            // A table loaded from the whole history retires all but the latest rows.
+            let (batch, ids) = whole.to_batch_with_row_ids().unwrap();
+            let mut reloaded = scd2.create_table(&spec).unwrap();
+            reloaded.retire_superseded(true);
+            reloaded
+                .load(
+                    batch,
+                    Some(ids.values()),
+                    |b, r| scd2.live(b, r),
+                    |b, x, y| scd2.newer(b, x, y),
+                )
+                .unwrap();
+            let gone: Vec<_> = reloaded.take_retired().unwrap().into_iter().collect();
+            assert_eq!(reloaded.num_rows(), lean.num_rows());
+            assert!(all_rows(&whole, &[]) == all_rows(&reloaded, &gone));
+        }
     }
 
     #[test]

@@ -447,10 +447,7 @@ fn apply_rows(
         Rows::Append { .. } => Ok(Some(table.append(rows, Some(origin))?)),
         Rows::Keyed(_) => {
             let outcome = table.upsert(&rows, now)?;
-            Ok(Some(TableWrite::Changed(
-                outcome.changes,
-                outcome.applied_sequences,
-            )))
+            Ok(Some(table.changed(outcome)?))
         }
     }
 }

@@ -10,6 +10,7 @@ mod origin;
 mod pipe;
 mod recover;
 mod reject;
+mod segment;
 mod state;
 mod storage;
 mod stores;
@@ -228,7 +229,8 @@ impl LocalWarehouse {
     /// (`pl.read_ipc`), pandas/pyarrow and DuckDB's `arrow` extension open. Returns the number
     /// of rows written.
     pub async fn export_ipc(&self, table: &str, path: &std::path::Path) -> Result<usize> {
-        let batch = self.inner.lock().await.table(table)?.read()?;
+        let plan = self.inner.lock().await.table(table)?.read_plan()?;
+        let batch = plan.rows(&self.inner.storage).await?;
         let bytes = storage::encode_ipc(&batch)?;
         std::fs::write(path, bytes).map_err(|e| crate::WarehouseError::Export {
             path: path.display().to_string(),
@@ -332,6 +334,55 @@ impl Inner {
         state.stale = true;
     }
 
+    /// Writes the files of one table's change in commit `version` (no lock on storage is
+    /// needed: nothing refers to them until the log entry lands) and returns its log action.
+    async fn write_change(
+        &self,
+        version: u64,
+        n: usize,
+        table: &str,
+        change: TableWrite,
+    ) -> Result<(Action, table::Delta)> {
+        let name = key(table);
+        let file = match change.appended_from() {
+            // Appended rows are a segment of the table as they are: Parquet.
+            Some(_) => Storage::segment_name(&name, version, n),
+            None => Storage::data_name(&name, version, n),
+        };
+        self.storage.write_batch(&file, change.data()?).await?;
+        let sequences = match change.sequences() {
+            Some(batch) => {
+                let sequences = Storage::sequences_name(&name, version, n);
+                self.storage.write_batch(&sequences, batch).await?;
+                Some(sequences)
+            }
+            None => None,
+        };
+        let retired = match change.retired() {
+            Some(retired) => {
+                let segment = Storage::retired_name(&name, version, n);
+                let rows = table::with_row_ids(&retired.rows, retired.row_ids.clone())?;
+                self.storage.write_batch(&segment, &rows).await?;
+                Some(segment::Segment {
+                    file: segment,
+                    rows: retired.row_ids.len() as u64,
+                    first_row_id: None,
+                })
+            }
+            None => None,
+        };
+        let action = Action::TableChange {
+            table: table.to_owned(),
+            file: file.clone(),
+            rows: change.len() as u64,
+            appended_from: change.appended_from(),
+            origin: change.origin().cloned(),
+            sequences,
+            retired,
+        };
+        Ok((action, change.into_delta(version, file)))
+    }
+
     async fn try_commit(
         &self,
         state: &mut State,
@@ -343,29 +394,12 @@ impl Inner {
         let mut all = Vec::with_capacity(actions.len() + changes.len());
         let mut deltas = Vec::with_capacity(changes.len());
         for (n, (table, change)) in changes.into_iter().enumerate() {
-            let sequences = change.sequences().filter(|s| s.num_rows() > 0);
-            if change.len() == 0 && sequences.is_none() {
+            if change.is_empty() {
                 continue;
             }
-            let file = Storage::data_name(&key(&table), version, n);
-            self.storage.write_batch(&file, change.data()?).await?;
-            let sequences_file = match sequences {
-                Some(batch) => {
-                    let name = Storage::sequences_name(&key(&table), version, n);
-                    self.storage.write_batch(&name, batch).await?;
-                    Some(name)
-                }
-                None => None,
-            };
-            all.push(Action::TableChange {
-                table: table.clone(),
-                file: file.clone(),
-                rows: change.len() as u64,
-                appended_from: change.appended_from(),
-                origin: change.origin().cloned(),
-                sequences: sequences_file,
-            });
-            deltas.push(change.into_delta(version, file));
+            let (action, delta) = self.write_change(version, n, &table, change).await?;
+            all.push(action);
+            deltas.push(delta);
         }
         all.extend(actions);
         // A task run ends when its writes are durable: stamp it now, before the log entry.

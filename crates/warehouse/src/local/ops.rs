@@ -15,7 +15,7 @@ use crate::api::{
 use crate::catalog::{CreateMode, ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
 use crate::local::state::{Action, key};
-use crate::local::table::{Rows, TableWrite};
+use crate::local::table::Rows;
 use crate::local::{LocalWarehouse, copy, pipe, streams, tasks};
 
 #[async_trait]
@@ -128,10 +128,7 @@ impl Warehouse for LocalWarehouse {
                     updated: m.updated as u64,
                     deleted: 0,
                 };
-                (
-                    TableWrite::Changed(outcome.changes, outcome.applied_sequences),
-                    count,
-                )
+                (target.changed(outcome)?, count)
             }
             Dml::Delete(keys) => {
                 let outcome = target.delete_keys(&keys, now)?;
@@ -139,10 +136,7 @@ impl Warehouse for LocalWarehouse {
                     deleted: outcome.metrics.deleted as u64,
                     ..DmlCount::default()
                 };
-                (
-                    TableWrite::Changed(outcome.changes, outcome.applied_sequences),
-                    count,
-                )
+                (target.changed(outcome)?, count)
             }
         };
         let name = target.def.name.clone();
@@ -164,10 +158,16 @@ impl Warehouse for LocalWarehouse {
     async fn query(&self, relation: Relation) -> Result<RecordBatch> {
         let state = self.inner.lock().await;
         match relation {
-            Relation::Table(name) => state.table(&name)?.read(),
+            Relation::Table(name) => {
+                // Taken under the lock, read without it: a merge may commit meanwhile.
+                let plan = state.table(&name)?.read_plan()?;
+                drop(state);
+                plan.rows(&self.inner.storage).await
+            }
             Relation::Stream(name) => {
                 let stream = state.stream(&name)?;
-                Ok(streams::read(&state, stream)?.batch()?.clone())
+                let initial = streams::initial_rows(&self.inner.storage, &state, stream).await?;
+                Ok(streams::read(&state, stream, initial)?.batch()?.clone())
             }
         }
     }

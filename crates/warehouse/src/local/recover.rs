@@ -1,6 +1,7 @@
-//! Checkpoints and restart: writing the whole state at one version (tables as Arrow IPC files
-//! with their row ids), and rebuilding the state from the newest checkpoint plus the log
-//! entries after it.
+//! Checkpoints and restart: writing the whole state at one version (for each table the list
+//! of its segments and, for a keyed table, the latest rows of its keys as a Parquet file with
+//! their row ids), and rebuilding the state from the newest checkpoint plus the log entries
+//! after it. A checkpoint costs the live keys, never the rows ever loaded or the history.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -13,15 +14,24 @@ use crate::api::{FileLoad, TaskRun};
 use crate::catalog::{ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
 use crate::local::origin::RowOrigin;
+use crate::local::segment::Segment;
 use crate::local::state::{Action, CommitEntry, State, key, push_run};
 use crate::local::storage::Storage;
 use crate::local::stores::StoreRegistry;
-use crate::local::table::{Appended, Delta, LocalTable, Restoring, TableWrite};
+use crate::local::table::{
+    Appended, Delta, LocalTable, Restoring, Rows, TableWrite, split_row_ids, with_row_ids,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct TableCheckpoint {
     name: String,
-    rows_file: String,
+    /// The rows in memory with their row ids (a keyed table's latest rows; before segments, a
+    /// table's every row).
+    #[serde(default)]
+    rows_file: Option<String>,
+    /// The table's segment files, oldest first.
+    #[serde(default)]
+    segments: Vec<Segment>,
     version: u64,
     /// Retained changes: version, data file, first row id when the change appended rows.
     deltas: Vec<(u64, String, Option<u64>)>,
@@ -64,15 +74,33 @@ struct Checkpoint {
 }
 
 /// Writes a checkpoint of `state`, then removes the log entries, checkpoints and data files
-/// it makes unnecessary. Costs the size of the tables; done every so many commits.
+/// it makes unnecessary. Costs the live keys of keyed tables; done every so many commits.
 pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<()> {
     let version = state.version;
     let mut keep = HashSet::new();
     let mut tables = Vec::new();
-    for (name, table) in &state.tables {
-        let rows_file = format!("data/{name}/{version:020}-snapshot.arrow");
-        storage.write_batch(&rows_file, &table.snapshot()?).await?;
-        keep.insert(rows_file.clone());
+    for (name, table) in &mut state.tables {
+        if let Some(retired) = table.take_retired()? {
+            // Versions retired outside a merge (a table restored from an older layout).
+            let file = format!("data/{name}/{version:020}-checkpoint-retired.parquet");
+            let rows = with_row_ids(&retired.rows, retired.row_ids.clone())?;
+            storage.write_batch(&file, &rows).await?;
+            table.add_segment(Segment {
+                file,
+                rows: retired.row_ids.len() as u64,
+                first_row_id: None,
+            });
+        }
+        let rows_file = match table.memory_snapshot()? {
+            Some(batch) => {
+                let file = format!("data/{name}/{version:020}-snapshot.parquet");
+                storage.write_batch(&file, &batch).await?;
+                keep.insert(file.clone());
+                Some(file)
+            }
+            None => None,
+        };
+        keep.extend(table.segments.iter().map(|s| s.file.clone()));
         let deltas: Vec<(u64, String, Option<u64>)> = table
             .deltas
             .iter()
@@ -102,6 +130,7 @@ pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<(
         tables.push(TableCheckpoint {
             name: name.clone(),
             rows_file,
+            segments: table.segments.clone(),
             version: table.version,
             deltas,
             origins,
@@ -190,12 +219,18 @@ pub(crate) async fn recover(storage: &Storage, stores: &Arc<StoreRegistry>) -> R
         };
         let sequences = rows.sequences.clone();
         let snapshot = rows.finish(&table.schema())?;
-        let mut restored = LocalTable::restore(table.def.clone(), table.version, Some(snapshot))?;
+        let segments = std::mem::take(&mut table.segments);
+        let mut restored =
+            LocalTable::restore(table.def.clone(), table.version, Some(snapshot), segments)?;
         for batch in &sequences {
             restored.restore_sequences(batch)?;
         }
-        restored.deltas = deltas.remove(&name).unwrap_or_default();
         *table = restored;
+    }
+    for (name, kept) in deltas {
+        if let Some(table) = state.tables.get_mut(&name) {
+            table.deltas = kept;
+        }
     }
     state.prune_deltas();
     Ok(state)
@@ -212,14 +247,38 @@ async fn load_checkpoint(
         state.apply(checkpoint.version, &Action::Create(object.clone()), None)?;
     }
     for table in checkpoint.tables {
-        let rows = storage.read_batch(&table.rows_file).await?;
-        let mut rows = Restoring::from_snapshot(Some(rows))?;
-        if let Some(file) = &table.sequences_file {
-            rows.sequences.push(storage.read_batch(file).await?);
+        let Some(t) = state.tables.get_mut(&table.name) else {
+            continue;
+        };
+        t.version = table.version;
+        for segment in table.segments {
+            t.add_segment(segment);
         }
-        restoring.insert(table.name.clone(), rows);
-        if let Some(t) = state.tables.get_mut(&table.name) {
-            t.version = table.version;
+        if t.def.key.is_empty() {
+            if let Some(file) = table.rows_file {
+                // A checkpoint from before segments: its snapshot file is the table's first
+                // segment (it holds a row id column).
+                let ids = split_row_ids(&storage.read_batch(&file).await?)?.1;
+                t.rows = Rows::Append {
+                    next_row_id: ids.iter().copied().max().unwrap_or(0),
+                };
+                let segment = Segment {
+                    file,
+                    rows: ids.len() as u64,
+                    first_row_id: None,
+                };
+                t.segments.insert(0, segment);
+            }
+        } else {
+            let snapshot = match &table.rows_file {
+                Some(file) => Some(storage.read_batch(file).await?),
+                None => None,
+            };
+            let mut rows = Restoring::from_snapshot(snapshot)?;
+            if let Some(file) = &table.sequences_file {
+                rows.sequences.push(storage.read_batch(file).await?);
+            }
+            restoring.insert(table.name.clone(), rows);
         }
         let mut kept = VecDeque::new();
         let mut origins = table.origins.into_iter();
@@ -277,20 +336,22 @@ async fn replay(
                 appended_from,
                 origin,
                 sequences,
+                retired,
                 ..
             } => {
                 let batch = storage.read_batch(file).await?;
                 let name = key(table);
-                let rows = restoring.entry(name.clone()).or_default();
-                match appended_from {
-                    Some(first) => rows.append(batch.clone(), *first),
-                    None => rows.apply(&batch)?,
-                }
-                if let Some(file) = sequences {
-                    rows.sequences.push(storage.read_batch(file).await?);
-                }
-                if let Some(t) = state.tables.get_mut(&name) {
-                    t.version = entry.version;
+                state.apply(entry.version, action, None)?;
+                if appended_from.is_none()
+                    && let Some(rows) = restoring.get_mut(&name)
+                {
+                    rows.apply(&batch)?;
+                    if let Some(segment) = retired {
+                        rows.remove(&segment.row_ids(storage).await?);
+                    }
+                    if let Some(file) = sequences {
+                        rows.sequences.push(storage.read_batch(file).await?);
+                    }
                 }
                 let delta = stored_delta(
                     entry.version,
@@ -302,7 +363,10 @@ async fn replay(
                 deltas.entry(name).or_default().push_back(delta);
             }
             Action::Create(ObjectDef::Table(def)) => {
-                restoring.insert(key(&def.name), Restoring::default());
+                restoring.remove(&key(&def.name));
+                if !def.key.is_empty() {
+                    restoring.insert(key(&def.name), Restoring::default());
+                }
                 deltas.remove(&key(&def.name));
                 state.apply(entry.version, action, None)?;
             }
@@ -337,6 +401,6 @@ fn stored_delta(
             origin,
         })
         .into_delta(version, file),
-        None => TableWrite::Changed(ChangeSet::try_new(batch)?, None).into_delta(version, file),
+        None => TableWrite::changes(ChangeSet::try_new(batch)?).into_delta(version, file),
     })
 }

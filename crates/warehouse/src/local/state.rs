@@ -14,6 +14,7 @@ use crate::catalog::{
 };
 use crate::error::{Result, WarehouseError};
 use crate::local::origin::RowOrigin;
+use crate::local::segment::Segment;
 use crate::local::table::{Delta, LocalTable};
 
 /// Task runs kept per task in memory (and in checkpoints).
@@ -28,9 +29,9 @@ pub(crate) enum Action {
         name: String,
     },
     /// A change of `table`: a change set in the data file `file`, or, with `appended_from`,
-    /// rows appended with row ids from that one on (with `origin`, the staged file and line
-    /// of each); `sequences` names a data file of the applied sequences of the keys a merge
-    /// decided on.
+    /// rows appended with row ids from that one on, which `file` keeps as a segment of the
+    /// table (with `origin`, the staged file and line of each); `sequences` names a data file
+    /// of the applied sequences of the keys a merge decided on.
     TableChange {
         table: String,
         file: String,
@@ -41,6 +42,9 @@ pub(crate) enum Action {
         origin: Option<RowOrigin>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sequences: Option<String>,
+        /// The segment of the versions the change moved out of memory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retired: Option<Segment>,
     },
     StreamOffset {
         stream: String,
@@ -380,10 +384,29 @@ impl State {
         match action {
             Action::Create(object) => self.apply_create(version, object)?,
             Action::Drop { kind, name } => self.apply_drop(*kind, name),
-            Action::TableChange { table, .. } => {
-                if let (Some(delta), Ok(t)) = (change, self.table_mut(table)) {
+            Action::TableChange {
+                table,
+                file,
+                rows,
+                appended_from,
+                retired,
+                ..
+            } => {
+                if let Ok(t) = self.table_mut(table) {
                     t.version = version;
-                    t.deltas.push_back(delta);
+                    if let Some(first) = appended_from {
+                        t.add_segment(Segment {
+                            file: file.clone(),
+                            rows: *rows,
+                            first_row_id: Some(*first),
+                        });
+                    }
+                    if let Some(segment) = retired {
+                        t.add_segment(segment.clone());
+                    }
+                    if let Some(delta) = change {
+                        t.deltas.push_back(delta);
+                    }
                 }
             }
             Action::StreamOffset {

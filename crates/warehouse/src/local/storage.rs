@@ -1,6 +1,7 @@
 //! Durable storage of the embedded engine on object_store: a commit log of numbered JSON
-//! entries (`log/<version>.json`), Arrow IPC data files the entries point to
-//! (`data/<table>/<version>-<n>.arrow`), and checkpoints (`checkpoint/<version>.json`) that
+//! entries (`log/<version>.json`), the data files the entries point to (change sets as Arrow
+//! IPC, `data/<table>/<version>-<n>.arrow`; segments of rows as Parquet,
+//! `data/<table>/<version>-<n>[-retired].parquet`), and checkpoints (`checkpoint/<version>.json`) that
 //! spare a restart from replaying the whole log.
 //!
 //! A commit writes its data files first and its log entry last, with a create-if-absent put:
@@ -18,6 +19,10 @@ use bytes::Bytes;
 use futures::TryStreamExt as _;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -61,14 +66,29 @@ impl Storage {
         format!("data/{table}/{version:020}-{n}.arrow")
     }
 
+    /// The segment file of rows appended to `table` in commit `version`.
+    pub(crate) fn segment_name(table: &str, version: u64, n: usize) -> String {
+        format!("data/{table}/{version:020}-{n}.parquet")
+    }
+
+    /// The segment file of the versions a change of `table` in commit `version` retired.
+    pub(crate) fn retired_name(table: &str, version: u64, n: usize) -> String {
+        format!("data/{table}/{version:020}-{n}-retired.parquet")
+    }
+
     /// The file of the applied sequences beside data file `n` of commit `version`.
     pub(crate) fn sequences_name(table: &str, version: u64, n: usize) -> String {
         format!("data/{table}/{version:020}-{n}-sequences.arrow")
     }
 
-    /// Writes a batch as an Arrow IPC file under the root; returns its size.
+    /// Writes a batch under the root, as Parquet when `name` ends in `.parquet` and as an
+    /// Arrow IPC file otherwise; returns its size.
     pub(crate) async fn write_batch(&self, name: &str, batch: &RecordBatch) -> Result<u64> {
-        let bytes = encode_ipc(batch)?;
+        let bytes = if is_parquet(name) {
+            encode_parquet(batch)?
+        } else {
+            encode_ipc(batch)?
+        };
         let size = bytes.len() as u64;
         let path = self.path(name);
         self.store
@@ -81,7 +101,12 @@ impl Storage {
     pub(crate) async fn read_batch(&self, name: &str) -> Result<RecordBatch> {
         let path = self.path(name);
         let bytes = self.get(&path, "read data file").await?;
-        decode_ipc(&bytes).map_err(|reason| WarehouseError::Corrupt {
+        let decoded = if is_parquet(name) {
+            decode_parquet(bytes)
+        } else {
+            decode_ipc(&bytes)
+        };
+        decoded.map_err(|reason| WarehouseError::Corrupt {
             path: path.to_string(),
             reason,
         })
@@ -261,6 +286,38 @@ pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
     writer.write(batch)?;
     writer.finish()?;
     Ok(writer.into_inner()?)
+}
+
+fn is_parquet(name: &str) -> bool {
+    name.ends_with(".parquet")
+}
+
+/// Parquet with Snappy pages and the Arrow schema embedded (so types round-trip exactly),
+/// readable as it is by DuckDB, Polars and pyarrow.
+pub(crate) fn encode_parquet(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let buffer = Vec::with_capacity(batch.get_array_memory_size() / 2 + 64 * 1024);
+    let external =
+        |e: parquet::errors::ParquetError| arrow::error::ArrowError::ExternalError(Box::new(e));
+    let mut writer =
+        ArrowWriter::try_new(buffer, batch.schema(), Some(properties)).map_err(external)?;
+    writer.write(batch).map_err(external)?;
+    Ok(writer.into_inner().map_err(external)?)
+}
+
+fn decode_parquet(bytes: Bytes) -> std::result::Result<RecordBatch, String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
+    let schema = builder.schema().clone();
+    let reader = builder
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())
 }
 
 fn decode_ipc(bytes: &Bytes) -> std::result::Result<RecordBatch, String> {

@@ -12,13 +12,38 @@ use snowdrift_scd::{ACTION, ChangeSet, IS_UPDATE, ROW_ID, net_changes};
 use crate::error::Result;
 use crate::local::origin::RowOrigin;
 use crate::local::state::{State, StreamState};
+use crate::local::storage::Storage;
 use crate::local::table::Appended;
 
-/// The stream's change rows now.
-pub(crate) fn read(state: &State, stream: &StreamState) -> Result<ChangeSet> {
+/// A table's rows and their row ids, read for a stream's first read with
+/// `SHOW_INITIAL_ROWS` (from its segments too, so read ahead, asynchronously).
+pub(crate) type InitialRows = (RecordBatch, Vec<u64>);
+
+/// The rows a first read of `stream` shows as inserts, when it is one.
+pub(crate) async fn initial_rows(
+    storage: &Storage,
+    state: &State,
+    stream: &StreamState,
+) -> Result<Option<InitialRows>> {
+    if !stream.initial_pending {
+        return Ok(None);
+    }
+    let plan = state.table(&stream.def.table)?.read_plan()?;
+    Ok(Some(plan.rows_with_ids(storage).await?))
+}
+
+/// The stream's change rows now; `initial` is what [`initial_rows`] read for it.
+pub(crate) fn read(
+    state: &State,
+    stream: &StreamState,
+    initial: Option<InitialRows>,
+) -> Result<ChangeSet> {
     let table = state.table(&stream.def.table)?;
     if stream.initial_pending {
-        let (rows, ids) = table.read_with_row_ids()?;
+        let (rows, ids) = initial.ok_or_else(|| crate::WarehouseError::Corrupt {
+            path: stream.def.name.clone(),
+            reason: "the stream's initial rows were not read".into(),
+        })?;
         let empty = RecordBatch::new_empty(rows.schema());
         return Ok(ChangeSet::from_mutation(empty, Vec::new(), vec![rows], ids));
     }
@@ -128,7 +153,11 @@ impl MergeInput {
 
 /// The rows a merge consumes: for an append-only stream whose window only appended rows, the
 /// rows themselves (no metadata columns to build); otherwise the change rows.
-pub(crate) fn read_for_merge(state: &State, stream: &StreamState) -> Result<MergeInput> {
+pub(crate) fn read_for_merge(
+    state: &State,
+    stream: &StreamState,
+    initial: Option<InitialRows>,
+) -> Result<MergeInput> {
     if stream.def.append_only && !stream.initial_pending {
         let table = state.table(&stream.def.table)?;
         let window: Vec<&Appended> = table
@@ -158,7 +187,7 @@ pub(crate) fn read_for_merge(state: &State, stream: &StreamState) -> Result<Merg
         }
     }
     Ok(MergeInput {
-        batches: vec![read(state, stream)?.batch()?.clone()],
+        batches: vec![read(state, stream, initial)?.batch()?.clone()],
         sources: vec![BatchSource::ChangeRows],
     })
 }

@@ -23,8 +23,8 @@ use crate::schedule::Schedule;
 
 /// What a merge run did.
 struct MergeDone {
-    changes: ChangeSet,
-    sequences: Option<arrow::array::RecordBatch>,
+    /// The target's change set, applied sequences and retired versions.
+    write: TableWrite,
     /// The rows for the rejected table, already appended to it in memory.
     rejected: Option<(String, TableWrite)>,
     consumed: u64,
@@ -183,7 +183,11 @@ pub(crate) async fn run_task(
         return end.fail(inner, &mut state, run, &error.to_string()).await;
     }
     let source_version = state.version;
-    let done = match execute_merge(&mut state, merge, &run) {
+    let initial = match initial_rows_of(inner, &state, &merge.source).await {
+        Ok(initial) => initial,
+        Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,
+    };
+    let done = match execute_merge(&mut state, merge, &run, initial) {
         Ok(done) => done,
         Err(error) => {
             // The merge may have changed the tables in memory before it failed.
@@ -223,10 +227,7 @@ pub(crate) async fn run_task(
         // Its completion time is stamped by the commit, once the data is written.
         Action::TaskRun(run.clone()),
     ];
-    let mut writes = vec![(
-        merge.target.clone(),
-        TableWrite::Changed(done.changes, done.sequences),
-    )];
+    let mut writes = vec![(merge.target.clone(), done.write)];
     writes.extend(done.rejected);
     match inner.commit(&mut state, actions, writes).await {
         Ok(_) => Ok(state.task(task)?.history.back().cloned().unwrap_or(run)),
@@ -320,15 +321,28 @@ pub(crate) fn missing_rejected_table(state: &State, merge: &MergeDef) -> Result<
     Ok(Some(rejected::table_def(&name, &state.table(source)?.def)))
 }
 
-fn execute_merge(state: &mut State, merge: &MergeDef, run: &TaskRun) -> Result<MergeDone> {
+/// The rows of the stream's table, when the stream's first read shows them as inserts.
+async fn initial_rows_of(
+    inner: &Inner,
+    state: &State,
+    stream: &str,
+) -> Result<Option<streams::InitialRows>> {
+    streams::initial_rows(&inner.storage, state, state.stream(stream)?).await
+}
+
+fn execute_merge(
+    state: &mut State,
+    merge: &MergeDef,
+    run: &TaskRun,
+    initial: Option<streams::InitialRows>,
+) -> Result<MergeDone> {
     let stream = state.stream(&merge.source)?.clone();
-    let input = streams::read_for_merge(state, &stream)?;
+    let input = streams::read_for_merge(state, &stream, initial)?;
     let consumed = input.num_rows() as u64;
     if consumed == 0 {
         let schema = state.table(&merge.target)?.schema();
         return Ok(MergeDone {
-            changes: ChangeSet::empty(&schema),
-            sequences: None,
+            write: TableWrite::changes(ChangeSet::empty(&schema)),
             rejected: None,
             consumed,
             written: 0,
@@ -369,12 +383,17 @@ fn execute_merge(state: &mut State, merge: &MergeDef, run: &TaskRun) -> Result<M
         let rows = reject::rejected_rows(&table.def, &input, &outcome.rejected, &by)?;
         Some((name, table.append(rows, None)?))
     };
+    let (written, late, rejected_rows) = (
+        outcome.metrics.target_rows_written as u64,
+        outcome.metrics.late as u64,
+        outcome.rejected.len() as u64,
+    );
+    let write = state.table_mut(&merge.target)?.changed(outcome)?;
     Ok(MergeDone {
-        written: outcome.metrics.target_rows_written as u64,
-        late: outcome.metrics.late as u64,
-        rejected_rows: outcome.rejected.len() as u64,
-        changes: outcome.changes,
-        sequences: outcome.applied_sequences,
+        written,
+        late,
+        rejected_rows,
+        write,
         rejected,
         consumed,
         offset: stream.offset,

@@ -1,0 +1,289 @@
+//! A table of the embedded engine: its segments on storage (see `segment`), the latest row of
+//! each key of a keyed table in memory (the SCD engine's indexed [`snowdrift_scd::Table`]), a
+//! stable row id for every row, and the change sets of recent versions that streams on it have
+//! not consumed. Nothing here grows with rows ever loaded or with history: appended rows and
+//! superseded versions are in segment files.
+
+mod restore;
+mod strategy;
+mod write;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use snowdrift_scd::{ChangeFormat, MergeContext, MergeOutcome};
+
+use crate::catalog::{MergeDef, ObjectKind, TableDef};
+use crate::error::{Result, WarehouseError};
+use crate::local::origin::RowOrigin;
+use crate::local::segment::{Segment, TableRead};
+pub(crate) use restore::{Restoring, conform, split_row_ids, with_row_ids};
+use strategy::{default_strategy, dml_merge, merge_strategy, table_spec};
+pub(crate) use write::{Appended, Delta, Retired, TableWrite};
+
+const DML_OP: &str = "__snowdrift_op";
+
+/// Where the rows of a table are kept besides its segments.
+#[derive(Debug)]
+pub(crate) enum Rows {
+    /// The latest row of each key, indexed (superseded versions are retired to segments).
+    Keyed(Box<snowdrift_scd::Table>),
+    /// Only segments; the last row id given out.
+    Append { next_row_id: u64 },
+}
+
+#[derive(Debug)]
+pub(crate) struct LocalTable {
+    pub(crate) def: TableDef,
+    pub(crate) rows: Rows,
+    /// The segment files of its rows, oldest first.
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) deltas: VecDeque<Delta>,
+    /// The last version that changed the table (its creation, at least).
+    pub(crate) version: u64,
+}
+
+impl LocalTable {
+    pub(crate) fn create(def: TableDef, version: u64) -> Result<Self> {
+        Self::restore(def, version, None, Vec::new())
+    }
+
+    /// A table with `segments` and, for a keyed table, `memory` (rows with a row id column)
+    /// as the latest rows of its keys. Rows of `memory` that are not their key's latest are
+    /// retired and handed to the next commit or checkpoint of the table.
+    pub(crate) fn restore(
+        def: TableDef,
+        version: u64,
+        memory: Option<RecordBatch>,
+        segments: Vec<Segment>,
+    ) -> Result<Self> {
+        let rows = if def.key.is_empty() {
+            let next_row_id = segments
+                .iter()
+                .filter_map(Segment::last_row_id)
+                .max()
+                .unwrap_or(0);
+            Rows::Append { next_row_id }
+        } else {
+            let strategy = default_strategy(&def);
+            let spec = table_spec(&def, ChangeFormat::Upserts, None, None)?;
+            let mut table = snowdrift_scd::create_table(strategy.as_ref(), &spec)?;
+            table.retire_superseded(true);
+            if let Some(batch) = memory {
+                let (batch, ids) = split_row_ids(&batch)?;
+                snowdrift_scd::load_into(strategy.as_ref(), &mut table, batch, &ids)?;
+            }
+            Rows::Keyed(Box::new(table))
+        };
+        Ok(LocalTable {
+            def,
+            rows,
+            segments,
+            deltas: VecDeque::new(),
+            version,
+        })
+    }
+
+    pub(crate) fn schema(&self) -> SchemaRef {
+        self.def.schema()
+    }
+
+    pub(crate) fn num_rows(&self) -> usize {
+        let in_memory = match &self.rows {
+            Rows::Keyed(t) => t.num_rows(),
+            Rows::Append { .. } => 0,
+        };
+        let in_segments: u64 = self.segments.iter().map(|s| s.rows).sum();
+        in_memory + in_segments as usize
+    }
+
+    /// What a read of every row needs (read it with [`TableRead::rows`] after releasing the
+    /// state lock). Copies the rows in memory: bounded by the keys.
+    pub(crate) fn read_plan(&self) -> Result<TableRead> {
+        Ok(TableRead {
+            schema: self.schema(),
+            memory: self.memory_rows()?,
+            segments: self.segments.clone(),
+        })
+    }
+
+    /// The rows in memory and their row ids (a keyed table's latest rows).
+    fn memory_rows(&self) -> Result<Option<(RecordBatch, Vec<u64>)>> {
+        match &self.rows {
+            Rows::Keyed(t) => {
+                let (batch, ids) = t.to_batch_with_row_ids()?;
+                Ok(Some((batch, ids.values().to_vec())))
+            }
+            Rows::Append { .. } => Ok(None),
+        }
+    }
+
+    /// The rows in memory with their row id as a column, for a checkpoint (`None` for a table
+    /// without a key: all its rows are in segments).
+    pub(crate) fn memory_snapshot(&self) -> Result<Option<RecordBatch>> {
+        match self.memory_rows()? {
+            Some((batch, ids)) => Ok(Some(with_row_ids(&batch, ids)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records a segment a commit wrote.
+    pub(crate) fn add_segment(&mut self, segment: Segment) {
+        if let (Rows::Append { next_row_id }, Some(last)) = (&mut self.rows, segment.last_row_id())
+        {
+            *next_row_id = (*next_row_id).max(last);
+        }
+        self.segments.push(segment);
+    }
+
+    /// Appends rows to a table without a key; `origin` says where they were loaded from.
+    pub(crate) fn append(
+        &mut self,
+        batch: RecordBatch,
+        origin: Option<RowOrigin>,
+    ) -> Result<TableWrite> {
+        let Rows::Append { next_row_id } = &mut self.rows else {
+            return Err(WarehouseError::unsupported(
+                ObjectKind::Table,
+                &self.def.name,
+                "rows of a table with a key are inserted through a merge",
+            ));
+        };
+        let first_row_id = *next_row_id + 1;
+        *next_row_id += batch.num_rows() as u64;
+        Ok(TableWrite::Appended(Appended {
+            rows: batch,
+            first_row_id,
+            origin,
+        }))
+    }
+
+    /// What a merge's outcome writes: its change set, the applied sequences, and the versions
+    /// it retired from memory.
+    pub(crate) fn changed(&mut self, outcome: MergeOutcome) -> Result<TableWrite> {
+        Ok(TableWrite::Changed {
+            changes: outcome.changes,
+            sequences: outcome.applied_sequences,
+            retired: self.take_retired()?,
+        })
+    }
+
+    /// The rows retired from memory that no segment holds yet.
+    pub(crate) fn take_retired(&mut self) -> Result<Option<Retired>> {
+        match &mut self.rows {
+            Rows::Keyed(table) => Ok(table
+                .take_retired()?
+                .map(|(rows, row_ids)| Retired { rows, row_ids })),
+            Rows::Append { .. } => Ok(None),
+        }
+    }
+
+    /// Merges `changes` into a keyed table with the strategy `merge` asks for.
+    pub(crate) fn merge(
+        &mut self,
+        merge: &MergeDef,
+        format: ChangeFormat,
+        changes: &[&RecordBatch],
+        now_micros: i64,
+    ) -> Result<MergeOutcome> {
+        let def = self.def.clone();
+        let Rows::Keyed(table) = &mut self.rows else {
+            return Err(WarehouseError::unsupported(
+                ObjectKind::Table,
+                &def.name,
+                "a merge needs a target with a key",
+            ));
+        };
+        let strategy = merge_strategy(&def, merge)?;
+        let spec = table_spec(&def, format, merge.sequence.clone(), merge.compared.clone())?
+            .with_on_bad_row(merge.on_bad_row);
+        Ok(snowdrift_scd::merge(
+            strategy.as_ref(),
+            &spec,
+            table,
+            changes,
+            MergeContext::at(now_micros),
+        )?)
+    }
+
+    /// INSERT or UPDATE on a keyed table: an upsert merge with the table's own strategy.
+    pub(crate) fn upsert(&mut self, rows: &RecordBatch, now_micros: i64) -> Result<MergeOutcome> {
+        let merge = dml_merge(&self.def.name);
+        self.merge(&merge, ChangeFormat::Upserts, &[rows], now_micros)
+    }
+
+    /// DELETE of the keys in `keys` (a batch holding at least the key columns).
+    pub(crate) fn delete_keys(
+        &mut self,
+        keys: &RecordBatch,
+        now_micros: i64,
+    ) -> Result<MergeOutcome> {
+        let business = self.def.business_schema();
+        let mut fields: Vec<Field> = business
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        fields.push(Field::new(DML_OP, DataType::Utf8, false));
+        let n = keys.num_rows();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+        for field in business.fields() {
+            let column = if self.def.key.contains(field.name()) {
+                let column = keys.column_by_name(field.name()).ok_or_else(|| {
+                    WarehouseError::invalid(
+                        ObjectKind::Table,
+                        &self.def.name,
+                        format!("the rows to delete have no key column `{}`", field.name()),
+                    )
+                })?;
+                arrow::compute::cast(column, field.data_type())?
+            } else {
+                new_null_array(field.data_type(), n)
+            };
+            columns.push(column);
+        }
+        columns.push(Arc::new(StringArray::from(vec!["DELETE"; n])));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        let merge = dml_merge(&self.def.name);
+        self.merge(
+            &merge,
+            ChangeFormat::OperationColumn(DML_OP.into()),
+            &[&batch],
+            now_micros,
+        )
+    }
+
+    /// Restores the applied sequences of keys (a checkpoint's or a merge's, read back).
+    pub(crate) fn restore_sequences(&mut self, sequences: &RecordBatch) -> Result<()> {
+        match &mut self.rows {
+            Rows::Keyed(table) => Ok(table.restore_applied_sequences(sequences)?),
+            Rows::Append { .. } => Ok(()),
+        }
+    }
+
+    /// The applied sequence of every key, for a checkpoint (`None` for a table without a key
+    /// or without sequences).
+    pub(crate) fn sequences(&self) -> Result<Option<RecordBatch>> {
+        match &self.rows {
+            Rows::Keyed(table) => {
+                let batch = table.applied_sequences()?;
+                Ok((batch.num_rows() > 0).then_some(batch))
+            }
+            Rows::Append { .. } => Ok(None),
+        }
+    }
+
+    /// Keeps only the deltas newer than `offset`.
+    pub(crate) fn prune_deltas(&mut self, oldest_needed_after: Option<u64>) {
+        match oldest_needed_after {
+            None => self.deltas.clear(),
+            Some(offset) => {
+                while self.deltas.front().is_some_and(|d| d.version <= offset) {
+                    self.deltas.pop_front();
+                }
+            }
+        }
+    }
+}

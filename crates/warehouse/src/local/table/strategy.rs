@@ -1,0 +1,111 @@
+//! The SCD engine's strategy and spec for a table of the catalog and a merge task on it.
+
+use std::sync::Arc;
+
+use snowdrift_scd::{
+    ChangeFormat, MergeStrategy, Scd1, Scd1Delete, Scd2, Scd2Delete, TableSpec, ValidityColumns,
+};
+
+use crate::catalog::{
+    MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout, Validity,
+};
+use crate::error::{Result, WarehouseError};
+
+/// The merge behind a DML statement: a bad row fails the statement (nothing to reject to).
+pub(super) fn dml_merge(table: &str) -> MergeDef {
+    MergeDef {
+        on_bad_row: snowdrift_scd::OnBadRow::Fail,
+        ..MergeDef::new("", table)
+    }
+}
+
+fn validity_columns(validity: &Validity) -> ValidityColumns {
+    ValidityColumns {
+        start: validity.start.clone(),
+        end: validity.end.clone(),
+        current: validity.current.clone(),
+        deleted: validity
+            .deleted
+            .clone()
+            .unwrap_or_else(|| ValidityColumns::default().deleted),
+    }
+}
+
+pub(super) fn default_strategy(def: &TableDef) -> Arc<dyn MergeStrategy> {
+    match &def.layout {
+        TableLayout::Plain => Arc::new(Scd1 {
+            updated_at: None,
+            on_delete: Scd1Delete::Remove,
+        }),
+        TableLayout::Scd1 { updated_at } => Arc::new(Scd1 {
+            updated_at: updated_at.clone(),
+            on_delete: Scd1Delete::Remove,
+        }),
+        TableLayout::Scd2 { validity } => Arc::new(Scd2 {
+            columns: validity_columns(validity),
+            tracked: None,
+            on_delete: if validity.deleted.is_some() {
+                Scd2Delete::CloseWithTombstone
+            } else {
+                Scd2Delete::Close
+            },
+        }),
+    }
+}
+
+pub(super) fn merge_strategy(def: &TableDef, merge: &MergeDef) -> Result<Arc<dyn MergeStrategy>> {
+    Ok(match &def.layout {
+        TableLayout::Plain | TableLayout::Scd1 { .. } => {
+            let updated_at = match &def.layout {
+                TableLayout::Scd1 { updated_at } => updated_at.clone(),
+                _ => None,
+            };
+            Arc::new(Scd1 {
+                updated_at,
+                on_delete: match merge.scd1_on_delete {
+                    Scd1OnDelete::Remove => Scd1Delete::Remove,
+                    Scd1OnDelete::Ignore => Scd1Delete::Ignore,
+                },
+            })
+        }
+        TableLayout::Scd2 { validity } => {
+            let on_delete = match merge.scd2_on_delete {
+                Scd2OnDelete::Ignore => Scd2Delete::Ignore,
+                Scd2OnDelete::Close => Scd2Delete::Close,
+                Scd2OnDelete::CloseWithTombstone if validity.deleted.is_some() => {
+                    Scd2Delete::CloseWithTombstone
+                }
+                Scd2OnDelete::CloseWithTombstone => {
+                    return Err(WarehouseError::invalid(
+                        ObjectKind::Task,
+                        &def.name,
+                        "tombstones need a `deleted` validity column on the target",
+                    ));
+                }
+            };
+            Arc::new(Scd2 {
+                columns: validity_columns(validity),
+                tracked: merge.tracked.clone(),
+                on_delete,
+            })
+        }
+    })
+}
+
+pub(super) fn table_spec(
+    def: &TableDef,
+    format: ChangeFormat,
+    sequence: Option<String>,
+    compared: Option<Vec<String>>,
+) -> Result<TableSpec> {
+    let mut builder = TableSpec::builder(def.name.clone(), def.business_schema())
+        .key(def.key.clone())
+        .format(format);
+    if let Some(sequence) = sequence {
+        builder = builder.sequence(sequence);
+    }
+    if let Some(compared) = compared {
+        builder = builder.compared(compared);
+    }
+    Ok(builder.build()?)
+}
