@@ -77,6 +77,8 @@ pub use catalog::{
 };
 pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError, LoadLimits};
-pub use local::{Clock, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder, PipeRetry};
+pub use local::{
+    Clock, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder, PipeRetry, TableStorage,
+};
 pub use schedule::Schedule;
 pub use spec::PipelineSpec;

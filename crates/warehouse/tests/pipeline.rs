@@ -44,9 +44,9 @@ fn spec(stage: &std::path::Path, schedule: Schedule) -> PipelineSpec {
     }
 }
 
-async fn open(root: &std::path::Path, spec: &PipelineSpec) -> LocalWarehouse {
+async fn open_with(root: &std::path::Path, spec: &PipelineSpec, every: u64) -> LocalWarehouse {
     let warehouse = LocalWarehouse::builder(root.to_str().unwrap())
-        .checkpoint_every(3)
+        .checkpoint_every(every)
         .open()
         .await
         .unwrap();
@@ -87,12 +87,13 @@ fn assert_same(what: &str, got: Vec<String>, want: Vec<String>) {
     }
 }
 
-/// One file per batch, one task run per file; restarts (without closing) after `restart_after`.
-async fn run_step_by_step(batches: usize, restart_after: Option<usize>) {
+/// One file per batch, one task run per file; restarts (without closing) after `restart_after`;
+/// a checkpoint every `checkpoint_every` commits.
+async fn run_step_by_step(batches: usize, restart_after: Option<usize>, checkpoint_every: u64) {
     let dir = tempfile::tempdir().unwrap();
     let (root, stage) = (dir.path().join("warehouse"), dir.path().join("stage"));
     let spec = spec(&stage, Schedule::Interval(Duration::from_secs(3600)));
-    let mut warehouse = open(&root, &spec).await;
+    let mut warehouse = open_with(&root, &spec, checkpoint_every).await;
     warehouse
         .alter_task(&spec.history_task, TaskAction::Resume)
         .await
@@ -120,7 +121,7 @@ async fn run_step_by_step(batches: usize, restart_after: Option<usize>) {
         truth.merge(&[&change.batch]).unwrap();
         if restart_after == Some(step) {
             drop(warehouse);
-            warehouse = open(&root, &spec).await;
+            warehouse = open_with(&root, &spec, checkpoint_every).await;
             warehouse.forward_notifications(&spec.stage, sink.subscribe());
         }
     }
@@ -150,17 +151,50 @@ async fn run_step_by_step(batches: usize, restart_after: Option<usize>) {
         batches * 400,
         "raw keeps every row (consumed by offset, never truncated)"
     );
+    assert_bounded_by_keys(&warehouse, &spec, &history).await;
+}
+
+/// Memory holds the latest row of each key; appended rows and closed versions are in
+/// segment files.
+async fn assert_bounded_by_keys(
+    warehouse: &LocalWarehouse,
+    spec: &PipelineSpec,
+    versions: &arrow::array::RecordBatch,
+) {
+    let raw = warehouse.table_storage(&spec.raw_table).await.unwrap();
+    assert_eq!(raw.rows_in_memory, 0, "{raw:?}");
+    assert_eq!(raw.rows_in_segments, raw.rows, "{raw:?}");
+    let history = warehouse.table_storage(&spec.history_table).await.unwrap();
+    assert_eq!(history.rows, versions.num_rows() as u64);
+    assert!(history.rows_in_segments > 0, "{history:?}");
+    // The history's memory holds one row per key ever seen (a deleted key keeps its closed
+    // latest version): exactly the distinct keys of the history.
+    let keys: std::collections::HashSet<String> = sorted_rows(versions, &["customer_id"])
+        .into_iter()
+        .collect();
+    assert_eq!(history.rows_in_memory, keys.len() as u64, "{history:?}");
+    assert_eq!(
+        history.rows,
+        history.rows_in_memory + history.rows_in_segments
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn step_by_step_matches_the_ground_truth() {
-    run_step_by_step(6, None).await;
+    run_step_by_step(6, None, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_between_runs_loses_and_repeats_nothing() {
     // checkpoint_every(3): the restart replays a checkpoint plus log entries after it.
-    run_step_by_step(7, Some(3)).await;
+    run_step_by_step(7, Some(3), 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_a_checkpoint_rebuilds_memory_from_the_log_alone() {
+    // No checkpoint before the restart: the latest rows are rebuilt from the change sets and
+    // the retired versions stay in their segments (none comes back into memory twice).
+    run_step_by_step(5, Some(2), 1000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -150,6 +150,25 @@ impl std::fmt::Debug for LocalWarehouse {
     }
 }
 
+/// Where the rows of a table of a [`LocalWarehouse`] are kept
+/// ([`LocalWarehouse::table_storage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TableStorage {
+    /// Rows in the table.
+    pub rows: u64,
+    /// Rows held in memory: the latest row of each key of a keyed table; none for a table
+    /// without a key.
+    pub rows_in_memory: u64,
+    /// Immutable segment files holding the other rows.
+    pub segments: u64,
+    /// Rows in those segments.
+    pub rows_in_segments: u64,
+    /// Versions of the table whose changes are kept in memory for streams on it that have
+    /// not consumed them.
+    pub retained_changes: u64,
+}
+
 /// Tries of one rebuild of the state from storage after a failed commit.
 const RELOAD_ATTEMPTS: u32 = 4;
 
@@ -237,6 +256,21 @@ impl LocalWarehouse {
             source: e,
         })?;
         Ok(batch.num_rows())
+    }
+
+    /// Where the rows of `table` are kept: how many are in memory (the latest row of each key
+    /// of a keyed table) and how many in segment files on storage.
+    pub async fn table_storage(&self, table: &str) -> Result<TableStorage> {
+        let state = self.inner.lock().await;
+        let t = state.table(table)?;
+        let rows_in_segments: u64 = t.segments.iter().map(|s| s.rows).sum();
+        Ok(TableStorage {
+            rows: t.num_rows() as u64,
+            rows_in_memory: t.num_rows() as u64 - rows_in_segments,
+            segments: t.segments.len() as u64,
+            rows_in_segments,
+            retained_changes: t.deltas.len() as u64,
+        })
     }
 
     /// The number of rows in `table`, without reading them.
