@@ -2,7 +2,8 @@
 //! faker's ground truth and the SCD invariants, every staged file loaded exactly once, and the
 //! run's freshness (file landed → visible in history).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
 
 use crate::faker::GroundTruth;
 use crate::scd::{TableSpec, ValidityColumns, check_history};
@@ -168,30 +169,10 @@ pub async fn freshness(
     spec: &PipelineSpec,
     staged: &[StagedFile],
 ) -> Result<Option<Freshness>, CheckError> {
-    let loads = warehouse.copy_history(&spec.raw_table).await?;
-    let roots = warehouse.task_history(&spec.current_task).await?;
-    let children = warehouse.task_history(&spec.history_task).await?;
-    let mut latencies: Vec<Duration> = staged
-        .iter()
-        .filter_map(|file| {
-            let path = file.path.to_string();
-            let load = loads.iter().find(|l| l.file == path)?;
-            let visible = roots
-                .iter()
-                .filter(|r| r.started >= load.load_time && r.rows_consumed > 0)
-                .filter_map(|r| {
-                    children
-                        .iter()
-                        .find(|c| c.graph_run == r.graph_run)?
-                        .completed
-                })
-                .min()?;
-            Some(
-                visible
-                    .duration_since(file.last_modified)
-                    .unwrap_or_default(),
-            )
-        })
+    let mut latencies: Vec<Duration> = file_latencies(warehouse, spec, staged)
+        .await?
+        .into_iter()
+        .map(|(_, latency)| latency)
         .collect();
     if latencies.is_empty() {
         return Ok(None);
@@ -204,4 +185,41 @@ pub async fn freshness(
         p99: at(0.99),
         max: latencies[latencies.len() - 1],
     }))
+}
+
+/// The files of `staged` already visible in history, each with its time from announcement
+/// to visible (as [`freshness`] measures it); files not merged yet are left out.
+pub async fn file_latencies(
+    warehouse: &dyn Warehouse,
+    spec: &PipelineSpec,
+    staged: &[StagedFile],
+) -> Result<Vec<(String, Duration)>, CheckError> {
+    let loads = warehouse.copy_history(&spec.raw_table).await?;
+    let loaded: HashMap<&str, SystemTime> = loads
+        .iter()
+        .map(|l| (l.file.as_str(), l.load_time))
+        .collect();
+    let roots = warehouse.task_history(&spec.current_task).await?;
+    let children = warehouse.task_history(&spec.history_task).await?;
+    Ok(staged
+        .iter()
+        .filter_map(|file| {
+            let path = file.path.to_string();
+            let load_time = *loaded.get(path.as_str())?;
+            let visible = roots
+                .iter()
+                .filter(|r| r.started >= load_time && r.rows_consumed > 0)
+                .filter_map(|r| {
+                    children
+                        .iter()
+                        .find(|c| c.graph_run == r.graph_run)?
+                        .completed
+                })
+                .min()?;
+            let latency = visible
+                .duration_since(file.last_modified)
+                .unwrap_or_default();
+            Some((path, latency))
+        })
+        .collect())
 }

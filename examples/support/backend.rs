@@ -140,6 +140,7 @@ impl Backend {
                 std::fs::create_dir_all(exports)?;
                 let [current_rejected, history_rejected] = spec.rejected_tables();
                 for table in [
+                    &spec.raw_table,
                     &spec.current_table,
                     &spec.history_table,
                     &current_rejected.name,

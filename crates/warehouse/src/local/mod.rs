@@ -5,6 +5,7 @@
 mod backoff;
 mod clock;
 mod copy;
+mod manifest;
 mod ops;
 mod origin;
 mod pipe;
@@ -105,7 +106,8 @@ impl LocalWarehouseBuilder {
     pub async fn open(self) -> Result<LocalWarehouse> {
         let stores = Arc::new(self.stores);
         let location = stores.resolve(&self.root)?;
-        let storage = Storage::new(location.store().clone(), location.prefix());
+        let storage = Storage::new(location.store().clone(), location.prefix())
+            .with_public_base(public_base(&self.root, &location));
         let mut state = recover::recover(&storage, &stores).await?;
         state.clock = self.clock;
         state.limits = self.limits;
@@ -167,6 +169,21 @@ pub struct TableStorage {
     /// Versions of the table whose changes are kept in memory for streams on it that have
     /// not consumed them.
     pub retained_changes: u64,
+}
+
+/// The root's full location as DuckDB reaches it: an absolute folder for a local root, the
+/// URL (without credentials) for an object store, none in memory.
+fn public_base(root: &str, location: &snowdrift_stage::StageLocation) -> Option<String> {
+    if root.starts_with("memory:") {
+        return None;
+    }
+    let folder = root.strip_prefix("file://").unwrap_or(root);
+    if folder.contains("://") {
+        return Some(location.to_string().trim_end_matches('/').to_owned());
+    }
+    std::fs::canonicalize(folder)
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_owned))
 }
 
 /// Tries of one rebuild of the state from storage after a failed commit.

@@ -13,6 +13,7 @@ use snowdrift_scd::ChangeSet;
 use crate::api::{FileLoad, TaskRun};
 use crate::catalog::{ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
+use crate::local::manifest::Manifest;
 use crate::local::origin::RowOrigin;
 use crate::local::segment::Segment;
 use crate::local::state::{Action, CommitEntry, State, key, push_run};
@@ -79,6 +80,7 @@ pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<(
     let version = state.version;
     let mut keep = HashSet::new();
     let mut tables = Vec::new();
+    let mut manifests = Vec::new();
     for (name, table) in &mut state.tables {
         if let Some(retired) = table.take_retired()? {
             // Versions retired outside a merge (a table restored from an older layout).
@@ -101,6 +103,26 @@ pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<(
             None => None,
         };
         keep.extend(table.segments.iter().map(|s| s.file.clone()));
+        let mut files: Vec<String> = table.segments.iter().map(|s| s.file.clone()).collect();
+        files.extend(rows_file.clone());
+        if files.is_empty() {
+            // Other tools need a file to learn the columns of an empty table from.
+            let file = format!("data/{name}/{version:020}-empty.parquet");
+            storage
+                .write_batch(&file, &arrow::array::RecordBatch::new_empty(table.schema()))
+                .await?;
+            keep.insert(file.clone());
+            files.push(file);
+        }
+        let has_row_ids =
+            rows_file.is_some() || table.segments.iter().any(|s| s.first_row_id.is_none());
+        manifests.push(Manifest::new(
+            name,
+            version,
+            table.num_rows() as u64,
+            files,
+            has_row_ids,
+        ));
         let deltas: Vec<(u64, String, Option<u64>)> = table
             .deltas
             .iter()
@@ -175,6 +197,9 @@ pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<(
     };
     storage.write_checkpoint(version, &checkpoint).await?;
     state.commits_since_checkpoint = 0;
+    for manifest in &manifests {
+        manifest.write(storage).await?;
+    }
     storage.prune_before(version).await?;
     storage.collect_garbage(&keep).await?;
     Ok(())

@@ -34,6 +34,9 @@ pub(crate) struct Storage {
     store: Arc<dyn ObjectStore>,
     root: Path,
     exclusive_puts: bool,
+    /// The root's full location for other tools (an absolute folder or an `s3://` URL), when
+    /// it has one.
+    public_base: Option<String>,
 }
 
 impl Storage {
@@ -42,7 +45,29 @@ impl Storage {
             store,
             root: Path::from(root),
             exclusive_puts: true,
+            public_base: None,
         }
+    }
+
+    /// Sets the root's full location as other tools (DuckDB) reach it.
+    pub(crate) fn with_public_base(mut self, base: Option<String>) -> Self {
+        self.public_base = base;
+        self
+    }
+
+    /// The root's full location as other tools reach it, if it has one.
+    pub(crate) fn public_base(&self) -> Option<&str> {
+        self.public_base.as_deref()
+    }
+
+    /// Writes `bytes` to `name` under the root (replacing what is there).
+    pub(crate) async fn write_object(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.path(name);
+        self.store
+            .put(&path, PutPayload::from(bytes.to_vec()))
+            .await
+            .map_err(|e| WarehouseError::storage("write", path.as_ref(), e))?;
+        Ok(())
     }
 
     fn path(&self, parts: &str) -> Path {

@@ -19,7 +19,7 @@ use crate::catalog::{MergeDef, ObjectKind, TableDef};
 use crate::error::{Result, WarehouseError};
 use crate::local::origin::RowOrigin;
 use crate::local::segment::{Segment, TableRead};
-pub(crate) use restore::{Restoring, conform, split_row_ids, with_row_ids};
+pub(crate) use restore::{ROW_ID_COLUMN, Restoring, conform, split_row_ids, with_row_ids};
 use strategy::{default_strategy, dml_merge, merge_strategy, table_spec};
 pub(crate) use write::{Appended, Delta, Retired, TableWrite};
 

@@ -1,0 +1,194 @@
+//! Tables on storage: rows of a table without a key and superseded versions of an SCD-2 table
+//! are in Parquet segment files; a checkpoint writes a manifest per table that names the files
+//! holding its rows, which any Parquet reader can read without snowdrift.
+
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::compute::concat_batches;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use snowdrift_warehouse::conformance::sorted_rows;
+use snowdrift_warehouse::{
+    Column, ColumnType, CreateMode, Dml, LocalWarehouse, MergeDef, ObjectDef, StreamDef, TableDef,
+    TableLayout, TaskBody, TaskDef, Warehouse, WarehouseExt,
+};
+
+async fn warehouse(root: &std::path::Path) -> LocalWarehouse {
+    let warehouse = LocalWarehouse::builder(root.to_str().unwrap())
+        .background(false)
+        .checkpoint_every(1_000_000)
+        .open()
+        .await
+        .unwrap();
+    let columns = vec![
+        Column::new("id", ColumnType::Number).not_null(),
+        Column::new("email", ColumnType::Varchar),
+    ];
+    let objects = [
+        ObjectDef::Table(TableDef::new("raw", columns.clone())),
+        ObjectDef::Table(
+            TableDef::new("history", columns)
+                .with_key(["id"])
+                .with_layout(TableLayout::scd2()),
+        ),
+        ObjectDef::Stream(StreamDef {
+            name: "raw_stream".into(),
+            table: "raw".into(),
+            append_only: true,
+            show_initial_rows: false,
+        }),
+        ObjectDef::Task(TaskDef::new(
+            "merge_raw",
+            TaskBody::Merge(MergeDef::new("raw_stream", "history")),
+        )),
+    ];
+    for object in objects {
+        warehouse
+            .create(object, CreateMode::IfNotExists)
+            .await
+            .unwrap();
+    }
+    warehouse
+}
+
+fn rows(ids: &[i64], email: &str) -> RecordBatch {
+    let emails: Vec<String> = ids.iter().map(|i| format!("{email}{i}@x")).collect();
+    RecordBatch::try_from_iter(vec![
+        ("id", Arc::new(Int64Array::from(ids.to_vec())) as _),
+        ("email", Arc::new(StringArray::from(emails)) as _),
+    ])
+    .unwrap()
+}
+
+/// Loads three rounds of changes to the same keys and merges each.
+async fn load_rounds(warehouse: &LocalWarehouse) {
+    for round in ["a", "b", "c"] {
+        let ids: Vec<i64> = (0..50).collect();
+        warehouse
+            .dml("raw", Dml::Insert(vec![rows(&ids, round)]))
+            .await
+            .unwrap();
+        warehouse.execute_task("merge_raw").await.unwrap();
+    }
+}
+
+/// The rows the manifest of `table` names, read with the parquet crate alone.
+fn read_manifest(root: &std::path::Path, table: &str) -> RecordBatch {
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join("tables").join(format!("{table}.json"))).unwrap(),
+    )
+    .unwrap();
+    let drop_column = manifest["row_id_column"].as_str().unwrap();
+    let mut parts = Vec::new();
+    let mut schema = None;
+    for file in manifest["files"].as_array().unwrap() {
+        let bytes = bytes::Bytes::from(std::fs::read(root.join(file.as_str().unwrap())).unwrap());
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let keep: Vec<usize> = (0..builder.schema().fields().len())
+            .filter(|&i| builder.schema().field(i).name() != drop_column)
+            .collect();
+        schema = Some(Arc::new(builder.schema().project(&keep).unwrap()));
+        for batch in builder.build().unwrap() {
+            parts.push(batch.unwrap().project(&keep).unwrap());
+        }
+    }
+    let rows: usize = parts.iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(manifest["rows"].as_u64().unwrap() as usize, rows);
+    concat_batches(&schema.unwrap(), &parts).unwrap()
+}
+
+#[tokio::test]
+async fn appended_rows_and_closed_versions_live_in_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = warehouse(dir.path()).await;
+    load_rounds(&warehouse).await;
+    let raw = warehouse.table_storage("raw").await.unwrap();
+    assert_eq!((raw.rows, raw.rows_in_memory), (150, 0));
+    assert_eq!(raw.segments, 3, "one segment per load");
+    let history = warehouse.table_storage("history").await.unwrap();
+    assert_eq!(history.rows, 150, "three versions of 50 keys");
+    assert_eq!(history.rows_in_memory, 50, "the latest version of each key");
+    assert_eq!(history.rows_in_segments, 100);
+    let versions = warehouse.table("history").await.unwrap();
+    let current = versions
+        .column_by_name("is_current")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::BooleanArray>()
+        .unwrap()
+        .true_count();
+    assert_eq!(current, 50);
+}
+
+#[tokio::test]
+async fn a_restart_reads_segments_back_and_keeps_only_the_latest_rows_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let warehouse = warehouse(dir.path()).await;
+        load_rounds(&warehouse).await;
+        let history = warehouse.table("history").await.unwrap();
+        // Dropped without a checkpoint: the restart replays the whole log.
+        sorted_rows(&history, &["id", "email", "is_current"])
+    };
+    let warehouse = warehouse(dir.path()).await;
+    let history = warehouse.table("history").await.unwrap();
+    assert_eq!(
+        sorted_rows(&history, &["id", "email", "is_current"]),
+        before
+    );
+    let storage = warehouse.table_storage("history").await.unwrap();
+    assert_eq!(
+        (storage.rows_in_memory, storage.rows_in_segments),
+        (50, 100)
+    );
+    // One more round after the restart, then a checkpoint and another restart.
+    warehouse
+        .dml("raw", Dml::Insert(vec![rows(&[0, 1], "d")]))
+        .await
+        .unwrap();
+    warehouse.execute_task("merge_raw").await.unwrap();
+    warehouse.close().await.unwrap();
+    let warehouse = self::warehouse(dir.path()).await;
+    let storage = warehouse.table_storage("history").await.unwrap();
+    assert_eq!((storage.rows, storage.rows_in_memory), (152, 50));
+}
+
+#[tokio::test]
+async fn a_checkpoint_writes_manifests_that_parquet_readers_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = warehouse(dir.path()).await;
+    load_rounds(&warehouse).await;
+    warehouse.checkpoint().await.unwrap();
+    for table in ["raw", "history"] {
+        let ours = warehouse.table(table).await.unwrap();
+        let theirs = read_manifest(dir.path(), table);
+        let schema = ours.schema();
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(theirs.schema().fields(), ours.schema().fields(), "{table}");
+        assert_eq!(
+            sorted_rows(&theirs, &columns),
+            sorted_rows(&ours, &columns),
+            "{table}"
+        );
+        let view = std::fs::read_to_string(
+            dir.path()
+                .join("tables")
+                .join(format!("{table}.duckdb.sql")),
+        )
+        .unwrap();
+        assert!(view.contains("read_parquet(["), "{view}");
+    }
+    // An empty table still has a file to read its columns from.
+    warehouse
+        .create(
+            ObjectDef::Table(TableDef::new(
+                "empty",
+                vec![Column::new("id", ColumnType::Number)],
+            )),
+            CreateMode::Create,
+        )
+        .await
+        .unwrap();
+    warehouse.checkpoint().await.unwrap();
+    assert_eq!(read_manifest(dir.path(), "empty").num_rows(), 0);
+}

@@ -1,0 +1,250 @@
+//! Soak: a long run of the whole embedded pipeline (faker → stage → pipe → both merges) over a
+//! population that stops growing, with the process's resident memory and the freshness of
+//! files sampled every second. Prints one JSON line per second and a summary line at the end
+//! (`ci/bench-soak` runs it and draws the plot in `docs/`).
+//!
+//! ```text
+//! cargo run --release --example soak -- --changes 30000000 --population 500000 --rate 100000
+//! ```
+//!
+//! Options: `--changes N` (30,000,000) changes in all, `--population N` (500,000) customers
+//! inserted first (afterwards only updates and no-ops: the population stops growing),
+//! `--rows N` (10,000) changes per file, `--rate N` (100,000) offered changes per second,
+//! `--interval TEXT` ("100 milliseconds") task schedule, `--seed N` (1), `--data DIR`
+//! (`./snowdrift-data`) where the run keeps its warehouse and stage (removed at the end
+//! unless `--keep`).
+
+#[path = "support/args.rs"]
+mod args;
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use args::{arg, flag};
+use snowdrift::faker::{ChangeMix, ChangeStream, EntitySpec};
+use snowdrift::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
+use snowdrift::verify::file_latencies;
+use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule, WarehouseExt};
+
+/// One second of the run.
+#[derive(Debug, Default, Clone)]
+struct Sample {
+    seconds: f64,
+    changes: u64,
+    rss_bytes: u64,
+    history_rows: u64,
+    /// Latencies of the files that became visible in this second.
+    fresh: Vec<Duration>,
+}
+
+impl Sample {
+    fn json(&self) -> String {
+        let (p50, p99) = percentiles(&self.fresh);
+        format!(
+            "{{\"t\":{:.1},\"changes\":{},\"rss_mb\":{:.1},\"history_rows\":{},\"files\":{},\"fresh_p50_ms\":{},\"fresh_p99_ms\":{}}}",
+            self.seconds,
+            self.changes,
+            self.rss_bytes as f64 / 1e6,
+            self.history_rows,
+            self.fresh.len(),
+            p50.map_or("null".into(), |d| d.as_millis().to_string()),
+            p99.map_or("null".into(), |d| d.as_millis().to_string()),
+        )
+    }
+}
+
+fn percentiles(values: &[Duration]) -> (Option<Duration>, Option<Duration>) {
+    if values.is_empty() {
+        return (None, None);
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let at = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    (Some(at(0.5)), Some(at(0.99)))
+}
+
+/// The resident set size of this process (Linux `/proc`; 0 elsewhere).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        })
+        .unwrap_or(0)
+}
+
+struct Options {
+    changes: u64,
+    population: usize,
+    rows: usize,
+    rate: f64,
+    interval: Schedule,
+    seed: u64,
+    data: String,
+    keep: bool,
+}
+
+fn options() -> Result<Options, Box<dyn Error>> {
+    Ok(Options {
+        changes: arg("--changes", "30000000").parse()?,
+        population: arg("--population", "500000").parse()?,
+        rows: arg("--rows", "10000").parse()?,
+        rate: arg("--rate", "100000").parse()?,
+        interval: Schedule::parse(&arg("--interval", "100 milliseconds"))?,
+        seed: arg("--seed", "1").parse()?,
+        data: arg("--data", snowdrift::warehouse::DEFAULT_ROOT),
+        keep: flag("--keep"),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let options = options()?;
+    let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    let folder = std::path::Path::new(&options.data).join(format!("soak-{run_id}"));
+    let stage = folder.join("stage");
+    let spec = PipelineSpec {
+        stage_url: stage.to_str().ok_or("non-UTF-8 path")?.to_owned(),
+        operation_column: Some("op".into()),
+        sequence_column: Some("seq".into()),
+        schedule: options.interval.clone(),
+        ..PipelineSpec::default()
+    };
+    let root = folder.join("warehouse");
+    let warehouse = LocalWarehouse::open(root.to_str().ok_or("non-UTF-8 path")?).await?;
+    warehouse.deploy(&spec).await?;
+    let mut changes = ChangeStream::builder(EntitySpec::customer())
+        .seed(options.seed)
+        .batch_size(options.rows)
+        .initial_population(options.population)
+        .mix(ChangeMix {
+            insert: 0.0,
+            update: 0.8,
+            delete: 0.0,
+            noop: 0.2,
+            restore: 0.0,
+        })
+        .operation_column(Some("op"))
+        .sequence_column(Some("seq"))
+        .event_time_column(None)
+        .late_rate(0.0)
+        .parallel(true)
+        .build()?;
+    let sink = StageSink::builder(StageLocation::parse(&spec.stage_url)?, changes.schema())
+        .roll(RollPolicy {
+            max_rows: options.rows,
+            ..RollPolicy::default()
+        })
+        .build()?;
+    let mut announced = sink.subscribe();
+    warehouse.forward_notifications(&spec.stage, sink.subscribe());
+
+    let staged_changes = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let files = options.changes.div_ceil(options.rows as u64);
+    let produce = {
+        let staged_changes = staged_changes.clone();
+        async move {
+            for i in 0..files {
+                let due =
+                    start + Duration::from_secs_f64(i as f64 * options.rows as f64 / options.rate);
+                tokio::time::sleep_until(due.into()).await;
+                let batch = changes.next_batch().batch;
+                sink.write(&batch).await?;
+                sink.flush().await?;
+                staged_changes.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            }
+            sink.close().await?;
+            Ok::<_, Box<dyn Error + Send + Sync>>(())
+        }
+    };
+    let producer = tokio::spawn(produce);
+
+    let mut pending: Vec<StagedFile> = Vec::new();
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut visible = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        while let Ok(file) = announced.try_recv() {
+            pending.push(file);
+        }
+        let latencies: HashMap<String, Duration> = file_latencies(&warehouse, &spec, &pending)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        let mut fresh = Vec::new();
+        pending.retain(|f| match latencies.get(&f.path.to_string()) {
+            Some(latency) => {
+                fresh.push(*latency);
+                false
+            }
+            None => true,
+        });
+        visible += fresh.len() as u64;
+        let sample = Sample {
+            seconds: start.elapsed().as_secs_f64(),
+            changes: staged_changes.load(Ordering::Relaxed),
+            rss_bytes: rss_bytes(),
+            history_rows: warehouse.table_storage(&spec.history_table).await?.rows,
+            fresh,
+        };
+        println!("{}", sample.json());
+        samples.push(sample);
+        if producer.is_finished() && pending.is_empty() && visible >= files {
+            break;
+        }
+        if producer.is_finished() && start.elapsed() > Duration::from_secs(3600 * 6) {
+            return Err("files still not visible six hours into the run".into());
+        }
+    }
+    producer.await?.map_err(|e| e.to_string())?;
+    println!("{}", summary(&samples, start.elapsed()));
+    warehouse.close().await?;
+    if !options.keep {
+        std::fs::remove_dir_all(&folder)?;
+    }
+    Ok(())
+}
+
+/// Peak RSS after the first 3M changes and over the run, and freshness p99 per tenth.
+fn summary(samples: &[Sample], elapsed: Duration) -> String {
+    let peak = |until: u64| {
+        samples
+            .iter()
+            .filter(|s| s.changes <= until)
+            .map(|s| s.rss_bytes)
+            .max()
+            .unwrap_or(0) as f64
+            / 1e6
+    };
+    let total = samples.last().map_or(0, |s| s.changes);
+    let tenths: Vec<String> = (0..10)
+        .map(|i| {
+            let (lo, hi) = (total * i / 10, total * (i + 1) / 10);
+            let fresh: Vec<Duration> = samples
+                .iter()
+                .filter(|s| s.changes > lo && s.changes <= hi)
+                .flat_map(|s| s.fresh.iter().copied())
+                .collect();
+            percentiles(&fresh)
+                .1
+                .map_or("null".into(), |d| d.as_millis().to_string())
+        })
+        .collect();
+    format!(
+        "{{\"summary\":true,\"changes\":{total},\"seconds\":{:.1},\"changes_per_s\":{:.0},\"peak_rss_mb_3m\":{:.1},\"peak_rss_mb\":{:.1},\"fresh_p99_ms_by_tenth\":[{}]}}",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        peak(3_000_000),
+        peak(u64::MAX),
+        tenths.join(","),
+    )
+}
