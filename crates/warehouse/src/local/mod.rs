@@ -3,6 +3,7 @@
 //! `storage`); pipes and the task scheduler run as Tokio tasks beside the caller.
 
 mod backoff;
+mod checkpoint;
 mod clock;
 mod copy;
 mod manifest;
@@ -112,6 +113,7 @@ impl LocalWarehouseBuilder {
         state.clock = self.clock;
         state.limits = self.limits;
         let (shutdown, _) = watch::channel(false);
+        let (checkpoints, pending_checkpoints) = mpsc::channel(1);
         let inner = Arc::new(Inner {
             storage,
             root: location.to_string(),
@@ -124,7 +126,13 @@ impl LocalWarehouseBuilder {
             wake_tasks: Arc::new(Notify::new()),
             shutdown,
             background: std::sync::Mutex::new(Vec::new()),
+            checkpoints,
         });
+        let writer = tokio::spawn(write_checkpoints(
+            inner.storage.clone(),
+            pending_checkpoints,
+        ));
+        inner.background_tasks().push(writer);
         if self.background {
             let pipes = tokio::spawn(pipe::run_pipes(Arc::downgrade(&inner)));
             let tasks = tokio::spawn(tasks::run_scheduler(Arc::downgrade(&inner)));
@@ -249,10 +257,15 @@ impl LocalWarehouse {
         self.inner.background_tasks().push(handle);
     }
 
-    /// Writes a checkpoint now, so the next open replays nothing.
+    /// Writes a checkpoint now, so the next open replays nothing, and the table manifests
+    /// (`tables/<name>.json`, `tables/<name>.duckdb.sql`) at this version. Commits go on
+    /// while its files are written.
     pub async fn checkpoint(&self) -> Result<()> {
-        let mut state = self.inner.state.lock().await;
-        recover::checkpoint(&self.inner.storage, &mut state).await
+        let plan = {
+            let mut state = self.inner.lock().await;
+            checkpoint::capture(&self.inner.storage, &mut state).await?
+        };
+        plan.write(&self.inner.storage).await
     }
 
     /// Stops pipes and tasks and writes a checkpoint.
@@ -319,6 +332,22 @@ pub(crate) struct Inner {
     wake_tasks: Arc<Notify>,
     shutdown: watch::Sender<bool>,
     background: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Checkpoints captured after commits, written by a background task.
+    checkpoints: mpsc::Sender<checkpoint::CheckpointPlan>,
+}
+
+/// Writes the checkpoints commits capture, one at a time, off the commit path. A failed one
+/// only lengthens the next restart; the next due commit captures another.
+async fn write_checkpoints(
+    storage: Storage,
+    mut plans: mpsc::Receiver<checkpoint::CheckpointPlan>,
+) {
+    while let Some(plan) = plans.recv().await {
+        let version = plan.version();
+        if let Err(error) = plan.write(&storage).await {
+            tracing::warn!(version, %error, "checkpoint failed; another is taken after more commits");
+        }
+    }
 }
 
 impl Inner {
@@ -434,6 +463,22 @@ impl Inner {
         Ok((action, change.into_delta(version, file)))
     }
 
+    /// Captures a checkpoint of `state` for the background writer, unless it is still
+    /// writing the previous one (then the next commit tries again). The commit is durable
+    /// either way: a checkpoint only shortens the next restart, so its failure is not the
+    /// commit's.
+    async fn start_checkpoint(&self, state: &mut State) {
+        let Ok(permit) = self.checkpoints.try_reserve() else {
+            return;
+        };
+        match checkpoint::capture(&self.storage, state).await {
+            Ok(plan) => permit.send(plan),
+            Err(error) => {
+                tracing::warn!(version = state.version, %error, "capturing a checkpoint failed");
+            }
+        }
+    }
+
     async fn try_commit(
         &self,
         state: &mut State,
@@ -479,12 +524,8 @@ impl Inner {
         }
         state.prune_deltas();
         state.commits_since_checkpoint += 1;
-        if state.commits_since_checkpoint >= self.checkpoint_every
-            && let Err(error) = recover::checkpoint(&self.storage, state).await
-        {
-            // The commit is durable: a checkpoint only shortens the next restart, and is
-            // tried again after the next commit. Not the commit's failure.
-            tracing::warn!(version, %error, "checkpoint failed; retried after the next commit");
+        if state.commits_since_checkpoint >= self.checkpoint_every {
+            self.start_checkpoint(state).await;
         }
         Ok(version)
     }

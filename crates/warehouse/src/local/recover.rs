@@ -1,221 +1,59 @@
-//! Checkpoints and restart: writing the whole state at one version (for each table the list
-//! of its segments and, for a keyed table, the latest rows of its keys as a Parquet file with
-//! their row ids), and rebuilding the state from the newest checkpoint plus the log entries
-//! after it. A checkpoint costs the live keys, never the rows ever loaded or the history.
+//! Restart: rebuilding the state from the newest checkpoint (see `checkpoint`) plus the log
+//! entries after it, through the same [`State::apply`] live commits use. Rows retired to
+//! segments stay there: only the latest rows of keyed tables come back into memory.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use snowdrift_scd::ChangeSet;
 
-use crate::api::{FileLoad, TaskRun};
 use crate::catalog::{ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
-use crate::local::manifest::Manifest;
+use crate::local::checkpoint::Checkpoint;
 use crate::local::origin::RowOrigin;
 use crate::local::segment::Segment;
 use crate::local::state::{Action, CommitEntry, State, key, push_run};
 use crate::local::storage::Storage;
 use crate::local::stores::StoreRegistry;
 use crate::local::table::{
-    Appended, Delta, LocalTable, Restoring, Rows, TableWrite, split_row_ids, with_row_ids,
+    Appended, Delta, LocalTable, Restoring, Rows, TableWrite, split_row_ids,
 };
-
-#[derive(Debug, Serialize, Deserialize)]
-struct TableCheckpoint {
-    name: String,
-    /// The rows in memory with their row ids (a keyed table's latest rows; before segments, a
-    /// table's every row).
-    #[serde(default)]
-    rows_file: Option<String>,
-    /// The table's segment files, oldest first.
-    #[serde(default)]
-    segments: Vec<Segment>,
-    version: u64,
-    /// Retained changes: version, data file, first row id when the change appended rows.
-    deltas: Vec<(u64, String, Option<u64>)>,
-    /// The staged files and lines of the retained appended changes, in the order of `deltas`.
-    #[serde(default)]
-    origins: Vec<Option<RowOrigin>>,
-    /// The applied sequence of every key of a keyed table (late detection after a restart).
-    #[serde(default)]
-    sequences_file: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct StreamCheckpoint {
-    name: String,
-    offset: u64,
-    initial_pending: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct TaskCheckpoint {
-    name: String,
-    resumed: bool,
-    failures: u32,
-    history: Vec<TaskRun>,
-}
-
-/// The whole state at one version.
-#[derive(Debug, Serialize, Deserialize)]
-struct Checkpoint {
-    version: u64,
-    time_micros: i64,
-    objects: Vec<ObjectDef>,
-    tables: Vec<TableCheckpoint>,
-    streams: Vec<StreamCheckpoint>,
-    loads: Vec<(String, FileLoad)>,
-    tasks: Vec<TaskCheckpoint>,
-    /// Pipes paused with `ALTER PIPE … SET PIPE_EXECUTION_PAUSED = TRUE`.
-    #[serde(default)]
-    paused_pipes: Vec<String>,
-}
-
-/// Writes a checkpoint of `state`, then removes the log entries, checkpoints and data files
-/// it makes unnecessary. Costs the live keys of keyed tables; done every so many commits.
-pub(crate) async fn checkpoint(storage: &Storage, state: &mut State) -> Result<()> {
-    let version = state.version;
-    let mut keep = HashSet::new();
-    let mut tables = Vec::new();
-    let mut manifests = Vec::new();
-    for (name, table) in &mut state.tables {
-        if let Some(retired) = table.take_retired()? {
-            // Versions retired outside a merge (a table restored from an older layout).
-            let file = format!("data/{name}/{version:020}-checkpoint-retired.parquet");
-            let rows = with_row_ids(&retired.rows, retired.row_ids.clone())?;
-            storage.write_batch(&file, &rows).await?;
-            table.add_segment(Segment {
-                file,
-                rows: retired.row_ids.len() as u64,
-                first_row_id: None,
-            });
-        }
-        let rows_file = match table.memory_snapshot()? {
-            Some(batch) => {
-                let file = format!("data/{name}/{version:020}-snapshot.parquet");
-                storage.write_batch(&file, &batch).await?;
-                keep.insert(file.clone());
-                Some(file)
-            }
-            None => None,
-        };
-        keep.extend(table.segments.iter().map(|s| s.file.clone()));
-        let mut files: Vec<String> = table.segments.iter().map(|s| s.file.clone()).collect();
-        files.extend(rows_file.clone());
-        if files.is_empty() {
-            // Other tools need a file to learn the columns of an empty table from.
-            let file = format!("data/{name}/{version:020}-empty.parquet");
-            storage
-                .write_batch(&file, &arrow::array::RecordBatch::new_empty(table.schema()))
-                .await?;
-            keep.insert(file.clone());
-            files.push(file);
-        }
-        let has_row_ids =
-            rows_file.is_some() || table.segments.iter().any(|s| s.first_row_id.is_none());
-        manifests.push(Manifest::new(
-            name,
-            version,
-            table.num_rows() as u64,
-            files,
-            has_row_ids,
-        ));
-        let deltas: Vec<(u64, String, Option<u64>)> = table
-            .deltas
-            .iter()
-            .map(|d| {
-                (
-                    d.version,
-                    d.file.clone(),
-                    d.appended.as_ref().map(|a| a.first_row_id),
-                )
-            })
-            .collect();
-        keep.extend(deltas.iter().map(|(_, f, _)| f.clone()));
-        let origins = table
-            .deltas
-            .iter()
-            .map(|d| d.appended.as_ref().and_then(|a| a.origin.clone()))
-            .collect();
-        let sequences_file = match table.sequences()? {
-            Some(batch) => {
-                let file = format!("data/{name}/{version:020}-sequences.arrow");
-                storage.write_batch(&file, &batch).await?;
-                keep.insert(file.clone());
-                Some(file)
-            }
-            None => None,
-        };
-        tables.push(TableCheckpoint {
-            name: name.clone(),
-            rows_file,
-            segments: table.segments.clone(),
-            version: table.version,
-            deltas,
-            origins,
-            sequences_file,
-        });
-    }
-    let checkpoint = Checkpoint {
-        version,
-        time_micros: state.clock_micros,
-        objects: state.objects(),
-        tables,
-        streams: state
-            .streams
-            .iter()
-            .map(|(name, s)| StreamCheckpoint {
-                name: name.clone(),
-                offset: s.offset,
-                initial_pending: s.initial_pending,
-            })
-            .collect(),
-        loads: state
-            .loads
-            .iter()
-            .flat_map(|(table, h)| h.entries.iter().map(move |l| (table.clone(), l.clone())))
-            .collect(),
-        tasks: state
-            .tasks
-            .iter()
-            .map(|(name, t)| TaskCheckpoint {
-                name: name.clone(),
-                resumed: t.resumed,
-                failures: t.failures,
-                history: t.history.iter().cloned().collect(),
-            })
-            .collect(),
-        paused_pipes: state
-            .pipes
-            .iter()
-            .filter(|(_, p)| p.paused)
-            .map(|(name, _)| name.clone())
-            .collect(),
-    };
-    storage.write_checkpoint(version, &checkpoint).await?;
-    state.commits_since_checkpoint = 0;
-    for manifest in &manifests {
-        manifest.write(storage).await?;
-    }
-    storage.prune_before(version).await?;
-    storage.collect_garbage(&keep).await?;
-    Ok(())
-}
 
 /// Rebuilds the state from storage: the newest checkpoint, then every later log entry in
 /// order.
+///
+/// A checkpoint written meanwhile (they are written in the background) may remove log entries
+/// this rebuild still needed: it then starts over from that checkpoint, so it never returns
+/// a state missing a commit.
 pub(crate) async fn recover(storage: &Storage, stores: &Arc<StoreRegistry>) -> Result<State> {
+    const ATTEMPTS: usize = 16;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let base = storage.versions("checkpoint").await?.last().copied();
+        let rebuilt = recover_from(storage, stores, base).await;
+        let newest = storage.versions("checkpoint").await?.last().copied();
+        if newest == base || attempt == ATTEMPTS {
+            return rebuilt;
+        }
+    }
+}
+
+/// Rebuilds the state from the checkpoint at `base` (none: from the first commit) and the
+/// log entries after it.
+async fn recover_from(
+    storage: &Storage,
+    stores: &Arc<StoreRegistry>,
+    base: Option<u64>,
+) -> Result<State> {
     let mut state = State {
         stores: stores.clone(),
         ..State::default()
     };
     let mut restoring: HashMap<String, Restoring> = HashMap::new();
     let mut deltas: HashMap<String, VecDeque<Delta>> = HashMap::new();
-    let checkpoints = storage.versions("checkpoint").await?;
-    if let Some(&version) = checkpoints.last() {
+    if let Some(version) = base {
         let checkpoint: Checkpoint = storage
             .read_json(&storage.checkpoint_path(version), "read checkpoint")
             .await?;

@@ -260,10 +260,13 @@ impl Storage {
         Ok(())
     }
 
-    /// Deletes data files not in `keep` (names relative to the root).
+    /// Deletes the data files of versions up to `up_to` that are not in `keep` (names
+    /// relative to the root). Files of later versions (commits after a checkpoint was
+    /// captured) are never touched.
     pub(crate) async fn collect_garbage(
         &self,
         keep: &std::collections::HashSet<String>,
+        up_to: u64,
     ) -> Result<u64> {
         let prefix = self.path("data");
         let listed: Vec<_> = self
@@ -280,7 +283,7 @@ impl Storage {
         let mut deleted = 0;
         for meta in listed {
             let name = &meta.location.as_ref()[root_len..];
-            if !keep.contains(name) {
+            if !keep.contains(name) && data_file_version(name).is_some_and(|v| v <= up_to) {
                 match self.store.delete(&meta.location).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
                     Err(e) => {
@@ -295,6 +298,13 @@ impl Storage {
         }
         Ok(deleted)
     }
+}
+
+/// The version of the commit (or checkpoint) that wrote data file `name`
+/// (`data/<table>/<version>-…`).
+fn data_file_version(name: &str) -> Option<u64> {
+    let file = name.rsplit('/').next()?;
+    file.get(..20)?.parse().ok()
 }
 
 fn encode_json<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>> {

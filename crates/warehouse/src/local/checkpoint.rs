@@ -1,0 +1,236 @@
+//! Checkpoints: the whole state at one version, so a restart replays only the log entries
+//! after it. For each table a checkpoint records the list of its segments and, for a keyed
+//! table, the latest rows of its keys (a Parquet file with their row ids): it costs the live
+//! keys, never the rows ever loaded or the history.
+//!
+//! A checkpoint is taken in two steps so that commits do not wait for it: [`capture`] copies
+//! what it needs from the state under the state lock (the rows in memory are Arrow arrays, so
+//! the copy is cheap), then [`CheckpointPlan::write`] writes the files, the checkpoint entry and
+//! the table manifests and removes what the checkpoint makes unnecessary, with no lock held.
+//! Commits go on meanwhile: the clean-up only touches files of versions up to the checkpoint's.
+
+use std::collections::HashSet;
+
+use arrow::array::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{FileLoad, TaskRun};
+use crate::catalog::ObjectDef;
+use crate::error::Result;
+use crate::local::manifest::Manifest;
+use crate::local::origin::RowOrigin;
+use crate::local::segment::Segment;
+use crate::local::state::State;
+use crate::local::storage::Storage;
+use crate::local::table::with_row_ids;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TableCheckpoint {
+    pub(crate) name: String,
+    /// The rows in memory with their row ids (a keyed table's latest rows; before segments, a
+    /// table's every row).
+    #[serde(default)]
+    pub(crate) rows_file: Option<String>,
+    /// The table's segment files, oldest first.
+    #[serde(default)]
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) version: u64,
+    /// Retained changes: version, data file, first row id when the change appended rows.
+    pub(crate) deltas: Vec<(u64, String, Option<u64>)>,
+    /// The staged files and lines of the retained appended changes, in the order of `deltas`.
+    #[serde(default)]
+    pub(crate) origins: Vec<Option<RowOrigin>>,
+    /// The applied sequence of every key of a keyed table (late detection after a restart).
+    #[serde(default)]
+    pub(crate) sequences_file: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StreamCheckpoint {
+    pub(crate) name: String,
+    pub(crate) offset: u64,
+    pub(crate) initial_pending: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TaskCheckpoint {
+    pub(crate) name: String,
+    pub(crate) resumed: bool,
+    pub(crate) failures: u32,
+    pub(crate) history: Vec<TaskRun>,
+}
+
+/// The whole state at one version.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Checkpoint {
+    pub(crate) version: u64,
+    pub(crate) time_micros: i64,
+    pub(crate) objects: Vec<ObjectDef>,
+    pub(crate) tables: Vec<TableCheckpoint>,
+    pub(crate) streams: Vec<StreamCheckpoint>,
+    pub(crate) loads: Vec<(String, FileLoad)>,
+    pub(crate) tasks: Vec<TaskCheckpoint>,
+    /// Pipes paused with `ALTER PIPE … SET PIPE_EXECUTION_PAUSED = TRUE`.
+    #[serde(default)]
+    pub(crate) paused_pipes: Vec<String>,
+}
+
+/// What a checkpoint writes, captured from the state at one version.
+#[derive(Debug)]
+pub(crate) struct CheckpointPlan {
+    version: u64,
+    checkpoint: Checkpoint,
+    /// Files to write first: name and rows.
+    files: Vec<(String, RecordBatch)>,
+    manifests: Vec<Manifest>,
+    /// Data files the checkpoint refers to (everything else up to its version may go).
+    keep: HashSet<String>,
+}
+
+/// Captures a checkpoint of `state` at its version. Versions a table retired outside a merge
+/// (a table restored from an older layout) are written to a segment first, so the state
+/// never refers to a file that is not there.
+pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<CheckpointPlan> {
+    let version = state.version;
+    let mut plan = CheckpointPlan {
+        version,
+        checkpoint: Checkpoint::default(),
+        files: Vec::new(),
+        manifests: Vec::new(),
+        keep: HashSet::new(),
+    };
+    for (name, table) in &mut state.tables {
+        if let Some(retired) = table.take_retired()? {
+            let file = format!("data/{name}/{version:020}-checkpoint-retired.parquet");
+            let rows = with_row_ids(&retired.rows, retired.row_ids.clone())?;
+            storage.write_batch(&file, &rows).await?;
+            table.add_segment(Segment {
+                file,
+                rows: retired.row_ids.len() as u64,
+                first_row_id: None,
+            });
+        }
+    }
+    for (name, table) in &state.tables {
+        let rows_file = table.memory_snapshot()?.map(|batch| {
+            let file = format!("data/{name}/{version:020}-snapshot.parquet");
+            plan.files.push((file.clone(), batch));
+            file
+        });
+        let mut files: Vec<String> = table.segments.iter().map(|s| s.file.clone()).collect();
+        files.extend(rows_file.clone());
+        if files.is_empty() {
+            // Other tools need a file to learn the columns of an empty table from.
+            let file = format!("data/{name}/{version:020}-empty.parquet");
+            plan.files
+                .push((file.clone(), RecordBatch::new_empty(table.schema())));
+            files.push(file);
+        }
+        let has_row_ids =
+            rows_file.is_some() || table.segments.iter().any(|s| s.first_row_id.is_none());
+        plan.keep.extend(files.iter().cloned());
+        plan.manifests.push(Manifest::new(
+            name,
+            version,
+            table.num_rows() as u64,
+            files,
+            has_row_ids,
+        ));
+        let deltas: Vec<(u64, String, Option<u64>)> = table
+            .deltas
+            .iter()
+            .map(|d| {
+                (
+                    d.version,
+                    d.file.clone(),
+                    d.appended.as_ref().map(|a| a.first_row_id),
+                )
+            })
+            .collect();
+        plan.keep.extend(deltas.iter().map(|(_, f, _)| f.clone()));
+        let origins = table
+            .deltas
+            .iter()
+            .map(|d| d.appended.as_ref().and_then(|a| a.origin.clone()))
+            .collect();
+        let sequences_file = table.sequences()?.map(|batch| {
+            let file = format!("data/{name}/{version:020}-sequences.arrow");
+            plan.files.push((file.clone(), batch));
+            plan.keep.insert(file.clone());
+            file
+        });
+        plan.checkpoint.tables.push(TableCheckpoint {
+            name: name.clone(),
+            rows_file,
+            segments: table.segments.clone(),
+            version: table.version,
+            deltas,
+            origins,
+            sequences_file,
+        });
+    }
+    plan.checkpoint.version = version;
+    plan.checkpoint.time_micros = state.clock_micros;
+    plan.checkpoint.objects = state.objects();
+    plan.checkpoint.streams = state
+        .streams
+        .iter()
+        .map(|(name, s)| StreamCheckpoint {
+            name: name.clone(),
+            offset: s.offset,
+            initial_pending: s.initial_pending,
+        })
+        .collect();
+    plan.checkpoint.loads = state
+        .loads
+        .iter()
+        .flat_map(|(table, h)| h.entries.iter().map(move |l| (table.clone(), l.clone())))
+        .collect();
+    plan.checkpoint.tasks = state
+        .tasks
+        .iter()
+        .map(|(name, t)| TaskCheckpoint {
+            name: name.clone(),
+            resumed: t.resumed,
+            failures: t.failures,
+            history: t.history.iter().cloned().collect(),
+        })
+        .collect();
+    plan.checkpoint.paused_pipes = state
+        .pipes
+        .iter()
+        .filter(|(_, p)| p.paused)
+        .map(|(name, _)| name.clone())
+        .collect();
+    state.commits_since_checkpoint = 0;
+    Ok(plan)
+}
+
+impl CheckpointPlan {
+    /// The version it checkpoints.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Writes its files, then the checkpoint entry (the checkpoint exists from then on), then
+    /// the manifests; then removes the log entries, older checkpoints and data files of
+    /// versions up to its own that it does not refer to.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancelling it leaves at worst files nothing refers to, removed by a later checkpoint.
+    pub(crate) async fn write(self, storage: &Storage) -> Result<()> {
+        for (name, batch) in &self.files {
+            storage.write_batch(name, batch).await?;
+        }
+        storage
+            .write_checkpoint(self.version, &self.checkpoint)
+            .await?;
+        for manifest in &self.manifests {
+            manifest.write(storage).await?;
+        }
+        storage.prune_before(self.version).await?;
+        storage.collect_garbage(&self.keep, self.version).await?;
+        Ok(())
+    }
+}
