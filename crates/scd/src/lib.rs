@@ -81,4 +81,4 @@ pub use reject::{OnBadRow, RejectReason, Rejection};
 pub use scd1::{Scd0, Scd1, Scd1Delete};
 pub use scd2::{OPEN_END_MICROS, Scd2, Scd2Delete, ValidityColumns};
 pub use spec::{ChangeFormat, TIMESTAMP, TableSpec, TableSpecBuilder};
-pub use table::{APPLIED_SEQUENCE, RowAddr, Table};
+pub use table::{APPLIED_SEQUENCE, RowAddr, Table, TableSnapshot};

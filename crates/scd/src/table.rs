@@ -10,6 +10,8 @@
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{CastOptions, cast_with_options, concat_batches, filter_record_batch, take};
 use arrow::datatypes::{DataType, SchemaRef};
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
@@ -47,6 +49,52 @@ pub(crate) struct KeyState {
     pub(crate) sequence: Option<i64>,
 }
 
+/// A table's rows at one moment ([`Table::snapshot`]), readable while the
+/// table changes.
+#[derive(Debug, Clone)]
+pub struct TableSnapshot {
+    schema: SchemaRef,
+    segments: Vec<Arc<Segment>>,
+    rows: usize,
+}
+
+impl TableSnapshot {
+    /// Rows in it.
+    pub fn num_rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Every row and its row id, in storage order.
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::Arrow`] if the rows cannot be filtered or concatenated.
+    pub fn to_batch_with_row_ids(&self) -> Result<(RecordBatch, UInt64Array)> {
+        rows_of(&self.schema, &self.segments, self.rows)
+    }
+}
+
+/// The live rows of `segments` and their row ids.
+fn rows_of(
+    schema: &SchemaRef,
+    segments: &[Arc<Segment>],
+    rows: usize,
+) -> Result<(RecordBatch, UInt64Array)> {
+    let mut parts = Vec::with_capacity(segments.len());
+    let mut ids = Vec::with_capacity(rows);
+    for s in segments {
+        parts.push(filter_record_batch(&s.batch, &s.live_mask())?);
+        ids.extend(
+            s.row_ids
+                .iter()
+                .zip(&s.deleted)
+                .filter(|(_, d)| !**d)
+                .map(|(id, _)| *id),
+        );
+    }
+    Ok((concat_batches(schema, &parts)?, UInt64Array::from(ids)))
+}
+
 /// Segments of one size tier merged at once (see `Table::compact`).
 const TIER_FANOUT: usize = 8;
 
@@ -58,10 +106,13 @@ fn tier_of(rows: usize) -> u32 {
     rows.max(1).ilog2() / TIER_FANOUT.ilog2()
 }
 
+/// Segments are shared with [`TableSnapshot`]s (`Arc`) and copied on write:
+/// a merge that marks rows of a segment a snapshot still holds copies only
+/// its deletion vector (the rows and row ids are immutable, shared).
 #[derive(Debug, Clone)]
 struct Segment {
     batch: RecordBatch,
-    row_ids: Vec<u64>,
+    row_ids: Arc<[u64]>,
     deleted: Vec<bool>,
     deleted_count: usize,
 }
@@ -88,7 +139,7 @@ pub struct Table {
     schema: SchemaRef,
     key: Vec<usize>,
     encoder: KeyEncoder,
-    segments: Vec<Segment>,
+    segments: Vec<Arc<Segment>>,
     pub(crate) keys: KeyMap<KeyState>,
     next_row_id: u64,
     live_rows: usize,
@@ -154,6 +205,11 @@ impl Table {
         }
     }
 
+    /// Whether rows were retired since the last [`Table::take_retired`].
+    pub fn has_retired(&self) -> bool {
+        !self.retired.is_empty()
+    }
+
     /// Whether the rows at `addrs` are still in the table.
     fn is_live(&self, addr: RowAddr) -> bool {
         self.segments
@@ -170,7 +226,7 @@ impl Table {
         let batch = self.gather(addrs)?;
         let ids = addrs.iter().map(|a| self.row_id(*a)).collect();
         for a in addrs {
-            let s = &mut self.segments[a.segment as usize];
+            let s = Arc::make_mut(&mut self.segments[a.segment as usize]);
             s.deleted[a.row as usize] = true;
             s.deleted_count += 1;
         }
@@ -228,22 +284,18 @@ impl Table {
 
     /// Every row and its row id, in storage order.
     pub fn to_batch_with_row_ids(&self) -> Result<(RecordBatch, UInt64Array)> {
-        let mut parts = Vec::with_capacity(self.segments.len());
-        let mut ids = Vec::with_capacity(self.live_rows);
-        for s in &self.segments {
-            parts.push(filter_record_batch(&s.batch, &s.live_mask())?);
-            ids.extend(
-                s.row_ids
-                    .iter()
-                    .zip(&s.deleted)
-                    .filter(|(_, d)| !**d)
-                    .map(|(id, _)| *id),
-            );
+        rows_of(&self.schema, &self.segments, self.live_rows)
+    }
+
+    /// The table's rows as they are now, for reading while the table goes on
+    /// changing: a few shared pointers, taken in microseconds. Later merges
+    /// copy what they change instead of changing what the snapshot sees.
+    pub fn snapshot(&self) -> TableSnapshot {
+        TableSnapshot {
+            schema: self.schema.clone(),
+            segments: self.segments.clone(),
+            rows: self.live_rows,
         }
-        Ok((
-            concat_batches(&self.schema, &parts)?,
-            UInt64Array::from(ids),
-        ))
     }
 
     /// The sequence of the last change applied to every key that has one
@@ -470,7 +522,7 @@ impl Table {
             });
         }
         for a in removed {
-            let s = &mut self.segments[a.segment as usize];
+            let s = Arc::make_mut(&mut self.segments[a.segment as usize]);
             if !s.deleted[a.row as usize] {
                 s.deleted[a.row as usize] = true;
                 s.deleted_count += 1;
@@ -501,12 +553,12 @@ impl Table {
         let n = batch.num_rows();
         if n > 0 {
             self.live_rows += n;
-            self.segments.push(Segment {
+            self.segments.push(Arc::new(Segment {
                 deleted: vec![false; n],
                 deleted_count: 0,
-                row_ids: row_ids.to_vec(),
+                row_ids: row_ids.into(),
                 batch,
-            });
+            }));
         }
         let mut latest_rows = Vec::new();
         for (key, mut state, latest_row) in states {
@@ -589,12 +641,12 @@ impl Table {
             None => (0..n).map(|_| self.allocate_row_id()).collect(),
         };
         self.live_rows += n;
-        self.segments.push(Segment {
+        self.segments.push(Arc::new(Segment {
             batch,
-            row_ids,
+            row_ids: row_ids.into(),
             deleted: vec![false; n],
             deleted_count: 0,
-        });
+        }));
         if self.retire {
             let gone = self.superseded_in(segment, &keys);
             self.retire_rows(&gone)?;
@@ -690,18 +742,18 @@ impl Table {
 
     /// Append one segment holding the live rows of `parts`, re-pointing the
     /// key index at the moved rows.
-    fn push_rewritten(&mut self, parts: &[Segment]) -> Result<()> {
+    fn push_rewritten(&mut self, parts: &[Arc<Segment>]) -> Result<()> {
         let index = self.segments.len() as u32;
         let old_first = index;
         let (batch, row_ids, moves) = Self::live_of(&self.schema, parts, old_first)?;
         self.repoint(&batch, &moves, index)?;
         let n = batch.num_rows();
-        self.segments.push(Segment {
+        self.segments.push(Arc::new(Segment {
             batch,
-            row_ids,
+            row_ids: row_ids.into(),
             deleted: vec![false; n],
             deleted_count: 0,
-        });
+        }));
         Ok(())
     }
 
@@ -710,12 +762,12 @@ impl Table {
         let (batch, row_ids, moves) = Self::live_of(&self.schema, &[part], i as u32)?;
         self.repoint(&batch, &moves, i as u32)?;
         let n = batch.num_rows();
-        self.segments[i] = Segment {
+        self.segments[i] = Arc::new(Segment {
             batch,
-            row_ids,
+            row_ids: row_ids.into(),
             deleted: vec![false; n],
             deleted_count: 0,
-        };
+        });
         Ok(())
     }
 
@@ -723,7 +775,7 @@ impl Table {
     /// ids, and for each kept row its old address.
     fn live_of(
         schema: &SchemaRef,
-        parts: &[Segment],
+        parts: &[Arc<Segment>],
         first: u32,
     ) -> Result<(RecordBatch, Vec<u64>, Vec<RowAddr>)> {
         let mut batches = Vec::with_capacity(parts.len());

@@ -37,6 +37,10 @@ pub struct FaultPlan {
     pub failing_gets: Mutex<Vec<(String, u64)>>,
     /// Calls failed on purpose so far.
     pub injected: AtomicU64,
+    /// While set, commit-log puts wait here (a commit held in the middle of its writes).
+    held: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    /// Commit-log puts waiting at the hold now.
+    pub waiting: AtomicU64,
     rng: Mutex<u64>,
 }
 
@@ -51,7 +55,36 @@ impl FaultPlan {
             refused_folder: Mutex::new(None),
             failing_gets: Mutex::new(Vec::new()),
             injected: AtomicU64::new(0),
+            held: Mutex::new(None),
+            waiting: AtomicU64::new(0),
             rng: Mutex::new(seed.max(1)),
+        }
+    }
+
+    /// Holds every commit-log put until [`FaultPlan::release_commits`]: the data files of a
+    /// commit are written, its log entry waits ([`FaultPlan::waiting`] counts the waiters).
+    pub fn hold_commits(&self) {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Arc::new(tokio::sync::Semaphore::new(0)));
+    }
+
+    /// Lets held and later commit-log puts through.
+    pub fn release_commits(&self) {
+        if let Some(gate) = self.held.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS);
+        }
+    }
+
+    /// Waits at the hold if `location` is a commit-log entry and commits are held.
+    async fn wait_if_held(&self, location: &Path) {
+        if !location.parts().any(|p| p.as_ref() == "log") {
+            return;
+        }
+        let gate = self.held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(gate) = gate {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let _ = gate.acquire().await;
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -233,6 +266,7 @@ impl ObjectStore for FaultStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
+        self.plan.wait_if_held(location).await;
         if let Some(error) = self.plan.put_refused(location) {
             return Err(error);
         }

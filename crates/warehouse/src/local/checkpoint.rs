@@ -162,7 +162,7 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
         plan.checkpoint.tables.push(TableCheckpoint {
             name: name.clone(),
             rows_file,
-            segments: table.segments.clone(),
+            segments: table.segments.to_vec(),
             version: table.version,
             deltas,
             origins,

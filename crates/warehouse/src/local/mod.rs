@@ -13,6 +13,7 @@ mod pipe;
 mod recover;
 mod reject;
 mod segment;
+mod snapshot;
 mod state;
 mod storage;
 mod stores;
@@ -127,7 +128,19 @@ impl LocalWarehouseBuilder {
             shutdown,
             background: std::sync::Mutex::new(Vec::new()),
             checkpoints,
+            published: snapshot::Published::default(),
         });
+        {
+            let mut state = inner.state.lock().await;
+            if state.tables.values().any(|t| t.has_retired()) {
+                // Versions a layout without segments kept in memory go to a segment now.
+                checkpoint::capture(&inner.storage, &mut state)
+                    .await?
+                    .write(&inner.storage)
+                    .await?;
+            }
+            inner.published.publish(&state);
+        }
         let writer = tokio::spawn(write_checkpoints(
             inner.storage.clone(),
             pending_checkpoints,
@@ -278,7 +291,7 @@ impl LocalWarehouse {
     /// (`pl.read_ipc`), pandas/pyarrow and DuckDB's `arrow` extension open. Returns the number
     /// of rows written.
     pub async fn export_ipc(&self, table: &str, path: &std::path::Path) -> Result<usize> {
-        let plan = self.inner.lock().await.table(table)?.read_plan()?;
+        let plan = self.inner.published.current().table(table)?.read.clone();
         let batch = plan.rows(&self.inner.storage).await?;
         let bytes = storage::encode_ipc(&batch)?;
         std::fs::write(path, bytes).map_err(|e| crate::WarehouseError::Export {
@@ -291,26 +304,17 @@ impl LocalWarehouse {
     /// Where the rows of `table` are kept: how many are in memory (the latest row of each key
     /// of a keyed table) and how many in segment files on storage.
     pub async fn table_storage(&self, table: &str) -> Result<TableStorage> {
-        let state = self.inner.lock().await;
-        let t = state.table(table)?;
-        let rows_in_segments: u64 = t.segments.iter().map(|s| s.rows).sum();
-        Ok(TableStorage {
-            rows: t.num_rows() as u64,
-            rows_in_memory: t.num_rows() as u64 - rows_in_segments,
-            segments: t.segments.len() as u64,
-            rows_in_segments,
-            retained_changes: t.deltas.len() as u64,
-        })
+        Ok(self.inner.published.current().table(table)?.storage)
     }
 
     /// The number of rows in `table`, without reading them.
     pub async fn row_count(&self, table: &str) -> Result<usize> {
-        Ok(self.inner.lock().await.table(table)?.num_rows())
+        Ok(self.inner.published.current().table(table)?.storage.rows as usize)
     }
 
     /// The committed version (the number of commits so far).
     pub async fn version(&self) -> u64 {
-        self.inner.state.lock().await.version
+        self.inner.published.current().version
     }
 }
 
@@ -334,6 +338,8 @@ pub(crate) struct Inner {
     background: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// Checkpoints captured after commits, written by a background task.
     checkpoints: mpsc::Sender<checkpoint::CheckpointPlan>,
+    /// The last committed version of the tables, for readers.
+    published: snapshot::Published,
 }
 
 /// Writes the checkpoints commits capture, one at a time, off the commit path. A failed one
@@ -403,6 +409,7 @@ impl Inner {
                     restored.limits = state.limits;
                     restored.clock_micros = restored.clock_micros.max(state.clock_micros);
                     *state = restored;
+                    self.published.publish(state);
                     return;
                 }
                 Err(error) => {
@@ -523,6 +530,7 @@ impl Inner {
             state.apply(version, action, delta)?;
         }
         state.prune_deltas();
+        self.published.publish(state);
         state.commits_since_checkpoint += 1;
         if state.commits_since_checkpoint >= self.checkpoint_every {
             self.start_checkpoint(state).await;

@@ -156,14 +156,15 @@ impl Warehouse for LocalWarehouse {
     }
 
     async fn query(&self, relation: Relation) -> Result<RecordBatch> {
+        if let Relation::Table(name) = &relation {
+            // The last committed version, read without the state lock: a merge in progress
+            // neither delays the read nor shows in it.
+            let plan = self.inner.published.current().table(name)?.read.clone();
+            return plan.rows(&self.inner.storage).await;
+        }
         let state = self.inner.lock().await;
         match relation {
-            Relation::Table(name) => {
-                // Taken under the lock, read without it: a merge may commit meanwhile.
-                let plan = state.table(&name)?.read_plan()?;
-                drop(state);
-                plan.rows(&self.inner.storage).await
-            }
+            Relation::Table(_) => unreachable!("answered from the published snapshot above"),
             Relation::Stream(name) => {
                 let stream = state.stream(&name)?;
                 let initial = streams::initial_rows(&self.inner.storage, &state, stream).await?;

@@ -82,7 +82,7 @@ async fn recover_from(
         };
         let sequences = rows.sequences.clone();
         let snapshot = rows.finish(&table.schema())?;
-        let segments = std::mem::take(&mut table.segments);
+        let segments = std::mem::take(&mut table.segments).to_vec();
         let mut restored =
             LocalTable::restore(table.def.clone(), table.version, Some(snapshot), segments)?;
         for batch in &sequences {
@@ -130,7 +130,7 @@ async fn load_checkpoint(
                     rows: ids.len() as u64,
                     first_row_id: None,
                 };
-                t.segments.insert(0, segment);
+                Arc::make_mut(&mut t.segments).insert(0, segment);
             }
         } else {
             let snapshot = match &table.rows_file {

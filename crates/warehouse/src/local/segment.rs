@@ -76,8 +76,9 @@ impl Segment {
 #[derive(Debug, Clone)]
 pub(crate) struct TableRead {
     pub(crate) schema: SchemaRef,
-    pub(crate) memory: Option<(RecordBatch, Vec<u64>)>,
-    pub(crate) segments: Vec<Segment>,
+    /// The latest rows of a keyed table, as they were at that version.
+    pub(crate) memory: Option<snowdrift_scd::TableSnapshot>,
+    pub(crate) segments: std::sync::Arc<Vec<Segment>>,
 }
 
 impl TableRead {
@@ -85,14 +86,15 @@ impl TableRead {
     pub(crate) async fn rows_with_ids(self, storage: &Storage) -> Result<(RecordBatch, Vec<u64>)> {
         let mut parts = Vec::with_capacity(self.segments.len() + 1);
         let mut ids = Vec::new();
-        for segment in &self.segments {
+        for segment in self.segments.iter() {
             let (batch, segment_ids) = segment.read(storage, &self.schema).await?;
             parts.push(batch);
             ids.extend(segment_ids);
         }
-        if let Some((batch, memory_ids)) = self.memory {
+        if let Some(memory) = &self.memory {
+            let (batch, memory_ids) = memory.to_batch_with_row_ids()?;
             parts.push(batch);
-            ids.extend(memory_ids);
+            ids.extend(memory_ids.values().iter().copied());
         }
         Ok((concat_batches(&self.schema, &parts)?, ids))
     }

@@ -28,7 +28,7 @@ pub(crate) async fn initial_rows(
     if !stream.initial_pending {
         return Ok(None);
     }
-    let plan = state.table(&stream.def.table)?.read_plan()?;
+    let plan = state.table(&stream.def.table)?.read_plan();
     Ok(Some(plan.rows_with_ids(storage).await?))
 }
 

@@ -39,7 +39,8 @@ pub(crate) struct LocalTable {
     pub(crate) def: TableDef,
     pub(crate) rows: Rows,
     /// The segment files of its rows, oldest first.
-    pub(crate) segments: Vec<Segment>,
+    /// Shared with the published snapshot readers use (copied when a commit adds one).
+    pub(crate) segments: Arc<Vec<Segment>>,
     pub(crate) deltas: VecDeque<Delta>,
     /// The last version that changed the table (its creation, at least).
     pub(crate) version: u64,
@@ -80,7 +81,7 @@ impl LocalTable {
         Ok(LocalTable {
             def,
             rows,
-            segments,
+            segments: Arc::new(segments),
             deltas: VecDeque::new(),
             version,
         })
@@ -99,14 +100,30 @@ impl LocalTable {
         in_memory + in_segments as usize
     }
 
-    /// What a read of every row needs (read it with [`TableRead::rows`] after releasing the
-    /// state lock). Copies the rows in memory: bounded by the keys.
-    pub(crate) fn read_plan(&self) -> Result<TableRead> {
-        Ok(TableRead {
+    /// What a read of every row at this version needs (read it with [`TableRead::rows`]
+    /// after releasing the state lock): shared pointers, no copy of the rows.
+    pub(crate) fn read_plan(&self) -> TableRead {
+        TableRead {
             schema: self.schema(),
-            memory: self.memory_rows()?,
+            memory: match &self.rows {
+                Rows::Keyed(t) => Some(t.snapshot()),
+                Rows::Append { .. } => None,
+            },
             segments: self.segments.clone(),
-        })
+        }
+    }
+
+    /// Where its rows are kept.
+    pub(crate) fn storage(&self) -> crate::local::TableStorage {
+        let rows_in_segments: u64 = self.segments.iter().map(|s| s.rows).sum();
+        let rows = self.num_rows() as u64;
+        crate::local::TableStorage {
+            rows,
+            rows_in_memory: rows - rows_in_segments,
+            segments: self.segments.len() as u64,
+            rows_in_segments,
+            retained_changes: self.deltas.len() as u64,
+        }
     }
 
     /// The rows in memory and their row ids (a keyed table's latest rows).
@@ -135,7 +152,7 @@ impl LocalTable {
         {
             *next_row_id = (*next_row_id).max(last);
         }
-        self.segments.push(segment);
+        Arc::make_mut(&mut self.segments).push(segment);
     }
 
     /// Appends rows to a table without a key; `origin` says where they were loaded from.
@@ -168,6 +185,12 @@ impl LocalTable {
             sequences: outcome.applied_sequences,
             retired: self.take_retired()?,
         })
+    }
+
+    /// Whether it holds retired rows that no segment holds yet (a table restored from a
+    /// checkpoint of the layout before segments).
+    pub(crate) fn has_retired(&self) -> bool {
+        matches!(&self.rows, Rows::Keyed(t) if t.has_retired())
     }
 
     /// The rows retired from memory that no segment holds yet.
