@@ -231,8 +231,11 @@ impl Renderer {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
+        let retention = def.retention_days.map_or(String::new(), |days| {
+            format!(" DATA_RETENTION_TIME_IN_DAYS = {days}")
+        });
         let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} ({})",
+            "CREATE TABLE IF NOT EXISTS {} ({}){retention}",
             self.name(ObjectKind::Table, &def.name)?,
             columns.join(", ")
         );

@@ -344,3 +344,14 @@ fn a_root_task_with_retries_renders_task_auto_retry_attempts() {
         .to_string();
     assert!(!plain.contains("TASK_AUTO_RETRY_ATTEMPTS"), "{plain}");
 }
+
+#[test]
+fn a_table_retention_is_rendered_only_when_set() {
+    let spec = spec();
+    let renderer = Renderer::new("db", "sc");
+    let plain = renderer.table(&table(&spec, "customer")).unwrap();
+    assert!(!plain.to_string().contains("DATA_RETENTION_TIME_IN_DAYS"));
+    let kept = table(&spec, "customer").with_retention_days(7);
+    let sql = renderer.table(&kept).unwrap().to_string();
+    assert!(sql.ends_with(") DATA_RETENTION_TIME_IN_DAYS = 7"), "{sql}");
+}

@@ -224,7 +224,16 @@ pub struct TableDef {
     pub key: Vec<String>,
     /// How rows are kept.
     pub layout: TableLayout,
+    /// `DATA_RETENTION_TIME_IN_DAYS`: how long changes of the table stay readable by a
+    /// stream that has not consumed them (0 to 90; `None`: the default, one day). Past it, the
+    /// changes are released and such a stream is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
+
+/// Days a table's changes are retained when its definition says nothing (Snowflake's
+/// default).
+pub const DEFAULT_RETENTION_DAYS: u32 = 1;
 
 impl TableDef {
     /// A plain table without a key.
@@ -234,7 +243,20 @@ impl TableDef {
             columns,
             key: Vec::new(),
             layout: TableLayout::Plain,
+            retention_days: None,
         }
+    }
+
+    /// The same table with `DATA_RETENTION_TIME_IN_DAYS = days`.
+    pub fn with_retention_days(mut self, days: u32) -> Self {
+        self.retention_days = Some(days);
+        self
+    }
+
+    /// How long its changes stay readable by streams that have not consumed them.
+    pub fn retention(&self) -> std::time::Duration {
+        let days = self.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
+        std::time::Duration::from_secs(u64::from(days) * 86_400)
     }
 
     /// The same table with these key columns.
@@ -309,6 +331,11 @@ impl TableDef {
         }
         if self.layout != TableLayout::Plain && self.key.is_empty() {
             return Err(invalid("an SCD table needs a key".into()));
+        }
+        if let Some(days) = self.retention_days.filter(|d| *d > 90) {
+            return Err(invalid(format!(
+                "DATA_RETENTION_TIME_IN_DAYS is {days}; Snowflake allows 0 to 90"
+            )));
         }
         Ok(())
     }

@@ -10,6 +10,22 @@ pub type Result<T, E = WarehouseError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WarehouseError {
+    /// A stream's offset is older than the changes its table still retains: changes it has not
+    /// consumed were released after the table's retention period, so it cannot be read (as on
+    /// Snowflake, recreate it; `CREATE OR REPLACE STREAM` starts it at the current version).
+    #[error(
+        "stream `{stream}` is stale: its offset {offset} is before version {available_from}, the oldest change table `{table}` still retains (retention period exceeded); recreate the stream"
+    )]
+    StaleStream {
+        /// The stream.
+        stream: String,
+        /// Its table.
+        table: String,
+        /// The stream's offset (the version it has consumed up to).
+        offset: u64,
+        /// The oldest version whose changes are still retained.
+        available_from: u64,
+    },
     /// The named object does not exist.
     #[error("{kind} `{name}` does not exist")]
     NotFound {

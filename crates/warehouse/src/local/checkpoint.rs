@@ -43,6 +43,12 @@ pub(crate) struct TableCheckpoint {
     /// The applied sequence of every key of a keyed table (late detection after a restart).
     #[serde(default)]
     pub(crate) sequences_file: Option<String>,
+    /// The commit time of each retained change, in the order of `deltas`.
+    #[serde(default)]
+    pub(crate) delta_times: Vec<i64>,
+    /// Changes up to this version were released unconsumed after the retention period.
+    #[serde(default)]
+    pub(crate) released_through: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -167,6 +173,8 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
             deltas,
             origins,
             sequences_file,
+            delta_times: table.deltas.iter().map(|d| d.time_micros).collect(),
+            released_through: table.released_through,
         });
     }
     plan.checkpoint.version = version;

@@ -426,6 +426,7 @@ impl Inner {
     async fn write_change(
         &self,
         version: u64,
+        time_micros: i64,
         n: usize,
         table: &str,
         change: TableWrite,
@@ -467,7 +468,7 @@ impl Inner {
             sequences,
             retired,
         };
-        Ok((action, change.into_delta(version, file)))
+        Ok((action, change.into_delta(version, time_micros, file)))
     }
 
     /// Captures a checkpoint of `state` for the background writer, unless it is still
@@ -500,7 +501,9 @@ impl Inner {
             if change.is_empty() {
                 continue;
             }
-            let (action, delta) = self.write_change(version, n, &table, change).await?;
+            let (action, delta) = self
+                .write_change(version, time_micros, n, &table, change)
+                .await?;
             all.push(action);
             deltas.push(delta);
         }

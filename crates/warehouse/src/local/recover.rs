@@ -85,6 +85,7 @@ async fn recover_from(
         let segments = std::mem::take(&mut table.segments).to_vec();
         let mut restored =
             LocalTable::restore(table.def.clone(), table.version, Some(snapshot), segments)?;
+        restored.released_through = table.released_through;
         for batch in &sequences {
             restored.restore_sequences(batch)?;
         }
@@ -143,12 +144,19 @@ async fn load_checkpoint(
             }
             restoring.insert(table.name.clone(), rows);
         }
+        if let Some(t) = state.tables.get_mut(&table.name) {
+            t.released_through = table.released_through;
+        }
         let mut kept = VecDeque::new();
         let mut origins = table.origins.into_iter();
+        let mut times = table.delta_times.into_iter();
         for (version, file, appended_from) in table.deltas {
             let batch = storage.read_batch(&file).await?;
             let origin = origins.next().flatten();
-            kept.push_back(stored_delta(version, file, batch, appended_from, origin)?);
+            // Checkpoints from before commit times were kept: the checkpoint's own time.
+            let time = times.next().unwrap_or(checkpoint.time_micros);
+            let stored = stored_delta(version, time, file, batch, appended_from, origin)?;
+            kept.push_back(stored);
         }
         deltas.insert(table.name, kept);
     }
@@ -218,6 +226,7 @@ async fn replay(
                 }
                 let delta = stored_delta(
                     entry.version,
+                    entry.time_micros,
                     file.clone(),
                     batch,
                     *appended_from,
@@ -252,6 +261,7 @@ async fn replay(
 /// A change read back from a data file.
 fn stored_delta(
     version: u64,
+    time_micros: i64,
     file: String,
     batch: arrow::array::RecordBatch,
     appended_from: Option<u64>,
@@ -263,7 +273,9 @@ fn stored_delta(
             first_row_id,
             origin,
         })
-        .into_delta(version, file),
-        None => TableWrite::changes(ChangeSet::try_new(batch)?).into_delta(version, file),
+        .into_delta(version, time_micros, file),
+        None => {
+            TableWrite::changes(ChangeSet::try_new(batch)?).into_delta(version, time_micros, file)
+        }
     })
 }

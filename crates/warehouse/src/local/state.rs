@@ -537,11 +537,17 @@ impl State {
         self.order.retain(|(kd, n)| !(*kd == kind && *n == k));
     }
 
-    /// The oldest offset among streams on `table` (deltas at or before it are not needed).
+    /// The oldest offset among streams on `table` that can still be read (deltas at or before
+    /// it are not needed; a stale stream needs none).
     pub(crate) fn oldest_offset_on(&self, table: &str) -> Option<u64> {
+        let released = self
+            .tables
+            .get(&key(table))
+            .map_or(0, |t| t.released_through);
         self.streams
             .values()
             .filter(|s| key(&s.def.table) == key(table))
+            .filter(|s| s.initial_pending || s.offset >= released)
             .map(|s| s.offset)
             .min()
     }
@@ -552,8 +558,9 @@ impl State {
             .keys()
             .map(|t| (t.clone(), self.oldest_offset_on(t)))
             .collect();
+        let now = self.clock_micros;
         for (name, table) in &mut self.tables {
-            table.prune_deltas(offsets.get(name).copied().flatten());
+            table.prune_deltas(offsets.get(name).copied().flatten(), now);
         }
     }
 

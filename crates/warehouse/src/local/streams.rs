@@ -10,10 +10,11 @@ use arrow::compute::{and, concat_batches, filter_record_batch, not};
 use snowdrift_scd::{ACTION, ChangeSet, IS_UPDATE, ROW_ID, net_changes};
 
 use crate::error::Result;
+use crate::error::WarehouseError;
 use crate::local::origin::RowOrigin;
 use crate::local::state::{State, StreamState};
 use crate::local::storage::Storage;
-use crate::local::table::Appended;
+use crate::local::table::{Appended, LocalTable};
 
 /// A table's rows and their row ids, read for a stream's first read with
 /// `SHOW_INITIAL_ROWS` (from its segments too, so read ahead, asynchronously).
@@ -32,13 +33,28 @@ pub(crate) async fn initial_rows(
     Ok(Some(plan.rows_with_ids(storage).await?))
 }
 
+/// The stream's table, unless the stream is stale (changes it has not consumed were
+/// released after the table's retention period).
+fn table_of<'s>(state: &'s State, stream: &StreamState) -> Result<&'s LocalTable> {
+    let table = state.table(&stream.def.table)?;
+    match table.stale_for(stream.offset) {
+        Some(available_from) if !stream.initial_pending => Err(WarehouseError::StaleStream {
+            stream: stream.def.name.clone(),
+            table: table.def.name.clone(),
+            offset: stream.offset,
+            available_from,
+        }),
+        _ => Ok(table),
+    }
+}
+
 /// The stream's change rows now; `initial` is what [`initial_rows`] read for it.
 pub(crate) fn read(
     state: &State,
     stream: &StreamState,
     initial: Option<InitialRows>,
 ) -> Result<ChangeSet> {
-    let table = state.table(&stream.def.table)?;
+    let table = table_of(state, stream)?;
     if stream.initial_pending {
         let (rows, ids) = initial.ok_or_else(|| crate::WarehouseError::Corrupt {
             path: stream.def.name.clone(),
@@ -159,7 +175,7 @@ pub(crate) fn read_for_merge(
     initial: Option<InitialRows>,
 ) -> Result<MergeInput> {
     if stream.def.append_only && !stream.initial_pending {
-        let table = state.table(&stream.def.table)?;
+        let table = table_of(state, stream)?;
         let window: Vec<&Appended> = table
             .deltas
             .iter()
@@ -194,7 +210,7 @@ pub(crate) fn read_for_merge(
 
 /// Whether the stream has changes after its offset (may be true when they net to nothing).
 pub(crate) fn has_data(state: &State, stream: &StreamState) -> Result<bool> {
-    let table = state.table(&stream.def.table)?;
+    let table = table_of(state, stream)?;
     Ok(stream.initial_pending && table.num_rows() > 0
         || table
             .deltas

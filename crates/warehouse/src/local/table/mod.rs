@@ -42,6 +42,9 @@ pub(crate) struct LocalTable {
     /// Shared with the published snapshot readers use (copied when a commit adds one).
     pub(crate) segments: Arc<Vec<Segment>>,
     pub(crate) deltas: VecDeque<Delta>,
+    /// Changes up to this version were released after the retention period before every
+    /// stream on the table consumed them: a stream with an older offset is stale.
+    pub(crate) released_through: u64,
     /// The last version that changed the table (its creation, at least).
     pub(crate) version: u64,
 }
@@ -83,6 +86,7 @@ impl LocalTable {
             rows,
             segments: Arc::new(segments),
             deltas: VecDeque::new(),
+            released_through: 0,
             version,
         })
     }
@@ -298,15 +302,32 @@ impl LocalTable {
         }
     }
 
-    /// Keeps only the deltas newer than `offset`.
-    pub(crate) fn prune_deltas(&mut self, oldest_needed_after: Option<u64>) {
-        match oldest_needed_after {
-            None => self.deltas.clear(),
-            Some(offset) => {
-                while self.deltas.front().is_some_and(|d| d.version <= offset) {
-                    self.deltas.pop_front();
-                }
+    /// Releases the changes every stream on the table has consumed (all of them without
+    /// streams: `oldest_needed_after` is `None`), and those older than the retention period at
+    /// `now_micros` (the time of the latest commit) even if a stream still needs them: that
+    /// stream is stale from then on.
+    pub(crate) fn prune_deltas(&mut self, oldest_needed_after: Option<u64>, now_micros: i64) {
+        let Some(offset) = oldest_needed_after else {
+            self.deltas.clear();
+            return;
+        };
+        let retention = i64::try_from(self.def.retention().as_micros()).unwrap_or(i64::MAX);
+        while let Some(d) = self.deltas.front() {
+            let consumed = d.version <= offset;
+            let expired = now_micros.saturating_sub(d.time_micros) > retention;
+            if !consumed && !expired {
+                break;
             }
+            if !consumed {
+                self.released_through = self.released_through.max(d.version);
+            }
+            self.deltas.pop_front();
         }
+    }
+
+    /// Whether a stream at `offset` can no longer be read, and then the oldest version whose
+    /// changes are retained.
+    pub(crate) fn stale_for(&self, offset: u64) -> Option<u64> {
+        (offset < self.released_through).then_some(self.released_through + 1)
     }
 }

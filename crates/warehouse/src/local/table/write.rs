@@ -11,6 +11,8 @@ use crate::local::origin::RowOrigin;
 #[derive(Debug, Clone)]
 pub(crate) struct Delta {
     pub(crate) version: u64,
+    /// When it was committed (µs since the epoch, the warehouse's clock).
+    pub(crate) time_micros: i64,
     pub(crate) changes: ChangeSet,
     /// The data file holding it.
     pub(crate) file: String,
@@ -126,16 +128,18 @@ impl TableWrite {
         }
     }
 
-    pub(crate) fn into_delta(self, version: u64, file: String) -> Delta {
+    pub(crate) fn into_delta(self, version: u64, time_micros: i64, file: String) -> Delta {
         match self {
             TableWrite::Appended(a) => Delta {
                 version,
+                time_micros,
                 changes: a.change_set(),
                 file,
                 appended: Some(a),
             },
             TableWrite::Changed { changes, .. } => Delta {
                 version,
+                time_micros,
                 changes,
                 file,
                 appended: None,
