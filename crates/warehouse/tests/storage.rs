@@ -251,3 +251,67 @@ async fn reads_see_the_last_commit_without_waiting_for_a_merge_in_progress() {
     assert_eq!(warehouse.row_count("raw").await.unwrap(), 5);
     assert_eq!(warehouse.table("raw").await.unwrap().num_rows(), 5);
 }
+
+#[tokio::test]
+async fn a_scan_streams_segments_with_a_projection_and_a_key_filter() {
+    use futures::TryStreamExt as _;
+    use snowdrift_warehouse::{Scan, WarehouseError};
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = warehouse(dir.path()).await;
+    load_rounds(&warehouse).await;
+    let keys = RecordBatch::try_from_iter(vec![(
+        "id",
+        Arc::new(Int64Array::from(vec![1, 2, 999])) as _,
+    )])
+    .unwrap();
+    let parts: Vec<RecordBatch> = warehouse
+        .scan(
+            "history",
+            Scan::new().columns(["email", "is_current"]).keys(keys),
+        )
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(
+        parts.len() > 1,
+        "one part per segment and one for the rows in memory"
+    );
+    let all = concat_batches(&parts[0].schema(), &parts).unwrap();
+    let schema = all.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["email", "is_current"]);
+    let mut emails = sorted_rows(&all, &["email", "is_current"]);
+    emails.sort();
+    assert_eq!(
+        emails.len(),
+        6,
+        "three versions of keys 1 and 2: {emails:?}"
+    );
+    assert!(emails.iter().filter(|r| r.contains("true")).count() == 2);
+    // Every row of the raw table, part by part.
+    let raw: Vec<RecordBatch> = warehouse
+        .scan("raw", Scan::new())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(raw.iter().map(RecordBatch::num_rows).sum::<usize>(), 150);
+    assert_eq!(raw.len(), 3);
+    // A key filter needs a key; columns must exist.
+    let keys =
+        RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from(vec![1])) as _)]).unwrap();
+    assert!(matches!(
+        warehouse.scan("raw", Scan::new().keys(keys)).await.err(),
+        Some(WarehouseError::InvalidDefinition { .. })
+    ));
+    assert!(matches!(
+        warehouse
+            .scan("raw", Scan::new().columns(["nope"]))
+            .await
+            .err(),
+        Some(WarehouseError::InvalidDefinition { .. })
+    ));
+}

@@ -12,6 +12,7 @@ mod origin;
 mod pipe;
 mod recover;
 mod reject;
+mod scan;
 mod segment;
 mod snapshot;
 mod state;
@@ -31,6 +32,7 @@ use tokio::task::JoinHandle;
 use crate::error::Result;
 pub use backoff::PipeRetry;
 pub use clock::Clock;
+pub use scan::Scan;
 use state::{Action, CommitEntry, State, key};
 use storage::Storage;
 use table::TableWrite;
@@ -299,6 +301,35 @@ impl LocalWarehouse {
             source: e,
         })?;
         Ok(batch.num_rows())
+    }
+
+    /// The rows of `table` at the last committed version as a stream of batches, one segment
+    /// file at a time (memory holds one part, never the whole table), with the columns and
+    /// keys `scan` asks for. Reads without the state lock: merges go on meanwhile and do not
+    /// show in it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::NotFound`] for an unknown table,
+    /// [`crate::WarehouseError::InvalidDefinition`] for an unknown column or a key filter on
+    /// a table without a key; items of the stream fail with storage errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the stream stops the read; nothing is changed.
+    pub async fn scan(
+        &self,
+        table: &str,
+        scan: Scan,
+    ) -> Result<futures::stream::BoxStream<'static, Result<arrow::array::RecordBatch>>> {
+        let snapshot = self.inner.published.current();
+        let published = snapshot.table(table)?;
+        scan::scan(
+            self.inner.storage.clone(),
+            &published.def,
+            published.read.clone(),
+            &scan,
+        )
     }
 
     /// Where the rows of `table` are kept: how many are in memory (the latest row of each key

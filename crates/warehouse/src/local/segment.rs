@@ -56,6 +56,18 @@ impl Segment {
         Ok((conform(&batch, schema, &self.file)?, ids))
     }
 
+    /// Only the columns named `columns` of its rows, in the table's `schema` (other columns
+    /// NULL): what a scan with a projection reads.
+    pub(crate) async fn read_columns(
+        &self,
+        storage: &Storage,
+        schema: &SchemaRef,
+        columns: &[String],
+    ) -> Result<RecordBatch> {
+        let batch = storage.read_columns(&self.file, columns).await?;
+        crate::local::scan::widen(&batch, schema, &self.file)
+    }
+
     /// The row ids of its rows (for a restart, which must not bring them back into memory).
     pub(crate) async fn row_ids(&self, storage: &Storage) -> Result<Vec<u64>> {
         match self.first_row_id {

@@ -15,6 +15,7 @@ use crate::local::state::{State, key};
 /// One table at the published version.
 #[derive(Debug, Clone)]
 pub(crate) struct PublishedTable {
+    pub(crate) def: crate::catalog::TableDef,
     pub(crate) read: TableRead,
     pub(crate) storage: TableStorage,
 }
@@ -37,6 +38,7 @@ impl Snapshot {
                 .iter()
                 .map(|(name, t)| {
                     let published = PublishedTable {
+                        def: t.def.clone(),
                         read: t.read_plan(),
                         storage: t.storage(),
                     };

@@ -19,8 +19,8 @@ use bytes::Bytes;
 use futures::TryStreamExt as _;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde::Serialize;
@@ -130,6 +130,27 @@ impl Storage {
             decode_parquet(bytes)
         } else {
             decode_ipc(&bytes)
+        };
+        decoded.map_err(|reason| WarehouseError::Corrupt {
+            path: path.to_string(),
+            reason,
+        })
+    }
+
+    /// Reads only the columns named `columns` of a data file (a Parquet file is read column
+    /// by column; an Arrow IPC file whole, then projected).
+    pub(crate) async fn read_columns(&self, name: &str, columns: &[String]) -> Result<RecordBatch> {
+        let path = self.path(name);
+        let bytes = self.get(&path, "read data file").await?;
+        let decoded = if is_parquet(name) {
+            decode_parquet_columns(bytes, Some(columns))
+        } else {
+            decode_ipc(&bytes).and_then(|batch| {
+                let keep: Vec<usize> = (0..batch.num_columns())
+                    .filter(|&i| columns.contains(batch.schema().field(i).name()))
+                    .collect();
+                batch.project(&keep).map_err(|e| e.to_string())
+            })
         };
         decoded.map_err(|reason| WarehouseError::Corrupt {
             path: path.to_string(),
@@ -343,12 +364,28 @@ pub(crate) fn encode_parquet(batch: &RecordBatch) -> Result<Vec<u8>> {
 }
 
 fn decode_parquet(bytes: Bytes) -> std::result::Result<RecordBatch, String> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
-    let schema = builder.schema().clone();
+    decode_parquet_columns(bytes, None)
+}
+
+/// Decodes a Parquet file, only the top-level columns named in `columns` when given.
+fn decode_parquet_columns(
+    bytes: Bytes,
+    columns: Option<&[String]>,
+) -> std::result::Result<RecordBatch, String> {
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
+    if let Some(columns) = columns {
+        let roots: Vec<usize> = (0..builder.schema().fields().len())
+            .filter(|&i| columns.contains(builder.schema().field(i).name()))
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+        builder = builder.with_projection(mask);
+    }
     let reader = builder
         .with_batch_size(64 * 1024)
         .build()
         .map_err(|e| e.to_string())?;
+    // The reader's schema: the projected columns only.
+    let schema = arrow::array::RecordBatchReader::schema(&reader);
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
