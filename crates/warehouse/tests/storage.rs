@@ -315,3 +315,66 @@ async fn a_scan_streams_segments_with_a_projection_and_a_key_filter() {
         Some(WarehouseError::InvalidDefinition { .. })
     ));
 }
+
+/// Waits until `table` has at most `segments` segments (compaction runs in the background).
+async fn wait_for_segments(warehouse: &LocalWarehouse, table: &str, segments: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let storage = warehouse.table_storage(table).await.unwrap();
+        if storage.segments <= segments {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{table} not compacted: {storage:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_segments_are_compacted_in_the_background_and_keep_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = warehouse(dir.path()).await;
+    for round in 0..20 {
+        let ids: Vec<i64> = (0..50).collect();
+        warehouse
+            .dml("raw", Dml::Insert(vec![rows(&ids, &format!("r{round}-"))]))
+            .await
+            .unwrap();
+        warehouse.execute_task("merge_raw").await.unwrap();
+    }
+    // 20 loads of 50 rows: two runs of eight merged into segments of 400 rows, four left.
+    wait_for_segments(&warehouse, "raw", 6).await;
+    // 19 retired versions segments of 50 rows: two runs merged, three left.
+    wait_for_segments(&warehouse, "history", 5).await;
+    let columns = ["id", "email"];
+    let raw = sorted_rows(&warehouse.table("raw").await.unwrap(), &columns);
+    assert_eq!(raw.len(), 1000);
+    let history_columns = ["id", "email", "is_current"];
+    let history = sorted_rows(&warehouse.table("history").await.unwrap(), &history_columns);
+    assert_eq!(history.len(), 1000);
+    let storage = warehouse.table_storage("history").await.unwrap();
+    assert_eq!(
+        (storage.rows_in_memory, storage.rows_in_segments),
+        (50, 950)
+    );
+    // The stream on raw still reads by row id after compaction.
+    warehouse
+        .dml("raw", Dml::Insert(vec![rows(&[7], "late-")]))
+        .await
+        .unwrap();
+    assert_eq!(warehouse.stream("raw_stream").await.unwrap().num_rows(), 1);
+    drop(warehouse);
+    // A restart replays the compactions; a checkpoint lists the compacted files.
+    let warehouse = self::warehouse(dir.path()).await;
+    let mut again = sorted_rows(&warehouse.table("raw").await.unwrap(), &columns);
+    again.retain(|r| !r.contains("late-"));
+    assert_eq!(again, raw);
+    assert_eq!(
+        sorted_rows(&warehouse.table("history").await.unwrap(), &history_columns),
+        history
+    );
+    warehouse.checkpoint().await.unwrap();
+    assert_eq!(read_manifest(dir.path(), "raw").num_rows(), 1001);
+}

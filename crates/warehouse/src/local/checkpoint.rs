@@ -177,6 +177,7 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
             released_through: table.released_through,
         });
     }
+    plan.keep.extend(state.pending_files.iter().cloned());
     plan.checkpoint.version = version;
     plan.checkpoint.time_micros = state.clock_micros;
     plan.checkpoint.objects = state.objects();

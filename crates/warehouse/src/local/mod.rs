@@ -5,6 +5,7 @@
 mod backoff;
 mod checkpoint;
 mod clock;
+mod compaction;
 mod copy;
 mod manifest;
 mod ops;
@@ -127,6 +128,7 @@ impl LocalWarehouseBuilder {
             pipe_retry: self.pipe_retry,
             wake_pipes: Arc::new(Notify::new()),
             wake_tasks: Arc::new(Notify::new()),
+            wake_compaction: Arc::new(Notify::new()),
             shutdown,
             background: std::sync::Mutex::new(Vec::new()),
             checkpoints,
@@ -148,6 +150,11 @@ impl LocalWarehouseBuilder {
             pending_checkpoints,
         ));
         inner.background_tasks().push(writer);
+        let compactor = tokio::spawn(compaction::run_compactor(
+            Arc::downgrade(&inner),
+            inner.wake_compaction.clone(),
+        ));
+        inner.background_tasks().push(compactor);
         if self.background {
             let pipes = tokio::spawn(pipe::run_pipes(Arc::downgrade(&inner)));
             let tasks = tokio::spawn(tasks::run_scheduler(Arc::downgrade(&inner)));
@@ -365,6 +372,8 @@ pub(crate) struct Inner {
     pipe_retry: PipeRetry,
     wake_pipes: Arc<Notify>,
     wake_tasks: Arc<Notify>,
+    /// Wakes the compactor after commits.
+    wake_compaction: Arc<Notify>,
     shutdown: watch::Sender<bool>,
     background: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// Checkpoints captured after commits, written by a background task.
@@ -565,6 +574,7 @@ impl Inner {
         }
         state.prune_deltas();
         self.published.publish(state);
+        self.wake_compaction.notify_one();
         state.commits_since_checkpoint += 1;
         if state.commits_since_checkpoint >= self.checkpoint_every {
             self.start_checkpoint(state).await;

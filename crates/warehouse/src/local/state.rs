@@ -60,6 +60,13 @@ pub(crate) enum Action {
         failures: u32,
     },
     TaskRun(TaskRun),
+    /// A compaction: the adjacent segments `removed` of `table` are replaced by `added`,
+    /// which holds the same rows.
+    Compact {
+        table: String,
+        removed: Vec<String>,
+        added: Segment,
+    },
     /// `ALTER PIPE … SET PIPE_EXECUTION_PAUSED = TRUE | FALSE`.
     PipePaused {
         pipe: String,
@@ -166,6 +173,8 @@ pub(crate) struct State {
     pub(crate) tasks: HashMap<String, TaskState>,
     pub(crate) loads: HashMap<String, LoadHistory>,
     pub(crate) commits_since_checkpoint: u64,
+    /// Files being written outside a commit (a compaction's output): a checkpoint keeps them.
+    pub(crate) pending_files: std::collections::HashSet<String>,
     /// Changes with every create or drop (cached plans made under another epoch are stale).
     pub(crate) catalog_epoch: u64,
     /// Stores given by URL prefix.
@@ -443,6 +452,15 @@ impl State {
             Action::PipePaused { pipe, paused } => {
                 if let Ok(p) = self.pipe_mut(pipe) {
                     p.paused = *paused;
+                }
+            }
+            Action::Compact {
+                table,
+                removed,
+                added,
+            } => {
+                if let Ok(t) = self.table_mut(table) {
+                    t.replace_segments(removed, added.clone());
                 }
             }
         }

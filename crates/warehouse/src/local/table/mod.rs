@@ -150,6 +150,26 @@ impl LocalTable {
         }
     }
 
+    /// Replaces the adjacent segments named `removed` by `added` (a compaction). Does nothing
+    /// when they are not there as such.
+    pub(crate) fn replace_segments(&mut self, removed: &[String], added: Segment) {
+        let Some(first) = removed.first() else {
+            return;
+        };
+        let Some(at) = self.segments.iter().position(|s| &s.file == first) else {
+            return;
+        };
+        let end = at + removed.len();
+        let matches = self.segments.len() >= end
+            && self.segments[at..end]
+                .iter()
+                .zip(removed)
+                .all(|(s, f)| &s.file == f);
+        if matches {
+            Arc::make_mut(&mut self.segments).splice(at..end, [added]);
+        }
+    }
+
     /// Records a segment a commit wrote.
     pub(crate) fn add_segment(&mut self, segment: Segment) {
         if let (Rows::Append { next_row_id }, Some(last)) = (&mut self.rows, segment.last_row_id())
