@@ -14,21 +14,20 @@
 
 use std::sync::{Arc, Weak};
 
-use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
 use crate::local::Inner;
 use crate::local::segment::Segment;
 use crate::local::state::{Action, key};
-use crate::local::storage::Storage;
-use crate::local::table::{LocalTable, with_row_ids};
+use crate::local::storage::{ParquetParts, Storage};
+use crate::local::table::{LocalTable, conform};
 
 /// Adjacent segments of one tier merged at once.
 pub(crate) const FANOUT: usize = 8;
 
 /// Segments this large are not compacted further.
-pub(crate) const MAX_ROWS: u64 = 1 << 20;
+pub(crate) const MAX_ROWS: u64 = 1 << 18;
 
 fn tier(rows: u64) -> u32 {
     rows.max(1).ilog2() / FANOUT.ilog2()
@@ -64,23 +63,35 @@ async fn rewrite(
     run: &[Segment],
     file: String,
 ) -> Result<Segment> {
-    let mut parts = Vec::with_capacity(run.len());
-    let mut ids = Vec::new();
-    for segment in run {
-        let (rows, segment_ids) = segment.read(storage, schema).await?;
-        parts.push(rows);
-        ids.extend(segment_ids);
-    }
-    let rows = concat_batches(schema, &parts)?;
     let first_row_id = run[0].first_row_id;
-    let batch = match first_row_id {
-        Some(_) => rows,
-        None => with_row_ids(&rows, ids)?,
+    let mut writer = None;
+    let mut rows = 0;
+    // One segment in memory at a time, encoded as it comes.
+    for segment in run {
+        for part in storage.read_parts(&segment.file).await? {
+            // Appended rows as the table has them; retired ones keep their row id column.
+            let part = match first_row_id {
+                Some(_) => conform(&part, schema, &segment.file)?,
+                None => part,
+            };
+            let writer = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(ParquetParts::new(&part.schema(), 0)?),
+            };
+            writer.write(&part)?;
+            rows += part.num_rows() as u64;
+        }
+    }
+    let Some(writer) = writer else {
+        return Err(crate::WarehouseError::Corrupt {
+            path: file,
+            reason: "a compaction of no segments".into(),
+        });
     };
-    storage.write_batch(&file, &batch).await?;
+    storage.write_object(&file, writer.finish()?).await?;
     Ok(Segment {
         file,
-        rows: batch.num_rows() as u64,
+        rows,
         first_row_id,
     })
 }

@@ -75,7 +75,7 @@ impl Manifest {
         storage
             .write_object(
                 &format!("tables/{}.json", self.table),
-                &serde_json::to_vec_pretty(self).map_err(|e| crate::WarehouseError::Corrupt {
+                serde_json::to_vec_pretty(self).map_err(|e| crate::WarehouseError::Corrupt {
                     path: format!("tables/{}.json", self.table),
                     reason: format!("cannot encode: {e}"),
                 })?,
@@ -86,7 +86,7 @@ impl Manifest {
             storage
                 .write_object(
                     &format!("tables/{}.duckdb.sql", self.table),
-                    view.as_bytes(),
+                    view.into_bytes(),
                 )
                 .await?;
         }

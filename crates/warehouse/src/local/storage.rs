@@ -61,10 +61,10 @@ impl Storage {
     }
 
     /// Writes `bytes` to `name` under the root (replacing what is there).
-    pub(crate) async fn write_object(&self, name: &str, bytes: &[u8]) -> Result<()> {
+    pub(crate) async fn write_object(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
         let path = self.path(name);
         self.store
-            .put(&path, PutPayload::from(bytes.to_vec()))
+            .put(&path, PutPayload::from(bytes))
             .await
             .map_err(|e| WarehouseError::storage("write", path.as_ref(), e))?;
         Ok(())
@@ -130,6 +130,22 @@ impl Storage {
             decode_parquet(bytes)
         } else {
             decode_ipc(&bytes)
+        };
+        decoded.map_err(|reason| WarehouseError::Corrupt {
+            path: path.to_string(),
+            reason,
+        })
+    }
+
+    /// Reads a data file as the batches it is stored in (not concatenated: a compaction
+    /// encodes them as they come).
+    pub(crate) async fn read_parts(&self, name: &str) -> Result<Vec<RecordBatch>> {
+        let path = self.path(name);
+        let bytes = self.get(&path, "read data file").await?;
+        let decoded = if is_parquet(name) {
+            parquet_batches(bytes, None).map(|(_, batches)| batches)
+        } else {
+            decode_ipc(&bytes).map(|b| vec![b])
         };
         decoded.map_err(|reason| WarehouseError::Corrupt {
             path: path.to_string(),
@@ -351,16 +367,49 @@ fn is_parquet(name: &str) -> bool {
 /// Parquet with Snappy pages and the Arrow schema embedded (so types round-trip exactly),
 /// readable as it is by DuckDB, Polars and pyarrow.
 pub(crate) fn encode_parquet(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let buffer = Vec::with_capacity(batch.get_array_memory_size() / 2 + 64 * 1024);
-    let external =
-        |e: parquet::errors::ParquetError| arrow::error::ArrowError::ExternalError(Box::new(e));
-    let mut writer =
-        ArrowWriter::try_new(buffer, batch.schema(), Some(properties)).map_err(external)?;
-    writer.write(batch).map_err(external)?;
-    Ok(writer.into_inner().map_err(external)?)
+    let mut writer = ParquetParts::new(&batch.schema(), batch.get_array_memory_size() / 2)?;
+    writer.write(batch)?;
+    writer.finish()
+}
+
+/// A Parquet file encoded part by part (a compaction writes one segment at a time, so its
+/// memory is one part plus the encoded file, not the whole table decoded).
+pub(crate) struct ParquetParts {
+    writer: ArrowWriter<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ParquetParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetParts").finish_non_exhaustive()
+    }
+}
+
+fn parquet_error(e: parquet::errors::ParquetError) -> WarehouseError {
+    WarehouseError::Arrow(arrow::error::ArrowError::ExternalError(Box::new(e)))
+}
+
+impl ParquetParts {
+    /// A file of `schema`; `capacity` bytes reserved for the encoded file.
+    pub(crate) fn new(schema: &arrow::datatypes::SchemaRef, capacity: usize) -> Result<Self> {
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(128 * 1024))
+            .build();
+        let buffer = Vec::with_capacity(capacity + 64 * 1024);
+        let writer = ArrowWriter::try_new(buffer, schema.clone(), Some(properties))
+            .map_err(parquet_error)?;
+        Ok(ParquetParts { writer })
+    }
+
+    /// Adds rows.
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch).map_err(parquet_error)
+    }
+
+    /// The encoded file.
+    pub(crate) fn finish(self) -> Result<Vec<u8>> {
+        self.writer.into_inner().map_err(parquet_error)
+    }
 }
 
 fn decode_parquet(bytes: Bytes) -> std::result::Result<RecordBatch, String> {
@@ -372,6 +421,15 @@ fn decode_parquet_columns(
     bytes: Bytes,
     columns: Option<&[String]>,
 ) -> std::result::Result<RecordBatch, String> {
+    let (schema, batches) = parquet_batches(bytes, columns)?;
+    arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())
+}
+
+/// The batches of a Parquet file and their schema (only the columns named in `columns`).
+fn parquet_batches(
+    bytes: Bytes,
+    columns: Option<&[String]>,
+) -> std::result::Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), String> {
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
     if let Some(columns) = columns {
         let roots: Vec<usize> = (0..builder.schema().fields().len())
@@ -389,7 +447,7 @@ fn decode_parquet_columns(
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())
+    Ok((schema, batches))
 }
 
 fn decode_ipc(bytes: &Bytes) -> std::result::Result<RecordBatch, String> {
