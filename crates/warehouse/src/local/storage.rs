@@ -393,6 +393,11 @@ impl ParquetParts {
     pub(crate) fn new(schema: &arrow::datatypes::SchemaRef, capacity: usize) -> Result<Self> {
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            // Commits write segments under the state lock: plain encoding without statistics
+            // takes two thirds of the time of the defaults (2.8 ms against 4.2 ms for 10,000
+            // customers here) for files 8 % larger.
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(parquet::file::properties::EnabledStatistics::None)
             .set_max_row_group_row_count(Some(128 * 1024))
             .build();
         let buffer = Vec::with_capacity(capacity + 64 * 1024);
