@@ -65,6 +65,7 @@ mod operation;
 mod reject;
 mod scd1;
 mod scd2;
+mod segment;
 mod spec;
 mod table;
 

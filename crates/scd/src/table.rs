@@ -7,7 +7,7 @@
 //! table goes, so the work per merge stays proportional to the change
 //! (amortised), never to the table.
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{CastOptions, cast_with_options, concat_batches, filter_record_batch, take};
 use arrow::datatypes::{DataType, SchemaRef};
 use std::sync::Arc;
@@ -15,6 +15,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
+pub use crate::segment::TableSnapshot;
+use crate::segment::{Segment, rows_of};
 use crate::{Result, ScdError};
 
 /// The sequence column of [`Table::applied_sequences`] and
@@ -49,52 +51,6 @@ pub(crate) struct KeyState {
     pub(crate) sequence: Option<i64>,
 }
 
-/// A table's rows at one moment ([`Table::snapshot`]), readable while the
-/// table changes.
-#[derive(Debug, Clone)]
-pub struct TableSnapshot {
-    schema: SchemaRef,
-    segments: Vec<Arc<Segment>>,
-    rows: usize,
-}
-
-impl TableSnapshot {
-    /// Rows in it.
-    pub fn num_rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Every row and its row id, in storage order.
-    ///
-    /// # Errors
-    ///
-    /// [`ScdError::Arrow`] if the rows cannot be filtered or concatenated.
-    pub fn to_batch_with_row_ids(&self) -> Result<(RecordBatch, UInt64Array)> {
-        rows_of(&self.schema, &self.segments, self.rows)
-    }
-}
-
-/// The live rows of `segments` and their row ids.
-fn rows_of(
-    schema: &SchemaRef,
-    segments: &[Arc<Segment>],
-    rows: usize,
-) -> Result<(RecordBatch, UInt64Array)> {
-    let mut parts = Vec::with_capacity(segments.len());
-    let mut ids = Vec::with_capacity(rows);
-    for s in segments {
-        parts.push(filter_record_batch(&s.batch, &s.live_mask())?);
-        ids.extend(
-            s.row_ids
-                .iter()
-                .zip(&s.deleted)
-                .filter(|(_, d)| !**d)
-                .map(|(id, _)| *id),
-        );
-    }
-    Ok((concat_batches(schema, &parts)?, UInt64Array::from(ids)))
-}
-
 /// Segments of one size tier merged at once (see `Table::compact`).
 const TIER_FANOUT: usize = 8;
 
@@ -104,27 +60,6 @@ const MAX_SEGMENTS: usize = 48;
 /// The size tier of a segment storing `rows` rows: `log8(rows)`.
 fn tier_of(rows: usize) -> u32 {
     rows.max(1).ilog2() / TIER_FANOUT.ilog2()
-}
-
-/// Segments are shared with [`TableSnapshot`]s (`Arc`) and copied on write:
-/// a merge that marks rows of a segment a snapshot still holds copies only
-/// its deletion vector (the rows and row ids are immutable, shared).
-#[derive(Debug, Clone)]
-struct Segment {
-    batch: RecordBatch,
-    row_ids: Arc<[u64]>,
-    deleted: Vec<bool>,
-    deleted_count: usize,
-}
-
-impl Segment {
-    fn live_rows(&self) -> usize {
-        self.batch.num_rows() - self.deleted_count
-    }
-
-    fn live_mask(&self) -> BooleanArray {
-        self.deleted.iter().map(|d| Some(!d)).collect()
-    }
 }
 
 /// A merge target: rows in the table's schema, indexed by key, each with a

@@ -156,16 +156,15 @@ impl Warehouse for LocalWarehouse {
     }
 
     async fn query(&self, relation: Relation) -> Result<RecordBatch> {
-        if let Relation::Table(name) = &relation {
-            // The last committed version, read without the state lock: a merge in progress
-            // neither delays the read nor shows in it.
-            let plan = self.inner.published.current().table(name)?.read.clone();
-            return plan.rows(&self.inner.storage).await;
-        }
-        let state = self.inner.lock().await;
         match relation {
-            Relation::Table(_) => unreachable!("answered from the published snapshot above"),
+            Relation::Table(name) => {
+                // The last committed version, read without the state lock: a merge in
+                // progress neither delays the read nor shows in it.
+                let plan = self.inner.published.current().table(&name)?.read.clone();
+                plan.rows(&self.inner.storage).await
+            }
             Relation::Stream(name) => {
+                let state = self.inner.lock().await;
                 let stream = state.stream(&name)?;
                 let initial = streams::initial_rows(&self.inner.storage, &state, stream).await?;
                 Ok(streams::read(&state, stream, initial)?.batch()?.clone())
