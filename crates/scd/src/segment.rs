@@ -31,7 +31,7 @@ impl Segment {
     }
 }
 
-/// A table's rows at one moment ([`Table::snapshot`]), readable while the
+/// A table's rows at one moment ([`crate::Table::snapshot`]), readable while the
 /// table changes.
 #[derive(Debug, Clone)]
 pub struct TableSnapshot {
@@ -50,7 +50,7 @@ impl TableSnapshot {
     ///
     /// # Errors
     ///
-    /// [`ScdError::Arrow`] if the rows cannot be filtered or concatenated.
+    /// [`crate::ScdError::Arrow`] if the rows cannot be filtered or concatenated.
     pub fn to_batch_with_row_ids(&self) -> Result<(RecordBatch, UInt64Array)> {
         rows_of(&self.schema, &self.segments, self.rows)
     }
