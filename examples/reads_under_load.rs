@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use args::arg;
-use snowdrift::faker::{ChangeMix, ChangeStream, EntitySpec};
 use snowdrift::stage::{RollPolicy, StageLocation, StageSink};
 use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule, Warehouse, WarehouseExt};
+use snowdrift::workloads;
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -91,23 +91,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         LocalWarehouse::open(dir.path().join("wh").to_str().ok_or("non-UTF-8 path")?).await?,
     );
     warehouse.deploy(&spec).await?;
-    let mut changes = ChangeStream::builder(EntitySpec::customer())
-        .seed(3)
-        .batch_size(rows)
-        .initial_population(population)
-        .mix(ChangeMix {
-            insert: 0.0,
-            update: 0.8,
-            delete: 0.0,
-            noop: 0.2,
-            restore: 0.0,
-        })
-        .operation_column(Some("op"))
-        .sequence_column(Some("seq"))
-        .event_time_column(None)
-        .late_rate(0.0)
-        .parallel(true)
-        .build()?;
+    let mut changes = workloads::steady_population(3, rows, population)?;
     let sink = StageSink::builder(StageLocation::parse(&spec.stage_url)?, changes.schema())
         .roll(RollPolicy {
             max_rows: rows,

@@ -24,10 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use args::{arg, flag};
-use snowdrift::faker::{ChangeMix, ChangeStream, EntitySpec};
 use snowdrift::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
 use snowdrift::verify::file_latencies;
 use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule, WarehouseExt};
+use snowdrift::workloads;
 
 /// One second of the run.
 #[derive(Debug, Default, Clone)]
@@ -118,23 +118,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let root = folder.join("warehouse");
     let warehouse = LocalWarehouse::open(root.to_str().ok_or("non-UTF-8 path")?).await?;
     warehouse.deploy(&spec).await?;
-    let mut changes = ChangeStream::builder(EntitySpec::customer())
-        .seed(options.seed)
-        .batch_size(options.rows)
-        .initial_population(options.population)
-        .mix(ChangeMix {
-            insert: 0.0,
-            update: 0.8,
-            delete: 0.0,
-            noop: 0.2,
-            restore: 0.0,
-        })
-        .operation_column(Some("op"))
-        .sequence_column(Some("seq"))
-        .event_time_column(None)
-        .late_rate(0.0)
-        .parallel(true)
-        .build()?;
+    let mut changes = workloads::steady_population(options.seed, options.rows, options.population)?;
     let sink = StageSink::builder(StageLocation::parse(&spec.stage_url)?, changes.schema())
         .roll(RollPolicy {
             max_rows: options.rows,

@@ -1,6 +1,7 @@
 //! Reproducible data sets for benchmarks and peer comparisons: a target of
 //! `keys` customers and a batch of changes against it, from the faker's
-//! classic mode, so every tool measured gets the same rows.
+//! classic mode, so every tool measured gets the same rows; and a change
+//! stream over a population that stops growing, for long runs.
 
 use std::sync::Arc;
 
@@ -11,13 +12,45 @@ use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
 
-use crate::faker::{ChangeStream, EntitySpec, FakerError, FakerRng};
+use crate::faker::{ChangeMix, ChangeStream, EntitySpec, FakerError, FakerRng};
 use crate::scd::OPEN_END_MICROS;
 
 /// 2024-01-01T00:00:00, when the target's rows were written (µs).
 pub const LOADED_AT: i64 = 1_704_067_200_000_000;
 /// 2024-01-02T00:00:00, when the changes are merged (µs).
 pub const MERGED_AT: i64 = 1_704_153_600_000_000;
+
+/// A customer change stream in batches of `rows` whose population stops growing: the first
+/// `population` changes insert it, then only updates (80 %) and no-ops (20 %), with the `op`
+/// and `seq` columns of the default pipeline and no late events — what the soak and the
+/// reads-under-load benchmarks stage.
+///
+/// # Errors
+///
+/// [`FakerError`] when `rows` is zero.
+pub fn steady_population(
+    seed: u64,
+    rows: usize,
+    population: usize,
+) -> Result<ChangeStream, FakerError> {
+    ChangeStream::builder(EntitySpec::customer())
+        .seed(seed)
+        .batch_size(rows)
+        .initial_population(population)
+        .mix(ChangeMix {
+            insert: 0.0,
+            update: 0.8,
+            delete: 0.0,
+            noop: 0.2,
+            restore: 0.0,
+        })
+        .operation_column(Some("op"))
+        .sequence_column(Some("seq"))
+        .event_time_column(None)
+        .late_rate(0.0)
+        .parallel(true)
+        .build()
+}
 
 /// A target table's rows and a batch of changes against it.
 #[derive(Debug, Clone)]

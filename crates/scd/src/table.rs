@@ -756,12 +756,12 @@ mod tests {
     use crate::{ChangeFormat, MergeContext, MergeStrategy, Scd1, Scd2, TableSpec, merge};
     use snowdrift_faker::{ChangeStream, EntitySpec};
 
-    #[test]
-    fn tiers_keep_segments_few_under_many_small_merges() {
-        let mut stream = ChangeStream::builder(EntitySpec::customer())
-            .seed(5)
-            .batch_size(300)
-            .initial_population(3_000)
+    /// A customer change stream and the spec of a table keyed by customer that reads it.
+    fn customers(seed: u64, batch: usize, population: usize) -> (ChangeStream, TableSpec) {
+        let stream = ChangeStream::builder(EntitySpec::customer())
+            .seed(seed)
+            .batch_size(batch)
+            .initial_population(population)
             .build()
             .unwrap();
         let spec = TableSpec::builder("customer", EntitySpec::customer().schema())
@@ -769,6 +769,12 @@ mod tests {
             .format(ChangeFormat::OperationColumn("op".into()))
             .build()
             .unwrap();
+        (stream, spec)
+    }
+
+    #[test]
+    fn tiers_keep_segments_few_under_many_small_merges() {
+        let (mut stream, spec) = customers(5, 300, 3_000);
         let (scd1, scd2) = (Scd1::default(), Scd2::default());
         let mut tables = vec![
             scd1.create_table(&spec).unwrap(),
@@ -814,17 +820,7 @@ mod tests {
 
     #[test]
     fn retired_versions_plus_the_table_are_the_whole_history() {
-        let mut stream = ChangeStream::builder(EntitySpec::customer())
-            .seed(9)
-            .batch_size(200)
-            .initial_population(1_000)
-            .build()
-            .unwrap();
-        let spec = TableSpec::builder("customer", EntitySpec::customer().schema())
-            .key(["customer_id"])
-            .format(ChangeFormat::OperationColumn("op".into()))
-            .build()
-            .unwrap();
+        let (mut stream, spec) = customers(9, 200, 1_000);
         for scd2 in [
             Scd2::default(),
             Scd2 {

@@ -123,49 +123,43 @@ impl Storage {
         Ok(size)
     }
 
+    /// Reads a data file whole.
     pub(crate) async fn read_batch(&self, name: &str) -> Result<RecordBatch> {
-        let path = self.path(name);
-        let bytes = self.get(&path, "read data file").await?;
-        let decoded = if is_parquet(name) {
-            decode_parquet(bytes)
-        } else {
-            decode_ipc(&bytes)
-        };
-        decoded.map_err(|reason| WarehouseError::Corrupt {
-            path: path.to_string(),
-            reason,
-        })
+        let (schema, parts) = self.read_file(name, None).await?;
+        concat(name, &schema, &parts)
     }
 
     /// Reads a data file as the batches it is stored in (not concatenated: a compaction
     /// encodes them as they come).
     pub(crate) async fn read_parts(&self, name: &str) -> Result<Vec<RecordBatch>> {
-        let path = self.path(name);
-        let bytes = self.get(&path, "read data file").await?;
-        let decoded = if is_parquet(name) {
-            parquet_batches(bytes, None).map(|(_, batches)| batches)
-        } else {
-            decode_ipc(&bytes).map(|b| vec![b])
-        };
-        decoded.map_err(|reason| WarehouseError::Corrupt {
-            path: path.to_string(),
-            reason,
-        })
+        Ok(self.read_file(name, None).await?.1)
     }
 
     /// Reads only the columns named `columns` of a data file (a Parquet file is read column
     /// by column; an Arrow IPC file whole, then projected).
     pub(crate) async fn read_columns(&self, name: &str, columns: &[String]) -> Result<RecordBatch> {
+        let (schema, parts) = self.read_file(name, Some(columns)).await?;
+        concat(name, &schema, &parts)
+    }
+
+    /// The batches of data file `name` (Parquet or Arrow IPC, by its extension) and their
+    /// schema, only the top-level columns named in `columns` when given.
+    async fn read_file(
+        &self,
+        name: &str,
+        columns: Option<&[String]>,
+    ) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
         let path = self.path(name);
         let bytes = self.get(&path, "read data file").await?;
         let decoded = if is_parquet(name) {
-            decode_parquet_columns(bytes, Some(columns))
+            parquet_batches(bytes, columns)
         } else {
             decode_ipc(&bytes).and_then(|batch| {
                 let keep: Vec<usize> = (0..batch.num_columns())
-                    .filter(|&i| columns.contains(batch.schema().field(i).name()))
+                    .filter(|&i| columns.is_none_or(|c| c.contains(batch.schema().field(i).name())))
                     .collect();
-                batch.project(&keep).map_err(|e| e.to_string())
+                let batch = batch.project(&keep).map_err(|e| e.to_string())?;
+                Ok((batch.schema(), vec![batch]))
             })
         };
         decoded.map_err(|reason| WarehouseError::Corrupt {
@@ -360,6 +354,18 @@ pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(writer.into_inner()?)
 }
 
+/// `parts` of data file `name` as one batch.
+fn concat(
+    name: &str,
+    schema: &arrow::datatypes::SchemaRef,
+    parts: &[RecordBatch],
+) -> Result<RecordBatch> {
+    arrow::compute::concat_batches(schema, parts).map_err(|e| WarehouseError::Corrupt {
+        path: name.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 fn is_parquet(name: &str) -> bool {
     name.ends_with(".parquet")
 }
@@ -415,19 +421,6 @@ impl ParquetParts {
     pub(crate) fn finish(self) -> Result<Vec<u8>> {
         self.writer.into_inner().map_err(parquet_error)
     }
-}
-
-fn decode_parquet(bytes: Bytes) -> std::result::Result<RecordBatch, String> {
-    decode_parquet_columns(bytes, None)
-}
-
-/// Decodes a Parquet file, only the top-level columns named in `columns` when given.
-fn decode_parquet_columns(
-    bytes: Bytes,
-    columns: Option<&[String]>,
-) -> std::result::Result<RecordBatch, String> {
-    let (schema, batches) = parquet_batches(bytes, columns)?;
-    arrow::compute::concat_batches(&schema, &batches).map_err(|e| e.to_string())
 }
 
 /// The batches of a Parquet file and their schema (only the columns named in `columns`).
