@@ -378,3 +378,69 @@ async fn small_segments_are_compacted_in_the_background_and_keep_every_row() {
     warehouse.checkpoint().await.unwrap();
     assert_eq!(read_manifest(dir.path(), "raw").num_rows(), 1001);
 }
+
+/// Every row of a file written by an export, read with the parquet crate alone.
+fn read_parquet_file(path: &std::path::Path) -> RecordBatch {
+    let bytes = bytes::Bytes::from(std::fs::read(path).unwrap());
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+    let schema = builder.schema().clone();
+    let parts: Vec<RecordBatch> = builder.build().unwrap().map(Result::unwrap).collect();
+    concat_batches(&schema, &parts).unwrap()
+}
+
+#[tokio::test]
+async fn an_export_writes_one_plain_file_of_the_segments_and_the_rows_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = warehouse(dir.path()).await;
+    load_rounds(&warehouse).await;
+    let storage = warehouse.table_storage("history").await.unwrap();
+    assert!(storage.rows_in_segments > 0 && storage.rows_in_memory > 0);
+    for table in ["raw", "history"] {
+        let ours = warehouse.table(table).await.unwrap();
+        let schema = ours.schema();
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let parquet = dir.path().join(format!("{table}.parquet"));
+        let written = warehouse.export_parquet(table, &parquet).await.unwrap();
+        assert_eq!(written, ours.num_rows(), "{table}");
+        let theirs = read_parquet_file(&parquet);
+        assert_eq!(
+            theirs.schema().fields(),
+            schema.fields(),
+            "{table}: no row id column"
+        );
+        assert_eq!(sorted_rows(&theirs, &columns), sorted_rows(&ours, &columns));
+        let ipc = dir.path().join(format!("{table}.arrow"));
+        assert_eq!(
+            warehouse.export_ipc(table, &ipc).await.unwrap(),
+            ours.num_rows()
+        );
+        let reader =
+            arrow::ipc::reader::FileReader::try_new(std::fs::File::open(&ipc).unwrap(), None)
+                .unwrap();
+        let parts: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+        let theirs = concat_batches(&schema, &parts).unwrap();
+        assert_eq!(sorted_rows(&theirs, &columns), sorted_rows(&ours, &columns));
+    }
+}
+
+#[tokio::test]
+async fn an_export_that_cannot_be_written_says_where_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = warehouse(dir.path()).await;
+    load_rounds(&warehouse).await;
+    let path = dir.path().join("missing-folder").join("raw.parquet");
+    let error = warehouse.export_parquet("raw", &path).await.unwrap_err();
+    assert!(
+        matches!(&error, snowdrift_warehouse::WarehouseError::Export { path: p, .. } if p.ends_with("raw.parquet")),
+        "{error}"
+    );
+    assert!(!path.exists());
+    let error = warehouse
+        .export_parquet("no_such_table", &dir.path().join("x.parquet"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, snowdrift_warehouse::WarehouseError::NotFound { .. }),
+        "{error}"
+    );
+}

@@ -7,6 +7,7 @@ mod checkpoint;
 mod clock;
 mod compaction;
 mod copy;
+mod export;
 mod manifest;
 mod ops;
 mod origin;
@@ -296,18 +297,68 @@ impl LocalWarehouse {
         self.checkpoint().await
     }
 
-    /// Writes the rows of `table` as an Arrow IPC file at `path` (a local file), which Polars
-    /// (`pl.read_ipc`), pandas/pyarrow and DuckDB's `arrow` extension open. Returns the number
-    /// of rows written.
+    /// Writes the rows of `table` at the last committed version as an Arrow IPC file at
+    /// `path` (a local file), which Polars (`pl.read_ipc`), pandas/pyarrow and DuckDB's
+    /// `arrow` extension open. Returns the number of rows written.
+    ///
+    /// The table is read one segment at a time (memory holds one part, never the whole
+    /// table); merges go on meanwhile and do not show in it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::NotFound`] for an unknown table,
+    /// [`crate::WarehouseError::Export`] when the file cannot be written (a partial file is
+    /// removed), storage errors when a segment cannot be read.
     pub async fn export_ipc(&self, table: &str, path: &std::path::Path) -> Result<usize> {
-        let plan = self.inner.published.current().table(table)?.read.clone();
-        let batch = plan.rows(&self.inner.storage).await?;
-        let bytes = storage::encode_ipc(&batch)?;
-        std::fs::write(path, bytes).map_err(|e| crate::WarehouseError::Export {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        Ok(batch.num_rows())
+        self.export(table, export::ExportFormat::Ipc, path).await
+    }
+
+    /// Writes the rows of `table` at the last committed version as one plain Parquet file at
+    /// `path` (Snappy, with dictionaries and statistics), whatever the table's segments and
+    /// rows in memory: the compacted copy to hand to DuckDB, Polars or Spark. Returns the
+    /// number of rows written.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use arrow::array::{Int64Array, RecordBatch};
+    /// use snowdrift_warehouse::{Column, ColumnType, CreateMode, Dml, LocalWarehouse, ObjectDef, TableDef, Warehouse};
+    /// let dir = tempfile::tempdir()?;
+    /// let w = LocalWarehouse::open(dir.path().join("wh").to_str().unwrap()).await?;
+    /// let table = TableDef::new("t", vec![Column::new("id", ColumnType::Number)]);
+    /// w.create(ObjectDef::Table(table), CreateMode::Create).await?;
+    /// let rows = RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from(vec![1, 2])) as _)])?;
+    /// w.dml("t", Dml::Insert(vec![rows])).await?;
+    /// let rows = w.export_parquet("t", &dir.path().join("t.parquet")).await?;
+    /// assert_eq!(rows, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`LocalWarehouse::export_ipc`].
+    pub async fn export_parquet(&self, table: &str, path: &std::path::Path) -> Result<usize> {
+        self.export(table, export::ExportFormat::Parquet, path)
+            .await
+    }
+
+    async fn export(
+        &self,
+        table: &str,
+        format: export::ExportFormat,
+        path: &std::path::Path,
+    ) -> Result<usize> {
+        let snapshot = self.inner.published.current();
+        let published = snapshot.table(table)?;
+        let schema = published.read.schema.clone();
+        let parts = scan::scan(
+            self.inner.storage.clone(),
+            &published.def,
+            published.read.clone(),
+            &Scan::new(),
+        )?;
+        export::export(format, &schema, parts, path).await
     }
 
     /// The rows of `table` at the last committed version as a stream of batches, one segment
