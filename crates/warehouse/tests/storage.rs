@@ -444,3 +444,100 @@ async fn an_export_that_cannot_be_written_says_where_and_leaves_nothing() {
         "{error}"
     );
 }
+
+/// Creates stage `landing` on folder `stage` with the staged CSV format.
+async fn create_stage(warehouse: &LocalWarehouse, stage: &std::path::Path) {
+    use snowdrift_warehouse::{CsvFileFormat, FileFormatDef, StageDef};
+    std::fs::create_dir_all(stage).unwrap();
+    let objects = [
+        ObjectDef::FileFormat(FileFormatDef {
+            name: "csv".into(),
+            csv: CsvFileFormat::staged(),
+        }),
+        ObjectDef::Stage(StageDef {
+            name: "landing".into(),
+            url: stage.to_str().unwrap().into(),
+            file_format: Some("csv".into()),
+        }),
+    ];
+    for object in objects {
+        warehouse
+            .create(object, CreateMode::IfNotExists)
+            .await
+            .unwrap();
+    }
+}
+
+fn write_staged(stage: &std::path::Path, name: &str, ids: std::ops::Range<i64>) {
+    let mut body = String::from("id,email\n");
+    for id in ids {
+        body.push_str(&format!("{id},{id}@x\n"));
+    }
+    std::fs::write(stage.join(name), body).unwrap();
+}
+
+#[tokio::test]
+async fn the_load_history_moves_to_storage_at_a_checkpoint_and_loads_stay_exactly_once() {
+    use snowdrift_warehouse::{CopyOptions, LoadStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().join("stage");
+    let root = dir.path().join("wh");
+    let copy = || CopyOptions::default();
+    let history = {
+        let warehouse = warehouse(&root).await;
+        create_stage(&warehouse, &stage).await;
+        write_staged(&stage, "a.csv", 0..3);
+        write_staged(&stage, "b.csv", 3..5);
+        let loads = warehouse.copy_into("raw", "landing", copy()).await.unwrap();
+        assert_eq!(loads.len(), 2);
+        warehouse.checkpoint().await.unwrap();
+        write_staged(&stage, "c.csv", 5..6);
+        warehouse.copy_into("raw", "landing", copy()).await.unwrap();
+        let history = warehouse.copy_history("raw").await.unwrap();
+        let files: Vec<&str> = history.iter().map(|l| l.file.as_str()).collect();
+        assert_eq!(
+            files.len(),
+            3,
+            "{files:?}: two loads from storage, one in memory"
+        );
+        history
+    };
+    let in_files = std::fs::read_dir(root.join("data/raw"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with("-loads.parquet")
+        })
+        .count();
+    assert_eq!(
+        in_files, 1,
+        "the loads before the checkpoint are in one file"
+    );
+    let warehouse = warehouse(&root).await;
+    assert_eq!(warehouse.copy_history("raw").await.unwrap(), history);
+    // The index rebuilt from the history file still knows every loaded file.
+    let again = warehouse.copy_into("raw", "landing", copy()).await.unwrap();
+    assert!(
+        again.iter().all(|l| l.status == LoadStatus::LoadSkipped),
+        "{again:?}"
+    );
+    assert_eq!(warehouse.row_count("raw").await.unwrap(), 6);
+    // A file rewritten with other contents is a new file.
+    write_staged(&stage, "a.csv", 10..14);
+    let rewritten = warehouse.copy_into("raw", "landing", copy()).await.unwrap();
+    let a = rewritten
+        .iter()
+        .find(|l| l.file.ends_with("a.csv"))
+        .unwrap();
+    assert_eq!((a.status, a.rows_loaded), (LoadStatus::Loaded, 4));
+    assert!(a.note.is_some());
+    // A second checkpoint and restart: both files, all four loads, in order.
+    warehouse.close().await.unwrap();
+    let warehouse = self::warehouse(&root).await;
+    let after = warehouse.copy_history("raw").await.unwrap();
+    assert_eq!(after.len(), 4);
+    assert_eq!(after[..3], history[..]);
+}

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{FileLoad, TaskRun};
 use crate::catalog::ObjectDef;
 use crate::error::Result;
+use crate::local::load_history::LoadFile;
 use crate::local::manifest::Manifest;
 use crate::local::origin::RowOrigin;
 use crate::local::segment::Segment;
@@ -74,7 +75,12 @@ pub(crate) struct Checkpoint {
     pub(crate) objects: Vec<ObjectDef>,
     pub(crate) tables: Vec<TableCheckpoint>,
     pub(crate) streams: Vec<StreamCheckpoint>,
+    /// Loads of checkpoints written before load history files (read, never written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) loads: Vec<(String, FileLoad)>,
+    /// The files of each table's load history, oldest first.
+    #[serde(default)]
+    pub(crate) load_files: Vec<(String, Vec<LoadFile>)>,
     pub(crate) tasks: Vec<TaskCheckpoint>,
     /// Pipes paused with `ALTER PIPE … SET PIPE_EXECUTION_PAUSED = TRUE`.
     #[serde(default)]
@@ -190,11 +196,17 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
             initial_pending: s.initial_pending,
         })
         .collect();
-    plan.checkpoint.loads = state
-        .loads
-        .iter()
-        .flat_map(|(table, h)| h.entries.iter().map(move |l| (table.clone(), l.clone())))
-        .collect();
+    for (table, history) in &mut state.loads {
+        // Written now, not by the background writer: readers of the copy history read it
+        // from the moment it leaves memory.
+        let file = format!("data/{table}/{version:020}-loads.parquet");
+        history.flush(storage, file).await?;
+        plan.keep
+            .extend(history.files().iter().map(|f| f.file.clone()));
+        plan.checkpoint
+            .load_files
+            .push((table.clone(), history.files().to_vec()));
+    }
     plan.checkpoint.tasks = state
         .tasks
         .iter()

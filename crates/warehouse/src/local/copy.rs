@@ -19,8 +19,9 @@ use crate::catalog::OnError;
 use crate::error::{Result, WarehouseError};
 use crate::load::{CsvFileFormat, LoadError, LoadLimits, ParsedFile, parse_csv, whole_file_error};
 use crate::local::Inner;
+use crate::local::load_history::LoadHistory;
 use crate::local::origin::RowOrigin;
-use crate::local::state::{Action, LoadHistory, State, key};
+use crate::local::state::{Action, State, key};
 use crate::local::table::{Rows, TableWrite};
 
 /// Files fetched and parsed at once.
@@ -53,8 +54,8 @@ pub(crate) fn already_loaded(
     size: u64,
 ) -> bool {
     history
-        .and_then(|h| h.latest.get(path))
-        .is_some_and(|(tag, loaded_size)| tag == e_tag && *loaded_size == size)
+        .and_then(|h| h.last_load(path))
+        .is_some_and(|last| last.is(e_tag.as_deref(), size))
 }
 
 pub(crate) fn plan(
@@ -256,14 +257,16 @@ pub(crate) async fn commit_fetched(
 /// What the load history says about loading `file` now: nothing for a new file, else that it
 /// is loaded again with FORCE or was rewritten since an earlier load.
 fn note_for(history: Option<&LoadHistory>, plan: &LoadPlan, file: &Candidate) -> Option<String> {
-    let (tag, size) = history.and_then(|h| h.latest.get(&file.path))?;
-    Some(if plan.force && *tag == file.e_tag && *size == file.size {
+    let last = history.and_then(|h| h.last_load(&file.path))?;
+    Some(if plan.force && last.is(file.e_tag.as_deref(), file.size) {
         "loaded again with FORCE".to_string()
-    } else {
+    } else if last.size != file.size {
         format!(
-            "rewritten since an earlier load (was ETag {}, {size} bytes): loaded as a new file",
-            tag.as_deref().unwrap_or("none")
+            "rewritten since an earlier load (was {} bytes): loaded as a new file",
+            last.size
         )
+    } else {
+        "rewritten since an earlier load (another ETag): loaded as a new file".to_string()
     })
 }
 

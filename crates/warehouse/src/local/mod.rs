@@ -8,6 +8,7 @@ mod clock;
 mod compaction;
 mod copy;
 mod export;
+mod load_history;
 mod manifest;
 mod ops;
 mod origin;

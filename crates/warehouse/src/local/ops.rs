@@ -14,6 +14,7 @@ use crate::api::{
 };
 use crate::catalog::{CreateMode, ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
+use crate::local::load_history::LoadHistory;
 use crate::local::state::{Action, key};
 use crate::local::table::Rows;
 use crate::local::{LocalWarehouse, copy, pipe, streams, tasks};
@@ -178,13 +179,16 @@ impl Warehouse for LocalWarehouse {
     }
 
     async fn copy_history(&self, table: &str) -> Result<Vec<FileLoad>> {
-        let state = self.inner.lock().await;
-        state.table(table)?;
-        Ok(state
-            .loads
-            .get(&key(table))
-            .map(|h| h.entries.clone())
-            .unwrap_or_default())
+        let read = {
+            let state = self.inner.lock().await;
+            state.table(table)?;
+            state.loads.get(&key(table)).map(LoadHistory::read)
+        };
+        match read {
+            // Read without the lock: older loads are in files on storage.
+            Some(read) => read.loads(&self.inner.storage).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn pipe_status(&self, pipe: &str) -> Result<PipeStatus> {

@@ -11,6 +11,7 @@ use snowdrift_scd::ChangeSet;
 use crate::catalog::{ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
 use crate::local::checkpoint::Checkpoint;
+use crate::local::load_history::LoadHistory;
 use crate::local::origin::RowOrigin;
 use crate::local::segment::Segment;
 use crate::local::state::{Action, CommitEntry, State, key, push_run};
@@ -165,6 +166,11 @@ async fn load_checkpoint(
             s.offset = stream.offset;
             s.initial_pending = stream.initial_pending;
         }
+    }
+    for (table, files) in checkpoint.load_files {
+        state
+            .loads
+            .insert(table, LoadHistory::restore(storage, files).await?);
     }
     for (table, load) in checkpoint.loads {
         state.apply(

@@ -13,6 +13,7 @@ use crate::catalog::{
     FileFormatDef, MergeDef, ObjectDef, ObjectKind, PipeDef, StageDef, StreamDef, TaskDef,
 };
 use crate::error::{Result, WarehouseError};
+use crate::local::load_history::LoadHistory;
 use crate::local::origin::RowOrigin;
 use crate::local::segment::Segment;
 use crate::local::table::{Delta, LocalTable};
@@ -142,14 +143,6 @@ pub(crate) struct PipeState {
     pub(crate) pending: BTreeMap<String, PendingFile>,
     pub(crate) last_ingested: Option<(SystemTime, String)>,
     pub(crate) error: Option<String>,
-}
-
-/// Load history of one table.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LoadHistory {
-    pub(crate) entries: Vec<FileLoad>,
-    /// Path → (ETag, size) of the last load that loaded or tried to load it.
-    pub(crate) latest: HashMap<String, (Option<String>, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -428,11 +421,10 @@ impl State {
                 }
             }
             Action::FileLoaded { table, load } => {
-                let history = self.loads.entry(key(table)).or_default();
-                history
-                    .latest
-                    .insert(load.file.clone(), (load.e_tag.clone(), load.size));
-                history.entries.push(load.clone());
+                self.loads
+                    .entry(key(table))
+                    .or_default()
+                    .record(load.clone());
             }
             Action::TaskState {
                 task,
