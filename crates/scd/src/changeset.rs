@@ -138,6 +138,25 @@ impl ChangeSet {
         self.inner.len
     }
 
+    /// Bytes of memory its rows take (an estimate: buffers shared with the table that made
+    /// it are counted too).
+    pub fn memory_size(&self) -> usize {
+        let built = self
+            .inner
+            .batch
+            .get()
+            .map_or(0, RecordBatch::get_array_memory_size);
+        let mutation = self.inner.mutation.as_ref().map_or(0, |m| {
+            m.removed.get_array_memory_size()
+                + m.written
+                    .iter()
+                    .map(RecordBatch::get_array_memory_size)
+                    .sum::<usize>()
+                + 8 * (m.removed_ids.len() + m.written_ids.len())
+        });
+        built + mutation
+    }
+
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
         self.inner.len == 0

@@ -78,7 +78,8 @@ pub use catalog::{
 pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError, LoadLimits};
 pub use local::{
-    Clock, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder, PipeRetry, Scan, TableStorage,
+    Clock, DEFAULT_MEMORY_BUDGET, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder, PipeRetry,
+    Scan, TableStorage,
 };
 pub use schedule::Schedule;
 pub use spec::PipelineSpec;

@@ -1,5 +1,5 @@
 //! The conformance suite on the embedded engine: every scenario must pass, on a warehouse in
-//! a local folder and on one in memory.
+//! a local folder, on one in memory, with no memory for retained changes and on S3.
 
 use snowdrift_warehouse::LocalWarehouse;
 use snowdrift_warehouse::conformance::{Fixture, run, scenarios};
@@ -28,6 +28,21 @@ async fn every_scenario_passes_in_memory_with_checkpoints_every_commit() {
     let fixture = Fixture::new(dir.path().to_str().unwrap()).unwrap();
     let report = run(&warehouse, &fixture).await;
     assert!(report.failed.is_empty(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_passes_with_no_memory_for_retained_changes() {
+    // Every change streams have not consumed is read back from its file.
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = LocalWarehouse::builder(dir.path().join("warehouse").to_str().unwrap())
+        .memory_budget(0)
+        .open()
+        .await
+        .unwrap();
+    let fixture = Fixture::new(dir.path().join("stage").to_str().unwrap()).unwrap();
+    let report = run(&warehouse, &fixture).await;
+    assert!(report.failed.is_empty(), "{report}");
+    assert_eq!(report.passed.len(), scenarios().len(), "{report}");
 }
 
 /// Stages and the warehouse root on an S3-compatible server (s3s-fs on 127.0.0.1, started by

@@ -541,3 +541,51 @@ async fn the_load_history_moves_to_storage_at_a_checkpoint_and_loads_stay_exactl
     assert_eq!(after.len(), 4);
     assert_eq!(after[..3], history[..]);
 }
+
+#[tokio::test]
+async fn changes_beyond_the_memory_budget_wait_on_storage_and_merge_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |budget: usize| {
+        let root = dir.path().to_str().unwrap().to_owned();
+        async move {
+            LocalWarehouse::builder(root)
+                .background(false)
+                .memory_budget(budget)
+                .open()
+                .await
+                .unwrap()
+        }
+    };
+    let one_load = rows(&[0], "a").get_array_memory_size();
+    {
+        let warehouse = warehouse(dir.path()).await;
+        drop(warehouse);
+    }
+    let warehouse = open(3 * one_load).await;
+    // Twenty loads while the merge does not run: the stream on raw retains them all.
+    for load in 0..20 {
+        warehouse
+            .dml("raw", Dml::Insert(vec![rows(&[load], "a")]))
+            .await
+            .unwrap();
+    }
+    let raw = warehouse.table_storage("raw").await.unwrap();
+    assert_eq!(raw.retained_changes, 20);
+    assert!(
+        raw.retained_changes_in_memory <= 3,
+        "only the newest fit the budget: {raw:?}"
+    );
+    // A restart reads no more of them into memory than the budget holds.
+    drop(warehouse);
+    let warehouse = open(3 * one_load).await;
+    let raw = warehouse.table_storage("raw").await.unwrap();
+    assert_eq!(raw.retained_changes, 20);
+    // Rows decoded from their files take buffers of other sizes than the rows loaded.
+    assert!(raw.retained_changes_in_memory <= 5, "{raw:?}");
+    // The merge reads the spilled ones back: every key arrives.
+    warehouse.execute_task("merge_raw").await.unwrap();
+    let history = warehouse.table_storage("history").await.unwrap();
+    assert_eq!(history.rows, 20);
+    let raw = warehouse.table_storage("raw").await.unwrap();
+    assert_eq!(raw.retained_changes, 0, "consumed, so released");
+}

@@ -151,20 +151,10 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
         let deltas: Vec<(u64, String, Option<u64>)> = table
             .deltas
             .iter()
-            .map(|d| {
-                (
-                    d.version,
-                    d.file.clone(),
-                    d.appended.as_ref().map(|a| a.first_row_id),
-                )
-            })
+            .map(|d| (d.version, d.file.clone(), d.first_row_id))
             .collect();
         plan.keep.extend(deltas.iter().map(|(_, f, _)| f.clone()));
-        let origins = table
-            .deltas
-            .iter()
-            .map(|d| d.appended.as_ref().and_then(|a| a.origin.clone()))
-            .collect();
+        let origins = table.deltas.iter().map(|d| d.origin.clone()).collect();
         let sequences_file = table.sequences()?.map(|batch| {
             let file = format!("data/{name}/{version:020}-sequences.arrow");
             plan.files.push((file.clone(), batch));

@@ -51,7 +51,11 @@ pub struct LocalWarehouseBuilder {
     clock: Clock,
     pipe_retry: PipeRetry,
     limits: crate::load::LoadLimits,
+    memory_budget: usize,
 }
+
+/// The default [`LocalWarehouseBuilder::memory_budget`]: 512 MiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 512 << 20;
 
 impl LocalWarehouseBuilder {
     /// Uses `store` for every stage or root URL under `url_prefix` (for example
@@ -103,6 +107,16 @@ impl LocalWarehouseBuilder {
         self
     }
 
+    /// Bytes of memory for data that is on storage anyway (default
+    /// [`DEFAULT_MEMORY_BUDGET`]): the retained changes of tables that streams have not
+    /// consumed yet. Beyond it the oldest changes leave memory and a stream that reads them
+    /// reads their files back, so a suspended task costs disk, not memory. The latest rows of
+    /// keyed tables (bounded by their live keys) are not counted.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = bytes;
+        self
+    }
+
     /// Where merges read the time (default: the system clock). Stamps never go backwards.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -115,7 +129,7 @@ impl LocalWarehouseBuilder {
         let location = stores.resolve(&self.root)?;
         let storage = Storage::new(location.store().clone(), location.prefix())
             .with_public_base(public_base(&self.root, &location));
-        let mut state = recover::recover(&storage, &stores).await?;
+        let mut state = recover::recover(&storage, &stores, self.memory_budget).await?;
         state.clock = self.clock;
         state.limits = self.limits;
         let (shutdown, _) = watch::channel(false);
@@ -201,6 +215,10 @@ pub struct TableStorage {
     /// Versions of the table whose changes are kept in memory for streams on it that have
     /// not consumed them.
     pub retained_changes: u64,
+    /// Of those, the versions whose rows are in memory; the others were spilled to stay
+    /// within the memory budget ([`LocalWarehouseBuilder::memory_budget`]) and are read back
+    /// from storage when a stream reads them.
+    pub retained_changes_in_memory: u64,
 }
 
 /// The root's full location as DuckDB reaches it: an absolute folder for a local root, the
@@ -237,6 +255,7 @@ impl LocalWarehouse {
             clock: Clock::system(),
             pipe_retry: PipeRetry::default(),
             limits: crate::load::LoadLimits::default(),
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 
@@ -495,7 +514,7 @@ impl Inner {
     /// state is marked stale and rebuilt by the next [`Inner::lock`].
     async fn reload(&self, state: &mut State) {
         for attempt in 0..RELOAD_ATTEMPTS {
-            match recover::recover(&self.storage, &self.stores).await {
+            match recover::recover(&self.storage, &self.stores, state.memory_budget).await {
                 Ok(mut restored) => {
                     restored.clock = state.clock.clone();
                     restored.limits = state.limits;
@@ -625,6 +644,7 @@ impl Inner {
             state.apply(version, action, delta)?;
         }
         state.prune_deltas();
+        state.fit_budget();
         self.published.publish(state);
         self.wake_compaction.notify_one();
         state.commits_since_checkpoint += 1;

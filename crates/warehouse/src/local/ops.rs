@@ -168,7 +168,8 @@ impl Warehouse for LocalWarehouse {
                 let state = self.inner.lock().await;
                 let stream = state.stream(&name)?;
                 let initial = streams::initial_rows(&self.inner.storage, &state, stream).await?;
-                Ok(streams::read(&state, stream, initial)?.batch()?.clone())
+                let changes = streams::read(&self.inner.storage, &state, stream, initial).await?;
+                Ok(changes.batch()?.clone())
             }
         }
     }

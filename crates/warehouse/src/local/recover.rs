@@ -2,7 +2,7 @@
 //! entries after it, through the same [`State::apply`] live commits use. Rows retired to
 //! segments stay there: only the latest rows of keyed tables come back into memory.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use crate::local::state::{Action, CommitEntry, State, key, push_run};
 use crate::local::storage::Storage;
 use crate::local::stores::StoreRegistry;
 use crate::local::table::{
-    Appended, Delta, LocalTable, Restoring, Rows, TableWrite, split_row_ids,
+    Appended, Delta, LocalTable, Restoring, Retained, Rows, TableWrite, fit_budget, split_row_ids,
 };
 
 /// Rebuilds the state from storage: the newest checkpoint, then every later log entry in
@@ -26,14 +26,18 @@ use crate::local::table::{
 ///
 /// A checkpoint written meanwhile (they are written in the background) may remove log entries
 /// this rebuild still needed: it then starts over from that checkpoint, so it never returns
-/// a state missing a commit.
-pub(crate) async fn recover(storage: &Storage, stores: &Arc<StoreRegistry>) -> Result<State> {
+/// a state missing a commit. Retained changes beyond `budget` bytes are left on storage.
+pub(crate) async fn recover(
+    storage: &Storage,
+    stores: &Arc<StoreRegistry>,
+    budget: usize,
+) -> Result<State> {
     const ATTEMPTS: usize = 16;
     let mut attempt = 0;
     loop {
         attempt += 1;
         let base = storage.versions("checkpoint").await?.last().copied();
-        let rebuilt = recover_from(storage, stores, base).await;
+        let rebuilt = recover_from(storage, stores, base, budget).await;
         let newest = storage.versions("checkpoint").await?.last().copied();
         if newest == base || attempt == ATTEMPTS {
             return rebuilt;
@@ -47,13 +51,15 @@ async fn recover_from(
     storage: &Storage,
     stores: &Arc<StoreRegistry>,
     base: Option<u64>,
+    budget: usize,
 ) -> Result<State> {
     let mut state = State {
         stores: stores.clone(),
+        memory_budget: budget,
         ..State::default()
     };
     let mut restoring: HashMap<String, Restoring> = HashMap::new();
-    let mut deltas: HashMap<String, VecDeque<Delta>> = HashMap::new();
+    let mut deltas: HashMap<String, Retained> = HashMap::new();
     if let Some(version) = base {
         let checkpoint: Checkpoint = storage
             .read_json(&storage.checkpoint_path(version), "read checkpoint")
@@ -98,6 +104,7 @@ async fn recover_from(
         }
     }
     state.prune_deltas();
+    state.fit_budget();
     Ok(state)
 }
 
@@ -105,7 +112,7 @@ async fn load_checkpoint(
     storage: &Storage,
     state: &mut State,
     restoring: &mut HashMap<String, Restoring>,
-    deltas: &mut HashMap<String, VecDeque<Delta>>,
+    deltas: &mut HashMap<String, Retained>,
     checkpoint: Checkpoint,
 ) -> Result<()> {
     for object in &checkpoint.objects {
@@ -148,7 +155,7 @@ async fn load_checkpoint(
         if let Some(t) = state.tables.get_mut(&table.name) {
             t.released_through = table.released_through;
         }
-        let mut kept = VecDeque::new();
+        deltas.entry(table.name.clone()).or_default();
         let mut origins = table.origins.into_iter();
         let mut times = table.delta_times.into_iter();
         for (version, file, appended_from) in table.deltas {
@@ -157,9 +164,8 @@ async fn load_checkpoint(
             // Checkpoints from before commit times were kept: the checkpoint's own time.
             let time = times.next().unwrap_or(checkpoint.time_micros);
             let stored = stored_delta(version, time, file, batch, appended_from, origin)?;
-            kept.push_back(stored);
+            push_within(deltas, &table.name, stored, state.memory_budget);
         }
-        deltas.insert(table.name, kept);
     }
     for stream in checkpoint.streams {
         if let Some(s) = state.streams.get_mut(&stream.name) {
@@ -202,7 +208,7 @@ async fn replay(
     storage: &Storage,
     state: &mut State,
     restoring: &mut HashMap<String, Restoring>,
-    deltas: &mut HashMap<String, VecDeque<Delta>>,
+    deltas: &mut HashMap<String, Retained>,
     entry: CommitEntry,
 ) -> Result<()> {
     for action in &entry.actions {
@@ -238,7 +244,7 @@ async fn replay(
                     *appended_from,
                     origin.clone(),
                 )?;
-                deltas.entry(name).or_default().push_back(delta);
+                push_within(deltas, &name, delta, state.memory_budget);
             }
             Action::Create(ObjectDef::Table(def)) => {
                 restoring.remove(&key(&def.name));
@@ -284,4 +290,11 @@ fn stored_delta(
             TableWrite::changes(ChangeSet::try_new(batch)?).into_delta(version, time_micros, file)
         }
     })
+}
+
+/// Adds a retained change read back to table `name`, spilling the oldest ones (of every
+/// table) beyond `budget`: a restart holds no more of them in memory than the live engine.
+fn push_within(deltas: &mut HashMap<String, Retained>, name: &str, delta: Delta, budget: usize) {
+    deltas.entry(name.to_owned()).or_default().push(delta);
+    fit_budget(deltas.values_mut().collect(), budget);
 }

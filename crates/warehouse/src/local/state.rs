@@ -153,6 +153,8 @@ pub(crate) struct State {
     pub(crate) clock: crate::local::clock::Clock,
     /// Limits on staged files.
     pub(crate) limits: crate::load::LoadLimits,
+    /// Bytes of memory retained changes may take (see `table::retained`).
+    pub(crate) memory_budget: usize,
     /// Memory may hold a change that is not durable (a failed commit whose rebuild from
     /// storage failed too): rebuilt before the next use.
     pub(crate) stale: bool,
@@ -407,7 +409,7 @@ impl State {
                         t.add_segment(segment.clone());
                     }
                     if let Some(delta) = change {
-                        t.deltas.push_back(delta);
+                        t.deltas.push(delta);
                     }
                 }
             }
@@ -572,6 +574,12 @@ impl State {
         for (name, table) in &mut self.tables {
             table.prune_deltas(offsets.get(name).copied().flatten(), now);
         }
+    }
+
+    /// Spills retained changes, oldest first, until they fit in the memory budget.
+    pub(crate) fn fit_budget(&mut self) {
+        let tables = self.tables.values_mut().map(|t| &mut t.deltas).collect();
+        crate::local::table::fit_budget(tables, self.memory_budget);
     }
 
     /// The definitions in creation order.

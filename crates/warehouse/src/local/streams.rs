@@ -14,7 +14,7 @@ use crate::error::WarehouseError;
 use crate::local::origin::RowOrigin;
 use crate::local::state::{State, StreamState};
 use crate::local::storage::Storage;
-use crate::local::table::{Appended, LocalTable};
+use crate::local::table::{Appended, DeltaView, LocalTable};
 
 /// A table's rows and their row ids, read for a stream's first read with
 /// `SHOW_INITIAL_ROWS` (from its segments too, so read ahead, asynchronously).
@@ -48,8 +48,10 @@ fn table_of<'s>(state: &'s State, stream: &StreamState) -> Result<&'s LocalTable
     }
 }
 
-/// The stream's change rows now; `initial` is what [`initial_rows`] read for it.
-pub(crate) fn read(
+/// The stream's change rows now; `initial` is what [`initial_rows`] read for it. Changes
+/// spilled beyond the memory budget are read back from `storage`.
+pub(crate) async fn read(
+    storage: &Storage,
     state: &State,
     stream: &StreamState,
     initial: Option<InitialRows>,
@@ -65,9 +67,10 @@ pub(crate) fn read(
     }
     let window: Vec<ChangeSet> = table
         .deltas
+        .window(storage, stream.offset)
+        .await?
         .iter()
-        .filter(|d| d.version > stream.offset)
-        .map(|d| d.changes.clone())
+        .map(DeltaView::changes)
         .collect();
     if window.is_empty() {
         return Ok(ChangeSet::empty(&table.schema()));
@@ -169,26 +172,22 @@ impl MergeInput {
 
 /// The rows a merge consumes: for an append-only stream whose window only appended rows, the
 /// rows themselves (no metadata columns to build); otherwise the change rows.
-pub(crate) fn read_for_merge(
+pub(crate) async fn read_for_merge(
+    storage: &Storage,
     state: &State,
     stream: &StreamState,
     initial: Option<InitialRows>,
 ) -> Result<MergeInput> {
     if stream.def.append_only && !stream.initial_pending {
         let table = table_of(state, stream)?;
-        let window: Vec<&Appended> = table
+        let all_appended = table
             .deltas
             .iter()
             .filter(|d| d.version > stream.offset)
-            .map_while(|d| d.appended.as_ref())
-            .collect();
-        let all_appended = window.len()
-            == table
-                .deltas
-                .iter()
-                .filter(|d| d.version > stream.offset)
-                .count();
+            .all(|d| d.first_row_id.is_some());
         if all_appended {
+            let views = table.deltas.window(storage, stream.offset).await?;
+            let window: Vec<&Appended> = views.iter().filter_map(DeltaView::appended).collect();
             // Handed to the merge as they are: it reads its columns from each without a copy.
             return Ok(MergeInput {
                 batches: window.iter().map(|a| a.rows.clone()).collect(),
@@ -203,7 +202,12 @@ pub(crate) fn read_for_merge(
         }
     }
     Ok(MergeInput {
-        batches: vec![read(state, stream, initial)?.batch()?.clone()],
+        batches: vec![
+            read(storage, state, stream, initial)
+                .await?
+                .batch()?
+                .clone(),
+        ],
         sources: vec![BatchSource::ChangeRows],
     })
 }
@@ -215,7 +219,7 @@ pub(crate) fn has_data(state: &State, stream: &StreamState) -> Result<bool> {
         || table
             .deltas
             .iter()
-            .any(|d| d.version > stream.offset && !d.changes.is_empty()))
+            .any(|d| d.version > stream.offset && d.len > 0))
 }
 
 fn inserts_only(window: &[ChangeSet]) -> Result<ChangeSet> {

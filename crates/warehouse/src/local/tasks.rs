@@ -183,11 +183,11 @@ pub(crate) async fn run_task(
         return end.fail(inner, &mut state, run, &error.to_string()).await;
     }
     let source_version = state.version;
-    let initial = match initial_rows_of(inner, &state, &merge.source).await {
-        Ok(initial) => initial,
+    let input = match merge_input(inner, &state, &merge.source).await {
+        Ok(input) => input,
         Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,
     };
-    let done = match execute_merge(&mut state, merge, &run, initial) {
+    let done = match execute_merge(&mut state, merge, &run, input) {
         Ok(done) => done,
         Err(error) => {
             // The merge may have changed the tables in memory before it failed.
@@ -321,23 +321,21 @@ pub(crate) fn missing_rejected_table(state: &State, merge: &MergeDef) -> Result<
     Ok(Some(rejected::table_def(&name, &state.table(source)?.def)))
 }
 
-/// The rows of the stream's table, when the stream's first read shows them as inserts.
-async fn initial_rows_of(
-    inner: &Inner,
-    state: &State,
-    stream: &str,
-) -> Result<Option<streams::InitialRows>> {
-    streams::initial_rows(&inner.storage, state, state.stream(stream)?).await
+/// The rows a merge consumes from `stream`: its table's rows when the stream's first read
+/// shows them as inserts, else its changes (read back from storage when they were spilled).
+async fn merge_input(inner: &Inner, state: &State, stream: &str) -> Result<streams::MergeInput> {
+    let stream = state.stream(stream)?;
+    let initial = streams::initial_rows(&inner.storage, state, stream).await?;
+    streams::read_for_merge(&inner.storage, state, stream, initial).await
 }
 
 fn execute_merge(
     state: &mut State,
     merge: &MergeDef,
     run: &TaskRun,
-    initial: Option<streams::InitialRows>,
+    input: streams::MergeInput,
 ) -> Result<MergeDone> {
     let stream = state.stream(&merge.source)?.clone();
-    let input = streams::read_for_merge(state, &stream, initial)?;
     let consumed = input.num_rows() as u64;
     if consumed == 0 {
         let schema = state.table(&merge.target)?.schema();

@@ -5,10 +5,10 @@
 //! superseded versions are in segment files.
 
 mod restore;
+mod retained;
 mod strategy;
 mod write;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
@@ -20,8 +20,9 @@ use crate::error::{Result, WarehouseError};
 use crate::local::origin::RowOrigin;
 use crate::local::segment::{Segment, TableRead};
 pub(crate) use restore::{ROW_ID_COLUMN, Restoring, conform, split_row_ids, with_row_ids};
+pub(crate) use retained::{Delta, DeltaView, Retained, fit_budget};
 use strategy::{default_strategy, dml_merge, merge_strategy, table_spec};
-pub(crate) use write::{Appended, Delta, Retired, TableWrite};
+pub(crate) use write::{Appended, Retired, TableWrite};
 
 const DML_OP: &str = "__snowdrift_op";
 
@@ -41,7 +42,8 @@ pub(crate) struct LocalTable {
     /// The segment files of its rows, oldest first.
     /// Shared with the published snapshot readers use (copied when a commit adds one).
     pub(crate) segments: Arc<Vec<Segment>>,
-    pub(crate) deltas: VecDeque<Delta>,
+    /// Changes streams on it have not consumed.
+    pub(crate) deltas: Retained,
     /// Changes up to this version were released after the retention period before every
     /// stream on the table consumed them: a stream with an older offset is stale.
     pub(crate) released_through: u64,
@@ -85,7 +87,7 @@ impl LocalTable {
             def,
             rows,
             segments: Arc::new(segments),
-            deltas: VecDeque::new(),
+            deltas: Retained::default(),
             released_through: 0,
             version,
         })
@@ -127,6 +129,7 @@ impl LocalTable {
             segments: self.segments.len() as u64,
             rows_in_segments,
             retained_changes: self.deltas.len() as u64,
+            retained_changes_in_memory: self.deltas.resident() as u64,
         }
     }
 

@@ -1,25 +1,11 @@
-//! What one commit does to one table ([`TableWrite`]), and the change of one version kept in
-//! memory while a stream on the table still needs it ([`Delta`]).
+//! What one commit does to one table ([`TableWrite`]).
 
 use arrow::array::RecordBatch;
 use snowdrift_scd::ChangeSet;
 
 use crate::error::Result;
 use crate::local::origin::RowOrigin;
-
-/// One version's change set, kept while a stream still needs it.
-#[derive(Debug, Clone)]
-pub(crate) struct Delta {
-    pub(crate) version: u64,
-    /// When it was committed (µs since the epoch, the warehouse's clock).
-    pub(crate) time_micros: i64,
-    pub(crate) changes: ChangeSet,
-    /// The data file holding it.
-    pub(crate) file: String,
-    /// The rows, when the change only appended rows (streams that only need inserts read
-    /// them without building a change set).
-    pub(crate) appended: Option<Appended>,
-}
+use crate::local::table::retained::{Delta, DeltaRows};
 
 /// Rows appended with consecutive row ids.
 #[derive(Debug, Clone)]
@@ -128,22 +114,26 @@ impl TableWrite {
         }
     }
 
+    /// The change as a retained [`Delta`] of `version`, with its rows in memory.
     pub(crate) fn into_delta(self, version: u64, time_micros: i64, file: String) -> Delta {
         match self {
-            TableWrite::Appended(a) => Delta {
+            TableWrite::Appended(a) => Delta::new(
                 version,
                 time_micros,
-                changes: a.change_set(),
                 file,
-                appended: Some(a),
-            },
-            TableWrite::Changed { changes, .. } => Delta {
+                DeltaRows::Appended {
+                    rows: a.rows,
+                    first_row_id: a.first_row_id,
+                },
+                a.origin,
+            ),
+            TableWrite::Changed { changes, .. } => Delta::new(
                 version,
                 time_micros,
-                changes,
                 file,
-                appended: None,
-            },
+                DeltaRows::Changes(changes),
+                None,
+            ),
         }
     }
 }
