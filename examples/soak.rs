@@ -12,7 +12,8 @@
 //! `--rows N` (10,000) changes per file, `--rate N` (100,000) offered changes per second,
 //! `--interval TEXT` ("100 milliseconds") task schedule, `--seed N` (1), `--data DIR`
 //! (`./snowdrift-data`) where the run keeps its warehouse and stage (removed at the end
-//! unless `--keep`).
+//! unless `--keep`), `--retention-days N` (1) the tables' `DATA_RETENTION_TIME_IN_DAYS`: files
+//! no table refers to any more stay that long, so with 1 the disk holds the whole run.
 
 #[path = "support/args.rs"]
 mod args;
@@ -87,6 +88,7 @@ struct Options {
     seed: u64,
     data: String,
     keep: bool,
+    retention_days: u32,
 }
 
 fn options() -> Result<Options, Box<dyn Error>> {
@@ -99,6 +101,7 @@ fn options() -> Result<Options, Box<dyn Error>> {
         seed: arg("--seed", "1").parse()?,
         data: arg("--data", snowdrift::warehouse::DEFAULT_ROOT),
         keep: flag("--keep"),
+        retention_days: arg("--retention-days", "1").parse()?,
     })
 }
 
@@ -113,6 +116,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         operation_column: Some("op".into()),
         sequence_column: Some("seq".into()),
         schedule: options.interval.clone(),
+        retention_days: Some(options.retention_days),
         ..PipelineSpec::default()
     };
     let root = folder.join("warehouse");
@@ -190,16 +194,28 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     producer.await?.map_err(|e| e.to_string())?;
-    println!("{}", summary(&samples, start.elapsed()));
+    let elapsed = start.elapsed();
     warehouse.close().await?;
+    let disk = Disk {
+        mb: folder_bytes(&root) as f64 / 1e6,
+        retention_days: options.retention_days,
+    };
+    println!("{}", summary(&samples, elapsed, &disk));
     if !options.keep {
         std::fs::remove_dir_all(&folder)?;
     }
     Ok(())
 }
 
-/// Peak RSS after the first 3M changes and over the run, and freshness p99 per tenth.
-fn summary(samples: &[Sample], elapsed: Duration) -> String {
+/// The warehouse's files at the end of the run.
+struct Disk {
+    mb: f64,
+    retention_days: u32,
+}
+
+/// Peak RSS after the first 3M changes and over the run, freshness p99 per tenth, and the
+/// warehouse's disk use at the end.
+fn summary(samples: &[Sample], elapsed: Duration, disk: &Disk) -> String {
     let peak = |until: u64| {
         samples
             .iter()
@@ -224,11 +240,28 @@ fn summary(samples: &[Sample], elapsed: Duration) -> String {
         })
         .collect();
     format!(
-        "{{\"summary\":true,\"changes\":{total},\"seconds\":{:.1},\"changes_per_s\":{:.0},\"peak_rss_mb_3m\":{:.1},\"peak_rss_mb\":{:.1},\"fresh_p99_ms_by_tenth\":[{}]}}",
+        "{{\"summary\":true,\"changes\":{total},\"seconds\":{:.1},\"changes_per_s\":{:.0},\"peak_rss_mb_3m\":{:.1},\"peak_rss_mb\":{:.1},\"fresh_p99_ms_by_tenth\":[{}],\"disk_mb\":{:.1},\"retention_days\":{}}}",
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         peak(3_000_000),
         peak(u64::MAX),
         tenths.join(","),
+        disk.mb,
+        disk.retention_days,
     )
+}
+
+/// Bytes of the files under `folder`.
+fn folder_bytes(folder: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => folder_bytes(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }

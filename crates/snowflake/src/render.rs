@@ -231,9 +231,12 @@ impl Renderer {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        let retention = def.retention_days.map_or(String::new(), |days| {
+        let mut retention = def.retention_days.map_or(String::new(), |days| {
             format!(" DATA_RETENTION_TIME_IN_DAYS = {days}")
         });
+        if let Some(days) = def.max_data_extension_days {
+            retention.push_str(&format!(" MAX_DATA_EXTENSION_TIME_IN_DAYS = {days}"));
+        }
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {} ({}){retention}",
             self.name(ObjectKind::Table, &def.name)?,

@@ -354,4 +354,10 @@ fn a_table_retention_is_rendered_only_when_set() {
     let kept = table(&spec, "customer").with_retention_days(7);
     let sql = renderer.table(&kept).unwrap().to_string();
     assert!(sql.ends_with(") DATA_RETENTION_TIME_IN_DAYS = 7"), "{sql}");
+    let extended = kept.with_max_data_extension_days(30);
+    let sql = renderer.table(&extended).unwrap().to_string();
+    assert!(
+        sql.ends_with(") DATA_RETENTION_TIME_IN_DAYS = 7 MAX_DATA_EXTENSION_TIME_IN_DAYS = 30"),
+        "{sql}"
+    );
 }

@@ -224,16 +224,26 @@ pub struct TableDef {
     pub key: Vec<String>,
     /// How rows are kept.
     pub layout: TableLayout,
-    /// `DATA_RETENTION_TIME_IN_DAYS`: how long changes of the table stay readable by a
-    /// stream that has not consumed them (0 to 90; `None`: the default, one day). Past it, the
-    /// changes are released and such a stream is stale.
+    /// `DATA_RETENTION_TIME_IN_DAYS`: how long files of the table that nothing refers to any
+    /// more are kept (0 to 90; `None`: the default, one day), and how long its changes stay
+    /// readable by a stream that has not consumed them, extended up to
+    /// `max_data_extension_days`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
+    /// `MAX_DATA_EXTENSION_TIME_IN_DAYS`: how long Snowflake extends the retention of changes a
+    /// stream on the table has not consumed (0 to 90; `None`: the default, 14 days). A stream
+    /// whose changes are older than the longer of the two periods is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_data_extension_days: Option<u32>,
 }
 
 /// Days a table's changes are retained when its definition says nothing (Snowflake's
 /// default).
 pub const DEFAULT_RETENTION_DAYS: u32 = 1;
+
+/// Days the retention of changes a stream has not consumed is extended to when the
+/// definition says nothing (Snowflake's default `MAX_DATA_EXTENSION_TIME_IN_DAYS`).
+pub const DEFAULT_MAX_DATA_EXTENSION_DAYS: u32 = 14;
 
 impl TableDef {
     /// A plain table without a key.
@@ -244,6 +254,7 @@ impl TableDef {
             key: Vec::new(),
             layout: TableLayout::Plain,
             retention_days: None,
+            max_data_extension_days: None,
         }
     }
 
@@ -253,10 +264,24 @@ impl TableDef {
         self
     }
 
-    /// How long its changes stay readable by streams that have not consumed them.
+    /// The same table with `MAX_DATA_EXTENSION_TIME_IN_DAYS = days`.
+    pub fn with_max_data_extension_days(mut self, days: u32) -> Self {
+        self.max_data_extension_days = Some(days);
+        self
+    }
+
+    /// Its data retention period: how long files nothing refers to any more are kept.
     pub fn retention(&self) -> std::time::Duration {
-        let days = self.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
-        std::time::Duration::from_secs(u64::from(days) * 86_400)
+        days(self.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS))
+    }
+
+    /// How long its changes stay readable by a stream that has not consumed them: the
+    /// longer of the retention period and the maximum data extension, as in Snowflake.
+    pub fn stream_retention(&self) -> std::time::Duration {
+        let extension = self
+            .max_data_extension_days
+            .unwrap_or(DEFAULT_MAX_DATA_EXTENSION_DAYS);
+        self.retention().max(days(extension))
     }
 
     /// The same table with these key columns.
@@ -332,10 +357,18 @@ impl TableDef {
         if self.layout != TableLayout::Plain && self.key.is_empty() {
             return Err(invalid("an SCD table needs a key".into()));
         }
-        if let Some(days) = self.retention_days.filter(|d| *d > 90) {
-            return Err(invalid(format!(
-                "DATA_RETENTION_TIME_IN_DAYS is {days}; Snowflake allows 0 to 90"
-            )));
+        for (name, value) in [
+            ("DATA_RETENTION_TIME_IN_DAYS", self.retention_days),
+            (
+                "MAX_DATA_EXTENSION_TIME_IN_DAYS",
+                self.max_data_extension_days,
+            ),
+        ] {
+            if let Some(days) = value.filter(|d| *d > 90) {
+                return Err(invalid(format!(
+                    "{name} is {days}; Snowflake allows 0 to 90"
+                )));
+            }
         }
         Ok(())
     }
@@ -618,4 +651,8 @@ pub enum CreateMode {
     OrReplace,
     /// Keep it and succeed (`CREATE … IF NOT EXISTS`).
     IfNotExists,
+}
+
+fn days(days: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(days) * 86_400)
 }

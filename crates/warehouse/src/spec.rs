@@ -78,6 +78,11 @@ pub struct PipelineSpec {
     /// on; [`OnBadRow::Fail`] fails the run and keeps the stream's offset). Late rows go to
     /// the rejected tables either way.
     pub on_bad_row: OnBadRow,
+    /// `DATA_RETENTION_TIME_IN_DAYS` of every table it creates (default `None`: the
+    /// warehouse's, [`crate::DEFAULT_RETENTION_DAYS`]). With 0, files no table refers to any
+    /// more are removed at the next checkpoint; streams still keep the changes they have not
+    /// consumed for the maximum data extension (14 days by default).
+    pub retention_days: Option<u32>,
 }
 
 impl Default for PipelineSpec {
@@ -114,6 +119,7 @@ impl Default for PipelineSpec {
             current_on_delete: Scd1OnDelete::Remove,
             history_on_delete: Scd2OnDelete::Close,
             on_bad_row: OnBadRow::Reject,
+            retention_days: None,
         }
     }
 }
@@ -142,14 +148,32 @@ impl PipelineSpec {
         TableDef::new(self.current_table.clone(), self.columns.clone()).business_schema()
     }
 
+    /// `def` with the spec's retention period.
+    fn retained(&self, def: TableDef) -> TableDef {
+        match self.retention_days {
+            Some(days) => def.with_retention_days(days),
+            None => def,
+        }
+    }
+
     fn raw_table_def(&self) -> TableDef {
-        TableDef::new(self.raw_table.clone(), self.raw_columns())
+        self.retained(TableDef::new(self.raw_table.clone(), self.raw_columns()))
     }
 
     fn current_table_def(&self) -> TableDef {
-        TableDef::new(self.current_table.clone(), self.columns.clone())
-            .with_key(self.key.clone())
-            .with_layout(TableLayout::scd1())
+        self.retained(
+            TableDef::new(self.current_table.clone(), self.columns.clone())
+                .with_key(self.key.clone())
+                .with_layout(TableLayout::scd1()),
+        )
+    }
+
+    fn history_table_def(&self) -> TableDef {
+        self.retained(
+            TableDef::new(self.history_table.clone(), self.columns.clone())
+                .with_key(self.key.clone())
+                .with_layout(TableLayout::scd2()),
+        )
     }
 
     /// The rejected tables of the SCD-1 and SCD-2 tasks (`customer_rejected`,
@@ -158,8 +182,8 @@ impl PipelineSpec {
         let current = self.current_task_merge().rejected_table();
         let history = self.history_task_merge().rejected_table();
         [
-            rejected::table_def(&current, &self.raw_table_def()),
-            rejected::table_def(&history, &self.current_table_def()),
+            self.retained(rejected::table_def(&current, &self.raw_table_def())),
+            self.retained(rejected::table_def(&history, &self.current_table_def())),
         ]
     }
 
@@ -169,11 +193,7 @@ impl PipelineSpec {
         vec![
             ObjectDef::Table(self.raw_table_def()),
             ObjectDef::Table(self.current_table_def()),
-            ObjectDef::Table(
-                TableDef::new(self.history_table.clone(), self.columns.clone())
-                    .with_key(self.key.clone())
-                    .with_layout(TableLayout::scd2()),
-            ),
+            ObjectDef::Table(self.history_table_def()),
             ObjectDef::Table(current_rejected),
             ObjectDef::Table(history_rejected),
             ObjectDef::FileFormat(FileFormatDef {

@@ -589,3 +589,37 @@ async fn changes_beyond_the_memory_budget_wait_on_storage_and_merge_in_full() {
     let raw = warehouse.table_storage("raw").await.unwrap();
     assert_eq!(raw.retained_changes, 0, "consumed, so released");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_begun_before_a_compaction_and_a_checkpoint_still_reads_its_version() {
+    use futures::TryStreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = warehouse(dir.path()).await;
+    let ids: Vec<i64> = (0..50).collect();
+    let load = |round: usize| {
+        let batch = rows(&ids, &format!("r{round}-"));
+        let warehouse = &warehouse;
+        async move {
+            warehouse
+                .dml("raw", Dml::Insert(vec![batch]))
+                .await
+                .unwrap();
+        }
+    };
+    // Seven segments: no run of eight to compact yet.
+    for round in 0..7 {
+        load(round).await;
+    }
+    let scan = warehouse
+        .scan("raw", snowdrift_warehouse::Scan::new())
+        .await
+        .unwrap();
+    load(7).await;
+    wait_for_segments(&warehouse, "raw", 1).await;
+    // The compacted segments are unreferenced now, kept for the retention period.
+    warehouse.checkpoint().await.unwrap();
+    let parts: Vec<RecordBatch> = scan.try_collect().await.unwrap();
+    let read: usize = parts.iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(read, 350, "the seven segments of its version");
+    assert_eq!(warehouse.row_count("raw").await.unwrap(), 400);
+}

@@ -9,7 +9,7 @@
 //! the table manifests and removes what the checkpoint makes unnecessary, with no lock held.
 //! Commits go on meanwhile: the clean-up only touches files of versions up to the checkpoint's.
 
-use std::collections::HashSet;
+use tokio::sync::Mutex;
 
 use arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{FileLoad, TaskRun};
 use crate::catalog::ObjectDef;
 use crate::error::Result;
+use crate::local::garbage::{Collection, Unreferenced};
 use crate::local::load_history::LoadFile;
 use crate::local::manifest::Manifest;
 use crate::local::origin::RowOrigin;
@@ -95,8 +96,9 @@ pub(crate) struct CheckpointPlan {
     /// Files to write first: name and rows.
     files: Vec<(String, RecordBatch)>,
     manifests: Vec<Manifest>,
-    /// Data files the checkpoint refers to (everything else up to its version may go).
-    keep: HashSet<String>,
+    /// Data files the checkpoint refers to (everything else up to its version may go, after
+    /// its table's retention period).
+    collection: Collection,
 }
 
 /// Captures a checkpoint of `state` at its version. Versions a table retired outside a merge
@@ -109,7 +111,12 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
         checkpoint: Checkpoint::default(),
         files: Vec::new(),
         manifests: Vec::new(),
-        keep: HashSet::new(),
+        collection: Collection {
+            up_to: version,
+            now_micros: state.clock_micros,
+            default_retention: micros_of(crate::catalog::DEFAULT_RETENTION_DAYS),
+            ..Collection::default()
+        },
     };
     for (name, table) in &mut state.tables {
         if let Some(retired) = table.take_retired()? {
@@ -124,6 +131,8 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
         }
     }
     for (name, table) in &state.tables {
+        let retention = i64::try_from(table.def.retention().as_micros()).unwrap_or(i64::MAX);
+        plan.collection.retention.insert(name.clone(), retention);
         let rows_file = table.memory_snapshot()?.map(|batch| {
             let file = format!("data/{name}/{version:020}-snapshot.parquet");
             plan.files.push((file.clone(), batch));
@@ -140,7 +149,7 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
         }
         let has_row_ids =
             rows_file.is_some() || table.segments.iter().any(|s| s.first_row_id.is_none());
-        plan.keep.extend(files.iter().cloned());
+        plan.collection.keep.extend(files.iter().cloned());
         plan.manifests.push(Manifest::new(
             name,
             version,
@@ -153,12 +162,14 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
             .iter()
             .map(|d| (d.version, d.file.clone(), d.first_row_id))
             .collect();
-        plan.keep.extend(deltas.iter().map(|(_, f, _)| f.clone()));
+        plan.collection
+            .keep
+            .extend(deltas.iter().map(|(_, f, _)| f.clone()));
         let origins = table.deltas.iter().map(|d| d.origin.clone()).collect();
         let sequences_file = table.sequences()?.map(|batch| {
             let file = format!("data/{name}/{version:020}-sequences.arrow");
             plan.files.push((file.clone(), batch));
-            plan.keep.insert(file.clone());
+            plan.collection.keep.insert(file.clone());
             file
         });
         plan.checkpoint.tables.push(TableCheckpoint {
@@ -173,7 +184,9 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
             released_through: table.released_through,
         });
     }
-    plan.keep.extend(state.pending_files.iter().cloned());
+    plan.collection
+        .keep
+        .extend(state.pending_files.iter().cloned());
     plan.checkpoint.version = version;
     plan.checkpoint.time_micros = state.clock_micros;
     plan.checkpoint.objects = state.objects();
@@ -191,7 +204,8 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
         // from the moment it leaves memory.
         let file = format!("data/{table}/{version:020}-loads.parquet");
         history.flush(storage, file).await?;
-        plan.keep
+        plan.collection
+            .keep
             .extend(history.files().iter().map(|f| f.file.clone()));
         plan.checkpoint
             .load_files
@@ -224,13 +238,18 @@ impl CheckpointPlan {
     }
 
     /// Writes its files, then the checkpoint entry (the checkpoint exists from then on), then
-    /// the manifests; then removes the log entries, older checkpoints and data files of
-    /// versions up to its own that it does not refer to.
+    /// the manifests; then removes the log entries and older checkpoints, and the data files
+    /// of versions up to its own that it does not refer to once their table's retention
+    /// period has passed (see `garbage`).
     ///
     /// # Cancel safety
     ///
     /// Cancelling it leaves at worst files nothing refers to, removed by a later checkpoint.
-    pub(crate) async fn write(self, storage: &Storage) -> Result<()> {
+    pub(crate) async fn write(
+        self,
+        storage: &Storage,
+        garbage: &Mutex<Unreferenced>,
+    ) -> Result<()> {
         for (name, batch) in &self.files {
             storage.write_batch(name, batch).await?;
         }
@@ -241,7 +260,15 @@ impl CheckpointPlan {
             manifest.write(storage).await?;
         }
         storage.prune_before(self.version).await?;
-        storage.collect_garbage(&self.keep, self.version).await?;
+        garbage
+            .lock()
+            .await
+            .collect(storage, &self.collection)
+            .await?;
         Ok(())
     }
+}
+
+fn micros_of(days: u32) -> i64 {
+    i64::from(days) * 86_400 * 1_000_000
 }

@@ -8,6 +8,7 @@ mod clock;
 mod compaction;
 mod copy;
 mod export;
+mod garbage;
 mod load_history;
 mod manifest;
 mod ops;
@@ -149,6 +150,7 @@ impl LocalWarehouseBuilder {
             background: std::sync::Mutex::new(Vec::new()),
             checkpoints,
             published: snapshot::Published::default(),
+            garbage: Arc::default(),
         });
         {
             let mut state = inner.state.lock().await;
@@ -156,13 +158,14 @@ impl LocalWarehouseBuilder {
                 // Versions a layout without segments kept in memory go to a segment now.
                 checkpoint::capture(&inner.storage, &mut state)
                     .await?
-                    .write(&inner.storage)
+                    .write(&inner.storage, &inner.garbage)
                     .await?;
             }
             inner.published.publish(&state);
         }
         let writer = tokio::spawn(write_checkpoints(
             inner.storage.clone(),
+            inner.garbage.clone(),
             pending_checkpoints,
         ));
         inner.background_tasks().push(writer);
@@ -308,7 +311,7 @@ impl LocalWarehouse {
             let mut state = self.inner.lock().await;
             checkpoint::capture(&self.inner.storage, &mut state).await?
         };
-        plan.write(&self.inner.storage).await
+        plan.write(&self.inner.storage, &self.inner.garbage).await
     }
 
     /// Stops pipes and tasks and writes a checkpoint.
@@ -451,17 +454,20 @@ pub(crate) struct Inner {
     checkpoints: mpsc::Sender<checkpoint::CheckpointPlan>,
     /// The last committed version of the tables, for readers.
     published: snapshot::Published,
+    /// Data files no checkpoint refers to, waiting for their retention period.
+    garbage: Arc<Mutex<garbage::Unreferenced>>,
 }
 
 /// Writes the checkpoints commits capture, one at a time, off the commit path. A failed one
 /// only lengthens the next restart; the next due commit captures another.
 async fn write_checkpoints(
     storage: Storage,
+    garbage: Arc<Mutex<garbage::Unreferenced>>,
     mut plans: mpsc::Receiver<checkpoint::CheckpointPlan>,
 ) {
     while let Some(plan) = plans.recv().await {
         let version = plan.version();
-        if let Err(error) = plan.write(&storage).await {
+        if let Err(error) = plan.write(&storage, &garbage).await {
             tracing::warn!(version, %error, "checkpoint failed; another is taken after more commits");
         }
     }

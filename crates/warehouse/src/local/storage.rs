@@ -291,14 +291,9 @@ impl Storage {
         Ok(())
     }
 
-    /// Deletes the data files of versions up to `up_to` that are not in `keep` (names
-    /// relative to the root). Files of later versions (commits after a checkpoint was
-    /// captured) are never touched.
-    pub(crate) async fn collect_garbage(
-        &self,
-        keep: &std::collections::HashSet<String>,
-        up_to: u64,
-    ) -> Result<u64> {
+    /// The data files (names relative to the root) of versions up to `up_to`. Files of later
+    /// versions (commits after a checkpoint was captured) are left out.
+    pub(crate) async fn data_files(&self, up_to: u64) -> Result<Vec<String>> {
         let prefix = self.path("data");
         let listed: Vec<_> = self
             .store
@@ -311,23 +306,24 @@ impl Storage {
         } else {
             self.root.as_ref().len() + 1
         };
-        let mut deleted = 0;
-        for meta in listed {
-            let name = &meta.location.as_ref()[root_len..];
-            if !keep.contains(name) && data_file_version(name).is_some_and(|v| v <= up_to) {
-                match self.store.delete(&meta.location).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
-                    Err(e) => {
-                        return Err(WarehouseError::storage(
-                            "delete data file",
-                            meta.location.as_ref(),
-                            e,
-                        ));
-                    }
-                }
-            }
+        Ok(listed
+            .into_iter()
+            .map(|meta| meta.location.as_ref()[root_len..].to_owned())
+            .filter(|name| data_file_version(name).is_some_and(|v| v <= up_to))
+            .collect())
+    }
+
+    /// Deletes data file `name` (relative to the root); a file already gone is no error.
+    pub(crate) async fn delete_data_file(&self, name: &str) -> Result<()> {
+        let path = self.path(name);
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(WarehouseError::storage(
+                "delete data file",
+                path.as_ref(),
+                e,
+            )),
         }
-        Ok(deleted)
     }
 }
 

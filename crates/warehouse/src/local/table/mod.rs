@@ -334,7 +334,7 @@ impl LocalTable {
             self.deltas.clear();
             return;
         };
-        let retention = i64::try_from(self.def.retention().as_micros()).unwrap_or(i64::MAX);
+        let retention = i64::try_from(self.def.stream_retention().as_micros()).unwrap_or(i64::MAX);
         while let Some(d) = self.deltas.front() {
             let consumed = d.version <= offset;
             let expired = now_micros.saturating_sub(d.time_micros) > retention;
