@@ -68,10 +68,22 @@ impl Operation {
     /// either end are ignored, and so is case (Unicode upper-casing, as
     /// Snowflake's `UPPER`). `None` for any other text.
     pub fn parse(text: &str) -> Option<Self> {
-        let word = text.trim_matches(OPERATION_TRIM).to_uppercase();
-        Self::ALL
-            .into_iter()
-            .find(|op| op.words().contains(&word.as_str()))
+        let word = text.trim_matches(OPERATION_TRIM);
+        let matches = |upper: &str| {
+            Self::ALL
+                .into_iter()
+                .find(|op| op.words().contains(&upper))
+        };
+        if word.is_ascii() {
+            // Every accepted word is ASCII, and Unicode upper-casing of ASCII is ASCII's: no
+            // allocation per row (a merge parses one operation per change).
+            return Self::ALL.into_iter().find(|op| {
+                op.words()
+                    .iter()
+                    .any(|accepted| accepted.eq_ignore_ascii_case(word))
+            });
+        }
+        matches(&word.to_uppercase())
     }
 
     /// Every accepted word, for error messages: `INSERT, I, C, …, D`.
@@ -104,6 +116,14 @@ mod tests {
         for text in ["", " ", "FOO", "INSERTED", "DEL", "I U", "\u{a0}INSERT"] {
             assert_eq!(Operation::parse(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn non_ascii_text_is_upper_cased_as_unicode_does() {
+        // U+0131, the dotless i, upper-cases to `I`, as in Snowflake's `UPPER`.
+        assert_eq!(Operation::parse("\u{131}nsert"), Some(Operation::Insert));
+        assert_eq!(Operation::parse("\u{131}"), Some(Operation::Insert));
+        assert_eq!(Operation::parse("d\u{e9}lete"), None);
     }
 
     #[test]
