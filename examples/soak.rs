@@ -7,6 +7,9 @@
 //! cargo run --release --example soak -- --changes 30000000 --population 500000 --rate 100000
 //! ```
 //!
+//! The summary line also gives the SCD-2 merge time per 10,000 changes around one million
+//! versions in `customer_history` and in the last tenth of the run (the big-history benchmark).
+//!
 //! Options: `--changes N` (30,000,000) changes in all, `--population N` (500,000) customers
 //! inserted first (afterwards only updates and no-ops: the population stops growing),
 //! `--rows N` (10,000) changes per file, `--rate N` (100,000) offered changes per second,
@@ -27,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use args::{arg, flag};
 use snowdrift::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
 use snowdrift::verify::file_latencies;
-use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule, WarehouseExt};
+use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule, Warehouse, WarehouseExt};
 use snowdrift::workloads;
 
 /// One second of the run.
@@ -39,13 +42,15 @@ struct Sample {
     history_rows: u64,
     /// Latencies of the files that became visible in this second.
     fresh: Vec<Duration>,
+    /// SCD-2 merge time per 10,000 changes of the runs that completed in this second.
+    merge_ms_per_10k: Option<f64>,
 }
 
 impl Sample {
     fn json(&self) -> String {
         let (p50, p99) = percentiles(&self.fresh);
         format!(
-            "{{\"t\":{:.1},\"changes\":{},\"rss_mb\":{:.1},\"history_rows\":{},\"files\":{},\"fresh_p50_ms\":{},\"fresh_p99_ms\":{}}}",
+            "{{\"t\":{:.1},\"changes\":{},\"rss_mb\":{:.1},\"history_rows\":{},\"files\":{},\"fresh_p50_ms\":{},\"fresh_p99_ms\":{},\"merge_ms_per_10k\":{}}}",
             self.seconds,
             self.changes,
             self.rss_bytes as f64 / 1e6,
@@ -53,8 +58,35 @@ impl Sample {
             self.fresh.len(),
             p50.map_or("null".into(), |d| d.as_millis().to_string()),
             p99.map_or("null".into(), |d| d.as_millis().to_string()),
+            self.merge_ms_per_10k
+                .map_or("null".into(), |ms| format!("{ms:.2}")),
         )
     }
+}
+
+/// SCD-2 merge time per 10,000 changes over the runs of `task` that completed after `since`
+/// (which moves to the last one seen).
+async fn merge_cost(
+    warehouse: &LocalWarehouse,
+    task: &str,
+    since: &mut SystemTime,
+) -> Result<Option<f64>, Box<dyn Error>> {
+    let runs = warehouse.task_history(task).await?;
+    let (mut micros, mut rows) = (0u128, 0u64);
+    for run in runs.iter().filter(|r| r.rows_consumed > 0) {
+        let Some(completed) = run.completed.filter(|c| c > since) else {
+            continue;
+        };
+        micros += completed
+            .duration_since(run.started)
+            .unwrap_or_default()
+            .as_micros();
+        rows += run.rows_consumed;
+    }
+    if let Some(last) = runs.iter().filter_map(|r| r.completed).max() {
+        *since = (*since).max(last);
+    }
+    Ok((rows > 0).then(|| micros as f64 / 1e3 / rows as f64 * 1e4))
 }
 
 fn percentiles(values: &[Duration]) -> (Option<Duration>, Option<Duration>) {
@@ -156,6 +188,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut pending: Vec<StagedFile> = Vec::new();
     let mut samples: Vec<Sample> = Vec::new();
     let mut visible = 0u64;
+    let mut merges_since = SystemTime::UNIX_EPOCH;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
     loop {
@@ -183,6 +216,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
             rss_bytes: rss_bytes(),
             history_rows: warehouse.table_storage(&spec.history_table).await?.rows,
             fresh,
+            merge_ms_per_10k: merge_cost(&warehouse, &spec.history_task, &mut merges_since)
+                .await?,
         };
         println!("{}", sample.json());
         samples.push(sample);
@@ -239,8 +274,23 @@ fn summary(samples: &[Sample], elapsed: Duration, disk: &Disk) -> String {
                 .map_or("null".into(), |d| d.as_millis().to_string())
         })
         .collect();
+    let median_cost = |keep: &dyn Fn(&Sample) -> bool| {
+        let mut costs: Vec<f64> = samples
+            .iter()
+            .filter(|s| keep(s))
+            .filter_map(|s| s.merge_ms_per_10k)
+            .collect();
+        costs.sort_by(f64::total_cmp);
+        costs
+            .get(costs.len() / 2)
+            .map_or("null".into(), |c| format!("{c:.2}"))
+    };
+    let last_history = samples.last().map_or(0, |s| s.history_rows);
+    // The history around one million versions, against the last tenth of the run.
+    let at_1m = median_cost(&|s| (1_000_000..2_000_000).contains(&s.history_rows));
+    let at_end = median_cost(&|s| s.history_rows >= last_history / 10 * 9);
     format!(
-        "{{\"summary\":true,\"changes\":{total},\"seconds\":{:.1},\"changes_per_s\":{:.0},\"peak_rss_mb_3m\":{:.1},\"peak_rss_mb\":{:.1},\"fresh_p99_ms_by_tenth\":[{}],\"disk_mb\":{:.1},\"retention_days\":{}}}",
+        "{{\"summary\":true,\"history_rows\":{last_history},\"merge_ms_per_10k_at_1m_versions\":{at_1m},\"merge_ms_per_10k_at_end\":{at_end},\"changes\":{total},\"seconds\":{:.1},\"changes_per_s\":{:.0},\"peak_rss_mb_3m\":{:.1},\"peak_rss_mb\":{:.1},\"fresh_p99_ms_by_tenth\":[{}],\"disk_mb\":{:.1},\"retention_days\":{}}}",
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         peak(3_000_000),
