@@ -216,8 +216,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             rss_bytes: rss_bytes(),
             history_rows: warehouse.table_storage(&spec.history_table).await?.rows,
             fresh,
-            merge_ms_per_10k: merge_cost(&warehouse, &spec.history_task, &mut merges_since)
-                .await?,
+            merge_ms_per_10k: merge_cost(&warehouse, &spec.history_task, &mut merges_since).await?,
         };
         println!("{}", sample.json());
         samples.push(sample);

@@ -69,11 +69,7 @@ impl Operation {
     /// Snowflake's `UPPER`). `None` for any other text.
     pub fn parse(text: &str) -> Option<Self> {
         let word = text.trim_matches(OPERATION_TRIM);
-        let matches = |upper: &str| {
-            Self::ALL
-                .into_iter()
-                .find(|op| op.words().contains(&upper))
-        };
+        let matches = |upper: &str| Self::ALL.into_iter().find(|op| op.words().contains(&upper));
         if word.is_ascii() {
             // Every accepted word is ASCII, and Unicode upper-casing of ASCII is ASCII's: no
             // allocation per row (a merge parses one operation per change).

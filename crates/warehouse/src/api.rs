@@ -5,11 +5,14 @@ use std::time::SystemTime;
 
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CreateMode, ObjectDef, ObjectKind, OnError};
 use crate::error::Result;
 use crate::load::LoadError;
+use crate::scan::{Scan, ScanPlan};
 use crate::spec::PipelineSpec;
 
 /// What a backend supports; the conformance suite runs only what a backend declares.
@@ -260,6 +263,33 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
 
     /// Reads a table or a stream as one batch.
     async fn query(&self, relation: Relation) -> Result<RecordBatch>;
+
+    /// The rows of `table` at its last committed version as a stream of batches, with only
+    /// the columns and keys `scan` asks for.
+    ///
+    /// The provided implementation reads the table with [`Warehouse::query`] and cuts the
+    /// one batch down; the embedded engine streams one segment file at a time instead, so a
+    /// table larger than memory can be read whole.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::NotFound`] for an unknown table,
+    /// [`crate::WarehouseError::InvalidDefinition`] for a column the table does not have
+    /// (in the projection or the keys); items of the stream fail with storage errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the stream stops the read; nothing is changed.
+    async fn scan(
+        &self,
+        table: &str,
+        scan: Scan,
+    ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+        let rows = self.query(Relation::Table(table.to_owned())).await?;
+        let plan = ScanPlan::new(table, &rows.schema(), &scan)?;
+        let part = plan.finish(rows);
+        Ok(futures::stream::once(async move { part }).boxed())
+    }
 
     /// `SYSTEM$STREAM_HAS_DATA`: may say true when the net change is empty, never false when
     /// it is not.

@@ -63,6 +63,7 @@ pub mod load;
 mod local;
 pub mod rejected;
 pub mod rows;
+mod scan;
 mod schedule;
 mod spec;
 
@@ -80,7 +81,8 @@ pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError, LoadLimits};
 pub use local::{
     Clock, DEFAULT_MEMORY_BUDGET, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder, PipeRetry,
-    Scan, TableStorage,
+    TableStorage,
 };
+pub use scan::Scan;
 pub use schedule::Schedule;
 pub use spec::PipelineSpec;

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+mod reads;
 mod rejects;
 mod scenarios;
 

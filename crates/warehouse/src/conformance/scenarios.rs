@@ -78,6 +78,11 @@ pub(super) fn all() -> Vec<Scenario> {
             run: |w, f| Box::pin(super::rejects::late_rows(w, f)),
         },
         Scenario {
+            name: "scan_columns_and_keys",
+            needs: |_| true,
+            run: |w, f| Box::pin(super::reads::scan_columns_and_keys(w, f)),
+        },
+        Scenario {
             name: "failed_runs_are_retried_with_attempt_numbers",
             needs: |c| c.streams && c.tasks,
             run: |w, f| Box::pin(super::rejects::retries(w, f)),
@@ -104,7 +109,7 @@ fn columns() -> Vec<Column> {
     ]
 }
 
-fn people(ids: &[i64], emails: &[Option<&str>]) -> RecordBatch {
+pub(super) fn people(ids: &[i64], emails: &[Option<&str>]) -> RecordBatch {
     RecordBatch::try_from_iter(vec![
         ("id", Arc::new(Int64Array::from(ids.to_vec())) as _),
         ("email", Arc::new(StringArray::from(emails.to_vec())) as _),

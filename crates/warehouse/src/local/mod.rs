@@ -34,9 +34,9 @@ use tokio::sync::{Mutex, MutexGuard, Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::Result;
+use crate::scan::Scan;
 pub use backoff::PipeRetry;
 pub use clock::Clock;
-pub use scan::Scan;
 use state::{Action, CommitEntry, State, key};
 use storage::Storage;
 use table::TableWrite;
@@ -384,24 +384,11 @@ impl LocalWarehouse {
         export::export(format, &schema, parts, path).await
     }
 
-    /// The rows of `table` at the last committed version as a stream of batches, one segment
-    /// file at a time (memory holds one part, never the whole table), with the columns and
-    /// keys `scan` asks for. Reads without the state lock: merges go on meanwhile and do not
-    /// show in it.
-    ///
-    /// # Errors
-    ///
-    /// [`crate::WarehouseError::NotFound`] for an unknown table,
-    /// [`crate::WarehouseError::InvalidDefinition`] for an unknown column or a key filter on
-    /// a table without a key; items of the stream fail with storage errors.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the stream stops the read; nothing is changed.
-    pub async fn scan(
+    /// The stream of [`crate::Warehouse::scan`] on this engine.
+    fn scan_table(
         &self,
         table: &str,
-        scan: Scan,
+        scan: &Scan,
     ) -> Result<futures::stream::BoxStream<'static, Result<arrow::array::RecordBatch>>> {
         let snapshot = self.inner.published.current();
         let published = snapshot.table(table)?;
@@ -409,7 +396,7 @@ impl LocalWarehouse {
             self.inner.storage.clone(),
             &published.def,
             published.read.clone(),
-            &scan,
+            scan,
         )
     }
 

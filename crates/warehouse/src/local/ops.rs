@@ -18,6 +18,7 @@ use crate::local::load_history::LoadHistory;
 use crate::local::state::{Action, key};
 use crate::local::table::Rows;
 use crate::local::{LocalWarehouse, copy, pipe, streams, tasks};
+use crate::scan::Scan;
 
 #[async_trait]
 impl Warehouse for LocalWarehouse {
@@ -154,6 +155,17 @@ impl Warehouse for LocalWarehouse {
         options: CopyOptions,
     ) -> Result<Vec<FileLoad>> {
         copy::copy_into(&self.inner, table, stage, options).await
+    }
+
+    /// Streams one segment file at a time (memory holds one part, never the whole table),
+    /// at the last committed version, read without the state lock: merges go on meanwhile
+    /// and do not show in it.
+    async fn scan(
+        &self,
+        table: &str,
+        scan: Scan,
+    ) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
+        self.scan_table(table, &scan)
     }
 
     async fn query(&self, relation: Relation) -> Result<RecordBatch> {
