@@ -133,6 +133,21 @@ pub enum WarehouseError {
         #[source]
         source: std::io::Error,
     },
+    /// The warehouse was opened read-only ([`crate::LocalWarehouseBuilder::read_only`]) and
+    /// was asked to change something.
+    #[error("the warehouse at `{root}` is open read-only: {operation} is not allowed")]
+    ReadOnly {
+        /// Its root.
+        root: String,
+        /// What was asked.
+        operation: String,
+    },
+    /// A root opened read-only holds no warehouse (no commit log and no checkpoint).
+    #[error("`{root}` is not a warehouse: it has no commit log or checkpoint")]
+    NotAWarehouse {
+        /// The root.
+        root: String,
+    },
 }
 
 impl WarehouseError {

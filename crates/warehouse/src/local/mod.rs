@@ -53,6 +53,7 @@ pub struct LocalWarehouseBuilder {
     pipe_retry: PipeRetry,
     limits: crate::load::LoadLimits,
     memory_budget: usize,
+    read_only: bool,
 }
 
 /// The default [`LocalWarehouseBuilder::memory_budget`]: 512 MiB.
@@ -118,6 +119,17 @@ impl LocalWarehouseBuilder {
         self
     }
 
+    /// Opens an existing warehouse only to read it (default false): no pipes, tasks,
+    /// compaction or checkpoints run, and anything that would commit fails with
+    /// [`crate::WarehouseError::ReadOnly`]. Another process may keep running the warehouse
+    /// meanwhile; a read-only open sees its commits up to the moment it opened. Opening a
+    /// root with no warehouse fails with [`crate::WarehouseError::NotAWarehouse`] instead of
+    /// creating one.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
     /// Where merges read the time (default: the system clock). Stamps never go backwards.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -126,10 +138,19 @@ impl LocalWarehouseBuilder {
 
     /// Opens (or creates) the warehouse and restores its state. Needs a Tokio runtime.
     pub async fn open(self) -> Result<LocalWarehouse> {
+        if self.read_only && local_folder(&self.root).is_some_and(|f| !f.exists()) {
+            // Resolving a local root creates its folder: a read-only open must not.
+            return Err(crate::WarehouseError::NotAWarehouse { root: self.root });
+        }
         let stores = Arc::new(self.stores);
         let location = stores.resolve(&self.root)?;
         let storage = Storage::new(location.store().clone(), location.prefix())
             .with_public_base(public_base(&self.root, &location));
+        if self.read_only && !storage.holds_warehouse().await? {
+            return Err(crate::WarehouseError::NotAWarehouse {
+                root: location.to_string(),
+            });
+        }
         let mut state = recover::recover(&storage, &stores, self.memory_budget).await?;
         state.clock = self.clock;
         state.limits = self.limits;
@@ -151,7 +172,12 @@ impl LocalWarehouseBuilder {
             checkpoints,
             published: snapshot::Published::default(),
             garbage: Arc::default(),
+            read_only: self.read_only,
         });
+        if self.read_only {
+            inner.published.publish(&*inner.state.lock().await);
+            return Ok(LocalWarehouse { inner });
+        }
         {
             let mut state = inner.state.lock().await;
             if state.tables.values().any(|t| t.has_retired()) {
@@ -224,19 +250,24 @@ pub struct TableStorage {
     pub retained_changes_in_memory: u64,
 }
 
+/// The folder of a root on the local disk (a path or a `file://` URL).
+fn local_folder(root: &str) -> Option<&std::path::Path> {
+    let folder = root.strip_prefix("file://").unwrap_or(root);
+    (!folder.contains("://")).then(|| std::path::Path::new(folder))
+}
+
 /// The root's full location as DuckDB reaches it: an absolute folder for a local root, the
 /// URL (without credentials) for an object store, none in memory.
 fn public_base(root: &str, location: &snowdrift_stage::StageLocation) -> Option<String> {
     if root.starts_with("memory:") {
         return None;
     }
-    let folder = root.strip_prefix("file://").unwrap_or(root);
-    if folder.contains("://") {
-        return Some(location.to_string().trim_end_matches('/').to_owned());
+    match local_folder(root) {
+        None => Some(location.to_string().trim_end_matches('/').to_owned()),
+        Some(folder) => std::fs::canonicalize(folder)
+            .ok()
+            .and_then(|p| p.to_str().map(str::to_owned)),
     }
-    std::fs::canonicalize(folder)
-        .ok()
-        .and_then(|p| p.to_str().map(str::to_owned))
 }
 
 /// Tries of one rebuild of the state from storage after a failed commit.
@@ -259,6 +290,7 @@ impl LocalWarehouse {
             pipe_retry: PipeRetry::default(),
             limits: crate::load::LoadLimits::default(),
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            read_only: false,
         }
     }
 
@@ -307,6 +339,7 @@ impl LocalWarehouse {
     /// (`tables/<name>.json`, `tables/<name>.duckdb.sql`) at this version. Commits go on
     /// while its files are written.
     pub async fn checkpoint(&self) -> Result<()> {
+        self.inner.writable("a checkpoint")?;
         let plan = {
             let mut state = self.inner.lock().await;
             checkpoint::capture(&self.inner.storage, &mut state).await?
@@ -314,10 +347,18 @@ impl LocalWarehouse {
         plan.write(&self.inner.storage, &self.inner.garbage).await
     }
 
-    /// Stops pipes and tasks and writes a checkpoint.
+    /// Stops pipes and tasks and writes a checkpoint (none when opened read-only).
     pub async fn close(self) -> Result<()> {
         self.inner.stop_background();
+        if self.inner.read_only {
+            return Ok(());
+        }
         self.checkpoint().await
+    }
+
+    /// Every object, in creation order (`SHOW TABLES`, `SHOW PIPES` and the like).
+    pub async fn objects(&self) -> Vec<crate::catalog::ObjectDef> {
+        self.inner.state.lock().await.objects()
     }
 
     /// Writes the rows of `table` at the last committed version as an Arrow IPC file at
@@ -443,6 +484,8 @@ pub(crate) struct Inner {
     published: snapshot::Published,
     /// Data files no checkpoint refers to, waiting for their retention period.
     garbage: Arc<Mutex<garbage::Unreferenced>>,
+    /// Opened with [`LocalWarehouseBuilder::read_only`]: every commit is refused.
+    read_only: bool,
 }
 
 /// Writes the checkpoints commits capture, one at a time, off the commit path. A failed one
@@ -484,6 +527,17 @@ impl Inner {
         state
     }
 
+    /// Fails with [`crate::WarehouseError::ReadOnly`] when the warehouse is open read-only.
+    fn writable(&self, operation: &str) -> Result<()> {
+        if self.read_only {
+            return Err(crate::WarehouseError::ReadOnly {
+                root: self.root.clone(),
+                operation: operation.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Commits `actions` plus the change sets of tables already changed in memory, as one
     /// log entry. On any failure the state is rebuilt from storage (so memory never shows a
     /// change that is not durable) and the error returned.
@@ -493,6 +547,11 @@ impl Inner {
         actions: Vec<Action>,
         changes: Vec<(String, TableWrite)>,
     ) -> Result<u64> {
+        if let Err(error) = self.writable("a commit") {
+            // A merge or load may have changed memory already: drop it.
+            self.reload(state).await;
+            return Err(error);
+        }
         match self.try_commit(state, actions, changes).await {
             Ok(version) => Ok(version),
             Err(error) => {

@@ -270,6 +270,12 @@ impl Storage {
         Ok(versions)
     }
 
+    /// Whether the root holds a warehouse: a commit log entry or a checkpoint.
+    pub(crate) async fn holds_warehouse(&self) -> Result<bool> {
+        Ok(!self.versions("log").await?.is_empty()
+            || !self.versions("checkpoint").await?.is_empty())
+    }
+
     /// Deletes log entries and checkpoints older than `version` (they are folded into the
     /// checkpoint at `version`).
     pub(crate) async fn prune_before(&self, version: u64) -> Result<()> {
