@@ -81,7 +81,7 @@ pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError, LoadLimits};
 pub use local::{
     Clock, DEFAULT_MEMORY_BUDGET, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder, PipeRetry,
-    TableStorage,
+    TableStorage, TaskState,
 };
 pub use scan::Scan;
 pub use schedule::Schedule;

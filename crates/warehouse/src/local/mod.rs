@@ -256,6 +256,17 @@ fn local_folder(root: &str) -> Option<&std::path::Path> {
     (!folder.contains("://")).then(|| std::path::Path::new(folder))
 }
 
+/// Whether a task runs on its schedule ([`LocalWarehouse::task_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskState {
+    /// Resumed (`started`): it runs on its schedule or after its predecessors.
+    pub resumed: bool,
+    /// Runs that failed in a row (a task suspends itself after
+    /// `suspend_task_after_num_failures` of them).
+    pub consecutive_failures: u32,
+}
+
 /// The root's full location as DuckDB reaches it: an absolute folder for a local root, the
 /// URL (without credentials) for an object store, none in memory.
 fn public_base(root: &str, location: &snowdrift_stage::StageLocation) -> Option<String> {
@@ -354,6 +365,21 @@ impl LocalWarehouse {
             return Ok(());
         }
         self.checkpoint().await
+    }
+
+    /// Whether `task` is resumed (`SHOW TASKS`' `state`: started or suspended) and how many
+    /// of its runs failed in a row.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::NotFound`] for an unknown task.
+    pub async fn task_state(&self, task: &str) -> Result<TaskState> {
+        let state = self.inner.state.lock().await;
+        let t = state.task(task)?;
+        Ok(TaskState {
+            resumed: t.resumed,
+            consecutive_failures: t.failures,
+        })
     }
 
     /// Every object, in creation order (`SHOW TABLES`, `SHOW PIPES` and the like).

@@ -1,0 +1,93 @@
+//! `snowdrift`, the command line of the embedded warehouse: look at a warehouse root — its
+//! pipes, streams, tasks and tables (`status`), the copy and task history (`history`) — and
+//! export its tables (`export`). Every command opens the root read-only, so it is safe beside
+//! a running pipeline.
+//!
+//! Exit codes: 0 on success, 2 for a bad command line (a misspelled flag, a bad value, a root
+//! that holds no warehouse, an unknown table or task), 1 when the work itself fails.
+
+mod export;
+mod history;
+mod output;
+mod status;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use snowdrift::warehouse::{LocalWarehouse, WarehouseError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "snowdrift",
+    version,
+    about = "Inspect and export a snowdrift warehouse"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pipes, streams, tasks and tables of a warehouse, in one screen.
+    Status(status::Args),
+    /// The copy history of a table or the run history of a task.
+    History(history::Args),
+    /// Write a table to a Parquet, CSV or Arrow IPC file.
+    Export(export::Args),
+}
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The command line named something wrong (exit code 2).
+    Usage { flag: &'static str, message: String },
+    /// The work failed (exit code 1).
+    Failed(String),
+}
+
+impl Failure {
+    /// A warehouse error, as a usage error naming `flag` when the flag's value is what is
+    /// wrong (a root without a warehouse, an unknown object).
+    pub(crate) fn from_warehouse(flag: &'static str, error: WarehouseError) -> Self {
+        match error {
+            WarehouseError::NotAWarehouse { .. } | WarehouseError::NotFound { .. } => {
+                Failure::Usage {
+                    flag,
+                    message: error.to_string(),
+                }
+            }
+            other => Failure::Failed(other.to_string()),
+        }
+    }
+}
+
+/// Opens the warehouse at `root` read-only.
+pub(crate) async fn open(root: &str) -> Result<LocalWarehouse, Failure> {
+    LocalWarehouse::builder(root)
+        .read_only(true)
+        .open()
+        .await
+        .map_err(|e| Failure::from_warehouse("--root", e))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let done = match cli.command {
+        Command::Status(args) => status::run(args).await,
+        Command::History(args) => history::run(args).await,
+        Command::Export(args) => export::run(args).await,
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage { flag, message }) => {
+            eprintln!("error: {flag}: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The `snowdrift` command line on a warehouse left by a pipeline: `status`, `history` and
+//! `export` read it (read-only, as JSON for these checks), and every bad command line exits
+//! with code 2 and names what is wrong.
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use snowdrift::warehouse::{Dml, LocalWarehouse, PipelineSpec, Warehouse, WarehouseExt};
+
+/// A warehouse with the default pipeline, three customers loaded into raw and both merges run.
+async fn warehouse(dir: &std::path::Path) -> String {
+    let root = dir.join("warehouse").to_str().unwrap().to_owned();
+    let spec = PipelineSpec {
+        stage_url: dir.join("stage").to_str().unwrap().to_owned(),
+        ..PipelineSpec::default()
+    };
+    let warehouse = LocalWarehouse::builder(root.clone())
+        .background(false)
+        .open()
+        .await
+        .unwrap();
+    warehouse.deploy(&spec).await.unwrap();
+    let text = |v: &str| Arc::new(StringArray::from(vec![v; 3])) as _;
+    let mut columns = vec![(
+        "customer_id",
+        Arc::new(Int64Array::from(vec![1, 2, 3])) as _,
+    )];
+    for name in [
+        "first_name",
+        "last_name",
+        "email",
+        "street",
+        "city",
+        "state",
+        "country",
+    ] {
+        columns.push((name, text(name)));
+    }
+    let rows = RecordBatch::try_from_iter(columns).unwrap();
+    warehouse
+        .dml(&spec.raw_table, Dml::Insert(vec![rows]))
+        .await
+        .unwrap();
+    // The root task runs its graph: the SCD-1 merge, then the SCD-2 merge after it.
+    warehouse.execute_task(&spec.current_task).await.unwrap();
+    assert_eq!(warehouse.row_count(&spec.history_table).await.unwrap(), 3);
+    warehouse.close().await.unwrap();
+    root
+}
+
+fn snowdrift(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_snowdrift"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn status_shows_tables_pipes_streams_and_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = warehouse(dir.path()).await;
+    let status = json(&snowdrift(&["status", "--root", &root, "--format", "json"]));
+    let rows_of = |table: &str| {
+        status["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == table)
+            .map(|t| t["rows"].as_u64().unwrap())
+    };
+    assert_eq!(rows_of("customer_raw"), Some(3));
+    assert_eq!(rows_of("customer"), Some(3));
+    assert_eq!(rows_of("customer_history"), Some(3));
+    assert_eq!(status["pipes"][0]["name"], "customer_pipe");
+    assert_eq!(status["pipes"][0]["execution_state"], "Running");
+    let streams = status["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 2);
+    assert!(
+        streams
+            .iter()
+            .all(|s| s["has_data"] == false && s["stale"] == false)
+    );
+    let tasks = status["tasks"].as_array().unwrap();
+    assert!(
+        tasks.iter().all(|t| t["last_run_state"] == "Succeeded"),
+        "{tasks:?}"
+    );
+    // The text form names the same objects.
+    let text = snowdrift(&["status", "--root", &root]);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    for name in [
+        "customer_history",
+        "customer_pipe",
+        "customer_table_changes",
+        "customer_scd2_task",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn history_lists_task_runs_and_copy_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = warehouse(dir.path()).await;
+    let runs = json(&snowdrift(&[
+        "history",
+        "--root",
+        &root,
+        "--format",
+        "json",
+        "task",
+        "--task",
+        "customer_scd1_task",
+    ]));
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["state"], "Succeeded");
+    assert_eq!(runs[0]["rows_consumed"], 3);
+    // Nothing was loaded from files: an empty copy history, not an error.
+    let loads = json(&snowdrift(&[
+        "history",
+        "--root",
+        &root,
+        "--format",
+        "json",
+        "copy",
+        "--table",
+        "customer_raw",
+    ]));
+    assert_eq!(loads.as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn export_writes_parquet_csv_and_arrow() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = warehouse(dir.path()).await;
+    for format in ["parquet", "csv", "arrow"] {
+        let out = dir.path().join(format!("history.{format}"));
+        let done = snowdrift(&[
+            "export",
+            "--root",
+            &root,
+            "--table",
+            "customer_history",
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        assert!(out.metadata().unwrap().len() > 0);
+    }
+    let csv = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        4,
+        "a header and three versions:\n{csv}"
+    );
+    assert!(csv.starts_with("customer_id,first_name"));
+    let file = std::fs::File::open(dir.path().join("history.arrow")).unwrap();
+    let reader = arrow::ipc::reader::FileReader::try_new(file, None).unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 3);
+}
+
+#[tokio::test]
+async fn bad_command_lines_exit_with_code_2_and_name_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = warehouse(dir.path()).await;
+    let nowhere = dir.path().join("nowhere");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["status", "--rot", &root], "--rot"),
+        (
+            vec!["status", "--root", &root, "--format", "yaml"],
+            "--format",
+        ),
+        (
+            vec!["status", "--root", nowhere.to_str().unwrap()],
+            "--root",
+        ),
+        (vec!["history", "copy", "--table", "customer_raw"], "--root"),
+        (
+            vec!["history", "--root", &root, "task", "--task", "nope"],
+            "--task",
+        ),
+        (
+            vec![
+                "export",
+                "--root",
+                &root,
+                "--table",
+                "nope",
+                "--out",
+                "x.parquet",
+            ],
+            "--table",
+        ),
+        (
+            vec!["export", "--root", &root, "--table", "customer"],
+            "--out",
+        ),
+        (vec!["frobnicate"], "frobnicate"),
+    ];
+    for (args, named) in cases {
+        let output = snowdrift(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{args:?} should name {named}: {stderr}"
+        );
+    }
+    assert!(
+        !nowhere.exists(),
+        "inspecting a missing root creates nothing"
+    );
+    // Every subcommand has help.
+    for command in ["status", "history", "export"] {
+        let help = snowdrift(&[command, "--help"]);
+        assert!(help.status.success(), "{command} --help");
+    }
+}
