@@ -487,6 +487,13 @@ async fn upload_and_announce(
 ) {
     match upload(store, &file.path, &file.body, file.rows, tuning, retry).await {
         Ok((staged, retries)) => {
+            tracing::info!(
+                path = %staged.path,
+                rows = staged.rows,
+                bytes = staged.size,
+                retries,
+                "file staged"
+            );
             let mut outcome = lock(&shared.outcome);
             outcome.metrics.files += 1;
             outcome.metrics.rows += staged.rows as u64;
@@ -498,6 +505,7 @@ async fn upload_and_announce(
                 .retain(|s| s.send(staged.clone()).is_ok());
         }
         Err(error) => {
+            tracing::warn!(path = %file.path, rows = file.rows, %error, "file not staged; kept as unsent");
             let mut outcome = lock(&shared.outcome);
             outcome.metrics.unsent += 1;
             if let StageError::Upload { attempts, .. } = &error {

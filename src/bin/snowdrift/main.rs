@@ -23,8 +23,33 @@ use snowdrift::warehouse::{LocalWarehouse, WarehouseError};
     about = "Inspect and export a snowdrift warehouse"
 )]
 struct Cli {
+    /// How log lines on stderr look; which ones are shown is `RUST_LOG` (default `warn`).
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Sends the library crates' `tracing` events to stderr, filtered by `RUST_LOG`.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +99,7 @@ pub(crate) async fn open(root: &str) -> Result<LocalWarehouse, Failure> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let done = match cli.command {
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,

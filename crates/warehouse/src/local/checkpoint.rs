@@ -260,11 +260,16 @@ impl CheckpointPlan {
             manifest.write(storage).await?;
         }
         storage.prune_before(self.version).await?;
-        garbage
+        let deleted = garbage
             .lock()
             .await
             .collect(storage, &self.collection)
             .await?;
+        tracing::info!(
+            version = self.version,
+            deleted_files = deleted,
+            "checkpoint written"
+        );
         Ok(())
     }
 }

@@ -128,12 +128,14 @@ async fn compact_once(inner: &Inner) -> Result<bool> {
         // checkpoint.
         return Ok(true);
     }
+    let rows = segment.rows;
     let action = Action::Compact {
         table: key(&name),
         removed: run.iter().map(|s| s.file.clone()).collect(),
         added: segment,
     };
-    inner.commit(&mut state, vec![action], Vec::new()).await?;
+    let version = inner.commit(&mut state, vec![action], Vec::new()).await?;
+    tracing::info!(table = %name, segments = run.len(), rows, version, "segments compacted");
     Ok(true)
 }
 

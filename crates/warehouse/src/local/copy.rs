@@ -250,7 +250,21 @@ pub(crate) async fn commit_fetched(
         .into_iter()
         .map(|c| (plan.table.clone(), c))
         .collect();
-    inner.commit(state, actions, writes).await?;
+    let version = inner.commit(state, actions, writes).await?;
+    for load in &results {
+        if load.status == LoadStatus::LoadSkipped {
+            continue;
+        }
+        tracing::info!(
+            table = %plan.table,
+            file = %load.file,
+            status = ?load.status,
+            rows_loaded = load.rows_loaded,
+            error_count = load.error_count,
+            version,
+            "file loaded"
+        );
+    }
     Ok(results)
 }
 

@@ -339,8 +339,10 @@ impl LocalWarehouse {
         let handle = tokio::spawn(async move {
             while let Some(file) = receiver.recv().await {
                 let Some(inner) = weak.upgrade() else { break };
-                // A stage dropped meanwhile: the listing fallback has nothing to find either.
-                let _ = pipe::notify(&inner, &stage, &file).await;
+                if let Err(error) = pipe::notify(&inner, &stage, &file).await {
+                    // A stage dropped meanwhile: the listing fallback has nothing to find either.
+                    tracing::debug!(%stage, file = %file.path, %error, "a file announcement found no pipe");
+                }
             }
         });
         self.inner.background_tasks().push(handle);
@@ -712,6 +714,7 @@ impl Inner {
             actions: all,
         };
         self.storage.write_log_entry(version, &entry).await?;
+        tracing::debug!(version, actions = entry.actions.len(), "committed");
         state.version = version;
         let mut deltas = deltas.into_iter();
         for action in &entry.actions {

@@ -284,6 +284,14 @@ async fn commit_work(
                 continue;
             };
             pending.attempts += 1;
+            tracing::warn!(
+                pipe = %w.pipe,
+                file = %candidate.path,
+                attempt = pending.attempts,
+                of = retry.max_attempts,
+                %error,
+                "a staged file could not be read"
+            );
             if pending.attempts >= retry.max_attempts {
                 failed.push(unreadable(&candidate, pending.attempts, &error));
             } else {
@@ -316,6 +324,7 @@ async fn commit_work(
         }
         Err(error) => {
             // The commit failed (storage): every file of the batch is tried again later.
+            tracing::warn!(pipe = %w.pipe, files = read.len(), %error, "a pipe's load did not commit; retried later");
             let error = error.to_string();
             for path in read.iter().chain(&retried) {
                 if let Some(pending) = p.pending.get_mut(path) {

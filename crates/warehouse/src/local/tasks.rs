@@ -230,7 +230,20 @@ pub(crate) async fn run_task(
     let mut writes = vec![(merge.target.clone(), done.write)];
     writes.extend(done.rejected);
     match inner.commit(&mut state, actions, writes).await {
-        Ok(_) => Ok(state.task(task)?.history.back().cloned().unwrap_or(run)),
+        Ok(version) => {
+            tracing::info!(
+                task = %def.name,
+                graph_run = run.graph_run,
+                attempt = run.attempt,
+                version,
+                rows_consumed = run.rows_consumed,
+                rows_written = run.rows_written,
+                late_rows = run.late_rows,
+                rejected_rows = run.rejected_rows,
+                "task run succeeded"
+            );
+            Ok(state.task(task)?.history.back().cloned().unwrap_or(run))
+        }
         Err(error) => end.fail(inner, &mut state, run, &error.to_string()).await,
     }
 }
@@ -262,6 +275,15 @@ impl Ending {
         };
         run.error = Some(error.to_owned());
         run.completed = Some(SystemTime::now());
+        tracing::warn!(
+            task = %run.task,
+            graph_run = run.graph_run,
+            attempt = run.attempt,
+            state = ?run.state,
+            retried = !self.last_attempt,
+            error,
+            "task run did not succeed"
+        );
         let resumed = task.resumed && !suspend;
         let actions = vec![
             Action::TaskState {
@@ -271,7 +293,8 @@ impl Ending {
             },
             Action::TaskRun(run.clone()),
         ];
-        if inner.commit(state, actions, Vec::new()).await.is_err() {
+        if let Err(error) = inner.commit(state, actions, Vec::new()).await {
+            tracing::warn!(task = %run.task, %error, "recording a failed task run failed");
             // Storage is failing too: keep the run in memory so task history shows it.
             if let Ok(t) = state.task_mut(&run.task) {
                 t.failures = failures;
@@ -437,8 +460,11 @@ pub(crate) async fn run_scheduler(weak: Weak<Inner>) {
                 running.insert(
                     name.clone(),
                     tokio::spawn(async move {
-                        if let Some(inner) = weak.upgrade() {
-                            let _ = run_graph(&inner, &name_owned, scheduled).await;
+                        if let Some(inner) = weak.upgrade()
+                            && let Err(error) = run_graph(&inner, &name_owned, scheduled).await
+                        {
+                            // Its runs are in the task history; this is why none could start.
+                            tracing::warn!(task = %name_owned, %error, "a scheduled task graph run failed");
                         }
                     }),
                 );
