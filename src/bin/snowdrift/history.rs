@@ -79,13 +79,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::from_warehouse("--table", e))?;
             let lines: Vec<CopyLine> = loads.into_iter().map(copy_line).collect();
-            match args.format {
-                Format::Json => print_json(&lines),
-                Format::Table => {
-                    print_tables(&[copy_section(&lines)]);
-                    Ok(())
-                }
-            }
+            emit(args.format, &lines, copy_section)
         }
         Of::Task { task } => {
             let runs = warehouse
@@ -93,13 +87,22 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::from_warehouse("--task", e))?;
             let lines: Vec<RunLine> = runs.into_iter().map(run_line).collect();
-            match args.format {
-                Format::Json => print_json(&lines),
-                Format::Table => {
-                    print_tables(&[run_section(&lines)]);
-                    Ok(())
-                }
-            }
+            emit(args.format, &lines, run_section)
+        }
+    }
+}
+
+/// Prints `lines` as JSON or as the table `section` makes of them.
+fn emit<T: Serialize>(
+    format: Format,
+    lines: &[T],
+    section: fn(&[T]) -> Section,
+) -> Result<(), Failure> {
+    match format {
+        Format::Json => print_json(&lines),
+        Format::Table => {
+            print_tables(&[section(lines)]);
+            Ok(())
         }
     }
 }
