@@ -12,11 +12,13 @@ use std::time::Duration;
 /// How long the emulator may take to start (imports of DuckDB and sqlglot are slow).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running fakesnow server; killed on drop.
+/// A running fakesnow server; killed on drop, with the temporary folders it made.
 #[derive(Debug)]
 pub struct FakeSnowServer {
     child: Child,
     port: u16,
+    /// The emulator's `TMPDIR` (it makes a folder per stage bucket there): removed on drop.
+    _temp: tempfile::TempDir,
 }
 
 impl FakeSnowServer {
@@ -36,8 +38,10 @@ impl FakeSnowServer {
              into .cache/venv (or set SNOWDRIFT_PYTHON to a Python that has fakesnow[server]==0.12.1)",
             python.display()
         );
+        let temp = tempfile::tempdir().expect("a temporary folder for the emulator");
         let mut child = Command::new(&python)
             .arg(root.join("ci/fakesnow_adapter.py"))
+            .env("TMPDIR", temp.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -52,7 +56,11 @@ impl FakeSnowServer {
             }
         });
         match rx.recv_timeout(START_TIMEOUT) {
-            Ok(Some(port)) => FakeSnowServer { child, port },
+            Ok(Some(port)) => FakeSnowServer {
+                child,
+                port,
+                _temp: temp,
+            },
             other => {
                 let _ = child.kill();
                 panic!(
