@@ -7,7 +7,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="$ROOT/.cache"
 VENV="$CACHE/venv"
 
-log() { printf '\n==> %s\n' "$*" >&2; }
+# Each step is printed with the seconds since the script started, so that a slow
+# step shows in any CI log.
+log() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 
 # Create (or re-create after ci/requirements.txt changed) the Python venv.
 ensure_venv() {
