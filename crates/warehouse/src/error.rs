@@ -148,6 +148,17 @@ pub enum WarehouseError {
         /// The root.
         root: String,
     },
+    /// A commit was refused because the state in memory could not be trusted: an earlier
+    /// commit failed and rebuilding the state from storage failed too, so memory may have
+    /// held changes that never committed. Nothing was committed; the state has been rebuilt
+    /// (or is rebuilt by the next operation) and the operation can be tried again.
+    #[error(
+        "nothing was committed: the warehouse at `{root}` had to rebuild its state from storage after an earlier failure; try again"
+    )]
+    Rebuilding {
+        /// The warehouse root.
+        root: String,
+    },
 }
 
 impl WarehouseError {

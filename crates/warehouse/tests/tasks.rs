@@ -205,3 +205,47 @@ async fn retries_beyond_snowflakes_limit_are_refused() {
         snowdrift_warehouse::WarehouseError::InvalidDefinition { .. }
     ));
 }
+
+#[tokio::test]
+async fn a_failed_commit_that_cannot_be_rebuilt_at_once_leaves_nothing_of_the_run() {
+    let (w, plan, store) = faulty(6).await;
+    deploy(&w, |t| t).await;
+    w.create(
+        ObjectDef::Stream(StreamDef {
+            name: "target_s".into(),
+            table: "target".into(),
+            append_only: false,
+            show_initial_rows: false,
+        }),
+        CreateMode::OrReplace,
+    )
+    .await
+    .unwrap();
+    w.dml("raw", Dml::Insert(vec![rows(&[1, 2])]))
+        .await
+        .unwrap();
+    // The run's commit fails, and so does every read of the rebuild after it: the state in
+    // memory (which holds the merge that did not commit) is stale until storage answers.
+    plan.fail_next_commits(1);
+    plan.fail_gets_of("", 4);
+    let run = w.execute_task("t").await.unwrap();
+    assert_eq!(run.state, TaskRunState::Failed);
+    assert_eq!(w.table("target").await.unwrap().num_rows(), 0);
+    assert!(w.stream_has_data("raw_s").await.unwrap());
+    assert!(!w.stream_has_data("target_s").await.unwrap());
+
+    // Nothing of the failed merge reached storage either, checkpoints included.
+    let reopened = LocalWarehouse::builder(ROOT)
+        .object_store(ROOT, store)
+        .background(false)
+        .open()
+        .await
+        .unwrap();
+    assert_eq!(reopened.table("target").await.unwrap().num_rows(), 0);
+
+    // The next run merges the rows, and the target's stream sees every one of them.
+    let run = w.execute_task("t").await.unwrap();
+    assert_eq!(run.state, TaskRunState::Succeeded);
+    assert_eq!(w.table("target").await.unwrap().num_rows(), 2);
+    assert_eq!(w.stream("target_s").await.unwrap().num_rows(), 2);
+}

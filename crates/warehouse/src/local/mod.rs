@@ -580,6 +580,15 @@ impl Inner {
             self.reload(state).await;
             return Err(error);
         }
+        if state.stale {
+            // An earlier failed commit could not be rebuilt from storage: memory may hold its
+            // changes, and anything computed from it (this commit's changes, a checkpoint of
+            // it) must never reach storage.
+            self.reload(state).await;
+            return Err(crate::WarehouseError::Rebuilding {
+                root: self.root.clone(),
+            });
+        }
         match self.try_commit(state, actions, changes).await {
             Ok(version) => Ok(version),
             Err(error) => {
