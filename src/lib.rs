@@ -10,6 +10,8 @@
 //!   rolling, notifications and exactly-once folder pickup.
 //! - [`warehouse`]: the `Warehouse` trait and the embedded engine (pipes,
 //!   streams, tasks), durable on object_store.
+//! - `sql` (feature `sql`, on by default): SQL over the embedded warehouse in
+//!   Snowflake's dialect, with DataFusion (`snowdrift sql`).
 //! - `snowflake` (feature `snowflake`): the same pipeline deployed to and run on
 //!   Snowflake through `snowflake-connector-rs`.
 //! - [`verify`]: checking a pipeline run against the faker's ground truth
@@ -26,6 +28,8 @@ pub use snowdrift_faker as faker;
 pub use snowdrift_scd as scd;
 #[cfg(feature = "snowflake")]
 pub use snowdrift_snowflake as snowflake;
+#[cfg(feature = "sql")]
+pub use snowdrift_sql as sql;
 pub use snowdrift_stage as stage;
 pub use snowdrift_warehouse as warehouse;
 
@@ -56,4 +60,8 @@ mod guides {
 
     #[doc = include_str!("../docs/operations.md")]
     struct OperationsGuide;
+
+    #[cfg(feature = "sql")]
+    #[doc = include_str!("../docs/sql.md")]
+    struct SqlGuide;
 }

@@ -1,7 +1,8 @@
 //! `snowdrift`, the command line of the embedded warehouse: look at a warehouse root — its
-//! pipes, streams, tasks and tables (`status`), the copy and task history (`history`) — and
-//! export its tables (`export`). Every command opens the root read-only, so it is safe beside
-//! a running pipeline.
+//! pipes, streams, tasks and tables (`status`), the copy and task history (`history`) — export
+//! its tables (`export`), and query and change it in SQL (`sql`). Every command but `sql`
+//! opens the root read-only, so it is safe beside a running pipeline; `sql` runs the
+//! warehouse's pipes and tasks while it is open unless given `--read-only`.
 //!
 //! Exit codes: 0 on success, 2 for a bad command line (a misspelled flag, a bad value, a root
 //! that holds no warehouse, an unknown table or task), 1 when the work itself fails.
@@ -9,6 +10,8 @@
 mod export;
 mod history;
 mod output;
+#[cfg(feature = "sql")]
+mod sql;
 mod status;
 
 use std::process::ExitCode;
@@ -20,7 +23,7 @@ use snowdrift::warehouse::{LocalWarehouse, WarehouseError};
 #[command(
     name = "snowdrift",
     version,
-    about = "Inspect and export a snowdrift warehouse"
+    about = "Inspect, query and export a snowdrift warehouse"
 )]
 struct Cli {
     /// How log lines on stderr look; which ones are shown is `RUST_LOG` (default `warn`).
@@ -60,6 +63,9 @@ enum Command {
     History(history::Args),
     /// Write a table to a Parquet, CSV or Arrow IPC file.
     Export(export::Args),
+    /// Run SQL (Snowflake's dialect): one statement, a script, or an interactive shell.
+    #[cfg(feature = "sql")]
+    Sql(sql::Args),
 }
 
 /// Why a command failed, and so its exit code.
@@ -104,6 +110,8 @@ async fn main() -> ExitCode {
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Export(args) => export::run(args).await,
+        #[cfg(feature = "sql")]
+        Command::Sql(args) => sql::run(args).await,
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,

@@ -173,6 +173,7 @@ impl LocalWarehouseBuilder {
             published: snapshot::Published::default(),
             garbage: Arc::default(),
             read_only: self.read_only,
+            next_runs: std::sync::Mutex::default(),
         });
         if self.read_only {
             inner.published.publish(&*inner.state.lock().await);
@@ -265,6 +266,10 @@ pub struct TaskState {
     /// Runs that failed in a row (a task suspends itself after
     /// `suspend_task_after_num_failures` of them).
     pub consecutive_failures: u32,
+    /// When a resumed root task runs next (Snowflake's `SCHEDULED` row of its task history):
+    /// the scheduler's time while this warehouse runs its tasks, else the next time its
+    /// schedule gives after its last scheduled run. `None` for suspended and child tasks.
+    pub next_run: Option<std::time::SystemTime>,
 }
 
 /// The root's full location as DuckDB reaches it: an absolute folder for a local root, the
@@ -378,9 +383,21 @@ impl LocalWarehouse {
     pub async fn task_state(&self, task: &str) -> Result<TaskState> {
         let state = self.inner.state.lock().await;
         let t = state.task(task)?;
+        let now = std::time::SystemTime::now();
+        let next_run = match (&t.def.schedule, t.resumed) {
+            (Some(schedule), true) => {
+                let running = self.inner.next_runs().get(&state::key(task)).copied();
+                running.or_else(|| {
+                    let anchor = t.history.back().map_or(now, |run| run.scheduled_time);
+                    schedule.next_after(anchor, now)
+                })
+            }
+            _ => None,
+        };
         Ok(TaskState {
             resumed: t.resumed,
             consecutive_failures: t.failures,
+            next_run,
         })
     }
 
@@ -514,6 +531,8 @@ pub(crate) struct Inner {
     garbage: Arc<Mutex<garbage::Unreferenced>>,
     /// Opened with [`LocalWarehouseBuilder::read_only`]: every commit is refused.
     read_only: bool,
+    /// When the scheduler runs each resumed root task next (by task key), while it runs.
+    next_runs: std::sync::Mutex<std::collections::HashMap<String, std::time::SystemTime>>,
 }
 
 /// Writes the checkpoints commits capture, one at a time, off the commit path. A failed one
@@ -532,6 +551,13 @@ async fn write_checkpoints(
 }
 
 impl Inner {
+    /// The scheduler's next run of each resumed root task.
+    pub(crate) fn next_runs(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, std::time::SystemTime>> {
+        self.next_runs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn background_tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
         self.background
             .lock()
@@ -543,6 +569,7 @@ impl Inner {
         for handle in self.background_tasks().drain(..) {
             handle.abort();
         }
+        self.next_runs().clear();
     }
 
     /// The state, rebuilt from storage first when a failed commit could not rebuild it (so

@@ -474,6 +474,7 @@ pub(crate) async fn run_scheduler(weak: Weak<Inner>) {
                 .next_after(*anchor, now)
                 .unwrap_or(now + Duration::from_secs(3600));
         }
+        inner.next_runs().clone_from(&due);
         let sleep = due.values().min().map_or(Duration::from_secs(60), |at| {
             at.duration_since(SystemTime::now()).unwrap_or_default()
         });

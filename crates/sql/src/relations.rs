@@ -1,0 +1,227 @@
+//! The warehouse's tables and streams as DataFusion tables.
+//!
+//! A table is read through [`Warehouse::scan`] at the moment a query runs: only the columns
+//! the query uses, one segment at a time, at the last committed version (merges go on and
+//! do not show in it). A stream is read through [`Relation::Stream`], which never moves its
+//! offset, exactly as a `SELECT` from a stream in Snowflake; its `METADATA$…` columns are
+//! named in lower case, the form every unquoted identifier takes here (see `rewrite`).
+
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::memory::MemorySourceConfig;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_expr::LexOrdering;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use futures::{StreamExt as _, TryStreamExt as _};
+use snowdrift_warehouse::{LocalWarehouse, Relation, Scan, Warehouse};
+
+/// A warehouse error as DataFusion carries it (the original is kept as the source).
+pub(crate) fn external(error: snowdrift_warehouse::WarehouseError) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}
+
+/// A table of the warehouse.
+#[derive(Debug)]
+pub(crate) struct TableRelation {
+    warehouse: Arc<LocalWarehouse>,
+    name: String,
+    schema: SchemaRef,
+}
+
+impl TableRelation {
+    pub(crate) fn new(warehouse: Arc<LocalWarehouse>, name: String, schema: SchemaRef) -> Self {
+        TableRelation {
+            warehouse,
+            name,
+            schema,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for TableRelation {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let schema = match projection {
+            Some(columns) => Arc::new(self.schema.project(columns)?),
+            None => self.schema.clone(),
+        };
+        let partition = Arc::new(TablePartition {
+            warehouse: self.warehouse.clone(),
+            table: self.name.clone(),
+            schema: schema.clone(),
+            // A query that reads no column (`count(*)`) still needs the rows: it reads the
+            // first column and drops it.
+            counted_by: self.schema.field(0).name().clone(),
+        });
+        let exec = StreamingTableExec::try_new(
+            schema,
+            vec![partition],
+            None,
+            Vec::<LexOrdering>::new(),
+            false,
+            limit,
+        )?;
+        Ok(Arc::new(exec))
+    }
+}
+
+/// One scan of one table, started when DataFusion executes it.
+#[derive(Debug)]
+struct TablePartition {
+    warehouse: Arc<LocalWarehouse>,
+    table: String,
+    schema: SchemaRef,
+    counted_by: String,
+}
+
+impl PartitionStream for TablePartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (warehouse, table) = (self.warehouse.clone(), self.table.clone());
+        let names: Vec<String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let count_only = names.is_empty();
+        let scan = if count_only {
+            Scan::new().columns([self.counted_by.clone()])
+        } else {
+            Scan::new().columns(names)
+        };
+        let schema = self.schema.clone();
+        let out = schema.clone();
+        let batches = futures::stream::once(async move { warehouse.scan(&table, scan).await })
+            .map_ok(|parts| parts.map_err(external))
+            .map_err(external)
+            .try_flatten()
+            .map(move |part| {
+                let part = part?;
+                if count_only {
+                    let options = RecordBatchOptions::new().with_row_count(Some(part.num_rows()));
+                    Ok(RecordBatch::try_new_with_options(
+                        out.clone(),
+                        Vec::new(),
+                        &options,
+                    )?)
+                } else {
+                    // Same columns; the schema's metadata and nullability are DataFusion's.
+                    Ok(RecordBatch::try_new(out.clone(), part.columns().to_vec())?)
+                }
+            });
+        Box::pin(RecordBatchStreamAdapter::new(schema, batches))
+    }
+}
+
+/// A stream of the warehouse: its change rows now, read without moving its offset.
+#[derive(Debug)]
+pub(crate) struct StreamRelation {
+    warehouse: Arc<LocalWarehouse>,
+    name: String,
+    schema: SchemaRef,
+}
+
+impl StreamRelation {
+    /// The stream `name` on a table of `table_schema`.
+    pub(crate) fn new(warehouse: Arc<LocalWarehouse>, name: String, table_schema: &Schema) -> Self {
+        let mut fields: Vec<Field> = table_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend([
+            Field::new("metadata$action", arrow::datatypes::DataType::Utf8, false),
+            Field::new(
+                "metadata$isupdate",
+                arrow::datatypes::DataType::Boolean,
+                false,
+            ),
+            Field::new("metadata$row_id", arrow::datatypes::DataType::Utf8, false),
+        ]);
+        StreamRelation {
+            warehouse,
+            name,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for StreamRelation {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let rows = self
+            .warehouse
+            .query(Relation::Stream(self.name.clone()))
+            .await
+            .map_err(external)?;
+        let rows = with_schema(&rows, &self.schema)?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![rows]],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
+    }
+}
+
+/// `rows` under `schema` (the same columns, renamed), or an error naming what differs.
+pub(crate) fn with_schema(rows: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
+    if rows.num_columns() != schema.fields().len() {
+        return Err(DataFusionError::Internal(format!(
+            "the warehouse returned {} columns where {} were expected",
+            rows.num_columns(),
+            schema.fields().len()
+        )));
+    }
+    let columns = rows
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
+}
