@@ -16,6 +16,7 @@
 //!   Snowflake through `snowflake-connector-rs`.
 //! - [`verify`]: checking a pipeline run against the faker's ground truth
 //!   and the SCD invariants; freshness of a run.
+//! - [`run`]: the whole pipeline, verified (`snowdrift run`).
 //! - [`replay`]: the ground truth rebuilt in the grouping of a run's merges,
 //!   to check the whole history and the rejected late rows.
 //! - [`workloads`]: reproducible data sets for benchmarks and peer
@@ -34,6 +35,7 @@ pub use snowdrift_stage as stage;
 pub use snowdrift_warehouse as warehouse;
 
 pub mod replay;
+pub mod run;
 pub mod verify;
 pub mod workloads;
 

@@ -95,6 +95,16 @@ async fn status_shows_tables_pipes_streams_and_tasks() {
         tasks.iter().all(|t| t["last_run_state"] == "Succeeded"),
         "{tasks:?}"
     );
+    // The root task is resumed and scheduled: it has a next run; its child runs after it.
+    let next_run = |name: &str| {
+        tasks
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["next_run"].clone())
+            .unwrap()
+    };
+    assert!(next_run("customer_scd1_task").is_string(), "{tasks:?}");
+    assert!(next_run("customer_scd2_task").is_null(), "{tasks:?}");
     // The text form names the same objects.
     let text = snowdrift(&["status", "--root", &root]);
     assert!(text.status.success());
@@ -233,5 +243,64 @@ async fn bad_command_lines_exit_with_code_2_and_name_the_flag() {
     for command in ["status", "history", "export"] {
         let help = snowdrift(&[command, "--help"]);
         assert!(help.status.success(), "{command} --help");
+    }
+}
+
+#[test]
+fn run_verifies_the_pipeline_and_prints_where_its_warehouse_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let output = snowdrift(&[
+        "run",
+        "--batches",
+        "2",
+        "--rows",
+        "500",
+        "--interval",
+        "100 milliseconds",
+        "--pause-ms",
+        "20",
+        "--data",
+        data,
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let summary: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap();
+    assert_eq!(summary["verified"], true);
+    assert_eq!(summary["rows"], 1000);
+    let warehouse = summary["warehouse"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(warehouse).join("log").exists()
+            || std::path::Path::new(warehouse).join("checkpoint").exists()
+    );
+    assert!(stdout.contains(&format!("warehouse: {warehouse}")));
+    // And the warehouse it left answers the other commands.
+    let status = json(&snowdrift(&[
+        "status", "--root", warehouse, "--format", "json",
+    ]));
+    assert!(status["tables"].as_array().unwrap().len() >= 3);
+}
+
+#[test]
+fn run_rejects_bad_options_with_code_2() {
+    for args in [
+        vec!["run", "--rows", "-5"],
+        vec!["run", "--rows", "0"],
+        vec!["run", "--out-of-order", "2"],
+        vec!["run", "--rate", "0"],
+        vec!["run", "--interval", "soon"],
+        vec!["run", "--backend", "oracle"],
+        vec!["run", "--batchs", "3"],
+    ] {
+        let output = snowdrift(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
     }
 }

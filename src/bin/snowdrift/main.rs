@@ -1,4 +1,5 @@
-//! `snowdrift`, the command line of the embedded warehouse: look at a warehouse root — its
+//! `snowdrift`, the command line of the embedded warehouse: run the whole pipeline (`run`), look
+//! at a warehouse root — its
 //! pipes, streams, tasks and tables (`status`), the copy and task history (`history`) — export
 //! its tables (`export`), and query and change it in SQL (`sql`). Every command but `sql`
 //! opens the root read-only, so it is safe beside a running pipeline; `sql` runs the
@@ -10,6 +11,7 @@
 mod export;
 mod history;
 mod output;
+mod run;
 #[cfg(feature = "sql")]
 mod sql;
 mod status;
@@ -23,7 +25,7 @@ use snowdrift::warehouse::{LocalWarehouse, WarehouseError};
 #[command(
     name = "snowdrift",
     version,
-    about = "Inspect, query and export a snowdrift warehouse"
+    about = "Run, inspect, query and export a snowdrift pipeline"
 )]
 struct Cli {
     /// How log lines on stderr look; which ones are shown is `RUST_LOG` (default `warn`).
@@ -57,6 +59,9 @@ fn init_logging(format: LogFormat) {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole pipeline (generate → stage → pipe → SCD-1 → SCD-2), verified; leaves the
+    /// warehouse at `<data>/run-<id>/warehouse`.
+    Run(snowdrift::run::RunArgs),
     /// Pipes, streams, tasks and tables of a warehouse, in one screen.
     Status(status::Args),
     /// The copy history of a table or the run history of a task.
@@ -107,6 +112,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let done = match cli.command {
+        Command::Run(args) => run::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Export(args) => export::run(args).await,

@@ -1,6 +1,6 @@
 //! `snowdrift status`: what a warehouse is doing — pipes (the fields of
 //! `SYSTEM$PIPE_STATUS`), streams (whether they have data or are stale), tasks (started or
-//! suspended, schedule, last run) and tables (rows and where they are kept).
+//! suspended, schedule, next run, last run) and tables (rows and where they are kept).
 
 use serde::Serialize;
 use snowdrift::warehouse::{
@@ -62,6 +62,8 @@ struct TaskLine {
     name: String,
     state: &'static str,
     schedule: String,
+    /// When a resumed root task runs next, as its schedule gives it from its last run.
+    next_run: Option<String>,
     last_run_state: Option<TaskRunState>,
     last_run_completed: Option<String>,
     last_error: Option<String>,
@@ -164,6 +166,7 @@ async fn task(
             "suspended"
         },
         schedule,
+        next_run: state.next_run.map(time),
         last_run_state: last.map(|r| r.state),
         last_run_completed: last.and_then(|r| r.completed).map(time),
         last_error: last.and_then(|r| r.error.clone()),
@@ -244,6 +247,7 @@ fn sections(status: &Status) -> Vec<Section> {
                 "name",
                 "state",
                 "schedule",
+                "next run",
                 "last run",
                 "completed",
                 "error",
@@ -256,6 +260,7 @@ fn sections(status: &Status) -> Vec<Section> {
                         t.name.clone(),
                         t.state.to_owned(),
                         t.schedule.clone(),
+                        or_empty(t.next_run.as_ref()),
                         or_empty(t.last_run_state.map(|s| format!("{s:?}"))),
                         or_empty(t.last_run_completed.as_ref()),
                         or_empty(t.last_error.as_ref()),

@@ -1,18 +1,19 @@
-//! Where `full_pipeline` runs its flow: the embedded warehouse, or (feature `snowflake`) a
-//! Snowflake account. Glue only: every operation is a `Warehouse` call or a crate's own API.
+//! Where a run (`snowdrift run`, `full_pipeline`) runs its flow: the embedded warehouse, or
+//! (feature `snowflake`) a Snowflake account. Glue only: every operation is a `Warehouse` call
+//! or a crate's own API. What it has to tell the user goes into the run's notes.
 
-use std::error::Error;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use snowdrift::stage::StageSink;
-use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Warehouse, WarehouseExt};
+use crate::stage::StageSink;
+use crate::verify::CheckError as Error;
+use crate::warehouse::{LocalWarehouse, PipelineSpec, Warehouse, WarehouseExt};
 
 /// Where the pipeline runs.
 pub(crate) enum Backend {
     Embedded(LocalWarehouse),
     #[cfg(feature = "snowflake")]
-    Snowflake(Box<snowdrift::snowflake::SnowflakeWarehouse>),
+    Snowflake(Box<crate::snowflake::SnowflakeWarehouse>),
 }
 
 impl Backend {
@@ -22,7 +23,9 @@ impl Backend {
         name: &str,
         folder: &Path,
         spec: &PipelineSpec,
-    ) -> Result<Self, Box<dyn Error>> {
+        notes: &mut Vec<String>,
+    ) -> Result<Self, Error> {
+        let _ = &notes; // only the Snowflake backend has something to say here
         match name {
             "embedded" => {
                 let root = folder.join("warehouse");
@@ -32,24 +35,24 @@ impl Backend {
             }
             #[cfg(feature = "snowflake")]
             "snowflake" => {
-                use snowdrift::snowflake::{SnowflakeConfig, SnowflakeWarehouse};
+                use crate::snowflake::{SnowflakeConfig, SnowflakeWarehouse};
                 if !spec.stage_url.starts_with("s3://") {
                     return Err("--backend snowflake loads from S3: give --stage s3://bucket/prefix (AWS_* variables for this machine's uploads; SNOWDRIFT_STORAGE_INTEGRATION or the same keys for Snowflake's stage)".into());
                 }
                 let config = SnowflakeConfig::from_env()?;
                 let warehouse = SnowflakeWarehouse::connect(&config).await?;
                 let plan = warehouse.deploy_spec(spec).await?;
-                println!(
+                notes.push(format!(
                     "deployed {} statements to {}.{} on Snowflake account {}",
                     plan.statements.len(),
                     config.database,
                     config.schema,
                     config.account
-                );
+                ));
                 Ok(Backend::Snowflake(Box::new(warehouse)))
             }
             #[cfg(not(feature = "snowflake"))]
-            "snowflake" => Err("--backend snowflake needs the Snowflake backend: cargo run --release --features snowflake --example full_pipeline -- --backend snowflake ...".into()),
+            "snowflake" => Err("--backend snowflake needs the Snowflake backend: build with --features snowflake (cargo run --release --features snowflake --bin snowdrift -- run --backend snowflake ...)".into()),
             other => Err(format!("unknown --backend `{other}` (embedded or snowflake)").into()),
         }
     }
@@ -62,10 +65,7 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn row_counts(
-        &self,
-        spec: &PipelineSpec,
-    ) -> Result<[usize; 3], Box<dyn Error>> {
+    pub(crate) async fn row_counts(&self, spec: &PipelineSpec) -> Result<[usize; 3], Error> {
         let tables = [&spec.raw_table, &spec.current_table, &spec.history_table];
         let mut counts = [0; 3];
         for (count, table) in counts.iter_mut().zip(tables) {
@@ -89,11 +89,7 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn nudge(
-        &self,
-        spec: &PipelineSpec,
-        last: &mut Instant,
-    ) -> Result<(), Box<dyn Error>> {
+    pub(crate) async fn nudge(&self, spec: &PipelineSpec, last: &mut Instant) -> Result<(), Error> {
         #[cfg(feature = "snowflake")]
         if let Backend::Snowflake(w) = self
             && last.elapsed() >= Duration::from_secs(10)
@@ -122,7 +118,7 @@ impl Backend {
             Backend::Snowflake(w) => format!(
                 "Snowflake, {}",
                 w.renderer()
-                    .qualified(snowdrift::warehouse::ObjectKind::Table, "…")
+                    .qualified(crate::warehouse::ObjectKind::Table, "…")
                     .unwrap_or_default()
             ),
         }
@@ -134,7 +130,8 @@ impl Backend {
         spec: &PipelineSpec,
         exports: &Path,
         keep: bool,
-    ) -> Result<(), Box<dyn Error>> {
+        notes: &mut Vec<String>,
+    ) -> Result<(), Error> {
         match self {
             Backend::Embedded(warehouse) => {
                 std::fs::create_dir_all(exports)?;
@@ -150,25 +147,25 @@ impl Backend {
                         .export_ipc(table, &exports.join(format!("{table}.arrow")))
                         .await?;
                 }
-                println!(
+                notes.push(format!(
                     "tables exported as Arrow IPC: {} (python: polars.read_ipc(path))",
                     exports.display()
-                );
+                ));
                 warehouse.close().await?;
             }
             #[cfg(feature = "snowflake")]
             Backend::Snowflake(warehouse) => {
                 if keep {
-                    println!(
-                        "the deployment was kept (--keep); remove it with the snowflake_deploy example's --teardown"
+                    notes.push(
+                        "the deployment was kept (--keep); remove it with the snowflake_deploy example's --teardown".into(),
                     );
                 } else {
                     warehouse.teardown_spec(spec).await?;
-                    println!("the deployment was torn down (--keep leaves it)");
+                    notes.push("the deployment was torn down (--keep leaves it)".into());
                 }
             }
         }
-        let _ = keep;
+        let _ = (keep, notes);
         Ok(())
     }
 }

@@ -1,0 +1,459 @@
+//! The whole flow on one machine, verified — what `snowdrift run` (and the `full_pipeline`
+//! example, a thin wrapper over it) does: synthetic customer changes (`faker`) → CSV files in a
+//! staging folder (the stage sink: NiFi's and S3's part) → the warehouse's pipe auto-ingests
+//! them into `customer_raw` (Snowpipe's part) → a task merges raw into `customer` (SCD-1) and a
+//! task after it merges the stream on `customer` into `customer_history` (SCD-2).
+//!
+//! At the end both tables are checked against the faker's ground truth and the SCD
+//! invariants. The ground truth is rebuilt in the grouping the SCD-1 runs used (each records
+//! the files it consumed), so the whole history is compared version by version, and with
+//! `out_of_order` the late changes in `customer_rejected` too. The run leaves its warehouse at
+//! `<data>/run-<id>/warehouse` for `snowdrift sql` and `snowdrift status`.
+
+mod args;
+mod backend;
+mod console;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arrow::array::RecordBatch;
+use serde::Serialize;
+
+use crate::faker::{ChangeMix, ChangeStream, EntitySpec, GroundTruth, OutOfOrder, VersionOrder};
+use crate::replay::{
+    check_full_history, check_late_rows, history_follows_merges, merge_groups, replay,
+};
+use crate::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
+use crate::verify::{CheckError, check_run, freshness};
+use crate::warehouse::{PipelineSpec, Schedule};
+
+pub use args::RunArgs;
+use backend::Backend;
+pub use console::run_and_print;
+
+/// How often progress is reported while files are produced.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// What a run does.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Customer changes per file.
+    pub rows: usize,
+    /// Files.
+    pub batches: usize,
+    /// The tasks' schedule.
+    pub interval: Schedule,
+    /// Pause between files.
+    pub pause: Duration,
+    /// Offered load in rows/s (file `i` is written no earlier than `i × rows / rate` after the
+    /// start); `None`: as fast as the pause allows.
+    pub rate: Option<f64>,
+    /// Share of files staged after `delay` newer ones.
+    pub out_of_order: f64,
+    /// How many newer files a late file waits for.
+    pub delay: usize,
+    /// Generator seed.
+    pub seed: u64,
+    /// Change rates.
+    pub mix: ChangeMix,
+    /// Where runs keep their warehouse and staging folder.
+    pub data: PathBuf,
+    /// A stage URL instead of the run's local staging folder.
+    pub stage: Option<String>,
+    /// `embedded` or `snowflake`.
+    pub backend: String,
+    /// Snowflake: keep the deployment.
+    pub keep: bool,
+}
+
+impl Default for RunOptions {
+    /// 20 files of 10,000 changes, tasks every second, into `./snowdrift-data`.
+    fn default() -> Self {
+        RunOptions {
+            rows: 10_000,
+            batches: 20,
+            interval: Schedule::Interval(Duration::from_secs(1)),
+            pause: Duration::from_millis(200),
+            rate: None,
+            out_of_order: 0.0,
+            delay: 2,
+            seed: 1,
+            mix: ChangeMix::default(),
+            data: PathBuf::from("./snowdrift-data"),
+            stage: None,
+            backend: "embedded".into(),
+            keep: false,
+        }
+    }
+}
+
+/// What a run reports while it goes.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// Deployed; files are about to be staged.
+    Started {
+        /// Where the files go.
+        stage: String,
+        /// Where the warehouse is.
+        warehouse: String,
+    },
+    /// Counts now.
+    Progress {
+        /// Files staged.
+        staged: usize,
+        /// Files in the load history.
+        loaded: usize,
+        /// Rows in the raw table, the SCD-1 table and the history.
+        rows: [usize; 3],
+    },
+}
+
+/// Freshness of a run: from a file landing to its changes visible in the history.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FreshnessReport {
+    /// Files measured.
+    pub files: usize,
+    /// Median, ms.
+    pub p50_ms: u128,
+    /// 99th percentile, ms.
+    pub p99_ms: u128,
+    /// Worst, ms.
+    pub max_ms: u128,
+}
+
+/// What a run did and whether it was right.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The run's folder (`<data>/run-<id>`).
+    pub folder: PathBuf,
+    /// Where the files were staged.
+    pub stage: String,
+    /// Where the warehouse is (a folder for the embedded one).
+    pub warehouse: String,
+    /// Where the tables were exported (embedded).
+    pub export: PathBuf,
+    /// Rows staged.
+    pub rows: usize,
+    /// Files staged.
+    pub files: usize,
+    /// From the first file to the history up to date.
+    pub seconds: f64,
+    /// `rows / seconds`.
+    pub rows_per_s: f64,
+    /// The offered load, when paced.
+    pub offered_rows_per_s: Option<f64>,
+    /// How files were paced, in words.
+    pub pacing: String,
+    /// Rows of `customer`, versions of `customer_history`, rows of `customer_raw`.
+    pub customer_rows: usize,
+    /// Versions in the history.
+    pub history_rows: usize,
+    /// Rows in raw (consumed by offset, never truncated).
+    pub raw_rows: usize,
+    /// Freshness, when measured.
+    pub freshness: Option<FreshnessReport>,
+    /// Whether the whole history was compared version by version (else the current rows
+    /// and the invariants).
+    pub whole_history: bool,
+    /// Late changes rejected, when the runs' grouping is known.
+    pub late_rows: Option<usize>,
+    /// Every mismatch found; empty when verified.
+    pub problems: Vec<String>,
+    /// What else the backend has to say (exports, deployment).
+    pub notes: Vec<String>,
+}
+
+impl RunReport {
+    /// Whether the run matched the ground truth.
+    pub fn verified(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The lines a person reads at the end of a run.
+    pub fn summary(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!(
+                "{} rows in {} files, {:.1} s from the first file to history up to date ({:.0} rows/s, {})",
+                self.rows, self.files, self.seconds, self.rows_per_s, self.pacing
+            ),
+            format!(
+                "customer: {} rows · customer_history: {} versions · customer_raw: {} rows (consumed by offset, never truncated)",
+                self.customer_rows, self.history_rows, self.raw_rows
+            ),
+        ];
+        if let Some(f) = self.freshness {
+            lines.push(format!(
+                "freshness (file landed → visible in history): p50 {} ms, p99 {} ms, max {} ms over {} files",
+                f.p50_ms, f.p99_ms, f.max_ms, f.files
+            ));
+        }
+        lines.extend(self.notes.iter().cloned());
+        lines.push(format!(
+            "warehouse: {} (look at it with `snowdrift sql --root {}` and `snowdrift status --root {}`)",
+            self.warehouse, self.warehouse, self.warehouse
+        ));
+        if self.verified() {
+            let history = if self.whole_history {
+                "the whole customer_history (every version, in order)"
+            } else {
+                "the current customer_history rows (closed versions by the SCD invariants)"
+            };
+            let late = self.late_rows.map_or(String::new(), |n| {
+                format!("; {n} late changes rejected to customer_rejected, as expected")
+            });
+            lines.push(format!(
+                "verified: customer and {history} match the ground truth{late}; every file loaded exactly once"
+            ));
+        }
+        lines
+    }
+
+    /// The one-line JSON summary `ci/bench-pipeline` reads.
+    pub fn json_line(&self) -> String {
+        let (p50, p99) = self.freshness.map_or((0, 0), |f| (f.p50_ms, f.p99_ms));
+        serde_json::json!({
+            "engine": "snowdrift",
+            "rows": self.rows,
+            "files": self.files,
+            "seconds": self.seconds,
+            "rows_per_s": self.rows_per_s.round() as u64,
+            "offered_rows_per_s": self.offered_rows_per_s,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "verified": self.verified(),
+            "stage": self.stage,
+            "export": self.export,
+            "warehouse": self.warehouse,
+        })
+        .to_string()
+    }
+}
+
+/// Runs the whole pipeline with `options`, reporting progress to `on_event`.
+///
+/// # Errors
+///
+/// Any failure to deploy, generate, stage, load or read back (the warehouse's, the stage's
+/// or the faker's error, boxed). A run that completes but does not match the ground truth is
+/// not an error: its report lists the problems.
+pub async fn run_pipeline(
+    options: &RunOptions,
+    on_event: &(dyn Fn(RunEvent) + Send + Sync),
+) -> Result<RunReport, CheckError> {
+    let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    let folder = options.data.join(format!("run-{run_id}"));
+    let stage_url = match &options.stage {
+        Some(url) => format!("{}/run-{run_id}", url.trim_end_matches('/')),
+        None => folder
+            .join("stage")
+            .to_str()
+            .ok_or("the data folder's path is not UTF-8")?
+            .to_owned(),
+    };
+    let spec = PipelineSpec {
+        stage_url: stage_url.clone(),
+        operation_column: Some("op".into()),
+        // Files may land and load in any order (uploads finish out of order, Snowpipe
+        // guarantees none); the generator's row numbers keep changes in the order they happened.
+        sequence_column: Some("seq".into()),
+        schedule: options.interval.clone(),
+        ..PipelineSpec::default()
+    };
+    let mut notes = Vec::new();
+    let backend = Backend::deploy(&options.backend, &folder, &spec, &mut notes).await?;
+    on_event(RunEvent::Started {
+        stage: stage_url.clone(),
+        warehouse: backend.location(),
+    });
+    let (staged, generated, elapsed) = produce(options, &backend, &spec, on_event).await?;
+    let mut report = verify(options, &backend, &spec, &staged, generated, elapsed).await?;
+    report.folder = folder.clone();
+    report.stage = stage_url;
+    report.warehouse = backend.location();
+    report.export = folder.join("export");
+    backend
+        .finish(&spec, &report.export, options.keep, &mut notes)
+        .await?;
+    report.notes = notes;
+    Ok(report)
+}
+
+/// The generator of the run's changes.
+fn changes(options: &RunOptions) -> Result<ChangeStream, CheckError> {
+    Ok(ChangeStream::builder(EntitySpec::customer())
+        .seed(options.seed)
+        .batch_size(options.rows)
+        .initial_population(options.rows)
+        .mix(options.mix)
+        .operation_column(Some("op"))
+        .sequence_column(Some("seq"))
+        .event_time_column(None)
+        .late_rate(0.0)
+        .parallel(true) // values on all cores; the output is the same as on one
+        .build()?)
+}
+
+type Produced = (Vec<StagedFile>, Vec<RecordBatch>, Duration);
+
+/// Stages the files and waits until the history is up to date; returns the staged files, the
+/// batches in staging order and the time it took.
+async fn produce(
+    options: &RunOptions,
+    backend: &Backend,
+    spec: &PipelineSpec,
+    on_event: &(dyn Fn(RunEvent) + Send + Sync),
+) -> Result<Produced, CheckError> {
+    let mut changes = changes(options)?;
+    let mut arrival = OutOfOrder::new(options.seed, options.out_of_order, options.delay)?;
+    let sink = StageSink::builder(StageLocation::parse(&spec.stage_url)?, changes.schema())
+        .roll(RollPolicy {
+            max_rows: options.rows,
+            ..RollPolicy::default()
+        })
+        .build()?;
+    let mut announced = sink.subscribe();
+    backend.listen(spec, &sink);
+    let start = Instant::now();
+    let mut refreshed = Instant::now();
+    let mut generated = Vec::with_capacity(options.batches);
+    let staging = async {
+        for i in 0..options.batches {
+            if let Some(rate) = options.rate {
+                let due = start + Duration::from_secs_f64(i as f64 * options.rows as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+            }
+            for batch in arrival.push(changes.next_batch().batch) {
+                sink.write(&batch).await?;
+                sink.flush().await?;
+                generated.push(batch);
+            }
+            if !options.pause.is_zero() {
+                tokio::time::sleep(options.pause).await;
+            }
+            backend.nudge(spec, &mut refreshed).await?;
+        }
+        for batch in std::mem::replace(&mut arrival, OutOfOrder::new(0, 0.0, 1)?).finish() {
+            sink.write(&batch).await?;
+            sink.flush().await?;
+            generated.push(batch);
+        }
+        sink.close().await?;
+        Ok::<_, CheckError>(())
+    };
+    // Progress is asked beside the producer, not by it: asking the warehouse for counts after
+    // every file would make the producer wait on merges in progress.
+    let refresh = async {
+        loop {
+            tokio::time::sleep(PROGRESS_EVERY).await;
+            caught_up(backend, spec, options.batches, on_event).await?;
+        }
+    };
+    tokio::select! {
+        produced = staging => produced?,
+        failed = refresh => return failed,
+    }
+    let mut staged: Vec<StagedFile> = Vec::new();
+    while let Ok(file) = announced.try_recv() {
+        staged.push(file);
+    }
+    while !caught_up(backend, spec, staged.len(), on_event).await? {
+        backend.nudge(spec, &mut refreshed).await?;
+        tokio::time::sleep(backend.poll_every()).await;
+    }
+    Ok((staged, generated, start.elapsed()))
+}
+
+/// Reports counts; whether every staged file is loaded and both streams are consumed.
+async fn caught_up(
+    backend: &Backend,
+    spec: &PipelineSpec,
+    staged: usize,
+    on_event: &(dyn Fn(RunEvent) + Send + Sync),
+) -> Result<bool, CheckError> {
+    let warehouse = backend.warehouse();
+    let loaded = warehouse.copy_history(&spec.raw_table).await?.len();
+    let rows = backend.row_counts(spec).await?;
+    on_event(RunEvent::Progress {
+        staged,
+        loaded,
+        rows,
+    });
+    Ok(loaded >= staged
+        && !warehouse.stream_has_data(&spec.raw_stream).await?
+        && !warehouse.stream_has_data(&spec.current_stream).await?)
+}
+
+/// Checks the tables against the ground truth rebuilt in the runs' grouping.
+async fn verify(
+    options: &RunOptions,
+    backend: &Backend,
+    spec: &PipelineSpec,
+    staged: &[StagedFile],
+    generated: Vec<RecordBatch>,
+    elapsed: Duration,
+) -> Result<RunReport, CheckError> {
+    let warehouse = backend.warehouse();
+    let mut truth =
+        GroundTruth::for_stream(&changes(options)?).with_order(VersionOrder::Sequence)?;
+    // Files are named in the order they were written, one batch each.
+    let mut paths: Vec<String> = staged.iter().map(|f| f.path.to_string()).collect();
+    paths.sort();
+    let batches: HashMap<String, RecordBatch> = paths.into_iter().zip(generated).collect();
+    let groups = merge_groups(warehouse, spec).await?;
+    let grouped = !groups.is_empty();
+    if grouped {
+        replay(&mut truth, &groups, &batches)?;
+    } else {
+        // A backend that records no files per run: each file as its own merge.
+        let mut files: Vec<&String> = batches.keys().collect();
+        files.sort();
+        for file in files {
+            truth.merge(&[&batches[file]])?;
+        }
+    }
+    let rows = options.rows * options.batches;
+    let mut check = check_run(warehouse, spec, &truth, staged.len(), rows).await?;
+    let whole_history = grouped && history_follows_merges(warehouse, spec).await?;
+    if whole_history {
+        check
+            .problems
+            .extend(check_full_history(warehouse, spec, &truth).await?);
+    }
+    if grouped {
+        check
+            .problems
+            .extend(check_late_rows(warehouse, spec, &truth).await?);
+    }
+    let fresh = freshness(warehouse, spec, staged).await?;
+    let seconds = elapsed.as_secs_f64();
+    Ok(RunReport {
+        folder: PathBuf::new(),
+        stage: String::new(),
+        warehouse: String::new(),
+        export: PathBuf::new(),
+        rows,
+        files: staged.len(),
+        seconds,
+        rows_per_s: rows as f64 / seconds.max(f64::EPSILON),
+        offered_rows_per_s: options.rate,
+        pacing: match options.rate {
+            Some(rate) => format!("offered at most {rate:.0} rows/s"),
+            None => format!("files paced {} ms apart", options.pause.as_millis()),
+        },
+        customer_rows: check.customer_rows,
+        history_rows: check.history_rows,
+        raw_rows: check.raw_rows,
+        freshness: fresh.map(|f| FreshnessReport {
+            files: f.files,
+            p50_ms: f.p50.as_millis(),
+            p99_ms: f.p99.as_millis(),
+            max_ms: f.max.as_millis(),
+        }),
+        whole_history,
+        late_rows: grouped.then(|| truth.late_rows().len()),
+        problems: check.problems,
+        notes: Vec::new(),
+    })
+}
