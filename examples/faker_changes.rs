@@ -9,34 +9,29 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use arrow::util::pretty::pretty_format_batches;
+use clap::Parser;
 use snowdrift::faker::{ChangeStream, EntitySpec, GroundTruth, Locale};
 
+/// A seeded change stream of customers and the ground truth it must end in.
+#[derive(Debug, Parser)]
 struct Args {
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Changes per batch.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     rows: usize,
+    /// Batches to generate.
+    #[arg(long, default_value_t = 5)]
     batches: usize,
+    /// Locale of names and addresses (en, fr_FR, de_DE, it_IT, pt_BR, nl_NL).
+    #[arg(long, default_value = "en", value_parser = locale)]
     locale: Locale,
 }
 
-fn parse_args() -> Result<Args, Box<dyn Error>> {
-    let mut args = Args {
-        seed: 42,
-        rows: 10_000,
-        batches: 5,
-        locale: Locale::En,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--seed" => args.seed = value.parse()?,
-            "--rows" => args.rows = value.parse()?,
-            "--batches" => args.batches = value.parse()?,
-            "--locale" => args.locale = value.parse()?,
-            _ => return Err(format!("unknown option {flag}").into()),
-        }
-    }
-    Ok(args)
+fn locale(text: &str) -> Result<Locale, String> {
+    text.parse()
+        .map_err(|e: snowdrift::faker::FakerError| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -50,7 +45,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), Box<dyn Error>> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let mut stream = ChangeStream::builder(EntitySpec::customer())
         .seed(args.seed)
         .locale(args.locale)

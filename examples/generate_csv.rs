@@ -9,21 +9,38 @@
 //! Names are `customer_<YYYYMMDDHHMMSS>_<micros>-<writer>.csv`: the original's
 //! `customer_<YYYYMMDDHHMMSS>.csv` collided when two files closed in one second.
 
-#[path = "support/args.rs"]
-mod args;
-
-use args::arg;
+use clap::Parser;
 use std::error::Error;
 
 use snowdrift::faker::{ChangeStream, EntitySpec};
 use snowdrift::stage::{RollPolicy, StageLocation, StageSink};
 
+/// Files of customers as the original generator wrote them.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Files to write.
+    #[arg(long, default_value_t = 5)]
+    files: usize,
+    /// Customers per file (ids 0..rows).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    rows: u64,
+    /// A folder or stage URL.
+    #[arg(long, default_value = "./generated")]
+    out: String,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let files: usize = arg("--files", "5").parse()?;
-    let rows: usize = arg("--rows", "10000").parse()?;
-    let out = arg("--out", "./generated");
-    let seed: u64 = arg("--seed", "1").parse()?;
+    let Args {
+        files,
+        rows,
+        out,
+        seed,
+    } = Args::parse();
+    let rows = usize::try_from(rows)?;
 
     let mut customers = ChangeStream::builder(EntitySpec::customer())
         .seed(seed)

@@ -8,15 +8,12 @@
 //! cargo run --release --example reads_under_load -- --population 200000 --rows 10000 --seconds 20
 //! ```
 
-#[path = "support/args.rs"]
-mod args;
-
 use std::error::Error;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use args::arg;
+use clap::Parser;
 use snowdrift::stage::{RollPolicy, StageLocation, StageSink};
 use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule, Warehouse, WarehouseExt};
 use snowdrift::workloads;
@@ -69,11 +66,27 @@ async fn measure(
     Ok(())
 }
 
+/// Read latency while merges run.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Customers loaded first.
+    #[arg(long, default_value_t = 200_000)]
+    population: usize,
+    /// Changes per file while reads run.
+    #[arg(long, default_value_t = 10_000)]
+    rows: usize,
+    /// How long to measure.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let population: usize = arg("--population", "200000").parse()?;
-    let rows: usize = arg("--rows", "10000").parse()?;
-    let seconds: f64 = arg("--seconds", "20").parse()?;
+    let Args {
+        population,
+        rows,
+        seconds,
+    } = Args::parse();
     let dir = tempfile::tempdir()?;
     let spec = PipelineSpec {
         stage_url: dir

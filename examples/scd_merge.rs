@@ -7,10 +7,7 @@
 //! cargo run --release --example scd_merge -- --batches 5 --rows 10000
 //! ```
 
-#[path = "support/args.rs"]
-mod args;
-
-use args::arg;
+use clap::Parser;
 use std::error::Error;
 
 use snowdrift::faker::{ChangeStream, EntitySpec};
@@ -18,9 +15,20 @@ use snowdrift::scd::{
     ChangeFormat, MergeContext, Scd1, Scd2, TableSpec, ValidityColumns, check_history, merge,
 };
 
+/// SCD-1 and SCD-2 merges of generated change batches.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Change batches to merge.
+    #[arg(long, default_value_t = 5)]
+    batches: usize,
+    /// Changes per batch.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    rows: u64,
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
-    let batches: usize = arg("--batches", "5").parse()?;
-    let rows: usize = arg("--rows", "10000").parse()?;
+    let Args { batches, rows } = Args::parse();
+    let rows = usize::try_from(rows)?;
 
     let mut changes = ChangeStream::builder(EntitySpec::customer())
         .seed(7)

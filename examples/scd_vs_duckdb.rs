@@ -8,10 +8,7 @@
 //! ```
 //! Prints one JSON line per merge with its time (best of three).
 
-#[path = "support/args.rs"]
-mod args;
-
-use args::arg;
+use clap::Parser;
 use std::error::Error;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -31,10 +28,22 @@ fn write_csv(path: &Path, batch: &RecordBatch) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// Writes the SCD workload for the DuckDB peer and times snowdrift's merges on it.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Keys in the target table.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: usize,
+    /// Changes merged.
+    #[arg(long, default_value_t = 100_000)]
+    changes: usize,
+    /// Where the workload's files go.
+    #[arg(long, default_value = ".cache/bench-scd")]
+    out: PathBuf,
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
-    let keys: usize = arg("--keys", "1000000").parse()?;
-    let changes: usize = arg("--changes", "100000").parse()?;
-    let out = PathBuf::from(arg("--out", ".cache/bench-scd"));
+    let Args { keys, changes, out } = Args::parse();
     std::fs::create_dir_all(&out)?;
     let w = ScdWorkload::generate(keys, changes, 0.1, 7)?;
     write_csv(&out.join("target.csv"), &w.target)?;

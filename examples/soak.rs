@@ -18,16 +18,13 @@
 //! unless `--keep`), `--retention-days N` (1) the tables' `DATA_RETENTION_TIME_IN_DAYS`: files
 //! no table refers to any more stay that long, so with 1 the disk holds the whole run.
 
-#[path = "support/args.rs"]
-mod args;
-
 use std::collections::HashMap;
 use std::error::Error;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use args::{arg, flag};
+use clap::Parser;
 use snowdrift::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
 use snowdrift::verify::file_latencies;
 use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule, Warehouse, WarehouseExt};
@@ -111,35 +108,52 @@ fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// A long run over a population that stops growing, RSS and freshness sampled every second.
+#[derive(Debug, Parser)]
 struct Options {
+    /// Changes in all.
+    #[arg(long, default_value_t = 30_000_000)]
     changes: u64,
+    /// Customers loaded first.
+    #[arg(long, default_value_t = 500_000)]
     population: usize,
+    /// Changes per file.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     rows: usize,
+    /// Offered changes per second.
+    #[arg(long, default_value_t = 100_000.0, value_parser = positive)]
     rate: f64,
+    /// The tasks' schedule.
+    #[arg(long, default_value = "100 milliseconds", value_parser = schedule)]
     interval: Schedule,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The warehouse root.
+    #[arg(long, default_value = snowdrift::warehouse::DEFAULT_ROOT)]
     data: String,
+    /// Keep the warehouse after the run.
+    #[arg(long)]
     keep: bool,
+    /// DATA_RETENTION_TIME_IN_DAYS of the tables.
+    #[arg(long, default_value_t = 1)]
     retention_days: u32,
 }
 
-fn options() -> Result<Options, Box<dyn Error>> {
-    Ok(Options {
-        changes: arg("--changes", "30000000").parse()?,
-        population: arg("--population", "500000").parse()?,
-        rows: arg("--rows", "10000").parse()?,
-        rate: arg("--rate", "100000").parse()?,
-        interval: Schedule::parse(&arg("--interval", "100 milliseconds"))?,
-        seed: arg("--seed", "1").parse()?,
-        data: arg("--data", snowdrift::warehouse::DEFAULT_ROOT),
-        keep: flag("--keep"),
-        retention_days: arg("--retention-days", "1").parse()?,
-    })
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
+}
+
+fn schedule(text: &str) -> Result<Schedule, String> {
+    Schedule::parse(text).map_err(|e| e.to_string())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let options = options()?;
+    let options = Options::parse();
     let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let folder = std::path::Path::new(&options.data).join(format!("soak-{run_id}"));
     let stage = folder.join("stage");

@@ -9,22 +9,38 @@
 //! Without `--once` it scans every `--interval-ms` (1000) until Ctrl-C. Files must keep their
 //! size and modification time between two scans and be at least `--min-age-ms` (1000) old.
 
-#[path = "support/args.rs"]
-mod args;
-
-use args::{arg, flag};
+use clap::Parser;
 use std::error::Error;
 use std::time::Duration;
 
 use snowdrift::stage::{FolderPickup, Stability, StageLocation};
 
+/// Stages the files another program writes into a folder, each exactly once.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The folder to watch.
+    #[arg(long, default_value = "./generated")]
+    from: String,
+    /// The stage (a folder or URL).
+    #[arg(long, default_value = "./landing")]
+    to: String,
+    /// Milliseconds between scans.
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+    /// How old (ms) an unchanged file must be to be taken.
+    #[arg(long, default_value_t = 1000)]
+    min_age_ms: u64,
+    /// Upload what is there, then stop.
+    #[arg(long)]
+    once: bool,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let from = arg("--from", "./generated");
-    let to = arg("--to", "./landing");
-    let interval = Duration::from_millis(arg("--interval-ms", "1000").parse()?);
-    let min_age = Duration::from_millis(arg("--min-age-ms", "1000").parse()?);
-    let once = flag("--once");
+    let args = Args::parse();
+    let (from, to, once) = (args.from, args.to, args.once);
+    let interval = Duration::from_millis(args.interval_ms);
+    let min_age = Duration::from_millis(args.min_age_ms);
 
     let mut pickup = FolderPickup::builder(&from, StageLocation::parse(&to)?)
         .pattern("*.csv*")

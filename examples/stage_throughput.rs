@@ -8,10 +8,7 @@
 //! ```
 //! Prints one JSON line per case.
 
-#[path = "support/args.rs"]
-mod args;
-
-use args::arg;
+use clap::Parser;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -75,10 +72,20 @@ fn report(case: &str, rows: usize, bytes: u64, files: u64, seconds: f64) {
     );
 }
 
+/// Staging throughput against the CSV peers.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Rows to stage.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Where the files go.
+    #[arg(long, default_value = ".cache/bench-stage")]
+    out: PathBuf,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let rows: usize = arg("--rows", "1000000").parse()?;
-    let out = PathBuf::from(arg("--out", ".cache/bench-stage"));
+    let Args { rows, out } = Args::parse();
     std::fs::create_dir_all(&out)?;
     let batches = customers(rows)?;
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();

@@ -14,10 +14,7 @@
 //! Prints one JSON line per measurement, and leaves `customer_history` as an Arrow IPC file in
 //! `<out>/customer_history.arrow` (ci/bench-warehouse opens it with Polars).
 
-#[path = "support/args.rs"]
-mod args;
-
-use args::arg;
+use clap::Parser;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -211,16 +208,40 @@ async fn measure_freshness(
     Ok(())
 }
 
+/// The warehouse's load and merge throughput, and freshness under a steady trickle.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Rows for the throughput runs.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Rows per file.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    file_rows: u64,
+    /// Rows per file of the freshness run.
+    #[arg(long, default_value_t = 1000)]
+    fresh_rows: usize,
+    /// Milliseconds between files of the freshness run.
+    #[arg(long, default_value_t = 50)]
+    every_ms: u64,
+    /// Seconds of the freshness run.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Where the files go.
+    #[arg(long, default_value = ".cache/bench-warehouse")]
+    out: PathBuf,
+    /// Throughput runs (the median is reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: u64,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let rows: usize = arg("--rows", "1000000").parse()?;
-    let file_rows: usize = arg("--file-rows", "10000").parse()?;
-    let fresh_rows: usize = arg("--fresh-rows", "1000").parse()?;
-    let every = Duration::from_millis(arg("--every-ms", "50").parse()?);
-    let seconds: u64 = arg("--seconds", "20").parse()?;
-    let out = PathBuf::from(arg("--out", ".cache/bench-warehouse"));
+    let args = Args::parse();
+    let (rows, fresh_rows, seconds, out) = (args.rows, args.fresh_rows, args.seconds, args.out);
+    let file_rows = usize::try_from(args.file_rows)?;
+    let every = Duration::from_millis(args.every_ms);
     std::fs::create_dir_all(&out)?;
-    let repeat: usize = arg("--repeat", "3").parse()?;
+    let repeat = usize::try_from(args.repeat)?;
     let mut rates = Vec::new();
     for _ in 0..repeat.max(1) {
         rates.push(throughput(&out, rows, file_rows).await?);

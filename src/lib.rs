@@ -16,6 +16,7 @@
 //!   Snowflake through `snowflake-connector-rs`.
 //! - [`verify`]: checking a pipeline run against the faker's ground truth
 //!   and the SCD invariants; freshness of a run.
+//! - `deploy` (feature `snowflake`): deploy the pipeline to Snowflake or tear it down.
 //! - [`run`]: the whole pipeline, verified (`snowdrift run`).
 //! - [`replay`]: the ground truth rebuilt in the grouping of a run's merges,
 //!   to check the whole history and the rejected late rows.
@@ -34,6 +35,8 @@ pub use snowdrift_sql as sql;
 pub use snowdrift_stage as stage;
 pub use snowdrift_warehouse as warehouse;
 
+#[cfg(feature = "snowflake")]
+pub mod deploy;
 pub mod replay;
 pub mod run;
 pub mod verify;

@@ -304,3 +304,34 @@ fn run_rejects_bad_options_with_code_2() {
         assert_eq!(output.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[cfg(feature = "snowflake")]
+#[test]
+fn deploy_prints_the_snowflake_plan_and_teardown_needs_an_account() {
+    let plan = snowdrift(&[
+        "deploy",
+        "--backend",
+        "snowflake",
+        "--stage",
+        "s3://example-bucket/landing",
+    ]);
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let plan = String::from_utf8(plan.stdout).unwrap();
+    assert!(plan.contains(r#"ALTER TASK "SNOWDRIFT"."PUBLIC"."CUSTOMER_SCD1_TASK" RESUME;"#));
+    assert_eq!(
+        snowdrift(&["deploy", "--backend", "embedded"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let teardown = Command::new(env!("CARGO_BIN_EXE_snowdrift"))
+        .args(["teardown", "--backend", "snowflake"])
+        .env_remove("SNOWFLAKE_ACCOUNT")
+        .output()
+        .unwrap();
+    assert_eq!(teardown.status.code(), Some(1));
+}

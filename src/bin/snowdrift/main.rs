@@ -8,6 +8,8 @@
 //! Exit codes: 0 on success, 2 for a bad command line (a misspelled flag, a bad value, a root
 //! that holds no warehouse, an unknown table or task), 1 when the work itself fails.
 
+#[cfg(feature = "snowflake")]
+mod deploy;
 mod export;
 mod history;
 mod output;
@@ -71,6 +73,12 @@ enum Command {
     /// Run SQL (Snowflake's dialect): one statement, a script, or an interactive shell.
     #[cfg(feature = "sql")]
     Sql(sql::Args),
+    /// Deploy the pipeline to Snowflake (prints the plan; `--apply` sends it).
+    #[cfg(feature = "snowflake")]
+    Deploy(deploy::Args),
+    /// Remove the pipeline's objects from Snowflake.
+    #[cfg(feature = "snowflake")]
+    Teardown(deploy::Args),
 }
 
 /// Why a command failed, and so its exit code.
@@ -118,6 +126,12 @@ async fn main() -> ExitCode {
         Command::Export(args) => export::run(args).await,
         #[cfg(feature = "sql")]
         Command::Sql(args) => sql::run(args).await,
+        #[cfg(feature = "snowflake")]
+        Command::Deploy(args) => deploy::run(args, snowdrift::deploy::DeployAction::Deploy).await,
+        #[cfg(feature = "snowflake")]
+        Command::Teardown(args) => {
+            deploy::run(args, snowdrift::deploy::DeployAction::Teardown).await
+        }
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
