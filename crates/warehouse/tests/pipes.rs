@@ -190,3 +190,34 @@ async fn a_pipe_without_auto_ingest_loads_only_on_refresh() {
     assert_eq!(w.refresh_pipe("p").await.unwrap(), 1);
     wait_until("a.csv", || async { status_of(&w, "a.csv").await.is_some() }).await;
 }
+
+#[tokio::test]
+async fn the_last_ingested_file_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_owned();
+    let (stage, _) = faulty_stage();
+    let w = open(&root, &stage, PipeRetry::default(), true).await;
+    stage_file(&stage, "a.csv", 1).await;
+    wait_until("a.csv", || async { status_of(&w, "a.csv").await.is_some() }).await;
+    stage_file(&stage, "b.csv", 2).await;
+    wait_until("b.csv", || async { status_of(&w, "b.csv").await.is_some() }).await;
+    let before = w.pipe_status("p").await.unwrap();
+    assert_eq!(before.last_ingested_file_path.as_deref(), Some("b.csv"));
+    w.close().await.unwrap();
+
+    let w = LocalWarehouse::builder(root.as_str())
+        .object_store(STAGE, stage.clone())
+        .background(false)
+        .open()
+        .await
+        .unwrap();
+    let after = w.pipe_status("p").await.unwrap();
+    assert_eq!(
+        after.last_ingested_file_path,
+        before.last_ingested_file_path
+    );
+    assert_eq!(
+        after.last_ingested_timestamp,
+        before.last_ingested_timestamp
+    );
+}

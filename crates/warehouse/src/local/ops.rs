@@ -205,27 +205,44 @@ impl Warehouse for LocalWarehouse {
     }
 
     async fn pipe_status(&self, pipe: &str) -> Result<PipeStatus> {
-        let mut state = self.inner.lock().await;
-        let p = state.pipe_mut(pipe)?;
-        let oldest = p
-            .pending
-            .iter()
-            .min_by_key(|(path, f)| (f.noticed, (*path).clone()))
-            .map(|(path, _)| path.clone());
-        Ok(PipeStatus {
-            execution_state: if p.paused {
-                PipeExecutionState::Paused
-            } else if p.error.is_some() {
-                PipeExecutionState::StalledStageAccess
-            } else {
-                PipeExecutionState::Running
-            },
-            pending_file_count: p.pending.len() as u64,
-            oldest_pending_file_path: oldest,
-            last_ingested_timestamp: p.last_ingested.as_ref().map(|(t, _)| *t),
-            last_ingested_file_path: p.last_ingested.as_ref().map(|(_, f)| f.clone()),
-            error: p.error.clone().or_else(|| retrying_file(&p.pending)),
-        })
+        let (mut status, table) = {
+            let mut state = self.inner.lock().await;
+            let p = state.pipe_mut(pipe)?;
+            let oldest = p
+                .pending
+                .iter()
+                .min_by_key(|(path, f)| (f.noticed, (*path).clone()))
+                .map(|(path, _)| path.clone());
+            let status = PipeStatus {
+                execution_state: if p.paused {
+                    PipeExecutionState::Paused
+                } else if p.error.is_some() {
+                    PipeExecutionState::StalledStageAccess
+                } else {
+                    PipeExecutionState::Running
+                },
+                pending_file_count: p.pending.len() as u64,
+                oldest_pending_file_path: oldest,
+                last_ingested_timestamp: p.last_ingested.as_ref().map(|(t, _)| *t),
+                last_ingested_file_path: p.last_ingested.as_ref().map(|(_, f)| f.clone()),
+                error: p.error.clone().or_else(|| retrying_file(&p.pending)),
+            };
+            (status, p.def.table.clone())
+        };
+        if status.last_ingested_file_path.is_none() {
+            // Since this process opened the warehouse nothing was ingested: the last file the
+            // load history of the pipe's table holds (its pipe is what loads it).
+            let loads = self.copy_history(&table).await?;
+            if let Some(last) = loads
+                .iter()
+                .rev()
+                .find(|l| l.rows_loaded > 0 || l.status == crate::api::LoadStatus::Loaded)
+            {
+                status.last_ingested_timestamp = Some(last.load_time);
+                status.last_ingested_file_path = Some(last.file.clone());
+            }
+        }
+        Ok(status)
     }
 
     async fn refresh_pipe(&self, pipe: &str) -> Result<u64> {
