@@ -90,6 +90,14 @@ async fn status_shows_tables_pipes_streams_and_tasks() {
             .iter()
             .all(|s| s["has_data"] == false && s["stale"] == false)
     );
+    let bytes = status["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "customer_history")
+        .map(|t| t["bytes"].as_u64().unwrap())
+        .unwrap();
+    assert!(bytes > 0, "the history's files take room");
     let tasks = status["tasks"].as_array().unwrap();
     assert!(
         tasks.iter().all(|t| t["last_run_state"] == "Succeeded"),

@@ -294,15 +294,17 @@ async fn show_tables(warehouse: &LocalWarehouse, objects: &[ObjectDef]) -> Resul
             _ => None,
         })
         .collect();
-    let mut rows = Vec::new();
+    let (mut rows, mut bytes) = (Vec::new(), Vec::new());
     for table in &tables {
         rows.push(warehouse.table_storage(&table.name).await?.rows);
+        bytes.push(warehouse.table_bytes(&table.name).await?);
     }
     let schema = Schema::new(vec![
         Field::new("name", DataType::Utf8, false),
         Field::new("kind", DataType::Utf8, false),
         Field::new("cluster_by", DataType::Utf8, false),
         Field::new("rows", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, false),
         Field::new("retention_time", DataType::UInt64, false),
     ]);
     let columns: Vec<ArrayRef> = vec![
@@ -310,6 +312,7 @@ async fn show_tables(warehouse: &LocalWarehouse, objects: &[ObjectDef]) -> Resul
         text(tables.iter().map(|_| "TABLE")),
         text(tables.iter().map(|t| t.key.join(", "))),
         Arc::new(UInt64Array::from(rows)),
+        Arc::new(UInt64Array::from(bytes)),
         Arc::new(UInt64Array::from(
             tables
                 .iter()

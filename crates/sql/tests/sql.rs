@@ -295,6 +295,14 @@ async fn object_commands_run_on_the_warehouse() {
         status.execution_state,
         snowdrift_warehouse::PipeExecutionState::Paused
     );
+    let raw = rows(&p.sql, "show tables like 'customer_raw'").await;
+    let bytes = raw.column_by_name("bytes").unwrap();
+    assert!(
+        bytes
+            .as_primitive::<arrow::datatypes::UInt64Type>()
+            .value(0)
+            > 0
+    );
     for (command, at_least) in [("show tables", 4), ("show streams", 2), ("show pipes", 1)] {
         assert!(
             rows(&p.sql, command).await.num_rows() >= at_least,

@@ -33,6 +33,8 @@ struct Status {
 struct TableLine {
     name: String,
     rows: u64,
+    /// Bytes of its files on storage.
+    bytes: u64,
     rows_in_memory: u64,
     segments: u64,
     retained_changes: u64,
@@ -131,9 +133,14 @@ async fn table(warehouse: &LocalWarehouse, name: &str) -> Result<TableLine, Stri
         .table_storage(name)
         .await
         .map_err(|e| e.to_string())?;
+    let bytes = warehouse
+        .table_bytes(name)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(TableLine {
         name: name.to_owned(),
         rows: storage.rows,
+        bytes,
         rows_in_memory: storage.rows_in_memory,
         segments: storage.segments,
         retained_changes: storage.retained_changes,
@@ -180,6 +187,7 @@ fn sections(status: &Status) -> Vec<Section> {
             header: &[
                 "name",
                 "rows",
+                "bytes",
                 "rows in memory",
                 "segments",
                 "retained changes",
@@ -191,6 +199,7 @@ fn sections(status: &Status) -> Vec<Section> {
                     vec![
                         t.name.clone(),
                         t.rows.to_string(),
+                        t.bytes.to_string(),
                         t.rows_in_memory.to_string(),
                         t.segments.to_string(),
                         t.retained_changes.to_string(),

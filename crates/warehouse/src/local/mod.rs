@@ -492,6 +492,19 @@ impl LocalWarehouse {
         Ok(self.inner.published.current().table(table)?.storage)
     }
 
+    /// Bytes the files of `table` take on storage: its segments, the snapshots of its latest
+    /// rows, the change sets kept for streams and the files kept for the retention period
+    /// (Snowflake's `BYTES` plus its Time Travel and Fail-safe bytes, roughly).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::NotFound`] for an unknown table; storage errors when the
+    /// files cannot be listed.
+    pub async fn table_bytes(&self, table: &str) -> Result<u64> {
+        self.inner.published.current().table(table)?;
+        self.inner.storage.table_bytes(&key(table)).await
+    }
+
     /// The number of rows in `table`, without reading them.
     pub async fn row_count(&self, table: &str) -> Result<usize> {
         Ok(self.inner.published.current().table(table)?.storage.rows as usize)

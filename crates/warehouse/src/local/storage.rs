@@ -319,6 +319,16 @@ impl Storage {
             .collect())
     }
 
+    /// Bytes of every file under `data/<table>/` (its key, lower case).
+    pub(crate) async fn table_bytes(&self, table: &str) -> Result<u64> {
+        let prefix = self.path(&format!("data/{table}"));
+        self.store
+            .list(Some(&prefix))
+            .try_fold(0, |sum, meta| async move { Ok(sum + meta.size) })
+            .await
+            .map_err(|e| WarehouseError::storage("list", prefix.as_ref(), e))
+    }
+
     /// Deletes data file `name` (relative to the root); a file already gone is no error.
     pub(crate) async fn delete_data_file(&self, name: &str) -> Result<()> {
         let path = self.path(name);
