@@ -39,12 +39,13 @@ enum FileKind {
 
 pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     let warehouse = crate::open(&args.root).await?;
-    let rows = match args.format {
-        FileKind::Parquet => warehouse.export_parquet(&args.table, &args.out).await,
-        FileKind::Arrow => warehouse.export_ipc(&args.table, &args.out).await,
-        FileKind::Csv => return csv(&warehouse, &args).await,
-    }
-    .map_err(|e| Failure::from_warehouse("--table", e))?;
+    // A spinner on a terminal while a large table is written (hidden otherwise).
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!("exporting {}", args.table));
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    let written = export(&warehouse, &args).await;
+    bar.finish_and_clear();
+    let rows = written?;
     println!(
         "{rows} rows of {} written to {}",
         args.table,
@@ -53,7 +54,17 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn csv(warehouse: &LocalWarehouse, args: &Args) -> Result<(), Failure> {
+async fn export(warehouse: &LocalWarehouse, args: &Args) -> Result<usize, Failure> {
+    let rows = match args.format {
+        FileKind::Parquet => warehouse.export_parquet(&args.table, &args.out).await,
+        FileKind::Arrow => warehouse.export_ipc(&args.table, &args.out).await,
+        FileKind::Csv => return csv(warehouse, args).await,
+    }
+    .map_err(|e| Failure::from_warehouse("--table", e))?;
+    Ok(rows)
+}
+
+async fn csv(warehouse: &LocalWarehouse, args: &Args) -> Result<usize, Failure> {
     let mut parts = warehouse
         .scan(&args.table, Scan::new())
         .await
@@ -71,10 +82,5 @@ async fn csv(warehouse: &LocalWarehouse, args: &Args) -> Result<(), Failure> {
         writer.write(&part).map_err(|e| failed(&e))?;
     }
     drop(writer);
-    println!(
-        "{rows} rows of {} written to {}",
-        args.table,
-        args.out.display()
-    );
-    Ok(())
+    Ok(rows)
 }
