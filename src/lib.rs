@@ -10,7 +10,7 @@
 //!   rolling, notifications and exactly-once folder pickup.
 //! - [`warehouse`]: the `Warehouse` trait and the embedded engine (pipes,
 //!   streams, tasks), durable on object_store.
-//! - `sql` (feature `sql`, on by default): SQL over the embedded warehouse in
+//! - `sql` (feature `sql`): SQL over the embedded warehouse in
 //!   Snowflake's dialect, with DataFusion (`snowdrift sql`).
 //! - `snowflake` (feature `snowflake`): the same pipeline deployed to and run on
 //!   Snowflake through `snowflake-connector-rs`.

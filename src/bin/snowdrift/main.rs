@@ -73,6 +73,13 @@ enum Command {
     /// Run SQL (Snowflake's dialect): one statement, a script, or an interactive shell.
     #[cfg(feature = "sql")]
     Sql(sql::Args),
+    /// Run SQL (needs a snowdrift built with `--features sql`).
+    #[cfg(not(feature = "sql"))]
+    Sql {
+        /// Ignored: this build has no SQL.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Deploy the pipeline to Snowflake (prints the plan; `--apply` sends it).
     #[cfg(feature = "snowflake")]
     Deploy(deploy::Args),
@@ -126,6 +133,11 @@ async fn main() -> ExitCode {
         Command::Export(args) => export::run(args).await,
         #[cfg(feature = "sql")]
         Command::Sql(args) => sql::run(args).await,
+        #[cfg(not(feature = "sql"))]
+        Command::Sql { .. } => Err(Failure::Usage {
+            flag: "sql",
+            message: "this snowdrift was built without SQL; build it with the `sql` feature: cargo install --path . --features sql (or cargo run --release --features sql --bin snowdrift -- sql …)".into(),
+        }),
         #[cfg(feature = "snowflake")]
         Command::Deploy(args) => deploy::run(args, snowdrift::deploy::DeployAction::Deploy).await,
         #[cfg(feature = "snowflake")]
