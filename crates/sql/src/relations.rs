@@ -2,7 +2,8 @@
 //!
 //! A table is read through [`Warehouse::scan`] at the moment a query runs: only the columns
 //! the query uses, one segment at a time, at the last committed version (merges go on and
-//! do not show in it). A stream is read through [`Relation::Stream`], which never moves its
+//! do not show in it). A filter `key = value` or `key IN (values)` on a table with a one-column
+//! key becomes the scan's key filter (DataFusion still applies the filter after it). A stream is read through [`Relation::Stream`], which never moves its
 //! offset, exactly as a `SELECT` from a stream in Snowflake; its `METADATA$…` columns are
 //! named in lower case, the form every unquoted identifier takes here (see `rewrite`).
 
@@ -15,11 +16,14 @@ use datafusion::catalog::memory::MemorySourceConfig;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{Expr, TableType};
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType, expr::InList,
+};
 use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::scalar::ScalarValue;
 use futures::{StreamExt as _, TryStreamExt as _};
 use snowdrift_warehouse::{LocalWarehouse, Relation, Scan, Warehouse};
 
@@ -34,15 +38,72 @@ pub(crate) struct TableRelation {
     warehouse: Arc<LocalWarehouse>,
     name: String,
     schema: SchemaRef,
+    /// The key column, when the key is one column.
+    key: Option<String>,
 }
 
 impl TableRelation {
-    pub(crate) fn new(warehouse: Arc<LocalWarehouse>, name: String, schema: SchemaRef) -> Self {
+    pub(crate) fn new(
+        warehouse: Arc<LocalWarehouse>,
+        name: String,
+        schema: SchemaRef,
+        key: &[String],
+    ) -> Self {
         TableRelation {
             warehouse,
             name,
             schema,
+            key: match key {
+                [one] => Some(one.clone()),
+                _ => None,
+            },
         }
+    }
+
+    /// The key values `filter` keeps, when it is `key = v`, `v = key` or `key IN (v, …)`.
+    fn key_values(&self, filter: &Expr) -> Option<Vec<ScalarValue>> {
+        let key = self.key.as_deref()?;
+        let is_key = |e: &Expr| matches!(e, Expr::Column(c) if c.name == key);
+        let literal = |e: &Expr| match e {
+            Expr::Literal(v, _) if !v.is_null() => Some(v.clone()),
+            _ => None,
+        };
+        match filter {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Eq,
+                right,
+            }) => {
+                if is_key(left) {
+                    literal(right).map(|v| vec![v])
+                } else if is_key(right) {
+                    literal(left).map(|v| vec![v])
+                } else {
+                    None
+                }
+            }
+            Expr::InList(InList {
+                expr,
+                list,
+                negated: false,
+            }) if is_key(expr) => list.iter().map(literal).collect(),
+            _ => None,
+        }
+    }
+
+    /// The scan's key filter: the key values of the first filter that names some.
+    fn keys(&self, filters: &[Expr]) -> DfResult<Option<RecordBatch>> {
+        let (Some(key), Some(values)) = (
+            self.key.as_ref(),
+            filters.iter().find_map(|f| self.key_values(f)),
+        ) else {
+            return Ok(None);
+        };
+        let array = ScalarValue::iter_to_array(values)?;
+        Ok(Some(RecordBatch::try_from_iter(vec![(
+            key.as_str(),
+            array,
+        )])?))
     }
 }
 
@@ -56,11 +117,24 @@ impl TableProvider for TableRelation {
         TableType::Base
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match self.key_values(f) {
+                Some(_) => TableProviderFilterPushDown::Inexact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         _state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let schema = match projection {
@@ -74,6 +148,7 @@ impl TableProvider for TableRelation {
             // A query that reads no column (`count(*)`) still needs the rows: it reads the
             // first column and drops it.
             counted_by: self.schema.field(0).name().clone(),
+            keys: self.keys(filters)?,
         });
         let exec = StreamingTableExec::try_new(
             schema,
@@ -94,6 +169,8 @@ struct TablePartition {
     table: String,
     schema: SchemaRef,
     counted_by: String,
+    /// Only rows of these keys.
+    keys: Option<RecordBatch>,
 }
 
 impl PartitionStream for TablePartition {
@@ -110,11 +187,14 @@ impl PartitionStream for TablePartition {
             .map(|f| f.name().clone())
             .collect();
         let count_only = names.is_empty();
-        let scan = if count_only {
+        let mut scan = if count_only {
             Scan::new().columns([self.counted_by.clone()])
         } else {
             Scan::new().columns(names)
         };
+        if let Some(keys) = &self.keys {
+            scan = scan.keys(keys.clone());
+        }
         let schema = self.schema.clone();
         let out = schema.clone();
         let batches = futures::stream::once(async move { warehouse.scan(&table, scan).await })

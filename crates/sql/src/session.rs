@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::memory::{MemoryCatalogProvider, MemorySchemaProvider};
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
-use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{Statement, Value};
 use datafusion::sql::sqlparser::dialect::SnowflakeDialect;
@@ -193,6 +193,14 @@ impl SqlSession {
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(statement)))
             .await?;
+        // A query that would create, change or drop something in DataFusion's own catalog
+        // (`SELECT … INTO`) is refused: that object would vanish with the session.
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| SqlError::unsupported(e.to_string(), SUPPORTED))?;
         let frame = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await?;
@@ -235,6 +243,7 @@ impl SqlSession {
                     self.warehouse.clone(),
                     t.name.clone(),
                     t.schema(),
+                    &t.key,
                 )),
                 ObjectDef::Stream(s) => {
                     let Some(table) = objects.iter().find_map(|o| match o {

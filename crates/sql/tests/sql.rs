@@ -375,6 +375,7 @@ async fn statements_the_engine_does_not_run_are_refused_with_what_it_runs() {
         "alter warehouse w suspend",
         "select system$clustering_information('customer')",
         "select 1; select 2",
+        "select customer_id into kept from customer",
     ] {
         match p.sql.execute(statement).await {
             Err(SqlError::Unsupported { supported, .. }) => assert!(!supported.is_empty()),
