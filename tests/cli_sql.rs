@@ -1,7 +1,8 @@
 //! `snowdrift sql` on a warehouse whose tasks run while the command has it open: the original
 //! worksheet's script runs as written and, after the SCD-2 task's next run, the history shows
-//! Snowflake's outcome; results print as CSV and JSON; `--read-only` changes nothing; bad
-//! command lines exit with code 2, failed statements with code 1.
+//! Snowflake's outcome; results print as CSV and JSON; `--read-only` changes nothing and runs
+//! beside a writer, which refuses a second writable session; bad command lines exit with code
+//! 2, failed statements with code 1.
 #![cfg(feature = "sql")]
 
 use std::process::{Command, Output};
@@ -9,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use snowdrift::sql::SqlSession;
 use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule, WarehouseExt};
+
+/// Customers 71–74 into the raw table (shared with the other SQL tests).
+const FIXTURE: &str = include_str!("../crates/sql/tests/fixture.sql");
 
 const WORKSHEET: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -30,15 +34,7 @@ async fn warehouse(dir: &std::path::Path) -> String {
         .unwrap();
     warehouse.deploy(&spec).await.unwrap();
     let sql = SqlSession::new(std::sync::Arc::new(warehouse));
-    sql.execute(
-        "insert into customer_raw values \
-         (71,'Ann','Lee','ann@x.com','1 Road','Town','Ohio','Peru'), \
-         (72,'Bob','Ray','bob@x.com','2 Road','Town','Ohio','Peru'), \
-         (73,'Cid','Fox','cid@x.com','3 Road','Town','Ohio','Peru'), \
-         (74,'Dee','Kay','dee@x.com','4 Road','Town','Ohio','Peru')",
-    )
-    .await
-    .unwrap();
+    sql.execute(FIXTURE).await.unwrap();
     sql.execute("execute task customer_scd1_task")
         .await
         .unwrap();
@@ -228,4 +224,26 @@ async fn bad_command_lines_exit_with_code_2_and_failed_statements_with_1() {
         "select count(*) from customer_raw",
     ]));
     assert_eq!(count.lines().nth(1), Some("4"));
+}
+
+#[tokio::test]
+async fn a_writable_session_beside_a_running_writer_is_refused_and_a_read_only_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = warehouse(dir.path()).await;
+    let running = LocalWarehouse::open(root.clone()).await.unwrap();
+    let refused = snowdrift(&["sql", "--root", &root, "select 1"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(!refused.stderr.is_empty());
+    let count = succeeded(&snowdrift(&[
+        "sql",
+        "--root",
+        &root,
+        "--read-only",
+        "--format",
+        "csv",
+        "select count(*) from customer_raw",
+    ]));
+    assert_eq!(count.lines().nth(1), Some("4"));
+    running.close().await.unwrap();
+    succeeded(&snowdrift(&["sql", "--root", &root, "select 1"]));
 }

@@ -42,6 +42,7 @@ mod relations;
 mod rewrite;
 mod script;
 mod session;
+mod show;
 
 pub use error::{Result, SqlError};
 pub use script::{Statements, split_statements};

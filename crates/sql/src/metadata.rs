@@ -16,7 +16,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
-use datafusion::catalog::memory::MemorySourceConfig;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableType};
@@ -110,11 +109,7 @@ impl TableProvider for MetadataView {
             crate::SqlError::Warehouse(e) => external(e),
             other => datafusion::error::DataFusionError::External(Box::new(other)),
         })?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![rows]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+        crate::relations::one_batch(rows, &self.schema, projection)
     }
 }
 

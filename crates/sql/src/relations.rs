@@ -3,9 +3,10 @@
 //! A table is read through [`Warehouse::scan`] at the moment a query runs: only the columns
 //! the query uses, one segment at a time, at the last committed version (merges go on and
 //! do not show in it). A filter `key = value` or `key IN (values)` on a table with a one-column
-//! key becomes the scan's key filter (DataFusion still applies the filter after it). A stream is read through [`Relation::Stream`], which never moves its
-//! offset, exactly as a `SELECT` from a stream in Snowflake; its `METADATA$…` columns are
-//! named in lower case, the form every unquoted identifier takes here (see `rewrite`).
+//! key becomes the scan's key filter (DataFusion still applies the filter after it). A stream
+//! is read through [`Relation::Stream`], which never moves its offset, exactly as a `SELECT`
+//! from a stream in Snowflake; its `METADATA$…` columns are named in lower case, the form every
+//! unquoted identifier takes here (see `rewrite`).
 
 use std::sync::Arc;
 
@@ -60,50 +61,16 @@ impl TableRelation {
         }
     }
 
-    /// The key values `filter` keeps, when it is `key = v`, `v = key` or `key IN (v, …)`.
-    fn key_values(&self, filter: &Expr) -> Option<Vec<ScalarValue>> {
-        let key = self.key.as_deref()?;
-        let is_key = |e: &Expr| matches!(e, Expr::Column(c) if c.name == key);
-        let literal = |e: &Expr| match e {
-            Expr::Literal(v, _) if !v.is_null() => Some(v.clone()),
-            _ => None,
-        };
-        match filter {
-            Expr::BinaryExpr(BinaryExpr {
-                left,
-                op: Operator::Eq,
-                right,
-            }) => {
-                if is_key(left) {
-                    literal(right).map(|v| vec![v])
-                } else if is_key(right) {
-                    literal(left).map(|v| vec![v])
-                } else {
-                    None
-                }
-            }
-            Expr::InList(InList {
-                expr,
-                list,
-                negated: false,
-            }) if is_key(expr) => list.iter().map(literal).collect(),
-            _ => None,
-        }
-    }
-
     /// The scan's key filter: the key values of the first filter that names some.
     fn keys(&self, filters: &[Expr]) -> DfResult<Option<RecordBatch>> {
-        let (Some(key), Some(values)) = (
-            self.key.as_ref(),
-            filters.iter().find_map(|f| self.key_values(f)),
-        ) else {
+        let Some(key) = self.key.as_deref() else {
+            return Ok(None);
+        };
+        let Some(values) = filters.iter().find_map(|f| key_values(key, f)) else {
             return Ok(None);
         };
         let array = ScalarValue::iter_to_array(values)?;
-        Ok(Some(RecordBatch::try_from_iter(vec![(
-            key.as_str(),
-            array,
-        )])?))
+        Ok(Some(RecordBatch::try_from_iter(vec![(key, array)])?))
     }
 }
 
@@ -123,10 +90,12 @@ impl TableProvider for TableRelation {
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
-            .map(|f| match self.key_values(f) {
-                Some(_) => TableProviderFilterPushDown::Inexact,
-                None => TableProviderFilterPushDown::Unsupported,
-            })
+            .map(
+                |f| match self.key.as_deref().and_then(|key| key_values(key, f)) {
+                    Some(_) => TableProviderFilterPushDown::Inexact,
+                    None => TableProviderFilterPushDown::Unsupported,
+                },
+            )
             .collect())
     }
 
@@ -159,6 +128,36 @@ impl TableProvider for TableRelation {
             limit,
         )?;
         Ok(Arc::new(exec))
+    }
+}
+
+/// The key values `filter` keeps, when it is `key = v`, `v = key` or `key IN (v, …)`.
+fn key_values(key: &str, filter: &Expr) -> Option<Vec<ScalarValue>> {
+    let is_key = |e: &Expr| matches!(e, Expr::Column(c) if c.name == key);
+    let literal = |e: &Expr| match e {
+        Expr::Literal(v, _) if !v.is_null() => Some(v.clone()),
+        _ => None,
+    };
+    match filter {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            if is_key(left) {
+                literal(right).map(|v| vec![v])
+            } else if is_key(right) {
+                literal(left).map(|v| vec![v])
+            } else {
+                None
+            }
+        }
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) if is_key(expr) => list.iter().map(literal).collect(),
+        _ => None,
     }
 }
 
@@ -275,12 +274,22 @@ impl TableProvider for StreamRelation {
             .await
             .map_err(external)?;
         let rows = with_schema(&rows, &self.schema)?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![rows]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+        one_batch(rows, &self.schema, projection)
     }
+}
+
+/// A plan that yields `rows` (of `schema`) as one batch, projected as DataFusion asked: for
+/// relations that the warehouse returns whole (a stream's changes, a metadata view).
+pub(crate) fn one_batch(
+    rows: RecordBatch,
+    schema: &SchemaRef,
+    projection: Option<&Vec<usize>>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    Ok(MemorySourceConfig::try_new_exec(
+        &[vec![rows]],
+        schema.clone(),
+        projection.cloned(),
+    )?)
 }
 
 /// `rows` under `schema` (the same columns, renamed), or an error naming what differs.
@@ -304,4 +313,49 @@ pub(crate) fn with_schema(rows: &RecordBatch, schema: &SchemaRef) -> DfResult<Re
         columns,
         &options,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::{col, lit};
+
+    use super::*;
+
+    #[test]
+    fn equality_and_in_lists_on_the_key_become_key_values() {
+        let key = col("customer_id");
+        assert_eq!(
+            key_values("customer_id", &key.clone().eq(lit(72_i64))),
+            Some(vec![ScalarValue::Int64(Some(72))])
+        );
+        assert_eq!(
+            key_values("customer_id", &lit(72_i64).eq(key.clone())),
+            Some(vec![ScalarValue::Int64(Some(72))])
+        );
+        assert_eq!(
+            key_values(
+                "customer_id",
+                &key.clone().in_list(vec![lit(72_i64), lit(73_i64)], false)
+            ),
+            Some(vec![
+                ScalarValue::Int64(Some(72)),
+                ScalarValue::Int64(Some(73))
+            ])
+        );
+    }
+
+    #[test]
+    fn other_filters_are_not_key_filters() {
+        let key = col("customer_id");
+        for filter in [
+            key.clone().gt(lit(72_i64)),
+            col("first_name").eq(lit("Ann")),
+            key.clone().eq(lit(ScalarValue::Int64(None))),
+            key.clone().in_list(vec![lit(72_i64)], true),
+            key.clone().in_list(vec![lit(72_i64), col("other")], false),
+            key.clone().eq(col("other")),
+        ] {
+            assert_eq!(key_values("customer_id", &filter), None, "{filter}");
+        }
+    }
 }

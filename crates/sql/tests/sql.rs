@@ -9,6 +9,9 @@ use arrow::datatypes::Int64Type;
 use snowdrift_sql::{QueryResult, SqlError, SqlSession, split_statements};
 use snowdrift_warehouse::{LocalWarehouse, PipelineSpec, Warehouse, WarehouseError, WarehouseExt};
 
+/// Customers 71–74 into the raw table (shared with the other SQL tests).
+const FIXTURE: &str = include_str!("fixture.sql");
+
 const WORKSHEET: &str = include_str!("worksheet.sql");
 
 struct Pipeline {
@@ -31,15 +34,7 @@ async fn pipeline() -> Pipeline {
         .unwrap();
     warehouse.deploy(&spec).await.unwrap();
     let sql = SqlSession::new(Arc::new(warehouse));
-    sql.execute(
-        "insert into customer_raw values \
-         (71,'Ann','Lee','ann@x.com','1 Road','Town','Ohio','Peru'), \
-         (72,'Bob','Ray','bob@x.com','2 Road','Town','Ohio','Peru'), \
-         (73,'Cid','Fox','cid@x.com','3 Road','Town','Ohio','Peru'), \
-         (74,'Dee','Kay','dee@x.com','4 Road','Town','Ohio','Peru')",
-    )
-    .await
-    .unwrap();
+    sql.execute(FIXTURE).await.unwrap();
     sql.execute("execute task customer_scd1_task")
         .await
         .unwrap();

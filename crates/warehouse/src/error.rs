@@ -148,6 +148,15 @@ pub enum WarehouseError {
         /// The root.
         root: String,
     },
+    /// Another open of this process or another one holds the local warehouse folder for
+    /// writing (one writer per folder). Open it read-only to look at it meanwhile.
+    #[error(
+        "the warehouse at `{root}` is open for writing elsewhere (another process or another open holds `writer.lock`); close that one, or open this one read-only"
+    )]
+    Locked {
+        /// The root.
+        root: String,
+    },
     /// A commit was refused because the state in memory could not be trusted: an earlier
     /// commit failed and rebuilding the state from storage failed too, so memory may have
     /// held changes that never committed. Nothing was committed; the state has been rebuilt

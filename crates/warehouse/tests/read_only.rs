@@ -1,6 +1,7 @@
 //! Opening a warehouse read-only, as the command line does to inspect a root another process
 //! may be running: it reads every table and the catalog, refuses every change, writes nothing
-//! (the running process keeps committing), and refuses a root that holds no warehouse.
+//! (the running process keeps committing), and refuses a root that holds no warehouse; and the
+//! one-writer rule of a local folder, which readers are not subject to.
 
 use std::sync::Arc;
 
@@ -82,4 +83,30 @@ async fn a_root_without_a_warehouse_is_refused_and_left_alone() {
         "{error}"
     );
     assert!(!root.exists(), "a read-only open creates nothing");
+}
+
+#[tokio::test]
+async fn a_second_writer_of_a_folder_is_refused_while_readers_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("wh");
+    let writer = LocalWarehouse::open(root.to_str().unwrap()).await.unwrap();
+    let table = TableDef::new("t", vec![Column::new("id", ColumnType::Number)]);
+    writer
+        .create(ObjectDef::Table(table), CreateMode::Create)
+        .await
+        .unwrap();
+    let second = LocalWarehouse::open(root.to_str().unwrap()).await;
+    assert!(
+        matches!(&second, Err(WarehouseError::Locked { .. })),
+        "{second:?}"
+    );
+    read_only(&root).await.unwrap().close().await.unwrap();
+    writer.close().await.unwrap();
+    // Closed, the folder is free for the next writer.
+    LocalWarehouse::open(root.to_str().unwrap())
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
 }

@@ -73,7 +73,7 @@ enum Command {
     /// Run SQL (Snowflake's dialect): one statement, a script, or an interactive shell.
     #[cfg(feature = "sql")]
     Sql(sql::Args),
-    /// Run SQL (needs a snowdrift built with `--features sql`).
+    /// Run SQL (this snowdrift was built without the `sql` feature).
     #[cfg(not(feature = "sql"))]
     Sql {
         /// Ignored: this build has no SQL.
@@ -136,7 +136,7 @@ async fn main() -> ExitCode {
         #[cfg(not(feature = "sql"))]
         Command::Sql { .. } => Err(Failure::Usage {
             flag: "sql",
-            message: "this snowdrift was built without SQL; build it with the `sql` feature: cargo install --path . --features sql (or cargo run --release --features sql --bin snowdrift -- sql …)".into(),
+            message: "this snowdrift was built without SQL (--no-default-features); build it with the default features: cargo install --path . (or cargo run --release --bin snowdrift -- sql …)".into(),
         }),
         #[cfg(feature = "snowflake")]
         Command::Deploy(args) => deploy::run(args, snowdrift::deploy::DeployAction::Deploy).await,

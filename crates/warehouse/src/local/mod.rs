@@ -25,6 +25,7 @@ mod stores;
 mod streams;
 mod table;
 mod tasks;
+mod writer_lock;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +152,12 @@ impl LocalWarehouseBuilder {
                 root: location.to_string(),
             });
         }
+        let writer_lock = match local_folder(&self.root) {
+            Some(folder) if !self.read_only => {
+                Some(writer_lock::WriterLock::acquire(folder, &location.to_string()).await?)
+            }
+            _ => None,
+        };
         let mut state = recover::recover(&storage, &stores, self.memory_budget).await?;
         state.clock = self.clock;
         state.limits = self.limits;
@@ -174,6 +181,7 @@ impl LocalWarehouseBuilder {
             garbage: Arc::default(),
             read_only: self.read_only,
             next_runs: std::sync::Mutex::default(),
+            _writer_lock: writer_lock,
         });
         if self.read_only {
             inner.published.publish(&*inner.state.lock().await);
@@ -213,8 +221,10 @@ impl LocalWarehouseBuilder {
 
 /// The embedded warehouse. See the crate documentation for an example.
 ///
-/// One process opens a root at a time (a second writer's commit fails with
-/// [`crate::WarehouseError::ConcurrentWriter`] on stores with conditional puts). Dropping it stops its
+/// One process opens a root for writing at a time: a second writable open of a local folder
+/// fails with [`crate::WarehouseError::Locked`], and on an object store a second writer's
+/// commit fails with [`crate::WarehouseError::ConcurrentWriter`] (stores with conditional
+/// puts). Read-only opens are not limited. Dropping it stops its
 /// pipes and scheduler; [`LocalWarehouse::close`] also writes a checkpoint.
 pub struct LocalWarehouse {
     inner: Arc<Inner>,
@@ -544,6 +554,9 @@ pub(crate) struct Inner {
     garbage: Arc<Mutex<garbage::Unreferenced>>,
     /// Opened with [`LocalWarehouseBuilder::read_only`]: every commit is refused.
     read_only: bool,
+    /// The local folder's writer lock, held while the warehouse is open (none when read-only
+    /// or on an object store).
+    _writer_lock: Option<writer_lock::WriterLock>,
     /// When the scheduler runs each resumed root task next (by task key), while it runs.
     next_runs: std::sync::Mutex<std::collections::HashMap<String, std::time::SystemTime>>,
 }
