@@ -2,10 +2,9 @@
 //! the rows of the keys it changes.
 //!
 //! Rows live in append-only segments (Arrow batches) with a deletion vector
-//! each; an update removes the old row and appends the new one. Small
-//! trailing segments are merged and mostly-deleted segments rewritten as the
-//! table goes, so the work per merge stays proportional to the change
-//! (amortised), never to the table.
+//! each; an update removes the old row and appends the new one. The
+//! segments are compacted as the table goes (see `compaction`), with work
+//! per merge bounded by the change and a constant, never by the table.
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{CastOptions, cast_with_options, concat_batches, take};
