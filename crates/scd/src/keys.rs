@@ -177,13 +177,6 @@ impl<V> KeyMap<V> {
             KeyMap::Bytes(m) => Box::new(m.values()),
         }
     }
-
-    pub(crate) fn values_mut(&mut self) -> Box<dyn Iterator<Item = &mut V> + '_> {
-        match self {
-            KeyMap::Int(m) => Box::new(m.values_mut()),
-            KeyMap::Bytes(m) => Box::new(m.values_mut()),
-        }
-    }
 }
 
 /// The row of `column` at `row` as text, for error messages.

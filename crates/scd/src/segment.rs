@@ -19,24 +19,9 @@ pub(crate) struct Segment {
     pub(crate) row_ids: Arc<[u64]>,
     pub(crate) deleted: Vec<bool>,
     pub(crate) deleted_count: usize,
-    /// Out of the size tiers for good (see `Table::compact`): never merged into a larger
-    /// segment, only rewritten in place or joined with shrunk neighbours.
-    pub(crate) sealed: bool,
 }
 
 impl Segment {
-    /// A segment of `batch` with nothing deleted.
-    pub(crate) fn new(batch: RecordBatch, row_ids: Arc<[u64]>, sealed: bool) -> Self {
-        let rows = batch.num_rows();
-        Segment {
-            batch,
-            row_ids,
-            deleted: vec![false; rows],
-            deleted_count: 0,
-            sealed,
-        }
-    }
-
     pub(crate) fn live_rows(&self) -> usize {
         self.batch.num_rows() - self.deleted_count
     }

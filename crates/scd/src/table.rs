@@ -2,12 +2,13 @@
 //! the rows of the keys it changes.
 //!
 //! Rows live in append-only segments (Arrow batches) with a deletion vector
-//! each; an update removes the old row and appends the new one. The
-//! segments are compacted as the table goes (see `compaction`), with work
-//! per merge bounded by the change and a constant, never by the table.
+//! each; an update removes the old row and appends the new one. Small
+//! trailing segments are merged and mostly-deleted segments rewritten as the
+//! table goes, so the work per merge stays proportional to the change
+//! (amortised), never to the table.
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, UInt64Array};
-use arrow::compute::{CastOptions, cast_with_options, concat_batches, take};
+use arrow::compute::{CastOptions, cast_with_options, concat_batches, filter_record_batch, take};
 use arrow::datatypes::{DataType, SchemaRef};
 use std::sync::Arc;
 
@@ -16,10 +17,7 @@ use rayon::prelude::*;
 use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
 pub use crate::segment::TableSnapshot;
 use crate::segment::{Segment, rows_of};
-
-mod compaction;
 use crate::{Result, ScdError};
-use compaction::SEAL_ROWS;
 
 /// The sequence column of [`Table::applied_sequences`] and
 /// [`crate::MergeOutcome::applied_sequences`].
@@ -53,6 +51,17 @@ pub(crate) struct KeyState {
     pub(crate) sequence: Option<i64>,
 }
 
+/// Segments of one size tier merged at once (see `Table::compact`).
+const TIER_FANOUT: usize = 8;
+
+/// Segments past which the trailing ones are merged whatever their tiers.
+const MAX_SEGMENTS: usize = 48;
+
+/// The size tier of a segment storing `rows` rows: `log8(rows)`.
+fn tier_of(rows: usize) -> u32 {
+    rows.max(1).ilog2() / TIER_FANOUT.ilog2()
+}
+
 /// A merge target: rows in the table's schema, indexed by key, each with a
 /// stable row id (the `METADATA$ROW_ID` a stream reports; an update keeps it).
 ///
@@ -74,8 +83,6 @@ pub struct Table {
     retire: bool,
     /// Rows retired since the last [`Table::take_retired`], with row ids.
     retired: Vec<(RecordBatch, Vec<u64>)>,
-    /// [`SEAL_ROWS`], smaller in tests.
-    seal_rows: usize,
 }
 
 impl Table {
@@ -96,7 +103,6 @@ impl Table {
             live_rows: 0,
             retire: false,
             retired: Vec::new(),
-            seal_rows: SEAL_ROWS,
         })
     }
 
@@ -178,13 +184,6 @@ impl Table {
                         != Some(*a)
             })
             .collect()
-    }
-
-    /// The same table with another sealing size, so that tests reach it with few rows.
-    #[cfg(test)]
-    pub(crate) fn with_seal_rows(mut self, rows: usize) -> Self {
-        self.seal_rows = rows;
-        self
     }
 
     /// The table's name.
@@ -489,9 +488,12 @@ impl Table {
         let n = batch.num_rows();
         if n > 0 {
             self.live_rows += n;
-            let sealed = n >= self.seal_rows;
-            self.segments
-                .push(Arc::new(Segment::new(batch, row_ids.into(), sealed)));
+            self.segments.push(Arc::new(Segment {
+                deleted: vec![false; n],
+                deleted_count: 0,
+                row_ids: row_ids.into(),
+                batch,
+            }));
         }
         let mut latest_rows = Vec::new();
         for (key, mut state, latest_row) in states {
@@ -574,9 +576,12 @@ impl Table {
             None => (0..n).map(|_| self.allocate_row_id()).collect(),
         };
         self.live_rows += n;
-        let sealed = n >= self.seal_rows;
-        self.segments
-            .push(Arc::new(Segment::new(batch, row_ids.into(), sealed)));
+        self.segments.push(Arc::new(Segment {
+            batch,
+            row_ids: row_ids.into(),
+            deleted: vec![false; n],
+            deleted_count: 0,
+        }));
         if self.retire {
             let gone = self.superseded_in(segment, &keys);
             self.retire_rows(&gone)?;
@@ -627,20 +632,132 @@ impl Table {
         }
         Ok(cols)
     }
+
+    /// Keep segments few and mostly live, with size tiers. A segment's tier
+    /// is `log8` of its stored rows (deleted ones included, so a segment that
+    /// loses rows to updates keeps its tier until it is rewritten):
+    /// - once [`TIER_FANOUT`] trailing segments share a tier they are merged
+    ///   into one, so a row is rewritten about `log8(table / merge)` times;
+    /// - a trailing segment two tiers above its predecessor absorbs it, and
+    ///   past [`MAX_SEGMENTS`] the trailing [`TIER_FANOUT`] are merged, so the
+    ///   number of segments stays bounded;
+    /// - a segment more than two-thirds deleted is rewritten in place, so
+    ///   stored rows stay within three times the live ones.
+    fn compact(&mut self) -> Result<()> {
+        loop {
+            let n = self.segments.len();
+            if n >= 1 && self.segments[n - 1].live_rows() == 0 {
+                self.segments.pop();
+                continue;
+            }
+            let tier = |i: usize| tier_of(self.segments[i].batch.num_rows());
+            let merge = if n >= 2 && tier(n - 2) + 2 <= tier(n - 1) {
+                2
+            } else if n >= TIER_FANOUT
+                && ((n - TIER_FANOUT..n).all(|i| tier(i) == tier(n - 1)) || n > MAX_SEGMENTS)
+            {
+                TIER_FANOUT
+            } else {
+                break;
+            };
+            let parts = self.segments.split_off(n - merge);
+            self.push_rewritten(&parts)?;
+        }
+        let sparse: Vec<usize> = (0..self.segments.len())
+            .filter(|&i| {
+                let s = &self.segments[i];
+                s.deleted_count > 0 && s.deleted_count * 3 > s.batch.num_rows() * 2
+            })
+            .collect();
+        for i in sparse {
+            self.rewrite_in_place(i)?;
+        }
+        Ok(())
+    }
+
+    /// Append one segment holding the live rows of `parts`, re-pointing the
+    /// key index at the moved rows.
+    fn push_rewritten(&mut self, parts: &[Arc<Segment>]) -> Result<()> {
+        let index = self.segments.len() as u32;
+        let old_first = index;
+        let (batch, row_ids, moves) = Self::live_of(&self.schema, parts, old_first)?;
+        self.repoint(&batch, &moves, index)?;
+        let n = batch.num_rows();
+        self.segments.push(Arc::new(Segment {
+            batch,
+            row_ids: row_ids.into(),
+            deleted: vec![false; n],
+            deleted_count: 0,
+        }));
+        Ok(())
+    }
+
+    fn rewrite_in_place(&mut self, i: usize) -> Result<()> {
+        let part = self.segments[i].clone();
+        let (batch, row_ids, moves) = Self::live_of(&self.schema, &[part], i as u32)?;
+        self.repoint(&batch, &moves, i as u32)?;
+        let n = batch.num_rows();
+        self.segments[i] = Arc::new(Segment {
+            batch,
+            row_ids: row_ids.into(),
+            deleted: vec![false; n],
+            deleted_count: 0,
+        });
+        Ok(())
+    }
+
+    /// The live rows of `parts` (segments numbered from `first`), their row
+    /// ids, and for each kept row its old address.
+    fn live_of(
+        schema: &SchemaRef,
+        parts: &[Arc<Segment>],
+        first: u32,
+    ) -> Result<(RecordBatch, Vec<u64>, Vec<RowAddr>)> {
+        let mut batches = Vec::with_capacity(parts.len());
+        let mut ids = Vec::new();
+        let mut moves = Vec::new();
+        for (p, s) in parts.iter().enumerate() {
+            batches.push(filter_record_batch(&s.batch, &s.live_mask())?);
+            for (row, (&id, &d)) in s.row_ids.iter().zip(&s.deleted).enumerate() {
+                if !d {
+                    ids.push(id);
+                    moves.push(RowAddr {
+                        segment: first + p as u32,
+                        row: row as u32,
+                    });
+                }
+            }
+        }
+        Ok((concat_batches(schema, &batches)?, ids, moves))
+    }
+
+    /// Point keys whose latest row moved (from `moves[i]` to row `i` of the
+    /// new segment `index`) at the new place.
+    fn repoint(&mut self, batch: &RecordBatch, moves: &[RowAddr], index: u32) -> Result<()> {
+        let keys = self.encode_keys(&self.key_columns(batch)?)?;
+        for (row, old) in moves.iter().enumerate() {
+            let key = keys.get(row);
+            if let Some(state) = self.keys.get_mut(key)
+                && state.latest == Some(*old)
+            {
+                state.latest = Some(RowAddr {
+                    segment: index,
+                    row: row as u32,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::{ChangeFormat, MergeContext, MergeStrategy, Scd2, TableSpec, merge};
+    use crate::{ChangeFormat, MergeContext, MergeStrategy, Scd1, Scd2, TableSpec, merge};
     use snowdrift_faker::{ChangeStream, EntitySpec};
 
     /// A customer change stream and the spec of a table keyed by customer that reads it.
-    pub(crate) fn customers(
-        seed: u64,
-        batch: usize,
-        population: usize,
-    ) -> (ChangeStream, TableSpec) {
+    fn customers(seed: u64, batch: usize, population: usize) -> (ChangeStream, TableSpec) {
         let stream = ChangeStream::builder(EntitySpec::customer())
             .seed(seed)
             .batch_size(batch)
@@ -655,11 +772,33 @@ pub(crate) mod tests {
         (stream, spec)
     }
 
+    #[test]
+    fn tiers_keep_segments_few_under_many_small_merges() {
+        let (mut stream, spec) = customers(5, 300, 3_000);
+        let (scd1, scd2) = (Scd1::default(), Scd2::default());
+        let mut tables = vec![
+            scd1.create_table(&spec).unwrap(),
+            scd2.create_table(&spec).unwrap(),
+        ];
+        let strategies: [&dyn MergeStrategy; 2] = [&scd1, &scd2];
+        for (i, b) in stream.by_ref().take(200).enumerate() {
+            for (s, t) in strategies.iter().zip(&mut tables) {
+                merge(*s, &spec, t, &[&b.batch], MergeContext::at(i as i64)).unwrap();
+                assert!(
+                    t.segments.len() <= MAX_SEGMENTS,
+                    "{} segments",
+                    t.segments.len()
+                );
+                let stored: usize = t.segments.iter().map(|s| s.batch.num_rows()).sum();
+                assert!(stored <= 3 * t.num_rows() + 3 * 300, "{stored} rows stored");
+            }
+        }
+        let history = &tables[1];
+        assert!(history.num_rows() > 30_000 && history.segments.len() < 24);
+    }
+
     /// Every row id of `table` plus the retired ones, sorted, with the rows.
-    pub(crate) fn all_rows(
-        table: &Table,
-        retired: &[(RecordBatch, Vec<u64>)],
-    ) -> Vec<(u64, String)> {
+    fn all_rows(table: &Table, retired: &[(RecordBatch, Vec<u64>)]) -> Vec<(u64, String)> {
         let (batch, ids) = table.to_batch_with_row_ids().unwrap();
         let mut parts = vec![(batch, ids.values().to_vec())];
         parts.extend(retired.iter().cloned());
@@ -723,5 +862,13 @@ pub(crate) mod tests {
             assert_eq!(reloaded.num_rows(), lean.num_rows());
             assert!(all_rows(&whole, &[]) == all_rows(&reloaded, &gone));
         }
+    }
+
+    #[test]
+    fn tier_is_log8_of_stored_rows() {
+        assert_eq!(
+            [0, 1, 7, 8, 63, 64, 511, 512].map(tier_of),
+            [0, 0, 0, 1, 1, 2, 2, 3]
+        );
     }
 }
