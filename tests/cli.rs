@@ -125,6 +125,20 @@ async fn status_shows_tables_pipes_streams_and_tasks() {
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
+    // Output closed before the command writes (`snowdrift status | head -0`): no panic.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_snowdrift"))
+        .args(["status", "--root", &root])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().unwrap();
+    assert!(
+        closed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&closed.stderr)
+    );
 }
 
 #[tokio::test]

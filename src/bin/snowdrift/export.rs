@@ -46,11 +46,11 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     let written = export(&warehouse, &args).await;
     bar.finish_and_clear();
     let rows = written?;
-    println!(
+    crate::output::line(format_args!(
         "{rows} rows of {} written to {}",
         args.table,
         args.out.display()
-    );
+    ));
     Ok(())
 }
 

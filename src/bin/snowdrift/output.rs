@@ -25,9 +25,9 @@ pub(crate) struct Section {
 /// Prints `sections` as text tables.
 pub(crate) fn print_tables(sections: &[Section]) {
     for section in sections {
-        println!("{}", section.title);
+        line(section.title);
         if section.rows.is_empty() {
-            println!("  (none)\n");
+            line("  (none)\n");
             continue;
         }
         let mut table = comfy_table::Table::new();
@@ -36,7 +36,7 @@ pub(crate) fn print_tables(sections: &[Section]) {
         for row in &section.rows {
             table.add_row(row.iter().cloned());
         }
-        println!("{table}\n");
+        line(format!("{table}\n"));
     }
 }
 
@@ -44,8 +44,15 @@ pub(crate) fn print_tables(sections: &[Section]) {
 pub(crate) fn print_json(value: &impl Serialize) -> Result<(), crate::Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| crate::Failure::Failed(format!("cannot write JSON: {e}")))?;
-    println!("{text}");
+    line(text);
     Ok(())
+}
+
+/// Prints one line on standard output. A closed output (`snowdrift status | head`) ends
+/// nothing but the printing: the command still finishes and exits as it would have.
+pub(crate) fn line(text: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 /// A time as RFC 3339 in UTC, to the millisecond.

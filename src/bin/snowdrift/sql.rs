@@ -137,7 +137,7 @@ async fn shell(session: &SqlSession, format: ResultFormat) -> Result<(), Failure
         // A first session has no history file yet.
         let _ = editor.load_history(path);
     }
-    println!("snowdrift sql: statements end with `;`; `exit` or Ctrl-D to leave.");
+    crate::output::line("snowdrift sql: statements end with `;`; `exit` or Ctrl-D to leave.");
     let mut pending = String::new();
     loop {
         let prompt = if pending.is_empty() {
