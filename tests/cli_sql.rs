@@ -64,6 +64,20 @@ fn succeeded(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
+/// `count(*)` of the raw table, read by a read-only `snowdrift sql`.
+fn raw_rows_read_only(root: &str) -> String {
+    let csv = succeeded(&snowdrift(&[
+        "sql",
+        "--root",
+        root,
+        "--read-only",
+        "--format",
+        "csv",
+        "select count(*) from customer_raw",
+    ]));
+    csv.lines().nth(1).unwrap_or_default().to_owned()
+}
+
 /// The last JSON result printed.
 fn last_json(stdout: &str) -> Vec<serde_json::Value> {
     let line = stdout.lines().last().unwrap();
@@ -214,16 +228,7 @@ async fn bad_command_lines_exit_with_code_2_and_failed_statements_with_1() {
         "select nope from customer; insert into customer_raw values (80,'a','b','c','d','e','f','g')",
     ]);
     assert_eq!(output.status.code(), Some(1));
-    let count = succeeded(&snowdrift(&[
-        "sql",
-        "--root",
-        &root,
-        "--read-only",
-        "--format",
-        "csv",
-        "select count(*) from customer_raw",
-    ]));
-    assert_eq!(count.lines().nth(1), Some("4"));
+    assert_eq!(raw_rows_read_only(&root), "4");
 }
 
 #[tokio::test]
@@ -234,16 +239,7 @@ async fn a_writable_session_beside_a_running_writer_is_refused_and_a_read_only_o
     let refused = snowdrift(&["sql", "--root", &root, "select 1"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(!refused.stderr.is_empty());
-    let count = succeeded(&snowdrift(&[
-        "sql",
-        "--root",
-        &root,
-        "--read-only",
-        "--format",
-        "csv",
-        "select count(*) from customer_raw",
-    ]));
-    assert_eq!(count.lines().nth(1), Some("4"));
+    assert_eq!(raw_rows_read_only(&root), "4");
     running.close().await.unwrap();
     succeeded(&snowdrift(&["sql", "--root", &root, "select 1"]));
 }
