@@ -22,16 +22,22 @@ async fn read_only(root: &std::path::Path) -> snowdrift_warehouse::Result<LocalW
         .await
 }
 
+/// A writable warehouse at `root` holding the empty table `t` (one `id` column).
+async fn with_table(root: &std::path::Path) -> LocalWarehouse {
+    let warehouse = LocalWarehouse::open(root.to_str().unwrap()).await.unwrap();
+    let table = TableDef::new("t", vec![Column::new("id", ColumnType::Number)]);
+    warehouse
+        .create(ObjectDef::Table(table), CreateMode::Create)
+        .await
+        .unwrap();
+    warehouse
+}
+
 #[tokio::test]
 async fn a_read_only_open_reads_everything_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("wh");
-    let running = LocalWarehouse::open(root.to_str().unwrap()).await.unwrap();
-    let table = TableDef::new("t", vec![Column::new("id", ColumnType::Number)]);
-    running
-        .create(ObjectDef::Table(table), CreateMode::Create)
-        .await
-        .unwrap();
+    let running = with_table(&root).await;
     running
         .dml("t", Dml::Insert(vec![ids(&[1, 2])]))
         .await
@@ -89,12 +95,7 @@ async fn a_root_without_a_warehouse_is_refused_and_left_alone() {
 async fn a_second_writer_of_a_folder_is_refused_while_readers_are_not() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("wh");
-    let writer = LocalWarehouse::open(root.to_str().unwrap()).await.unwrap();
-    let table = TableDef::new("t", vec![Column::new("id", ColumnType::Number)]);
-    writer
-        .create(ObjectDef::Table(table), CreateMode::Create)
-        .await
-        .unwrap();
+    let writer = with_table(&root).await;
     let second = LocalWarehouse::open(root.to_str().unwrap()).await;
     assert!(
         matches!(&second, Err(WarehouseError::Locked { .. })),
