@@ -62,6 +62,33 @@ fn tier_of(rows: usize) -> u32 {
     rows.max(1).ilog2() / TIER_FANOUT.ilog2()
 }
 
+/// How many trailing segments, of the size tiers `tiers` (oldest first), the
+/// next compaction step merges into one, if any.
+///
+/// A trailing segment at least two tiers above the segments before it (the
+/// result of a tier merge, or a large load) absorbs all of them at once.
+/// Absorbing them one at a time would copy the large segment once per small
+/// one: with a dozen small segments before a segment of half a million rows
+/// that was a dozen copies, two seconds inside one merge.
+fn trailing_merge(tiers: &[u32]) -> Option<usize> {
+    let n = tiers.len();
+    let last = *tiers.last()?;
+    let below = tiers[..n - 1]
+        .iter()
+        .rev()
+        .take_while(|&&t| t + 2 <= last)
+        .count();
+    if below > 0 {
+        Some(below + 1)
+    } else if n >= TIER_FANOUT
+        && (tiers[n - TIER_FANOUT..].iter().all(|&t| t == last) || n > MAX_SEGMENTS)
+    {
+        Some(TIER_FANOUT)
+    } else {
+        None
+    }
+}
+
 /// A merge target: rows in the table's schema, indexed by key, each with a
 /// stable row id (the `METADATA$ROW_ID` a stream reports; an update keeps it).
 ///
@@ -638,9 +665,9 @@ impl Table {
     /// loses rows to updates keeps its tier until it is rewritten):
     /// - once [`TIER_FANOUT`] trailing segments share a tier they are merged
     ///   into one, so a row is rewritten about `log8(table / merge)` times;
-    /// - a trailing segment two tiers above its predecessor absorbs it, and
+    /// - a trailing segment two tiers above its predecessors absorbs them, and
     ///   past [`MAX_SEGMENTS`] the trailing [`TIER_FANOUT`] are merged, so the
-    ///   number of segments stays bounded;
+    ///   number of segments stays bounded (see [`trailing_merge`]);
     /// - a segment more than two-thirds deleted is rewritten in place, so
     ///   stored rows stay within three times the live ones.
     fn compact(&mut self) -> Result<()> {
@@ -650,14 +677,12 @@ impl Table {
                 self.segments.pop();
                 continue;
             }
-            let tier = |i: usize| tier_of(self.segments[i].batch.num_rows());
-            let merge = if n >= 2 && tier(n - 2) + 2 <= tier(n - 1) {
-                2
-            } else if n >= TIER_FANOUT
-                && ((n - TIER_FANOUT..n).all(|i| tier(i) == tier(n - 1)) || n > MAX_SEGMENTS)
-            {
-                TIER_FANOUT
-            } else {
+            let tiers: Vec<u32> = self
+                .segments
+                .iter()
+                .map(|s| tier_of(s.batch.num_rows()))
+                .collect();
+            let Some(merge) = trailing_merge(&tiers) else {
                 break;
             };
             let parts = self.segments.split_off(n - merge);
@@ -862,6 +887,29 @@ mod tests {
             assert_eq!(reloaded.num_rows(), lean.num_rows());
             assert!(all_rows(&whole, &[]) == all_rows(&reloaded, &gone));
         }
+    }
+
+    #[test]
+    fn a_large_trailing_segment_absorbs_every_smaller_predecessor_in_one_rewrite() {
+        // A tier merge has just produced the tier-6 segment at the end.
+        let tiers = [5, 4, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 6];
+        assert_eq!(trailing_merge(&tiers), Some(13));
+        // The tier-5 segment is only one tier below the result: left alone.
+        assert_eq!(trailing_merge(&[5, 6]), None);
+        assert_eq!(trailing_merge(&[3, 6]), Some(2));
+    }
+
+    #[test]
+    fn trailing_segments_of_one_tier_merge_and_too_many_segments_merge_anyway() {
+        assert_eq!(trailing_merge(&[]), None);
+        assert_eq!(trailing_merge(&[4]), None);
+        assert_eq!(
+            trailing_merge(&[5, 4, 4, 4, 4, 4, 4, 4, 4]),
+            Some(TIER_FANOUT)
+        );
+        assert_eq!(trailing_merge(&[5, 4, 4, 4, 4, 4, 4, 3, 4]), None);
+        let many = [4, 5].repeat(MAX_SEGMENTS / 2 + 1);
+        assert_eq!(trailing_merge(&many), Some(TIER_FANOUT));
     }
 
     #[test]
