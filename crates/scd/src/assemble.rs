@@ -147,7 +147,10 @@ pub(crate) fn order_writes(writes: &[Write], winners: usize) -> (Vec<&Write>, Ve
     (ordered, last)
 }
 
-fn system_column(ty: &DataType, values: impl Iterator<Item = SystemValue>) -> Result<ArrayRef> {
+pub(crate) fn system_column(
+    ty: &DataType,
+    values: impl Iterator<Item = SystemValue>,
+) -> Result<ArrayRef> {
     if ty == &DataType::Boolean {
         let mut b = BooleanBuilder::new();
         for v in values {

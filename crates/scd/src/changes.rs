@@ -36,7 +36,7 @@ pub(crate) struct Changes {
     pub(crate) rejected: Vec<Rejection>,
     /// Whether the rows come from a stream (a DELETE then ranks below an
     /// INSERT of the same key, whatever their order).
-    from_stream: bool,
+    pub(crate) from_stream: bool,
     pub(crate) keys: Keys,
 }
 
@@ -146,7 +146,9 @@ impl Changes {
         (winners, superseded)
     }
 
-    fn rank(&self, row: usize) -> (i64, u8, usize) {
+    /// The order of a key's rows: sequence, then (stream input) a DELETE
+    /// before an INSERT, then row number.
+    pub(crate) fn rank(&self, row: usize) -> (i64, u8, usize) {
         let seq = self.sequence.as_ref().map_or(0, |s| s[row]);
         let op = u8::from(self.from_stream && self.ops[row] == Some(ChangeOp::Upsert));
         (seq, op, row)

@@ -171,6 +171,13 @@ impl<V> KeyMap<V> {
         }
     }
 
+    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut V)) {
+        match self {
+            KeyMap::Int(m) => m.values_mut().for_each(&mut f),
+            KeyMap::Bytes(m) => m.values_mut().for_each(&mut f),
+        }
+    }
+
     pub(crate) fn values(&self) -> Box<dyn Iterator<Item = &V> + '_> {
         match self {
             KeyMap::Int(m) => Box::new(m.values()),

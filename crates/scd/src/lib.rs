@@ -58,6 +58,8 @@ mod assemble;
 mod changes;
 mod changeset;
 mod error;
+mod event_history;
+mod event_time;
 mod invariants;
 mod keys;
 mod merge;
@@ -68,9 +70,11 @@ mod scd2;
 mod segment;
 mod spec;
 mod table;
+mod versions;
 
 pub use changeset::{ACTION, ChangeSet, IS_UPDATE, ROW_ID, net_changes, row_ids};
 pub use error::{Result, ScdError};
+pub use event_history::EventTimeRules;
 pub use invariants::{Rule, Violation, check_history};
 pub use merge::{
     KeyOutcome, LateChange, MAX_SYSTEM_COLUMNS, MergeContext, MergeMetrics, MergeOutcome,
@@ -80,6 +84,6 @@ pub use merge::{
 pub use operation::{ChangeOp, OPERATION_TRIM, Operation};
 pub use reject::{OnBadRow, RejectReason, Rejection};
 pub use scd1::{Scd0, Scd1, Scd1Delete};
-pub use scd2::{OPEN_END_MICROS, Scd2, Scd2Delete, ValidityColumns};
+pub use scd2::{LateChanges, OPEN_END_MICROS, Scd2, Scd2Delete, ValidityColumns};
 pub use spec::{ChangeFormat, TIMESTAMP, TableSpec, TableSpecBuilder};
 pub use table::{APPLIED_SEQUENCE, RowAddr, Table, TableSnapshot};

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use crate::assemble::{assemble, order_writes};
 use crate::changes::Changes;
 use crate::changeset::ChangeSet;
+use crate::event_history::{EventTimeRules, merge_by_event_time};
 use crate::operation::ChangeOp;
 use crate::reject::{RejectReason, Rejection};
 use crate::table::{KeyState, RowAddr, Table};
@@ -239,23 +240,12 @@ impl PlanInput<'_> {
 
     /// A timestamp column of the latest rows, as µs (NULL stays NULL).
     pub fn latest_times(&self, column: &str) -> Result<Int64Array> {
-        let col = self.latest_column(column)?;
-        let col = cast(col, &DataType::Int64)?;
-        Ok(col
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .expect("cast to Int64")
-            .clone())
+        times(self.latest_column(column)?)
     }
 
     /// A boolean column of the latest rows.
     pub fn latest_flags(&self, column: &str) -> Result<BooleanArray> {
-        let col = cast(self.latest_column(column)?, &DataType::Boolean)?;
-        Ok(col
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .expect("cast to Boolean")
-            .clone())
+        flags(self.latest_column(column)?)
     }
 
     fn latest_column(&self, name: &str) -> Result<&ArrayRef> {
@@ -299,15 +289,52 @@ pub trait MergeStrategy: Debug + Send + Sync {
 
     /// Decide the merge.
     fn plan(&self, input: &PlanInput<'_>) -> Result<Plan>;
+
+    /// For a history sequenced by event time whose late changes are put in
+    /// their place: its rules. The engine then places every change row at
+    /// its event time among all of its key's versions (the table keeps an
+    /// index of them) instead of asking [`MergeStrategy::plan`] per winner.
+    /// Default: `None`, the winner engine.
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::InvalidSpec`] when `spec` does not suit the strategy.
+    fn event_time_rules(&self, _spec: &TableSpec) -> Result<Option<EventTimeRules>> {
+        Ok(None)
+    }
+}
+
+/// A time column (timestamp or integer) as µs in an `Int64Array`.
+pub(crate) fn times(column: &ArrayRef) -> Result<Int64Array> {
+    let cast = cast(column, &DataType::Int64)?;
+    Ok(arrow::array::downcast_array::<Int64Array>(cast.as_ref()))
+}
+
+/// A boolean column.
+pub(crate) fn flags(column: &ArrayRef) -> Result<BooleanArray> {
+    let cast = cast(column, &DataType::Boolean)?;
+    Ok(arrow::array::downcast_array::<BooleanArray>(cast.as_ref()))
 }
 
 /// An empty target for `strategy` and `spec`.
 pub fn create_table(strategy: &dyn MergeStrategy, spec: &TableSpec) -> Result<Table> {
-    Table::new(
+    let mut table = Table::new(
         spec.name(),
         strategy.target_schema(spec)?,
         spec.key().to_vec(),
-    )
+    )?;
+    index_versions(strategy, spec, &mut table)?;
+    Ok(table)
+}
+
+/// Gives `table` the version index a history sequenced by event time needs
+/// (rebuilt from its rows).
+fn index_versions(strategy: &dyn MergeStrategy, spec: &TableSpec, table: &mut Table) -> Result<()> {
+    if let Some(rules) = strategy.event_time_rules(spec)? {
+        let start = table.column_index(&rules.columns.start)?;
+        table.index_versions(start)?;
+    }
+    Ok(())
 }
 
 /// A target holding `rows` (in the target schema, columns matched by name),
@@ -375,6 +402,9 @@ pub struct MergeMetrics {
     pub skipped: usize,
     /// Winners rejected as late (older than the key's last applied change).
     pub late: usize,
+    /// Late changes put in their place in a history sequenced by event time
+    /// (older than the key's newest version).
+    pub restitched: usize,
     /// Rows rejected as bad (see [`crate::OnBadRow::Reject`]); late ones not
     /// included.
     pub bad: usize,
@@ -439,6 +469,9 @@ pub fn merge(
 ) -> Result<MergeOutcome> {
     let target = table.schema().clone();
     check_target(strategy, spec, &target)?;
+    if let Some(rules) = strategy.event_time_rules(spec)? {
+        return merge_by_event_time(&rules, spec, table, batches, context);
+    }
     let changes = Changes::read(spec, table, batches)?;
     let (winner_rows, superseded) = changes.winners();
     let mut metrics = MergeMetrics {
@@ -515,7 +548,7 @@ pub fn merge(
     metrics.target_rows_removed = removed.num_rows();
     let late_rows = take_rows(&changes.business, late.iter().map(|l| l.row))?;
     let late_rows = RecordBatch::try_new(spec.schema().clone(), late_rows.columns().to_vec())?;
-    table.apply(&plan.remove, &written, &written_ids, key_states)?;
+    table.apply(&plan.remove, &written, &written_ids, key_states, Vec::new())?;
     let change_set = ChangeSet::from_mutation(removed, removed_ids, written, written_ids);
     let applied_sequences = match spec.sequence() {
         Some(_) => Some(table.applied_sequences_of(winners.iter().map(|w| changes.key(w.row)))?),

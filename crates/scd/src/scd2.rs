@@ -4,6 +4,7 @@
 use arrow::array::{Array, BooleanArray, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, SchemaRef};
 
+use crate::event_history::EventTimeRules;
 use crate::merge::{
     KeyOutcome, MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values,
     Winner, Write, value_at,
@@ -55,6 +56,21 @@ pub enum Scd2Delete {
     CloseWithTombstone,
 }
 
+/// What a Type 2 table does with a change older than its key's newest
+/// version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LateChanges {
+    /// Versions follow the order changes are merged in: a change whose
+    /// sequence is below its key's applied sequence is late, changes nothing
+    /// and is returned as rejected (the default).
+    #[default]
+    Reject,
+    /// History is sequenced by event time (the spec's sequence, a timestamp):
+    /// every change, late ones included, is put in its place among the key's
+    /// versions. See `docs/scd.md`, "History by event time".
+    Restitch,
+}
+
 /// SCD Type 2: every change of a tracked column closes the current version
 /// and opens a new one.
 ///
@@ -80,6 +96,8 @@ pub struct Scd2 {
     pub tracked: Option<Vec<String>>,
     /// What a delete does.
     pub on_delete: Scd2Delete,
+    /// What a late change does.
+    pub late: LateChanges,
 }
 
 impl Scd2 {
@@ -119,13 +137,19 @@ impl Scd2 {
     }
 
     fn system(&self, start: i64, end: i64, deleted: bool) -> SystemValues {
-        SystemValues::from_slice(&[
-            SystemValue::Timestamp(start),
-            SystemValue::Timestamp(end),
-            SystemValue::Bool(end == OPEN_END_MICROS),
-            SystemValue::Bool(deleted),
-        ])
+        system_values(start, end, deleted)
     }
+}
+
+/// The system columns of a version, in the order of [`Scd2`]'s target
+/// schema: start, end, current (the end is open), deleted (with tombstones).
+pub(crate) fn system_values(start: i64, end: i64, deleted: bool) -> SystemValues {
+    SystemValues::from_slice(&[
+        SystemValue::Timestamp(start),
+        SystemValue::Timestamp(end),
+        SystemValue::Bool(end == OPEN_END_MICROS),
+        SystemValue::Bool(deleted),
+    ])
 }
 
 /// The latest version of a winner's key, as read from the table.
@@ -177,6 +201,29 @@ impl MergeStrategy for Scd2 {
                 .is_some_and(|c| c.is_valid(row) && c.value(row))
         };
         flag(&self.columns.current) && !(self.tombstones() && flag(&self.columns.deleted))
+    }
+
+    fn event_time_rules(&self, spec: &TableSpec) -> Result<Option<EventTimeRules>> {
+        if self.late != LateChanges::Restitch {
+            return Ok(None);
+        }
+        if spec.sequence().is_none() {
+            return Err(spec.invalid(
+                "late changes can be re-stitched only in a history sequenced by event time: give the spec a timestamp sequence column",
+            ));
+        }
+        if self.on_delete == Scd2Delete::Ignore {
+            return Err(spec.invalid(
+                "a history sequenced by event time cannot ignore deletes; use Close or CloseWithTombstone",
+            ));
+        }
+        let (tracked, untracked) = self.split_columns(spec)?;
+        Ok(Some(EventTimeRules {
+            columns: self.columns.clone(),
+            tombstones: self.tombstones(),
+            tracked,
+            untracked,
+        }))
     }
 
     fn plan(&self, input: &PlanInput<'_>) -> Result<Plan> {

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
 pub use crate::segment::TableSnapshot;
 use crate::segment::{Segment, rows_of};
+use crate::versions::{Slot, VersionIndex};
 use crate::{Result, ScdError};
 
 /// The sequence column of [`Table::applied_sequences`] and
@@ -110,6 +111,8 @@ pub struct Table {
     retire: bool,
     /// Rows retired since the last [`Table::take_retired`], with row ids.
     retired: Vec<(RecordBatch, Vec<u64>)>,
+    /// Every version of each key, for histories sequenced by event time.
+    versions: Option<VersionIndex>,
 }
 
 impl Table {
@@ -130,7 +133,48 @@ impl Table {
             live_rows: 0,
             retire: false,
             retired: Vec::new(),
+            versions: None,
         })
+    }
+
+    /// Indexes every row of each key by the timestamp column at `start`
+    /// (a history sequenced by event time; see [`crate::EventTimeRules`]).
+    pub(crate) fn index_versions(&mut self, start: usize) -> Result<()> {
+        let mut index = VersionIndex::new(matches!(self.keys, KeyMap::Int(_)), start);
+        for (segment, s) in self.segments.iter().enumerate() {
+            let keys = self.encode_keys(&self.key_columns(&s.batch)?)?;
+            let starts = crate::merge::times(s.batch.column(start))?;
+            for row in (0..s.batch.num_rows()).filter(|&r| !s.deleted[r]) {
+                let addr = RowAddr {
+                    segment: segment as u32,
+                    row: row as u32,
+                };
+                index.push(keys.get(row), starts.value(row), addr);
+            }
+        }
+        index.sort();
+        self.versions = Some(index);
+        Ok(())
+    }
+
+    /// Whether rows that stop being their key's latest leave the table.
+    pub(crate) fn retires(&self) -> bool {
+        self.retire
+    }
+
+    /// The index of column `name`.
+    pub(crate) fn column_index(&self, name: &str) -> Result<usize> {
+        self.schema
+            .index_of(name)
+            .map_err(|_| ScdError::TargetShape {
+                table: self.name.clone(),
+                reason: format!("the table has no column `{name}`"),
+            })
+    }
+
+    /// The version index, if the table keeps one.
+    pub(crate) fn versions(&self) -> Option<&VersionIndex> {
+        self.versions.as_ref()
     }
 
     /// Whether rows that stop being the latest row of their key leave the
@@ -462,13 +506,15 @@ impl Table {
 
     /// Remove the rows at `removed`, append `inserted` (with their row ids),
     /// and record the new key states. Each state may name the row of
-    /// `inserted` that becomes the key's latest row.
+    /// `inserted` that becomes the key's latest row. `versions` gives the
+    /// whole new version list of keys of a table with a version index.
     pub(crate) fn apply(
         &mut self,
         removed: &[RowAddr],
         inserted: &[RecordBatch],
         row_ids: &[u64],
         states: Vec<(KeyRef<'_>, KeyState, Option<usize>)>,
+        versions: Vec<(KeyRef<'_>, Vec<(i64, Slot)>)>,
     ) -> Result<()> {
         if let Some(bad) = inserted
             .iter()
@@ -521,6 +567,24 @@ impl Table {
                 row_ids: row_ids.into(),
                 batch,
             }));
+        }
+        if let Some(index) = &mut self.versions {
+            for (key, list) in versions {
+                let resolved = list
+                    .into_iter()
+                    .map(|(start, slot)| match slot {
+                        Slot::Stored(addr) => (start, addr),
+                        Slot::Written(row) => (
+                            start,
+                            RowAddr {
+                                segment,
+                                row: row as u32,
+                            },
+                        ),
+                    })
+                    .collect();
+                index.set(key, resolved);
+            }
         }
         let mut latest_rows = Vec::new();
         for (key, mut state, latest_row) in states {
@@ -613,7 +677,12 @@ impl Table {
             let gone = self.superseded_in(segment, &keys);
             self.retire_rows(&gone)?;
         }
-        self.compact()
+        self.compact()?;
+        // Loaded rows are versions too: the index is rebuilt with them.
+        if let Some(start) = self.versions.as_ref().map(VersionIndex::start_column) {
+            self.index_versions(start)?;
+        }
+        Ok(())
     }
 
     /// `batch` cast to this table's schema, by column name.
@@ -762,6 +831,13 @@ impl Table {
         let keys = self.encode_keys(&self.key_columns(batch)?)?;
         for (row, old) in moves.iter().enumerate() {
             let key = keys.get(row);
+            let new = RowAddr {
+                segment: index,
+                row: row as u32,
+            };
+            if let Some(versions) = &mut self.versions {
+                versions.moved(key, *old, new);
+            }
             if let Some(state) = self.keys.get_mut(key)
                 && state.latest == Some(*old)
             {

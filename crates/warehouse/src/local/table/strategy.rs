@@ -44,6 +44,7 @@ pub(super) fn default_strategy(def: &TableDef) -> Arc<dyn MergeStrategy> {
         TableLayout::Scd2 { validity } => Arc::new(Scd2 {
             columns: validity_columns(validity),
             tracked: None,
+            late: snowdrift_scd::LateChanges::Reject,
             on_delete: if validity.deleted.is_some() {
                 Scd2Delete::CloseWithTombstone
             } else {
@@ -87,6 +88,7 @@ pub(super) fn merge_strategy(def: &TableDef, merge: &MergeDef) -> Result<Arc<dyn
                 columns: validity_columns(validity),
                 tracked: merge.tracked.clone(),
                 on_delete,
+                late: snowdrift_scd::LateChanges::Reject,
             })
         }
     })

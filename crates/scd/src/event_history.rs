@@ -1,0 +1,533 @@
+//! The merge engine of a Type 2 history sequenced by event time, late changes
+//! re-stitched: every applicable change row (not one winner per key) is
+//! placed among its key's versions at its event time by the rules of
+//! `event_time.rs`, and only the versions that changed are rewritten.
+//!
+//! Shared with the winner engine in `merge.rs`: reading and validating the
+//! changes, the key index, the change set a stream sees. Different: a key's
+//! versions are read through the table's version index from the one holding
+//! the key's earliest change onwards, so an in-order change reads one version
+//! and a late one the few after its time, whatever the length of history.
+
+use arrow::array::{Array, ArrayRef, BooleanArray, DynComparator, RecordBatch, make_comparator};
+use arrow::compute::{SortOptions, interleave};
+use hashbrown::HashMap;
+use rayon::prelude::*;
+
+use crate::assemble::system_column;
+use crate::changes::Changes;
+use crate::changeset::ChangeSet;
+use crate::event_time::{Effect, Event, Version, VersionValues, apply};
+use crate::keys::KeyRef;
+use crate::merge::{MergeContext, MergeMetrics, MergeOutcome, times};
+use crate::scd2::{OPEN_END_MICROS, ValidityColumns, system_values};
+use crate::spec::ChangeFormat;
+use crate::table::{KeyState, RowAddr, Table};
+use crate::versions::Slot;
+use crate::{ChangeOp, Result, TableSpec};
+
+/// What the engine needs to know of a history sequenced by event time (see
+/// [`crate::MergeStrategy::event_time_rules`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTimeRules {
+    /// Names of the validity columns.
+    pub columns: ValidityColumns,
+    /// Whether a delete leaves a tombstone version.
+    pub tombstones: bool,
+    /// Business columns whose change opens a version.
+    pub tracked: Vec<usize>,
+    /// Compared columns that are overwritten in the version a change falls in.
+    pub untracked: Vec<usize>,
+}
+
+/// Where a version's business values come from: a stored version (a row of
+/// the gathered versions) or a change row, with the untracked columns of
+/// another change row when they were overwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Source {
+    base: Base,
+    patch: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Base {
+    Stored(usize),
+    Change(usize),
+}
+
+impl Source {
+    fn stored(row: usize) -> Self {
+        Self {
+            base: Base::Stored(row),
+            patch: None,
+        }
+    }
+
+    /// The (source batch, row) of business column values: 0 = changes,
+    /// 1 = stored versions.
+    fn at(&self, untracked: bool) -> (usize, usize) {
+        match (self.patch.filter(|_| untracked), self.base) {
+            (Some(change), _) | (None, Base::Change(change)) => (0, change),
+            (None, Base::Stored(row)) => (1, row),
+        }
+    }
+}
+
+/// Null-safe equality of columns between change rows and stored versions.
+struct Comparators {
+    /// Per column: change-change, change-stored, stored-stored.
+    columns: Vec<[DynComparator; 3]>,
+}
+
+impl Comparators {
+    fn new(changes: &RecordBatch, stored: &RecordBatch, columns: &[usize]) -> Result<Self> {
+        let options = SortOptions::default();
+        let columns = columns
+            .iter()
+            .map(|&c| {
+                let (a, b) = (changes.column(c).as_ref(), stored.column(c).as_ref());
+                Ok([
+                    make_comparator(a, a, options)?,
+                    make_comparator(a, b, options)?,
+                    make_comparator(b, b, options)?,
+                ])
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { columns })
+    }
+
+    fn equal(&self, a: (usize, usize), b: (usize, usize)) -> bool {
+        self.columns.iter().all(|[cc, cs, ss]| {
+            match (a.0, b.0) {
+                (0, 0) => cc(a.1, b.1),
+                (0, _) => cs(a.1, b.1),
+                (_, 0) => cs(b.1, a.1),
+                _ => ss(a.1, b.1),
+            }
+            .is_eq()
+        })
+    }
+}
+
+struct Compare {
+    tracked: Comparators,
+    untracked: Comparators,
+}
+
+impl VersionValues<Source> for Compare {
+    fn same_tracked(&self, a: &Source, b: &Source) -> bool {
+        self.tracked.equal(a.at(false), b.at(false))
+    }
+
+    fn same_untracked(&self, a: &Source, b: &Source) -> bool {
+        self.untracked.equal(a.at(true), b.at(true))
+    }
+
+    fn patched(&self, stored: &Source, change: &Source) -> Source {
+        Source {
+            base: stored.base,
+            patch: Some(change.at(true).1),
+        }
+    }
+}
+
+/// A version the merge writes.
+struct Written {
+    version: Version<Source>,
+    /// The stored version (row of the gathered versions) whose row id it keeps.
+    replaces: Option<usize>,
+}
+
+/// The result for one key.
+struct KeyResult {
+    /// A change row of the key (for its `KeyRef`).
+    row: usize,
+    /// The key's versions after the merge from the first one read on.
+    tail: Vec<(i64, Pending)>,
+    /// How many versions before them are left as they are.
+    kept_before: usize,
+    written: Vec<Written>,
+    /// Stored versions (rows of the gathered versions) that are removed.
+    removed: Vec<usize>,
+    live_before: bool,
+    live_after: bool,
+    /// Changes that came before the key's newest version.
+    late: usize,
+    sequence: Option<i64>,
+}
+
+/// A version of a key's result: left as it is, or the n-th of the key's
+/// written versions.
+#[derive(Clone, Copy)]
+enum Pending {
+    Stored(usize),
+    Written(usize),
+}
+
+/// Merge `batches` into the history `table` by event time (see the module
+/// doc); the table gets a version index if it has none.
+pub(crate) fn merge_by_event_time(
+    rules: &EventTimeRules,
+    spec: &TableSpec,
+    table: &mut Table,
+    batches: &[&RecordBatch],
+    context: MergeContext,
+) -> Result<MergeOutcome> {
+    if table.retires() {
+        return Err(spec.invalid(
+            "a history sequenced by event time keeps its closed versions in the table: it cannot retire them (Table::retire_superseded)",
+        ));
+    }
+    if table.versions().is_none() {
+        let start = table.column_index(&rules.columns.start)?;
+        table.index_versions(start)?;
+    }
+    let changes = Changes::read(spec, table, batches)?;
+    let applicable = changes.ops.iter().filter(|o| o.is_some()).count();
+    if applicable > 0 && !changes.sequence_is_time {
+        return Err(spec.invalid(
+            "a history sequenced by event time needs a timestamp sequence column (TIMESTAMP_NTZ)",
+        ));
+    }
+    let groups = group_by_key(&changes);
+    let event_time = |row: usize| event_time_of(&changes, spec, context, row);
+    // The versions each key's changes can touch: from the one holding its
+    // earliest change onwards.
+    let index = versions(table)?;
+    let mut addrs: Vec<RowAddr> = Vec::new();
+    let reads: Vec<(usize, usize, usize)> = groups
+        .iter()
+        .map(|rows| {
+            let earliest = rows.iter().map(|&r| event_time(r)).min().unwrap_or(0);
+            let (before, tail) = index.holding_or_after(changes.key(rows[0]), earliest);
+            let first = addrs.len();
+            addrs.extend(tail.iter().map(|&(_, a)| a));
+            (before, first, tail.len())
+        })
+        .collect();
+    let stored = table.gather(&addrs)?;
+    let validity = Validity::read(&stored, rules)?;
+    let compare = Compare {
+        tracked: Comparators::new(&changes.business, &stored, &rules.tracked)?,
+        untracked: Comparators::new(&changes.business, &stored, &rules.untracked)?,
+    };
+    let results: Vec<KeyResult> = groups
+        .par_iter()
+        .zip(reads.par_iter())
+        .map(|(rows, &(before, first, len))| {
+            let state = table.key_state(changes.key(rows[0]));
+            restitch_key(
+                rules,
+                &changes,
+                &validity,
+                &compare,
+                rows,
+                &event_time,
+                state,
+                before,
+                first,
+                len,
+            )
+        })
+        .collect();
+    finish(rules, spec, table, &changes, &stored, &addrs, results)
+}
+
+/// The table's version index (built by [`merge_by_event_time`] first).
+fn versions(table: &Table) -> Result<&crate::versions::VersionIndex> {
+    table
+        .versions()
+        .ok_or_else(|| crate::ScdError::TargetShape {
+            table: table.name().to_string(),
+            reason: "a history sequenced by event time has no version index".into(),
+        })
+}
+
+/// Applicable change rows grouped by key, keys in order of first appearance,
+/// each key's rows in arrival order: the history is the one the rows make
+/// applied one by one, however arrivals are cut into merges. (A stream's
+/// change set has no order within a key: there, as in the winner engine, a
+/// DELETE comes before an INSERT.)
+fn group_by_key(changes: &Changes) -> Vec<Vec<usize>> {
+    let mut position: HashMap<KeyRef<'_>, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for row in (0..changes.ops.len()).filter(|&r| changes.ops[r].is_some()) {
+        let next = groups.len();
+        let at = *position.entry(changes.key(row)).or_insert(next);
+        if at == next {
+            groups.push(Vec::new());
+        }
+        groups[at].push(row);
+    }
+    if changes.from_stream {
+        for rows in &mut groups {
+            rows.sort_by_key(|&r| changes.rank(r));
+        }
+    }
+    groups
+}
+
+/// A change's event time: its sequence, except a stream's DELETE rows, which
+/// carry the deleted row's values and so are dated by the merge's clock.
+fn event_time_of(changes: &Changes, spec: &TableSpec, context: MergeContext, row: usize) -> i64 {
+    let stream_delete =
+        changes.ops[row] == Some(ChangeOp::Delete) && spec.format() == &ChangeFormat::Stream;
+    match changes.sequence.as_ref() {
+        Some(s) if !stream_delete => s[row],
+        _ => context.now_micros,
+    }
+}
+
+/// The validity columns of the gathered versions.
+struct Validity {
+    start: arrow::array::Int64Array,
+    end: arrow::array::Int64Array,
+    tombstone: Option<BooleanArray>,
+}
+
+impl Validity {
+    fn read(stored: &RecordBatch, rules: &EventTimeRules) -> Result<Self> {
+        let column = |name: &str| -> Result<&ArrayRef> {
+            stored
+                .column_by_name(name)
+                .ok_or_else(|| crate::ScdError::TargetShape {
+                    table: String::new(),
+                    reason: format!("the history has no column `{name}`"),
+                })
+        };
+        let tombstone = match rules.tombstones {
+            true => Some(crate::merge::flags(column(&rules.columns.deleted)?)?),
+            false => None,
+        };
+        Ok(Self {
+            start: times(column(&rules.columns.start)?)?,
+            end: times(column(&rules.columns.end)?)?,
+            tombstone,
+        })
+    }
+
+    fn version(&self, row: usize) -> Version<Source> {
+        Version {
+            start: self.start.value(row),
+            end: self.end.value(row),
+            values: Source::stored(row),
+            tombstone: self
+                .tombstone
+                .as_ref()
+                .is_some_and(|t| t.is_valid(row) && t.value(row)),
+            origin: Some(row),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn restitch_key(
+    rules: &EventTimeRules,
+    changes: &Changes,
+    validity: &Validity,
+    compare: &Compare,
+    rows: &[usize],
+    event_time: &(impl Fn(usize) -> i64 + Sync),
+    state: KeyState,
+    kept_before: usize,
+    first: usize,
+    len: usize,
+) -> KeyResult {
+    let mut versions: Vec<Version<Source>> =
+        (first..first + len).map(|r| validity.version(r)).collect();
+    let newest_start = versions.last().map(|v| v.start);
+    let mut late = 0;
+    for &row in rows {
+        let at = event_time(row);
+        if newest_start.is_some_and(|s| at < s) {
+            late += 1;
+        }
+        let event = match changes.ops[row] {
+            Some(ChangeOp::Delete) => Event::Delete { at },
+            _ => Event::Upsert {
+                at,
+                values: Source {
+                    base: Base::Change(row),
+                    patch: None,
+                },
+            },
+        };
+        let _: Effect = apply(&mut versions, event, rules.tombstones, compare);
+    }
+    let live_after = versions
+        .last()
+        .is_some_and(|v| v.end == OPEN_END_MICROS && !v.tombstone);
+    let sequence = rows
+        .iter()
+        .filter_map(|&r| changes.sequence.as_ref().map(|s| s[r]))
+        .max()
+        .max(state.sequence);
+    let mut result = KeyResult {
+        row: rows[0],
+        tail: Vec::with_capacity(versions.len()),
+        kept_before,
+        written: Vec::new(),
+        removed: Vec::new(),
+        live_before: state.live,
+        live_after,
+        late,
+        sequence,
+    };
+    let mut kept = vec![false; len];
+    for v in versions {
+        let original = v.origin.map(|o| validity.version(o));
+        if original.as_ref() == Some(&v) {
+            let o = v.origin.unwrap_or_default();
+            kept[o - first] = true;
+            result.tail.push((v.start, Pending::Stored(o)));
+            continue;
+        }
+        result
+            .tail
+            .push((v.start, Pending::Written(result.written.len())));
+        result.written.push(Written {
+            replaces: v.origin,
+            version: v,
+        });
+    }
+    result.removed = (first..first + len).filter(|&o| !kept[o - first]).collect();
+    result
+}
+
+/// Applies the keys' results to the table and reports them.
+fn finish(
+    rules: &EventTimeRules,
+    spec: &TableSpec,
+    table: &mut Table,
+    changes: &Changes,
+    stored: &RecordBatch,
+    addrs: &[RowAddr],
+    results: Vec<KeyResult>,
+) -> Result<MergeOutcome> {
+    let mut metrics = MergeMetrics {
+        source_rows: changes.ops.len(),
+        skipped: changes.ops.iter().filter(|o| o.is_none()).count() - changes.rejected.len(),
+        bad: changes.rejected.len(),
+        ..MergeMetrics::default()
+    };
+    let written: Vec<&Written> = results.iter().flat_map(|r| &r.written).collect();
+    let removed: Vec<usize> = results
+        .iter()
+        .flat_map(|r| r.removed.iter().copied())
+        .collect();
+    let written_batch = written_rows(rules, table, changes, stored, &written)?;
+    let removed_batch = crate::table::take_batch(
+        stored,
+        &arrow::array::UInt32Array::from_iter_values(removed.iter().map(|&r| r as u32)),
+    )?;
+    let removed_ids: Vec<u64> = removed.iter().map(|&r| table.row_id(addrs[r])).collect();
+    let written_ids: Vec<u64> = written
+        .iter()
+        .map(|w| match w.replaces {
+            Some(o) => table.row_id(addrs[o]),
+            None => table.allocate_row_id(),
+        })
+        .collect();
+    let removed_addrs: Vec<RowAddr> = removed.iter().map(|&r| addrs[r]).collect();
+    let index = versions(table)?;
+    let mut states = Vec::with_capacity(results.len());
+    let mut lists = Vec::with_capacity(results.len());
+    let mut offset = 0;
+    for r in &results {
+        let key = changes.key(r.row);
+        let mut list: Vec<(i64, Slot)> = index.all(key)[..r.kept_before]
+            .iter()
+            .map(|&(start, a)| (start, Slot::Stored(a)))
+            .collect();
+        list.extend(r.tail.iter().map(|&(start, p)| match p {
+            Pending::Stored(o) => (start, Slot::Stored(addrs[o])),
+            Pending::Written(n) => (start, Slot::Written(offset + n)),
+        }));
+        let (latest, latest_row) = match list.last() {
+            Some(&(_, Slot::Stored(a))) => (Some(a), None),
+            Some(&(_, Slot::Written(n))) => (None, Some(n)),
+            None => (None, None),
+        };
+        let state = KeyState {
+            latest,
+            live: r.live_after,
+            sequence: r.sequence,
+        };
+        states.push((key, state, latest_row));
+        lists.push((key, list));
+        offset += r.written.len();
+        count(r, &mut metrics);
+    }
+    metrics.target_rows_written = written_batch.num_rows();
+    metrics.target_rows_removed = removed_batch.num_rows();
+    let keys: Vec<KeyRef<'_>> = results.iter().map(|r| changes.key(r.row)).collect();
+    table.apply(
+        &removed_addrs,
+        std::slice::from_ref(&written_batch),
+        &written_ids,
+        states,
+        lists,
+    )?;
+    let change_set =
+        ChangeSet::from_mutation(removed_batch, removed_ids, vec![written_batch], written_ids);
+    let applied_sequences = match spec.sequence() {
+        Some(_) => Some(table.applied_sequences_of(keys.into_iter())?),
+        None => None,
+    };
+    Ok(MergeOutcome {
+        metrics,
+        changes: change_set,
+        late: Vec::new(),
+        late_rows: RecordBatch::new_empty(spec.schema().clone()),
+        rejected: changes.rejected.clone(),
+        applied_sequences,
+    })
+}
+
+fn count(r: &KeyResult, m: &mut MergeMetrics) {
+    m.restitched += r.late;
+    let changed = !r.written.is_empty() || !r.removed.is_empty();
+    match (r.live_before, r.live_after, changed) {
+        (_, _, false) => m.unchanged += 1,
+        (false, true, _) => m.inserted += 1,
+        (true, false, _) => m.deleted += 1,
+        _ => m.updated += 1,
+    }
+}
+
+/// The written versions as rows of the target.
+fn written_rows(
+    rules: &EventTimeRules,
+    table: &Table,
+    changes: &Changes,
+    stored: &RecordBatch,
+    written: &[&Written],
+) -> Result<RecordBatch> {
+    let target = table.schema().clone();
+    let business = changes.business.num_columns();
+    if written.is_empty() {
+        return Ok(RecordBatch::new_empty(target));
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
+    for c in 0..business {
+        let untracked = rules.untracked.contains(&c);
+        let sources: [&dyn Array; 2] = [changes.business.column(c), stored.column(c)];
+        let idx: Vec<(usize, usize)> = written
+            .iter()
+            .map(|w| w.version.values.at(untracked))
+            .collect();
+        columns.push(interleave(&sources, &idx)?);
+    }
+    let system: Vec<_> = written
+        .iter()
+        .map(|w| {
+            let v = &w.version;
+            system_values(v.start, v.end, v.tombstone)
+        })
+        .collect();
+    for (s, field) in target.fields().iter().enumerate().skip(business) {
+        let values = system.iter().map(|sv| sv.get(s - business));
+        columns.push(system_column(field.data_type(), values)?);
+    }
+    Ok(RecordBatch::try_new(target, columns)?)
+}

@@ -1,0 +1,368 @@
+//! Event-time history: where one change lands among one key's versions when
+//! history is sequenced by a business time carried in the changes, late
+//! changes included.
+//!
+//! This file owns the rules and nothing else: pure operations on a key's
+//! versions in start order, generic over how a version's values are held, so
+//! that every engine and test shares one definition
+//! (`crates/scd/tests/event_time.rs` checks the whole engine against a
+//! second formulation of the rules, over a grid of instants). The rules (see
+//! `docs/scd.md`, "History by event time"):
+//!
+//! - **Upsert at `t`** finds the version whose interval holds `t`:
+//!   - equal to it in the tracked columns: nothing, except that differing
+//!     untracked columns are overwritten in that version;
+//!   - different and starting before `t`: the version is split, the earlier
+//!     part keeps its values and ends at `t`, the change takes `[t, end)`;
+//!   - different and starting at `t` (two changes at one instant): the later
+//!     arrival replaces its values;
+//!   - a tombstone (the key was deleted then): the key comes back at `t`,
+//!     until the tombstone's end;
+//!   - no version holds `t` (before the first version, or in a gap after a
+//!     delete): the change opens a version that lasts until the next
+//!     version's start, or stays open when there is none.
+//! - **Delete at `t`** ends the version holding `t` at `t` (all of it when it
+//!   starts at `t`); with tombstones a tombstone takes over the rest of its
+//!   interval. Versions after it are untouched: a delete that precedes later
+//!   changes ends the key only until the next version. A delete where no
+//!   live version holds `t` changes nothing.
+//! - Versions after the change's interval are never touched, so a late
+//!   change equal to its successor stays a version of its own.
+
+use crate::scd2::OPEN_END_MICROS;
+
+/// One version of a key: values valid over `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Version<V> {
+    /// Inclusive start, µs.
+    pub start: i64,
+    /// Exclusive end, µs; [`OPEN_END_MICROS`] while current.
+    pub end: i64,
+    /// The version's business values.
+    pub values: V,
+    /// Whether it records that the key was deleted.
+    pub tombstone: bool,
+    /// Which stored version it is, or was cut from (`None` for a version the
+    /// merge opened): the identity its row keeps.
+    pub origin: Option<usize>,
+}
+
+impl<V> Version<V> {
+    fn holds(&self, t: i64) -> bool {
+        self.start <= t && t < self.end
+    }
+}
+
+/// One change of a key at its event time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event<V> {
+    /// The key has `values` from `at` on.
+    Upsert {
+        /// Event time, µs.
+        at: i64,
+        /// The change's values.
+        values: V,
+    },
+    /// The key stops existing at `at`.
+    Delete {
+        /// Event time, µs.
+        at: i64,
+    },
+}
+
+/// How versions' values compare and combine; the merge engine compares Arrow
+/// rows, tests compare plain numbers.
+pub(crate) trait VersionValues<V> {
+    /// Whether `a` and `b` agree in every tracked column (null-safely).
+    fn same_tracked(&self, a: &V, b: &V) -> bool;
+    /// Whether they agree in every untracked compared column.
+    fn same_untracked(&self, a: &V, b: &V) -> bool;
+    /// `stored` with its untracked columns taken from `change`.
+    fn patched(&self, stored: &V, change: &V) -> V;
+}
+
+/// What one event did to the key's versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Nothing changed.
+    Unchanged,
+    /// Untracked columns were overwritten in the version holding the time.
+    Patched,
+    /// A version was opened where none was valid.
+    Opened,
+    /// A version was split at the event's time.
+    Split,
+    /// A version starting at the event's time took the change's values.
+    Replaced,
+    /// The version holding the time was ended there.
+    Ended,
+}
+
+/// Applies `event` to `versions` (one key's, in start order, not
+/// overlapping). `tombstones` says whether deletes leave tombstone versions.
+pub(crate) fn apply<V: Clone>(
+    versions: &mut Vec<Version<V>>,
+    event: Event<V>,
+    tombstones: bool,
+    compare: &impl VersionValues<V>,
+) -> Effect {
+    match event {
+        Event::Upsert { at, values } => upsert(versions, at, values, compare),
+        Event::Delete { at } => delete(versions, at, tombstones),
+    }
+}
+
+/// The index of the version holding `t`, else where a version starting at
+/// `t` would go.
+fn locate<V>(versions: &[Version<V>], t: i64) -> Result<usize, usize> {
+    let after = versions.partition_point(|v| v.start <= t);
+    match after.checked_sub(1) {
+        Some(i) if versions[i].holds(t) => Ok(i),
+        _ => Err(after),
+    }
+}
+
+fn upsert<V: Clone>(
+    versions: &mut Vec<Version<V>>,
+    at: i64,
+    values: V,
+    compare: &impl VersionValues<V>,
+) -> Effect {
+    let i = match locate(versions, at) {
+        Ok(i) => i,
+        Err(next) => {
+            let end = versions.get(next).map_or(OPEN_END_MICROS, |v| v.start);
+            versions.insert(next, opened(at, end, values, false));
+            return Effect::Opened;
+        }
+    };
+    let held = &mut versions[i];
+    if !held.tombstone && compare.same_tracked(&held.values, &values) {
+        if compare.same_untracked(&held.values, &values) {
+            return Effect::Unchanged;
+        }
+        held.values = compare.patched(&held.values, &values);
+        return Effect::Patched;
+    }
+    if held.start == at {
+        held.values = values;
+        held.tombstone = false;
+        return Effect::Replaced;
+    }
+    let end = std::mem::replace(&mut held.end, at);
+    versions.insert(i + 1, opened(at, end, values, false));
+    Effect::Split
+}
+
+fn delete<V: Clone>(versions: &mut Vec<Version<V>>, at: i64, tombstones: bool) -> Effect {
+    let Ok(i) = locate(versions, at) else {
+        return Effect::Unchanged;
+    };
+    let held = &mut versions[i];
+    if held.tombstone {
+        return Effect::Unchanged;
+    }
+    if held.start == at {
+        if tombstones {
+            held.tombstone = true;
+        } else {
+            versions.remove(i);
+        }
+        return Effect::Ended;
+    }
+    let end = std::mem::replace(&mut held.end, at);
+    if tombstones {
+        let values = held.values.clone();
+        versions.insert(i + 1, opened(at, end, values, true));
+    }
+    Effect::Ended
+}
+
+fn opened<V>(start: i64, end: i64, values: V, tombstone: bool) -> Version<V> {
+    Version {
+        start,
+        end,
+        values,
+        tombstone,
+        origin: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values as (tracked, untracked) numbers.
+    struct Pairs;
+
+    impl VersionValues<(u8, u8)> for Pairs {
+        fn same_tracked(&self, a: &(u8, u8), b: &(u8, u8)) -> bool {
+            a.0 == b.0
+        }
+        fn same_untracked(&self, a: &(u8, u8), b: &(u8, u8)) -> bool {
+            a.1 == b.1
+        }
+        fn patched(&self, stored: &(u8, u8), change: &(u8, u8)) -> (u8, u8) {
+            (stored.0, change.1)
+        }
+    }
+
+    const OPEN: i64 = OPEN_END_MICROS;
+
+    fn v(start: i64, end: i64, tracked: u8) -> Version<(u8, u8)> {
+        Version {
+            start,
+            end,
+            values: (tracked, 0),
+            tombstone: false,
+            origin: None,
+        }
+    }
+
+    fn tomb(start: i64, end: i64, tracked: u8) -> Version<(u8, u8)> {
+        Version {
+            tombstone: true,
+            ..v(start, end, tracked)
+        }
+    }
+
+    fn up(at: i64, tracked: u8) -> Event<(u8, u8)> {
+        Event::Upsert {
+            at,
+            values: (tracked, 0),
+        }
+    }
+
+    fn run(
+        mut versions: Vec<Version<(u8, u8)>>,
+        event: Event<(u8, u8)>,
+        tombstones: bool,
+    ) -> (Vec<Version<(u8, u8)>>, Effect) {
+        let effect = apply(&mut versions, event, tombstones, &Pairs);
+        (versions, effect)
+    }
+
+    #[test]
+    fn a_change_after_the_current_version_closes_it_and_opens_the_next() {
+        let (after, effect) = run(vec![v(10, OPEN, 1)], up(20, 2), false);
+        assert_eq!(after, [v(10, 20, 1), v(20, OPEN, 2)]);
+        assert_eq!(effect, Effect::Split);
+    }
+
+    #[test]
+    fn a_late_change_splits_the_interval_it_falls_in_and_leaves_later_versions() {
+        let before = vec![v(10, 30, 1), v(30, OPEN, 3)];
+        let (after, effect) = run(before, up(20, 2), false);
+        assert_eq!(after, [v(10, 20, 1), v(20, 30, 2), v(30, OPEN, 3)]);
+        assert_eq!(effect, Effect::Split);
+    }
+
+    #[test]
+    fn a_late_change_identical_to_its_predecessor_adds_nothing() {
+        let before = vec![v(10, 30, 1), v(30, OPEN, 3)];
+        let (after, effect) = run(before.clone(), up(20, 1), false);
+        assert_eq!((after, effect), (before, Effect::Unchanged));
+    }
+
+    #[test]
+    fn a_late_change_equal_to_its_successor_stays_a_version_of_its_own() {
+        let before = vec![v(10, 30, 1), v(30, OPEN, 3)];
+        let (after, _) = run(before, up(20, 3), false);
+        assert_eq!(after, [v(10, 20, 1), v(20, 30, 3), v(30, OPEN, 3)]);
+    }
+
+    #[test]
+    fn a_late_change_before_the_first_version_becomes_the_first_version() {
+        let (after, effect) = run(vec![v(10, OPEN, 1)], up(5, 2), false);
+        assert_eq!(after, [v(5, 10, 2), v(10, OPEN, 1)]);
+        assert_eq!(effect, Effect::Opened);
+    }
+
+    #[test]
+    fn a_change_at_a_versions_start_replaces_its_values() {
+        let before = vec![v(10, 30, 1), v(30, OPEN, 3)];
+        let (after, effect) = run(before, up(10, 2), false);
+        assert_eq!(after, [v(10, 30, 2), v(30, OPEN, 3)]);
+        assert_eq!(effect, Effect::Replaced);
+    }
+
+    #[test]
+    fn an_untracked_change_overwrites_the_version_it_falls_in() {
+        let before = vec![v(10, 30, 1), v(30, OPEN, 3)];
+        let change = Event::Upsert {
+            at: 20,
+            values: (1, 9),
+        };
+        let (after, effect) = run(before, change, false);
+        let mut patched = v(10, 30, 1);
+        patched.values.1 = 9;
+        assert_eq!(after, [patched, v(30, OPEN, 3)]);
+        assert_eq!(effect, Effect::Patched);
+    }
+
+    #[test]
+    fn a_late_delete_ends_the_key_only_until_the_next_version() {
+        let before = vec![v(10, 30, 1), v(30, OPEN, 3)];
+        let (after, effect) = run(before, Event::Delete { at: 20 }, false);
+        assert_eq!(after, [v(10, 20, 1), v(30, OPEN, 3)]);
+        assert_eq!(effect, Effect::Ended);
+    }
+
+    #[test]
+    fn a_late_delete_with_tombstones_fills_the_rest_of_the_interval() {
+        let before = vec![v(10, 30, 1), v(30, OPEN, 3)];
+        let (after, _) = run(before, Event::Delete { at: 20 }, true);
+        assert_eq!(after, [v(10, 20, 1), tomb(20, 30, 1), v(30, OPEN, 3)]);
+    }
+
+    #[test]
+    fn a_delete_at_a_versions_start_removes_it() {
+        let before = vec![v(10, 30, 1), v(30, OPEN, 3)];
+        let (after, _) = run(before.clone(), Event::Delete { at: 30 }, false);
+        assert_eq!(after, [v(10, 30, 1)]);
+        let (after, _) = run(before, Event::Delete { at: 30 }, true);
+        assert_eq!(after, [v(10, 30, 1), tomb(30, OPEN, 3)]);
+    }
+
+    #[test]
+    fn a_delete_where_the_key_does_not_exist_changes_nothing() {
+        let gap = vec![v(10, 20, 1), v(30, OPEN, 3)];
+        for (before, at) in [(gap.clone(), 25), (gap, 5), (vec![tomb(10, OPEN, 1)], 15)] {
+            let (after, effect) = run(before.clone(), Event::Delete { at }, false);
+            assert_eq!((after, effect), (before, Effect::Unchanged));
+        }
+    }
+
+    #[test]
+    fn a_late_change_in_a_gap_after_a_delete_lasts_until_the_next_version() {
+        let before = vec![v(10, 20, 1), v(30, OPEN, 3)];
+        let (after, effect) = run(before, up(25, 2), false);
+        assert_eq!(after, [v(10, 20, 1), v(25, 30, 2), v(30, OPEN, 3)]);
+        assert_eq!(effect, Effect::Opened);
+    }
+
+    #[test]
+    fn a_change_after_the_last_delete_opens_a_current_version() {
+        let (after, _) = run(vec![v(10, 20, 1)], up(25, 1), false);
+        assert_eq!(after, [v(10, 20, 1), v(25, OPEN, 1)]);
+    }
+
+    #[test]
+    fn a_key_comes_back_inside_a_tombstone_with_the_same_values() {
+        let before = vec![v(10, 20, 1), tomb(20, OPEN, 1)];
+        let (after, effect) = run(before, up(25, 1), true);
+        assert_eq!(after, [v(10, 20, 1), tomb(20, 25, 1), v(25, OPEN, 1)]);
+        assert_eq!(effect, Effect::Split);
+    }
+
+    #[test]
+    fn a_split_version_keeps_its_origin_and_the_new_part_has_none() {
+        let mut stored = v(10, OPEN, 1);
+        stored.origin = Some(7);
+        let (after, _) = run(vec![stored], up(20, 2), false);
+        assert_eq!(
+            after.iter().map(|v| v.origin).collect::<Vec<_>>(),
+            [Some(7), None]
+        );
+    }
+}

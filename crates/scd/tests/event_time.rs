@@ -1,0 +1,537 @@
+//! History sequenced by event time, late changes re-stitched: each rule of
+//! `docs/scd.md` ("History by event time") as a named case through the whole
+//! merge engine, and a property test against a row-by-row reference model
+//! with late arrivals, checking the invariants after every merge.
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema};
+use common::{Row, schema};
+use proptest::prelude::*;
+use snowdrift_scd::{
+    ChangeFormat, LateChanges, MergeContext, MergeOutcome, OPEN_END_MICROS, Scd2, Scd2Delete,
+    ScdError, TIMESTAMP, Table, TableSpec, ValidityColumns, check_history, load_table_with_row_ids,
+    merge, row_ids,
+};
+
+const OPEN: i64 = OPEN_END_MICROS;
+
+/// The spec: an `op` column and the `seq` column as event time.
+fn spec() -> TableSpec {
+    TableSpec::builder("customer", schema())
+        .key(["id"])
+        .format(ChangeFormat::OperationColumn("op".into()))
+        .sequence("seq")
+        .build()
+        .unwrap()
+}
+
+fn history(on_delete: Scd2Delete) -> Scd2 {
+    Scd2 {
+        late: LateChanges::Restitch,
+        on_delete,
+        ..Scd2::default()
+    }
+}
+
+/// Changes as (id, email, city, op, event time in µs).
+fn changes(rows: &[Row<'_>]) -> RecordBatch {
+    let batch = common::changes(rows);
+    let seq = cast(batch.column(4), &TIMESTAMP).unwrap();
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[4] = Field::new("seq", TIMESTAMP, false);
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns[4] = seq;
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+fn apply(scd2: &Scd2, table: &mut Table, rows: &[Row<'_>]) -> MergeOutcome {
+    merge(
+        scd2,
+        &spec(),
+        table,
+        &[&changes(rows)],
+        MergeContext::at(1_000_000),
+    )
+    .unwrap()
+}
+
+/// One version as the tests compare it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct V {
+    id: i64,
+    start: i64,
+    end: i64,
+    email: Option<String>,
+    city: Option<String>,
+    tombstone: bool,
+}
+
+fn v(id: i64, start: i64, end: i64, email: &str) -> V {
+    V {
+        id,
+        start,
+        end,
+        email: Some(email.into()),
+        city: None,
+        tombstone: false,
+    }
+}
+
+fn tomb(id: i64, start: i64, end: i64, email: &str) -> V {
+    V {
+        tombstone: true,
+        ..v(id, start, end, email)
+    }
+}
+
+fn column<T: Array + Clone + 'static>(batch: &RecordBatch, name: &str, ty: &DataType) -> T {
+    let c = cast(batch.column_by_name(name).unwrap(), ty).unwrap();
+    c.as_any().downcast_ref::<T>().unwrap().clone()
+}
+
+/// Every version of `batch`, sorted by key and start.
+fn versions_of(batch: &RecordBatch) -> Vec<V> {
+    let id: Int64Array = column(batch, "id", &DataType::Int64);
+    let start: Int64Array = column(batch, "start_time", &DataType::Int64);
+    let end: Int64Array = column(batch, "end_time", &DataType::Int64);
+    let email: StringArray = column(batch, "email", &DataType::Utf8);
+    let city: StringArray = column(batch, "city", &DataType::Utf8);
+    let deleted = batch
+        .column_by_name("is_deleted")
+        .map(|_| column::<BooleanArray>(batch, "is_deleted", &DataType::Boolean));
+    let text = |a: &StringArray, r: usize| (!a.is_null(r)).then(|| a.value(r).to_string());
+    let mut out: Vec<V> = (0..batch.num_rows())
+        .map(|r| V {
+            id: id.value(r),
+            start: start.value(r),
+            end: end.value(r),
+            email: text(&email, r),
+            city: text(&city, r),
+            tombstone: deleted.as_ref().is_some_and(|d| d.value(r)),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn versions(table: &Table) -> Vec<V> {
+    versions_of(&table.to_batch().unwrap())
+}
+
+fn assert_sound(table: &Table, allow_gaps: bool) {
+    let violations = check_history(
+        &table.to_batch().unwrap(),
+        &spec(),
+        &ValidityColumns::default(),
+        allow_gaps,
+    )
+    .unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+/// A table holding versions A [10, 30) and C [30, open) of key 1.
+fn two_versions(scd2: &Scd2) -> Table {
+    let mut t = scd2.create_table(&spec()).unwrap();
+    apply(scd2, &mut t, &[(1, Some("a"), None, "INSERT", 10)]);
+    apply(scd2, &mut t, &[(1, Some("c"), None, "UPDATE", 30)]);
+    assert_eq!(versions(&t), [v(1, 10, 30, "a"), v(1, 30, OPEN, "c")]);
+    t
+}
+
+#[test]
+fn versions_take_their_validity_from_event_time() {
+    let h = history(Scd2Delete::Close);
+    let t = two_versions(&h);
+    assert_sound(&t, true);
+}
+
+#[test]
+fn a_late_change_splits_the_version_it_falls_in_and_leaves_later_versions() {
+    let h = history(Scd2Delete::Close);
+    let mut t = two_versions(&h);
+    let m = apply(&h, &mut t, &[(1, Some("b"), None, "UPDATE", 20)]).metrics;
+    assert_eq!(
+        versions(&t),
+        [v(1, 10, 20, "a"), v(1, 20, 30, "b"), v(1, 30, OPEN, "c")]
+    );
+    assert_eq!((m.restitched, m.late, m.updated), (1, 0, 1));
+    assert_sound(&t, true);
+}
+
+#[test]
+fn a_late_change_identical_to_its_predecessor_adds_nothing() {
+    let h = history(Scd2Delete::Close);
+    let mut t = two_versions(&h);
+    let out = apply(&h, &mut t, &[(1, Some("a"), None, "UPDATE", 20)]);
+    assert_eq!(versions(&t), [v(1, 10, 30, "a"), v(1, 30, OPEN, "c")]);
+    assert_eq!((out.metrics.unchanged, out.changes.len()), (1, 0));
+}
+
+#[test]
+fn a_late_change_before_the_first_version_becomes_the_first_version() {
+    let h = history(Scd2Delete::Close);
+    let mut t = two_versions(&h);
+    apply(&h, &mut t, &[(1, Some("z"), None, "UPDATE", 5)]);
+    assert_eq!(
+        versions(&t),
+        [v(1, 5, 10, "z"), v(1, 10, 30, "a"), v(1, 30, OPEN, "c")]
+    );
+}
+
+#[test]
+fn a_late_delete_ends_the_key_only_until_the_next_version() {
+    let h = history(Scd2Delete::Close);
+    let mut t = two_versions(&h);
+    apply(&h, &mut t, &[(1, None, None, "DELETE", 20)]);
+    assert_eq!(versions(&t), [v(1, 10, 20, "a"), v(1, 30, OPEN, "c")]);
+    assert_sound(&t, true);
+}
+
+#[test]
+fn a_late_delete_with_tombstones_fills_the_interval_until_the_next_version() {
+    let h = history(Scd2Delete::CloseWithTombstone);
+    let mut t = two_versions(&h);
+    apply(&h, &mut t, &[(1, None, None, "DELETE", 20)]);
+    assert_eq!(
+        versions(&t),
+        [v(1, 10, 20, "a"), tomb(1, 20, 30, "a"), v(1, 30, OPEN, "c")]
+    );
+    assert_sound(&t, false);
+}
+
+#[test]
+fn a_late_change_after_the_last_delete_opens_the_current_version() {
+    let h = history(Scd2Delete::Close);
+    let mut t = two_versions(&h);
+    apply(&h, &mut t, &[(1, None, None, "DELETE", 40)]);
+    apply(&h, &mut t, &[(1, None, None, "DELETE", 50)]);
+    // Arrives after the deletes, happened between them: the key is back at 45.
+    apply(&h, &mut t, &[(1, Some("d"), None, "UPDATE", 45)]);
+    assert_eq!(
+        versions(&t),
+        [v(1, 10, 30, "a"), v(1, 30, 40, "c"), v(1, 45, OPEN, "d")]
+    );
+}
+
+#[test]
+fn every_change_of_a_key_in_one_merge_becomes_a_version() {
+    let h = history(Scd2Delete::Close);
+    let mut t = h.create_table(&spec()).unwrap();
+    apply(
+        &h,
+        &mut t,
+        &[
+            (1, Some("a"), None, "INSERT", 10),
+            (1, Some("c"), None, "UPDATE", 30),
+            (1, Some("b"), None, "UPDATE", 20),
+        ],
+    );
+    assert_eq!(
+        versions(&t),
+        [v(1, 10, 20, "a"), v(1, 20, 30, "b"), v(1, 30, OPEN, "c")]
+    );
+}
+
+#[test]
+fn an_untracked_change_overwrites_the_version_it_falls_in() {
+    let h = Scd2 {
+        tracked: Some(vec!["email".into()]),
+        ..history(Scd2Delete::Close)
+    };
+    let mut t = two_versions(&h);
+    apply(&h, &mut t, &[(1, Some("a"), Some("Oslo"), "UPDATE", 20)]);
+    let mut patched = v(1, 10, 30, "a");
+    patched.city = Some("Oslo".into());
+    assert_eq!(versions(&t), [patched, v(1, 30, OPEN, "c")]);
+}
+
+#[test]
+fn the_stream_sees_a_split_as_an_update_of_the_old_row_and_a_new_row() {
+    let h = history(Scd2Delete::Close);
+    let mut t = two_versions(&h);
+    let before: Vec<u64> = t.to_batch_with_row_ids().unwrap().1.values().to_vec();
+    let out = apply(&h, &mut t, &[(1, Some("b"), None, "UPDATE", 20)]);
+    let changed = out.changes.batch().unwrap();
+    // The old version's row (closed at 20 now) is removed and written back
+    // with its row id; the late version is a new row.
+    let actions: StringArray = column(changed, "METADATA$ACTION", &DataType::Utf8);
+    let ids = row_ids(&out.changes).unwrap();
+    let mut seen: Vec<(String, bool)> = (0..changed.num_rows())
+        .map(|r| (actions.value(r).to_string(), before.contains(&ids[r])))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("DELETE".to_string(), true),
+            ("INSERT".to_string(), false),
+            ("INSERT".to_string(), true)
+        ]
+    );
+}
+
+#[test]
+fn a_reloaded_history_places_late_changes_as_before() {
+    let h = history(Scd2Delete::Close);
+    let t = two_versions(&h);
+    let (rows, ids) = t.to_batch_with_row_ids().unwrap();
+    let ids = ids.values().to_vec();
+    let mut reloaded = load_table_with_row_ids(&h, &spec(), rows, &ids).unwrap();
+    apply(&h, &mut reloaded, &[(1, Some("b"), None, "UPDATE", 20)]);
+    assert_eq!(
+        versions(&reloaded),
+        [v(1, 10, 20, "a"), v(1, 20, 30, "b"), v(1, 30, OPEN, "c")]
+    );
+}
+
+#[test]
+fn restitching_needs_a_sequence_and_deletes_that_are_not_ignored() {
+    let h = history(Scd2Delete::Close);
+    let no_sequence = TableSpec::builder("customer", schema())
+        .key(["id"])
+        .build()
+        .unwrap();
+    assert!(matches!(
+        h.create_table(&no_sequence),
+        Err(ScdError::InvalidSpec { .. })
+    ));
+    let ignoring = history(Scd2Delete::Ignore);
+    assert!(matches!(
+        ignoring.create_table(&spec()),
+        Err(ScdError::InvalidSpec { .. })
+    ));
+}
+
+#[test]
+fn a_history_that_retires_closed_versions_cannot_restitch() {
+    let h = history(Scd2Delete::Close);
+    let mut t = h.create_table(&spec()).unwrap();
+    t.retire_superseded(true);
+    let err = merge(
+        &h,
+        &spec(),
+        &mut t,
+        &[&changes(&[(1, Some("a"), None, "INSERT", 10)])],
+        MergeContext::at(0),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ScdError::InvalidSpec { .. }), "{err}");
+}
+
+#[test]
+fn an_integer_sequence_is_refused_for_event_time() {
+    let h = history(Scd2Delete::Close);
+    let mut t = h.create_table(&spec()).unwrap();
+    let integer = common::changes(&[(1, Some("a"), None, "INSERT", 10)]);
+    let err = merge(&h, &spec(), &mut t, &[&integer], MergeContext::at(0)).unwrap_err();
+    assert!(matches!(err, ScdError::InvalidSpec { .. }), "{err}");
+}
+
+/// The reference model, row by row: each key's history as one cell per
+/// instant of `0..GRID`, naming the version valid then. A change at `t`
+/// rewrites the run of cells from `t` that share `t`'s version (a new
+/// version, or none for a delete); a version that reaches the grid's end is
+/// the open one.
+mod model {
+    use super::*;
+
+    pub(crate) const GRID: usize = 48;
+
+    /// Values and tombstone flag of a version.
+    type Content = ((Option<String>, Option<String>), bool);
+
+    #[derive(Default)]
+    pub(crate) struct Key {
+        cells: Vec<Option<usize>>,
+        contents: Vec<Content>,
+    }
+
+    impl Key {
+        pub(crate) fn new() -> Self {
+            Self {
+                cells: vec![None; GRID],
+                contents: Vec::new(),
+            }
+        }
+
+        fn starts_at(&self, id: usize, t: usize) -> bool {
+            t == 0 || self.cells[t - 1] != Some(id)
+        }
+
+        fn fill(&mut self, t: usize, content: Option<Content>) {
+            let run = self.cells[t];
+            let id = content.map(|c| {
+                self.contents.push(c);
+                self.contents.len() - 1
+            });
+            for x in t..GRID {
+                if self.cells[x] != run {
+                    break;
+                }
+                self.cells[x] = id;
+            }
+        }
+
+        /// One change; `city` is untracked when `tracked_email_only`.
+        pub(crate) fn apply(&mut self, row: &Change, tombstones: bool, tracked_email_only: bool) {
+            let t = row.at as usize;
+            let values = (row.email.clone(), row.city.clone());
+            match (row.delete, self.cells[t]) {
+                (true, Some(id)) if !self.contents[id].1 => {
+                    let tomb = tombstones.then(|| (self.contents[id].0.clone(), true));
+                    self.fill(t, tomb);
+                }
+                (true, _) => {}
+                (false, Some(id)) if !self.contents[id].1 && self.contents[id].0.0 == values.0 => {
+                    if tracked_email_only {
+                        self.contents[id].0.1 = values.1;
+                    } else if self.contents[id].0.1 != values.1 {
+                        self.replace_or_split(id, t, values);
+                    }
+                }
+                (false, Some(id)) => self.replace_or_split(id, t, values),
+                (false, None) => self.fill(t, Some((values, false))),
+            }
+        }
+
+        fn replace_or_split(
+            &mut self,
+            id: usize,
+            t: usize,
+            values: (Option<String>, Option<String>),
+        ) {
+            if self.starts_at(id, t) {
+                self.contents[id] = (values, false);
+            } else {
+                self.fill(t, Some((values, false)));
+            }
+        }
+
+        /// The versions of key `id`.
+        pub(crate) fn versions(&self, key: i64) -> Vec<V> {
+            let mut out: Vec<V> = Vec::new();
+            for x in 0..GRID {
+                let Some(id) = self.cells[x] else { continue };
+                if x > 0 && self.cells[x - 1] == Some(id) {
+                    continue;
+                }
+                let end = (x..GRID).find(|&y| self.cells[y] != Some(id));
+                let ((email, city), tombstone) = self.contents[id].clone();
+                out.push(V {
+                    id: key,
+                    start: x as i64,
+                    end: end.map_or(OPEN, |e| e as i64),
+                    email,
+                    city,
+                    tombstone,
+                });
+            }
+            out
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    pub(crate) struct Change {
+        pub(crate) key: i64,
+        pub(crate) at: i64,
+        pub(crate) delete: bool,
+        pub(crate) email: Option<String>,
+        pub(crate) city: Option<String>,
+    }
+}
+
+use model::{Change, GRID};
+
+/// Changes of three keys at instants that rise with arrival, each arriving
+/// up to `LATENESS` places late (shuffled within that bound), some at the
+/// same instant, cut into merges of random sizes.
+const LATENESS: usize = 6;
+
+fn arrivals() -> impl Strategy<Value = (Vec<Change>, Vec<usize>)> {
+    let change = (
+        0i64..3,
+        0u8..4,
+        prop::option::of(0u8..3),
+        prop::option::of(0u8..2),
+        0usize..LATENESS,
+    );
+    (
+        prop::collection::vec(change, 1..80),
+        prop::collection::vec(1usize..8, 80),
+    )
+        .prop_map(|(raw, cuts)| {
+            let n = raw.len();
+            let mut placed: Vec<(usize, Change)> = raw
+                .into_iter()
+                .enumerate()
+                .map(|(i, (key, kind, email, city, delay))| {
+                    // Instants rising with i over the grid (its last instant
+                    // left for the open end); past 46 changes some share one.
+                    let at = (i * (GRID - 2) / n) as i64;
+                    let change = Change {
+                        key,
+                        at,
+                        delete: kind == 0,
+                        email: email.map(|e| format!("e{e}")),
+                        city: city.map(|c| format!("c{c}")),
+                    };
+                    (i + delay, change)
+                })
+                .collect();
+            placed.sort_by_key(|(slot, _)| *slot);
+            (placed.into_iter().map(|(_, c)| c).collect(), cuts)
+        })
+}
+
+fn batch(rows: &[Change]) -> RecordBatch {
+    let tuples: Vec<Row<'_>> = rows
+        .iter()
+        .map(|c| {
+            let op = if c.delete { "DELETE" } else { "UPSERT" };
+            (c.key, c.email.as_deref(), c.city.as_deref(), op, c.at)
+        })
+        .collect();
+    changes(&tuples)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn history_matches_the_row_by_row_model_after_every_merge_with_late_arrivals(
+        (arrived, cuts) in arrivals(),
+        tombstones: bool,
+        email_only: bool,
+    ) {
+        let on_delete = if tombstones { Scd2Delete::CloseWithTombstone } else { Scd2Delete::Close };
+        let h = Scd2 {
+            tracked: email_only.then(|| vec!["email".to_string()]),
+            ..history(on_delete)
+        };
+        let mut table = h.create_table(&spec()).unwrap();
+        let mut model: Vec<model::Key> = (0..3).map(|_| model::Key::new()).collect();
+        let (mut from, mut cut) = (0, cuts.iter().cycle());
+        while from < arrived.len() {
+            let to = (from + cut.next().copied().unwrap_or(1)).min(arrived.len());
+            let rows = &arrived[from..to];
+            merge(&h, &spec(), &mut table, &[&batch(rows)], MergeContext::at(0)).unwrap();
+            for c in rows {
+                model[c.key as usize].apply(c, tombstones, email_only);
+            }
+            let expected: Vec<V> = (0..3).flat_map(|k| model[k as usize].versions(k)).collect();
+            prop_assert_eq!(versions(&table), expected, "after rows {}..{}", from, to);
+            assert_sound(&table, !tombstones);
+            from = to;
+        }
+    }
+}
