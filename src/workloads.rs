@@ -121,6 +121,89 @@ impl ScdWorkload {
     }
 }
 
+/// 2024-01-01T12:00:00: the event time of late changes in [`ScdWorkload::event_time`] (µs).
+pub const LATE_AT: i64 = LOADED_AT + 43_200_000_000;
+/// 2024-01-03T00:00:00: the event time of in-order changes in [`ScdWorkload::event_time`] (µs).
+pub const EVENT_AT: i64 = MERGED_AT + 86_400_000_000;
+
+/// A history sequenced by event time and changes against it, late ones included: see
+/// [`ScdWorkload::event_time`].
+#[derive(Debug, Clone)]
+pub struct EventTimeWorkload {
+    /// Two versions per customer: `[LOADED_AT, MERGED_AT)` and `[MERGED_AT, open)`.
+    pub history: RecordBatch,
+    /// The workload's changes with an `event_time` column: the first `late_share` of the
+    /// updates at [`LATE_AT`] (inside each customer's first version), the rest at
+    /// [`EVENT_AT`].
+    pub changes: RecordBatch,
+    /// How many changes are late.
+    pub late: usize,
+}
+
+impl ScdWorkload {
+    /// The target as a history of two versions per customer, and the changes dated by an
+    /// `event_time` column, `late_share` of the updates late (they split each customer's
+    /// first version); the input of the event-time merge benchmark.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrowError`] if the batches cannot be built.
+    pub fn event_time(&self, late_share: f64) -> Result<EventTimeWorkload, ArrowError> {
+        let n = self.target.num_rows();
+        let version = |start: i64, end: i64, current: bool| {
+            append(
+                &self.target,
+                vec![
+                    (
+                        Field::new("start_time", timestamp(), false),
+                        Arc::new(TimestampMicrosecondArray::from(vec![start; n])) as ArrayRef,
+                    ),
+                    (
+                        Field::new("end_time", timestamp(), false),
+                        Arc::new(TimestampMicrosecondArray::from(vec![end; n])),
+                    ),
+                    (
+                        Field::new("is_current", DataType::Boolean, false),
+                        Arc::new(BooleanArray::from(vec![current; n])),
+                    ),
+                ],
+            )
+        };
+        let first = version(LOADED_AT, MERGED_AT, false)?;
+        let second = version(MERGED_AT, OPEN_END_MICROS, true)?;
+        let history = concat_batches(&first.schema(), [&first, &second])?;
+        let rows = self.changes.num_rows();
+        let existing = self.changes.num_rows().min(
+            // Updates come first, then new customers (keys from `n` on).
+            (0..rows)
+                .find(|&r| {
+                    self.changes
+                        .column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .is_some_and(|k| k.value(r) >= n as i64)
+                })
+                .unwrap_or(rows),
+        );
+        let late = ((existing as f64) * late_share).round() as usize;
+        let times: Vec<i64> = (0..rows)
+            .map(|r| if r < late { LATE_AT } else { EVENT_AT })
+            .collect();
+        let changes = append(
+            &self.changes,
+            vec![(
+                Field::new("event_time", timestamp(), false),
+                Arc::new(TimestampMicrosecondArray::from(times)) as ArrayRef,
+            )],
+        )?;
+        Ok(EventTimeWorkload {
+            history,
+            changes,
+            late,
+        })
+    }
+}
+
 fn timestamp() -> DataType {
     crate::scd::TIMESTAMP
 }

@@ -9,9 +9,9 @@
 //! the key's earliest change onwards, so an in-order change reads one version
 //! and a late one the few after its time, whatever the length of history.
 
+use arrow::array::UInt32Array;
 use arrow::array::{Array, ArrayRef, BooleanArray, DynComparator, RecordBatch, make_comparator};
-use arrow::compute::{SortOptions, interleave};
-use hashbrown::HashMap;
+use arrow::compute::{SortOptions, concat, interleave, take};
 use rayon::prelude::*;
 
 use crate::assemble::system_column;
@@ -189,7 +189,8 @@ pub(crate) fn merge_by_event_time(
             "a history sequenced by event time needs a timestamp sequence column (TIMESTAMP_NTZ)",
         ));
     }
-    let groups = group_by_key(&changes);
+    let (order, ranges) = group_by_key(&changes);
+    let groups: Vec<&[usize]> = ranges.iter().map(|r| &order[r.clone()]).collect();
     let event_time = |row: usize| event_time_of(&changes, spec, context, row);
     // The versions each key's changes can touch: from the one holding its
     // earliest change onwards.
@@ -243,28 +244,30 @@ fn versions(table: &Table) -> Result<&crate::versions::VersionIndex> {
         })
 }
 
-/// Applicable change rows grouped by key, keys in order of first appearance,
-/// each key's rows in arrival order: the history is the one the rows make
-/// applied one by one, however arrivals are cut into merges. (A stream's
-/// change set has no order within a key: there, as in the winner engine, a
-/// DELETE comes before an INSERT.)
-fn group_by_key(changes: &Changes) -> Vec<Vec<usize>> {
-    let mut position: HashMap<KeyRef<'_>, usize> = HashMap::new();
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for row in (0..changes.ops.len()).filter(|&r| changes.ops[r].is_some()) {
-        let next = groups.len();
-        let at = *position.entry(changes.key(row)).or_insert(next);
-        if at == next {
-            groups.push(Vec::new());
-        }
-        groups[at].push(row);
-    }
+/// Applicable change rows grouped by key (keys in key order), each key's
+/// rows in arrival order: the history is the one the rows make applied one
+/// by one, however arrivals are cut into merges. (A stream's change set has
+/// no order within a key: there, as in the winner engine, a DELETE comes
+/// before an INSERT.) Returns the rows and each key's range of them: one
+/// sort, no allocation per key.
+fn group_by_key(changes: &Changes) -> (Vec<usize>, Vec<std::ops::Range<usize>>) {
+    let mut order: Vec<usize> = (0..changes.ops.len())
+        .filter(|&r| changes.ops[r].is_some())
+        .collect();
     if changes.from_stream {
-        for rows in &mut groups {
-            rows.sort_by_key(|&r| changes.rank(r));
+        order.par_sort_unstable_by_key(|&r| (changes.key(r), changes.rank(r)));
+    } else {
+        order.par_sort_unstable_by_key(|&r| (changes.key(r), r));
+    }
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    for i in 1..=order.len() {
+        if i == order.len() || changes.key(order[i]) != changes.key(order[start]) {
+            ranges.push(start..i);
+            start = i;
         }
     }
-    groups
+    (order, ranges)
 }
 
 /// A change's event time: its sequence, except a stream's DELETE rows, which
@@ -410,11 +413,21 @@ fn finish(
         bad: changes.rejected.len(),
         ..MergeMetrics::default()
     };
-    let written: Vec<&Written> = results.iter().flat_map(|r| &r.written).collect();
+    let in_key_order: Vec<&Written> = results.iter().flat_map(|r| &r.written).collect();
     let removed: Vec<usize> = results
         .iter()
         .flat_map(|r| r.removed.iter().copied())
         .collect();
+    // Written rows grouped by where their values come from, so that each
+    // group is one `take` (see `column_of`); `written_at[i]` is where the
+    // i-th in key order went.
+    let mut by_source: Vec<usize> = (0..in_key_order.len()).collect();
+    by_source.sort_by_key(|&i| source_kind(&in_key_order[i].version.values));
+    let mut written_at = vec![0; by_source.len()];
+    for (position, &i) in by_source.iter().enumerate() {
+        written_at[i] = position;
+    }
+    let written: Vec<&Written> = by_source.iter().map(|&i| in_key_order[i]).collect();
     let written_batch = written_rows(rules, table, changes, stored, &written)?;
     let removed_batch = crate::table::take_batch(
         stored,
@@ -435,18 +448,21 @@ fn finish(
     let mut offset = 0;
     for r in &results {
         let key = changes.key(r.row);
-        let mut list: Vec<(i64, Slot)> = index.all(key)[..r.kept_before]
+        let tail: Vec<(i64, Slot)> = r
+            .tail
             .iter()
-            .map(|&(start, a)| (start, Slot::Stored(a)))
+            .map(|&(start, p)| match p {
+                Pending::Stored(o) => (start, Slot::Stored(addrs[o])),
+                Pending::Written(n) => (start, Slot::Written(written_at[offset + n])),
+            })
             .collect();
-        list.extend(r.tail.iter().map(|&(start, p)| match p {
-            Pending::Stored(o) => (start, Slot::Stored(addrs[o])),
-            Pending::Written(n) => (start, Slot::Written(offset + n)),
-        }));
-        let (latest, latest_row) = match list.last() {
+        // The key's newest version: the tail's last, else the last one kept
+        // before it.
+        let kept_last = r.kept_before.checked_sub(1).map(|i| index.all(key)[i].1);
+        let (latest, latest_row) = match tail.last() {
             Some(&(_, Slot::Stored(a))) => (Some(a), None),
             Some(&(_, Slot::Written(n))) => (None, Some(n)),
-            None => (None, None),
+            None => (kept_last, None),
         };
         let state = KeyState {
             latest,
@@ -454,7 +470,7 @@ fn finish(
             sequence: r.sequence,
         };
         states.push((key, state, latest_row));
-        lists.push((key, list));
+        lists.push((key, r.kept_before, tail));
         offset += r.written.len();
         count(r, &mut metrics);
     }
@@ -484,6 +500,16 @@ fn finish(
     })
 }
 
+/// Which group a written row's values come from: stored versions, changes,
+/// or a mix (overwritten untracked columns).
+fn source_kind(s: &Source) -> u8 {
+    match (s.base, s.patch) {
+        (Base::Stored(_), None) => 0,
+        (Base::Change(_), None) => 1,
+        _ => 2,
+    }
+}
+
 fn count(r: &KeyResult, m: &mut MergeMetrics) {
     m.restitched += r.late;
     let changed = !r.written.is_empty() || !r.removed.is_empty();
@@ -493,6 +519,29 @@ fn count(r: &KeyResult, m: &mut MergeMetrics) {
         (true, false, _) => m.deleted += 1,
         _ => m.updated += 1,
     }
+}
+
+/// The rows `idx` (source, row) of `sources`: one `take` per source when the
+/// rows come grouped by source (they do, but for overwritten untracked
+/// columns), else an interleave.
+fn column_of(sources: &[&dyn Array; 2], idx: &[(usize, usize)]) -> Result<ArrayRef> {
+    let first = idx[0].0;
+    let split = idx
+        .iter()
+        .position(|&(s, _)| s != first)
+        .unwrap_or(idx.len());
+    if idx[split..].iter().any(|&(s, _)| s == first) {
+        return Ok(interleave(sources, idx)?);
+    }
+    let part = |range: &[(usize, usize)]| -> Result<ArrayRef> {
+        let rows = UInt32Array::from_iter_values(range.iter().map(|&(_, r)| r as u32));
+        Ok(take(sources[range[0].0], &rows, None)?)
+    };
+    if split == idx.len() {
+        return part(idx);
+    }
+    let (a, b) = (part(&idx[..split])?, part(&idx[split..])?);
+    Ok(concat(&[a.as_ref(), b.as_ref()])?)
 }
 
 /// The written versions as rows of the target.
@@ -508,16 +557,18 @@ fn written_rows(
     if written.is_empty() {
         return Ok(RecordBatch::new_empty(target));
     }
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
-    for c in 0..business {
-        let untracked = rules.untracked.contains(&c);
-        let sources: [&dyn Array; 2] = [changes.business.column(c), stored.column(c)];
-        let idx: Vec<(usize, usize)> = written
-            .iter()
-            .map(|w| w.version.values.at(untracked))
-            .collect();
-        columns.push(interleave(&sources, &idx)?);
-    }
+    let mut columns: Vec<ArrayRef> = (0..business)
+        .into_par_iter()
+        .map(|c| {
+            let untracked = rules.untracked.contains(&c);
+            let sources: [&dyn Array; 2] = [changes.business.column(c), stored.column(c)];
+            let idx: Vec<(usize, usize)> = written
+                .iter()
+                .map(|w| w.version.values.at(untracked))
+                .collect();
+            column_of(&sources, &idx)
+        })
+        .collect::<Result<_>>()?;
     let system: Vec<_> = written
         .iter()
         .map(|w| {

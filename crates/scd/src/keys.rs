@@ -20,7 +20,7 @@ pub(crate) enum Keys {
 }
 
 /// One key, borrowed from [`Keys`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum KeyRef<'a> {
     Int(i64),
     Bytes(&'a [u8]),

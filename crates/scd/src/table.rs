@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
 pub use crate::segment::TableSnapshot;
 use crate::segment::{Segment, rows_of};
-use crate::versions::{Slot, VersionIndex};
+use crate::versions::{Slot, VersionIndex, VersionTail};
 use crate::{Result, ScdError};
 
 /// The sequence column of [`Table::applied_sequences`] and
@@ -506,15 +506,16 @@ impl Table {
 
     /// Remove the rows at `removed`, append `inserted` (with their row ids),
     /// and record the new key states. Each state may name the row of
-    /// `inserted` that becomes the key's latest row. `versions` gives the
-    /// whole new version list of keys of a table with a version index.
+    /// `inserted` that becomes the key's latest row. `versions` gives, for
+    /// keys of a table with a version index, their versions from a position
+    /// on (those before it stay).
     pub(crate) fn apply(
         &mut self,
         removed: &[RowAddr],
         inserted: &[RecordBatch],
         row_ids: &[u64],
         states: Vec<(KeyRef<'_>, KeyState, Option<usize>)>,
-        versions: Vec<(KeyRef<'_>, Vec<(i64, Slot)>)>,
+        versions: Vec<VersionTail<'_>>,
     ) -> Result<()> {
         if let Some(bad) = inserted
             .iter()
@@ -569,21 +570,18 @@ impl Table {
             }));
         }
         if let Some(index) = &mut self.versions {
-            for (key, list) in versions {
-                let resolved = list
-                    .into_iter()
-                    .map(|(start, slot)| match slot {
-                        Slot::Stored(addr) => (start, addr),
-                        Slot::Written(row) => (
-                            start,
-                            RowAddr {
-                                segment,
-                                row: row as u32,
-                            },
-                        ),
-                    })
-                    .collect();
-                index.set(key, resolved);
+            for (key, from, tail) in versions {
+                let resolved = tail.into_iter().map(|(start, slot)| match slot {
+                    Slot::Stored(addr) => (start, addr),
+                    Slot::Written(row) => (
+                        start,
+                        RowAddr {
+                            segment,
+                            row: row as u32,
+                        },
+                    ),
+                });
+                index.splice(key, from, resolved);
             }
         }
         let mut latest_rows = Vec::new();

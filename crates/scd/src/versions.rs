@@ -29,6 +29,10 @@ pub(crate) enum Slot {
     Written(usize),
 }
 
+/// A key's new versions from a position on: (key, position, versions), what a
+/// merge hands [`crate::Table`] to record.
+pub(crate) type VersionTail<'k> = (KeyRef<'k>, usize, Vec<(i64, Slot)>);
+
 impl VersionIndex {
     pub(crate) fn new(int_keys: bool, start: usize) -> Self {
         Self {
@@ -57,9 +61,20 @@ impl VersionIndex {
         self.keys.get(key).map_or(&[][..], Vec::as_slice)
     }
 
-    /// Replaces the versions of `key`.
-    pub(crate) fn set(&mut self, key: KeyRef<'_>, versions: Vec<(i64, RowAddr)>) {
-        self.keys.insert(key, versions);
+    /// Replaces the versions of `key` from position `from` on by `tail`.
+    pub(crate) fn splice(
+        &mut self,
+        key: KeyRef<'_>,
+        from: usize,
+        tail: impl Iterator<Item = (i64, RowAddr)>,
+    ) {
+        match self.keys.get_mut(key) {
+            Some(list) => {
+                list.truncate(from);
+                list.extend(tail);
+            }
+            None => self.keys.insert(key, tail.collect()),
+        }
     }
 
     /// Adds a version of `key` (a loaded row); call [`VersionIndex::sort`]
