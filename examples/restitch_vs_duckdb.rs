@@ -12,23 +12,12 @@
 
 use clap::Parser;
 use std::error::Error;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use arrow::array::RecordBatch;
-use arrow::csv::WriterBuilder;
 use snowdrift::faker::EntitySpec;
 use snowdrift::scd::{LateChanges, MergeContext, Scd2, TableSpec, load_table, merge};
-use snowdrift::workloads::{MERGED_AT, ScdWorkload};
-
-fn write_csv(path: &Path, batch: &RecordBatch) -> Result<(), Box<dyn Error>> {
-    let mut w = WriterBuilder::new()
-        .with_header(true)
-        .build(File::create(path)?);
-    w.write(batch)?;
-    Ok(())
-}
+use snowdrift::workloads::{MERGED_AT, ScdWorkload, write_csv};
 
 /// Times snowdrift's event-time merge with and without late changes and writes the inputs
 /// and results for the DuckDB peer.

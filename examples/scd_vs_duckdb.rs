@@ -10,23 +10,13 @@
 
 use clap::Parser;
 use std::error::Error;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use arrow::csv::WriterBuilder;
 use snowdrift::faker::EntitySpec;
 use snowdrift::scd::{MergeContext, MergeStrategy, Scd1, Scd2, TableSpec, load_table, merge};
-use snowdrift::workloads::{MERGED_AT, ScdWorkload};
-
-fn write_csv(path: &Path, batch: &RecordBatch) -> Result<(), Box<dyn Error>> {
-    let mut w = WriterBuilder::new()
-        .with_header(true)
-        .build(File::create(path)?);
-    w.write(batch)?;
-    Ok(())
-}
+use snowdrift::workloads::{MERGED_AT, ScdWorkload, write_csv};
 
 /// Writes the SCD workload for the DuckDB peer and times snowdrift's merges on it.
 #[derive(Debug, Parser)]

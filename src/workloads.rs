@@ -52,6 +52,19 @@ pub fn steady_population(
         .build()
 }
 
+/// Writes `batch` to `path` as CSV with a header, for a peer to read.
+///
+/// # Errors
+///
+/// [`ArrowError`] when the file cannot be created or written.
+pub fn write_csv(path: &std::path::Path, batch: &RecordBatch) -> Result<(), ArrowError> {
+    let file = std::fs::File::create(path)?;
+    let mut writer = arrow::csv::WriterBuilder::new()
+        .with_header(true)
+        .build(file);
+    writer.write(batch)
+}
+
 /// A target table's rows and a batch of changes against it.
 #[derive(Debug, Clone)]
 pub struct ScdWorkload {
@@ -100,25 +113,30 @@ impl ScdWorkload {
     /// The target as an SCD-2 history: one current version per customer,
     /// valid from [`LOADED_AT`].
     pub fn scd2_target(&self) -> Result<RecordBatch, ArrowError> {
-        let n = self.target.num_rows();
-        append(
-            &self.target,
-            vec![
-                (
-                    Field::new("start_time", timestamp(), false),
-                    Arc::new(TimestampMicrosecondArray::from(vec![LOADED_AT; n])) as ArrayRef,
-                ),
-                (
-                    Field::new("end_time", timestamp(), false),
-                    Arc::new(TimestampMicrosecondArray::from(vec![OPEN_END_MICROS; n])),
-                ),
-                (
-                    Field::new("is_current", DataType::Boolean, false),
-                    Arc::new(BooleanArray::from(vec![true; n])),
-                ),
-            ],
-        )
+        with_validity(&self.target, LOADED_AT, OPEN_END_MICROS)
     }
+}
+
+/// `rows` as versions of a history, each valid over `[start, end)`.
+fn with_validity(rows: &RecordBatch, start: i64, end: i64) -> Result<RecordBatch, ArrowError> {
+    let n = rows.num_rows();
+    append(
+        rows,
+        vec![
+            (
+                Field::new("start_time", timestamp(), false),
+                Arc::new(TimestampMicrosecondArray::from(vec![start; n])) as ArrayRef,
+            ),
+            (
+                Field::new("end_time", timestamp(), false),
+                Arc::new(TimestampMicrosecondArray::from(vec![end; n])),
+            ),
+            (
+                Field::new("is_current", DataType::Boolean, false),
+                Arc::new(BooleanArray::from(vec![end == OPEN_END_MICROS; n])),
+            ),
+        ],
+    )
 }
 
 /// 2024-01-01T12:00:00: the event time of late changes in [`ScdWorkload::event_time`] (µs).
@@ -150,27 +168,8 @@ impl ScdWorkload {
     /// [`ArrowError`] if the batches cannot be built.
     pub fn event_time(&self, late_share: f64) -> Result<EventTimeWorkload, ArrowError> {
         let n = self.target.num_rows();
-        let version = |start: i64, end: i64, current: bool| {
-            append(
-                &self.target,
-                vec![
-                    (
-                        Field::new("start_time", timestamp(), false),
-                        Arc::new(TimestampMicrosecondArray::from(vec![start; n])) as ArrayRef,
-                    ),
-                    (
-                        Field::new("end_time", timestamp(), false),
-                        Arc::new(TimestampMicrosecondArray::from(vec![end; n])),
-                    ),
-                    (
-                        Field::new("is_current", DataType::Boolean, false),
-                        Arc::new(BooleanArray::from(vec![current; n])),
-                    ),
-                ],
-            )
-        };
-        let first = version(LOADED_AT, MERGED_AT, false)?;
-        let second = version(MERGED_AT, OPEN_END_MICROS, true)?;
+        let first = with_validity(&self.target, LOADED_AT, MERGED_AT)?;
+        let second = with_validity(&self.target, MERGED_AT, OPEN_END_MICROS)?;
         let history = concat_batches(&first.schema(), [&first, &second])?;
         let rows = self.changes.num_rows();
         let existing = self.changes.num_rows().min(
