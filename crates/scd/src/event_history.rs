@@ -207,7 +207,7 @@ pub(crate) fn merge_by_event_time(
         })
         .collect();
     let stored = table.gather(&addrs)?;
-    let validity = Validity::read(&stored, rules)?;
+    let validity = Validity::read(&stored, rules, spec.name())?;
     let compare = Compare {
         tracked: Comparators::new(&changes.business, &stored, &rules.tracked)?,
         untracked: Comparators::new(&changes.business, &stored, &rules.untracked)?,
@@ -289,12 +289,12 @@ struct Validity {
 }
 
 impl Validity {
-    fn read(stored: &RecordBatch, rules: &EventTimeRules) -> Result<Self> {
+    fn read(stored: &RecordBatch, rules: &EventTimeRules, table: &str) -> Result<Self> {
         let column = |name: &str| -> Result<&ArrayRef> {
             stored
                 .column_by_name(name)
                 .ok_or_else(|| crate::ScdError::TargetShape {
-                    table: String::new(),
+                    table: table.to_string(),
                     reason: format!("the history has no column `{name}`"),
                 })
         };
