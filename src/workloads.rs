@@ -172,18 +172,11 @@ impl ScdWorkload {
         let second = with_validity(&self.target, MERGED_AT, OPEN_END_MICROS)?;
         let history = concat_batches(&first.schema(), [&first, &second])?;
         let rows = self.changes.num_rows();
-        let existing = self.changes.num_rows().min(
-            // Updates come first, then new customers (keys from `n` on).
-            (0..rows)
-                .find(|&r| {
-                    self.changes
-                        .column(0)
-                        .as_any()
-                        .downcast_ref::<Int64Array>()
-                        .is_some_and(|k| k.value(r) >= n as i64)
-                })
-                .unwrap_or(rows),
-        );
+        // Updates come first, then new customers (keys from `n` on).
+        let keys = self.changes.column(0).as_any().downcast_ref::<Int64Array>();
+        let existing = keys.map_or(rows, |k| {
+            (0..rows).find(|&r| k.value(r) >= n as i64).unwrap_or(rows)
+        });
         let late = ((existing as f64) * late_share).round() as usize;
         let times: Vec<i64> = (0..rows)
             .map(|r| if r < late { LATE_AT } else { EVENT_AT })
