@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .sequence("event_time")
         .build()?;
     let history = Scd2 {
-        late: LateChanges::Restitch,
+        late: LateChanges::RESTITCH_ANY,
         ..Scd2::default()
     };
     for (name, share) in [("in_order", 0.0), ("late", args.late_share)] {

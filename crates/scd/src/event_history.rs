@@ -19,11 +19,13 @@ use crate::changes::Changes;
 use crate::changeset::ChangeSet;
 use crate::event_time::{Effect, Event, Version, VersionValues, apply};
 use crate::keys::KeyRef;
-use crate::merge::{MergeContext, MergeMetrics, MergeOutcome, times};
+use crate::merge::{
+    LateChange, MergeContext, MergeMetrics, MergeOutcome, rejections, take_rows, times,
+};
 use crate::scd2::{OPEN_END_MICROS, ValidityColumns, system_values};
 use crate::spec::ChangeFormat;
 use crate::table::{KeyState, RowAddr, Table};
-use crate::versions::Slot;
+use crate::versions::{Slot, WindowColumns, horizon, newest_time};
 use crate::{ChangeOp, Result, TableSpec};
 
 /// What the engine needs to know of a history sequenced by event time (see
@@ -38,6 +40,20 @@ pub struct EventTimeRules {
     pub tracked: Vec<usize>,
     /// Compared columns that are overwritten in the version a change falls in.
     pub untracked: Vec<usize>,
+    /// How late a change may be, in µs (see [`crate::LateChanges::Restitch`]);
+    /// `None`: any lateness.
+    pub within: Option<i64>,
+}
+
+impl EventTimeRules {
+    /// The columns and bound a table keeps its window of versions by.
+    pub(crate) fn window(&self, table: &Table) -> Result<WindowColumns> {
+        Ok(WindowColumns {
+            start: table.column_index(&self.columns.start)?,
+            end: table.column_index(&self.columns.end)?,
+            within: self.within,
+        })
+    }
 }
 
 /// Where a version's business values come from: a stored version (a row of
@@ -151,8 +167,13 @@ struct KeyResult {
     removed: Vec<usize>,
     live_before: bool,
     live_after: bool,
-    /// Changes that came before the key's newest version.
-    late: usize,
+    /// Changes that came before the key's newest version and were put in
+    /// their place.
+    restitched: usize,
+    /// Changes before the key's horizon, rejected.
+    too_late: Vec<LateChange>,
+    /// The key's horizon after the merge (with a bounded lateness).
+    horizon: Option<i64>,
     sequence: Option<i64>,
 }
 
@@ -173,14 +194,14 @@ pub(crate) fn merge_by_event_time(
     batches: &[&RecordBatch],
     context: MergeContext,
 ) -> Result<MergeOutcome> {
-    if table.retires() {
+    if table.retires() && rules.within.is_none() {
         return Err(spec.invalid(
-            "a history sequenced by event time keeps its closed versions in the table: it cannot retire them (Table::retire_superseded)",
+            "a history that accepts changes of any lateness keeps every version in the table: it cannot retire them (Table::retire_superseded); bound the lateness (LateChanges::Restitch { within })",
         ));
     }
-    if table.versions().is_none() {
-        let start = table.column_index(&rules.columns.start)?;
-        table.index_versions(start)?;
+    let window = rules.window(table)?;
+    if table.versions().map(|v| v.columns()) != Some(window) {
+        table.index_versions(window)?;
     }
     let changes = Changes::read(spec, table, batches)?;
     let applicable = changes.ops.iter().filter(|o| o.is_some()).count();
@@ -339,12 +360,30 @@ fn restitch_key(
     let mut versions: Vec<Version<Source>> =
         (first..first + len).map(|r| validity.version(r)).collect();
     let newest_start = versions.last().map(|v| v.start);
-    let mut late = 0;
+    let horizon_of = |versions: &[Version<Source>]| {
+        let v = versions.last()?;
+        Some((
+            newest_time(v.start, v.end),
+            horizon(v.start, v.end, rules.within)?,
+        ))
+    };
+    let (mut restitched, mut too_late, mut sequence) = (0, Vec::new(), state.sequence);
     for &row in rows {
         let at = event_time(row);
-        if newest_start.is_some_and(|s| at < s) {
-            late += 1;
+        if let Some((newest, h)) = horizon_of(&versions)
+            && at < h
+        {
+            too_late.push(LateChange {
+                row,
+                sequence: at,
+                applied_sequence: newest,
+            });
+            continue;
         }
+        if newest_start.is_some_and(|s| at < s) {
+            restitched += 1;
+        }
+        sequence = sequence.max(changes.sequence.as_ref().map(|s| s[row]));
         let event = match changes.ops[row] {
             Some(ChangeOp::Delete) => Event::Delete { at },
             _ => Event::Upsert {
@@ -360,11 +399,6 @@ fn restitch_key(
     let live_after = versions
         .last()
         .is_some_and(|v| v.end == OPEN_END_MICROS && !v.tombstone);
-    let sequence = rows
-        .iter()
-        .filter_map(|&r| changes.sequence.as_ref().map(|s| s[r]))
-        .max()
-        .max(state.sequence);
     let mut result = KeyResult {
         row: rows[0],
         tail: Vec::with_capacity(versions.len()),
@@ -373,7 +407,9 @@ fn restitch_key(
         removed: Vec::new(),
         live_before: state.live,
         live_after,
-        late,
+        restitched,
+        horizon: horizon_of(&versions).map(|(_, h)| h),
+        too_late,
         sequence,
     };
     let mut kept = vec![false; len];
@@ -484,6 +520,15 @@ fn finish(
         states,
         lists,
     )?;
+    let horizons: Vec<(KeyRef<'_>, i64)> = results
+        .iter()
+        .filter_map(|r| Some((changes.key(r.row), r.horizon?)))
+        .collect();
+    table.retire_before(&horizons)?;
+    let mut late: Vec<LateChange> = results.into_iter().flat_map(|r| r.too_late).collect();
+    late.sort_unstable_by_key(|l| l.row);
+    let late_rows = take_rows(&changes.business, late.iter().map(|l| l.row))?;
+    let late_rows = RecordBatch::try_new(spec.schema().clone(), late_rows.columns().to_vec())?;
     let change_set =
         ChangeSet::from_mutation(removed_batch, removed_ids, vec![written_batch], written_ids);
     let applied_sequences = match spec.sequence() {
@@ -493,9 +538,9 @@ fn finish(
     Ok(MergeOutcome {
         metrics,
         changes: change_set,
-        late: Vec::new(),
-        late_rows: RecordBatch::new_empty(spec.schema().clone()),
-        rejected: changes.rejected.clone(),
+        rejected: rejections(changes.rejected.clone(), &late, spec),
+        late,
+        late_rows,
         applied_sequences,
     })
 }
@@ -511,7 +556,8 @@ fn source_kind(s: &Source) -> u8 {
 }
 
 fn count(r: &KeyResult, m: &mut MergeMetrics) {
-    m.restitched += r.late;
+    m.restitched += r.restitched;
+    m.late += r.too_late.len();
     let changed = !r.written.is_empty() || !r.removed.is_empty();
     match (r.live_before, r.live_after, changed) {
         (_, _, false) => m.unchanged += 1,

@@ -331,8 +331,8 @@ pub fn create_table(strategy: &dyn MergeStrategy, spec: &TableSpec) -> Result<Ta
 /// (rebuilt from its rows).
 fn index_versions(strategy: &dyn MergeStrategy, spec: &TableSpec, table: &mut Table) -> Result<()> {
     if let Some(rules) = strategy.event_time_rules(spec)? {
-        let start = table.column_index(&rules.columns.start)?;
-        table.index_versions(start)?;
+        let window = rules.window(table)?;
+        table.index_versions(window)?;
     }
     Ok(())
 }
@@ -566,7 +566,11 @@ pub fn merge(
 }
 
 /// The bad rows and the late ones, in row order.
-fn rejections(bad: Vec<Rejection>, late: &[LateChange], spec: &TableSpec) -> Vec<Rejection> {
+pub(crate) fn rejections(
+    bad: Vec<Rejection>,
+    late: &[LateChange],
+    spec: &TableSpec,
+) -> Vec<Rejection> {
     let column = spec.sequence().map(str::to_string);
     let mut all = bad;
     all.extend(late.iter().map(|l| Rejection {
@@ -672,7 +676,10 @@ fn classify(
     (winners, states, late)
 }
 
-fn take_rows(batch: &RecordBatch, rows: impl Iterator<Item = usize>) -> Result<RecordBatch> {
+pub(crate) fn take_rows(
+    batch: &RecordBatch,
+    rows: impl Iterator<Item = usize>,
+) -> Result<RecordBatch> {
     let idx = UInt32Array::from_iter_values(rows.map(|r| r as u32));
     crate::table::take_batch(batch, &idx)
 }

@@ -59,6 +59,7 @@ pub enum Scd2Delete {
 /// What a Type 2 table does with a change older than its key's newest
 /// version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum LateChanges {
     /// Versions follow the order changes are merged in: a change whose
     /// sequence is below its key's applied sequence is late, changes nothing
@@ -68,7 +69,27 @@ pub enum LateChanges {
     /// History is sequenced by event time (the spec's sequence, a timestamp):
     /// every change, late ones included, is put in its place among the key's
     /// versions. See `docs/scd.md`, "History by event time".
-    Restitch,
+    Restitch {
+        /// How late a change may be, measured back from its key's newest
+        /// event time (the newest version's start, or its end once the key
+        /// is deleted): a change before that *horizon* is rejected as late,
+        /// and the key's versions that ended before it may leave memory
+        /// ([`crate::Table::retire_superseded`]). `None`: any lateness; the
+        /// table then keeps every version and cannot retire any.
+        within: Option<std::time::Duration>,
+    },
+}
+
+impl LateChanges {
+    /// Restitching with no bound on lateness.
+    pub const RESTITCH_ANY: LateChanges = LateChanges::Restitch { within: None };
+
+    /// Restitching changes up to `within` late.
+    pub fn restitch_within(within: std::time::Duration) -> Self {
+        LateChanges::Restitch {
+            within: Some(within),
+        }
+    }
 }
 
 /// SCD Type 2: every change of a tracked column closes the current version
@@ -204,9 +225,13 @@ impl MergeStrategy for Scd2 {
     }
 
     fn event_time_rules(&self, spec: &TableSpec) -> Result<Option<EventTimeRules>> {
-        if self.late != LateChanges::Restitch {
+        let LateChanges::Restitch { within } = self.late else {
             return Ok(None);
-        }
+        };
+        let within = within
+            .map(|w| i64::try_from(w.as_micros()))
+            .transpose()
+            .map_err(|_| spec.invalid("the lateness bound is too large to be a time in µs"))?;
         if spec.sequence().is_none() {
             return Err(spec.invalid(
                 "late changes can be re-stitched only in a history sequenced by event time: give the spec a timestamp sequence column",
@@ -223,6 +248,7 @@ impl MergeStrategy for Scd2 {
             tombstones: self.tombstones(),
             tracked,
             untracked,
+            within,
         }))
     }
 

@@ -7,7 +7,7 @@
 //! table goes, so the work per merge stays proportional to the change
 //! (amortised), never to the table.
 
-use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, UInt64Array};
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{CastOptions, cast_with_options, concat_batches, filter_record_batch, take};
 use arrow::datatypes::{DataType, SchemaRef};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
 pub use crate::segment::TableSnapshot;
 use crate::segment::{Segment, rows_of};
-use crate::versions::{Slot, VersionIndex, VersionTail};
+use crate::versions::{Slot, VersionIndex, VersionTail, WindowColumns, horizon};
 use crate::{Result, ScdError};
 
 /// The sequence column of [`Table::applied_sequences`] and
@@ -137,13 +137,13 @@ impl Table {
         })
     }
 
-    /// Indexes every row of each key by the timestamp column at `start`
-    /// (a history sequenced by event time; see [`crate::EventTimeRules`]).
-    pub(crate) fn index_versions(&mut self, start: usize) -> Result<()> {
-        let mut index = VersionIndex::new(matches!(self.keys, KeyMap::Int(_)), start);
+    /// Indexes every row of each key by its start (a history sequenced by
+    /// event time; see [`crate::EventTimeRules`]).
+    pub(crate) fn index_versions(&mut self, columns: WindowColumns) -> Result<()> {
+        let mut index = VersionIndex::new(matches!(self.keys, KeyMap::Int(_)), columns);
         for (segment, s) in self.segments.iter().enumerate() {
             let keys = self.encode_keys(&self.key_columns(&s.batch)?)?;
-            let starts = crate::merge::times(s.batch.column(start))?;
+            let starts = crate::merge::times(s.batch.column(columns.start))?;
             for row in (0..s.batch.num_rows()).filter(|&r| !s.deleted[r]) {
                 let addr = RowAddr {
                     segment: segment as u32,
@@ -155,6 +155,55 @@ impl Table {
         index.sort();
         self.versions = Some(index);
         Ok(())
+    }
+
+    /// Retires, for each `(key, horizon)`, the versions before the one
+    /// holding the horizon: no change the key still accepts reads them (see
+    /// [`crate::LateChanges::Restitch`]). Nothing when the table does not
+    /// retire rows.
+    pub(crate) fn retire_before(&mut self, horizons: &[(KeyRef<'_>, i64)]) -> Result<()> {
+        let Some(index) = self.versions.as_mut().filter(|_| self.retire) else {
+            return Ok(());
+        };
+        let mut gone = Vec::new();
+        for &(key, horizon) in horizons {
+            let n = index.before_horizon(key, horizon);
+            gone.extend(index.drain_front(key, n));
+        }
+        self.retire_rows(&gone)
+    }
+
+    /// The versions of every key that lie before its horizon (after a load).
+    fn outside_window(&self) -> Result<Vec<RowAddr>> {
+        let Some(index) = self.versions.as_ref().filter(|_| self.retire) else {
+            return Ok(Vec::new());
+        };
+        let columns = index.columns();
+        if columns.within.is_none() {
+            return Ok(Vec::new());
+        }
+        let read = |c: usize| -> Result<Vec<Int64Array>> {
+            self.segments
+                .iter()
+                .map(|s| crate::merge::times(s.batch.column(c)))
+                .collect()
+        };
+        let (starts, ends) = (read(columns.start)?, read(columns.end)?);
+        let mut gone = Vec::new();
+        for list in index.iter() {
+            let Some(&(_, newest)) = list.last() else {
+                continue;
+            };
+            let (s, r) = (newest.segment as usize, newest.row as usize);
+            let Some(h) = horizon(starts[s].value(r), ends[s].value(r), columns.within) else {
+                continue;
+            };
+            let n = list
+                .partition_point(|&(start, _)| start <= h)
+                .saturating_sub(1);
+            gone.extend(list[..n].iter().map(|&(_, a)| a));
+        }
+        Ok(gone)
     }
 
     /// Whether rows that stop being their key's latest leave the table.
@@ -540,7 +589,10 @@ impl Table {
         }
         // A key's previous latest row that is still here and is no longer
         // its latest (an SCD-2 version closed earlier, superseded now).
-        let superseded: Vec<RowAddr> = if self.retire {
+        // (A history sequenced by event time retires by its lateness window
+        // instead: `Table::retire_before`.)
+        let winner_retire = self.retire && self.versions.is_none();
+        let superseded: Vec<RowAddr> = if winner_retire {
             states
                 .iter()
                 .filter(|(_, _, latest_row)| latest_row.is_some())
@@ -595,7 +647,7 @@ impl Table {
             }
             self.keys.insert(key, state);
         }
-        if self.retire {
+        if winner_retire {
             let mut gone = superseded;
             if n > 0 {
                 // Written rows that are not their key's latest: closed versions.
@@ -671,14 +723,22 @@ impl Table {
             deleted: vec![false; n],
             deleted_count: 0,
         }));
-        if self.retire {
+        let window = self.versions.as_ref().map(VersionIndex::columns);
+        if self.retire && window.is_none() {
             let gone = self.superseded_in(segment, &keys);
             self.retire_rows(&gone)?;
         }
         self.compact()?;
-        // Loaded rows are versions too: the index is rebuilt with them.
-        if let Some(start) = self.versions.as_ref().map(VersionIndex::start_column) {
-            self.index_versions(start)?;
+        // Loaded rows are versions too: the index is rebuilt with them, and
+        // versions outside the lateness window retire.
+        if let Some(columns) = window {
+            self.index_versions(columns)?;
+            let gone = self.outside_window()?;
+            if !gone.is_empty() {
+                self.retire_rows(&gone)?;
+                self.compact()?;
+                self.index_versions(columns)?;
+            }
         }
         Ok(())
     }

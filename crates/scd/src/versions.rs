@@ -15,8 +15,36 @@ use crate::table::RowAddr;
 #[derive(Debug, Clone)]
 pub(crate) struct VersionIndex {
     keys: KeyMap<Vec<(i64, RowAddr)>>,
-    /// The table's start column.
-    start: usize,
+    columns: WindowColumns,
+}
+
+/// What a table needs to keep the versions of a lateness window: the
+/// validity columns and the bound (see [`crate::LateChanges::Restitch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WindowColumns {
+    /// The start column.
+    pub(crate) start: usize,
+    /// The end column.
+    pub(crate) end: usize,
+    /// How late a change may be (µs); `None`: any lateness.
+    pub(crate) within: Option<i64>,
+}
+
+/// The horizon of a key whose newest version is `[start, end)`: changes
+/// before it are too late, and versions that ended before it are read by no
+/// merge again. `None` without a bound.
+pub(crate) fn horizon(start: i64, end: i64, within: Option<i64>) -> Option<i64> {
+    within.map(|w| newest_time(start, end).saturating_sub(w))
+}
+
+/// The newest event time of a key whose newest version is `[start, end)`:
+/// its start while open, its end once closed.
+pub(crate) fn newest_time(start: i64, end: i64) -> i64 {
+    if end == crate::scd2::OPEN_END_MICROS {
+        start
+    } else {
+        end
+    }
 }
 
 /// Where a version of a merge's result lives: a row the table already has,
@@ -34,16 +62,35 @@ pub(crate) enum Slot {
 pub(crate) type VersionTail<'k> = (KeyRef<'k>, usize, Vec<(i64, Slot)>);
 
 impl VersionIndex {
-    pub(crate) fn new(int_keys: bool, start: usize) -> Self {
+    pub(crate) fn new(int_keys: bool, columns: WindowColumns) -> Self {
         Self {
             keys: KeyMap::new(int_keys),
-            start,
+            columns,
         }
     }
 
-    /// The index of the start column it is built on.
-    pub(crate) fn start_column(&self) -> usize {
-        self.start
+    /// The columns and bound it is built on.
+    pub(crate) fn columns(&self) -> WindowColumns {
+        self.columns
+    }
+
+    /// How many versions of `key` come before the one holding `horizon` (or
+    /// the first after it): those no change at or after the horizon reads.
+    pub(crate) fn before_horizon(&self, key: KeyRef<'_>, horizon: i64) -> usize {
+        self.holding_or_after(key, horizon).0
+    }
+
+    /// Removes the first `n` versions of `key`, returning their rows.
+    pub(crate) fn drain_front(&mut self, key: KeyRef<'_>, n: usize) -> Vec<RowAddr> {
+        match self.keys.get_mut(key) {
+            Some(list) => list.drain(..n.min(list.len())).map(|(_, a)| a).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every key's versions.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[(i64, RowAddr)]> {
+        self.keys.values().map(Vec::as_slice)
     }
 
     /// The versions of `key` from the one holding `t` (or the first after

@@ -32,7 +32,7 @@ fn spec() -> TableSpec {
 
 fn history(on_delete: Scd2Delete) -> Scd2 {
     Scd2 {
-        late: LateChanges::Restitch,
+        late: LateChanges::RESTITCH_ANY,
         on_delete,
         ..Scd2::default()
     }
@@ -313,7 +313,7 @@ fn restitching_needs_a_sequence_and_deletes_that_are_not_ignored() {
 }
 
 #[test]
-fn a_history_that_retires_closed_versions_cannot_restitch() {
+fn a_history_accepting_any_lateness_cannot_retire_closed_versions() {
     let h = history(Scd2Delete::Close);
     let mut t = h.create_table(&spec()).unwrap();
     t.retire_superseded(true);
@@ -326,6 +326,99 @@ fn a_history_that_retires_closed_versions_cannot_restitch() {
     )
     .unwrap_err();
     assert!(matches!(err, ScdError::InvalidSpec { .. }), "{err}");
+}
+
+fn within(micros: u64) -> Scd2 {
+    Scd2 {
+        late: LateChanges::restitch_within(std::time::Duration::from_micros(micros)),
+        ..Scd2::default()
+    }
+}
+
+#[test]
+fn a_change_before_its_keys_horizon_is_rejected_as_late() {
+    // Newest event time 30, lateness 15: the horizon is 15.
+    let h = within(15);
+    let mut t = two_versions(&h);
+    let out = apply(&h, &mut t, &[(1, Some("x"), None, "UPDATE", 12)]);
+    assert_eq!(out.metrics.late, 1);
+    assert_eq!(out.late.len(), 1);
+    assert_eq!(
+        (out.late[0].sequence, out.late[0].applied_sequence),
+        (12, 30)
+    );
+    assert_eq!(out.late_rows.num_rows(), 1);
+    assert!(matches!(
+        out.rejected.as_slice(),
+        [r] if r.reason == snowdrift_scd::RejectReason::Late && r.row == 0
+    ));
+    assert_eq!(versions(&t), [v(1, 10, 30, "a"), v(1, 30, OPEN, "c")]);
+    let out = apply(&h, &mut t, &[(1, Some("b"), None, "UPDATE", 15)]);
+    assert_eq!((out.metrics.late, out.metrics.restitched), (0, 1));
+    assert_eq!(
+        versions(&t),
+        [v(1, 10, 15, "a"), v(1, 15, 30, "b"), v(1, 30, OPEN, "c")]
+    );
+}
+
+#[test]
+fn a_deleted_keys_horizon_is_measured_from_its_delete() {
+    let h = within(5);
+    let mut t = two_versions(&h);
+    apply(&h, &mut t, &[(1, None, None, "DELETE", 40)]);
+    // Newest event time 40 (the delete), horizon 35: 33 is too late, 36 is not.
+    let out = apply(&h, &mut t, &[(1, Some("x"), None, "UPDATE", 33)]);
+    assert_eq!(out.metrics.late, 1);
+    apply(&h, &mut t, &[(1, Some("d"), None, "UPDATE", 36)]);
+    assert_eq!(
+        versions(&t),
+        [v(1, 10, 30, "a"), v(1, 30, 36, "c"), v(1, 36, 40, "d")]
+    );
+}
+
+#[test]
+fn versions_that_ended_before_the_horizon_leave_a_retiring_table() {
+    let h = within(5);
+    let mut t = h.create_table(&spec()).unwrap();
+    t.retire_superseded(true);
+    apply(&h, &mut t, &[(1, Some("a"), None, "INSERT", 10)]);
+    apply(&h, &mut t, &[(1, Some("c"), None, "UPDATE", 30)]);
+    // Horizon 25 lies in [10, 30): that version is still needed.
+    assert!(t.take_retired().unwrap().is_none());
+    apply(&h, &mut t, &[(1, Some("d"), None, "UPDATE", 40)]);
+    // Horizon 35: [10, 30) is read by no acceptable change any more.
+    let (gone, _) = t.take_retired().unwrap().unwrap();
+    assert_eq!(versions_of(&gone), [v(1, 10, 30, "a")]);
+    assert_eq!(versions(&t), [v(1, 30, 40, "c"), v(1, 40, OPEN, "d")]);
+    // A late change inside the window is still put in its place; the part
+    // of [30, 40) before it now ends at the horizon and leaves too.
+    apply(&h, &mut t, &[(1, Some("b"), None, "UPDATE", 35)]);
+    let (gone, _) = t.take_retired().unwrap().unwrap();
+    assert_eq!(versions_of(&gone), [v(1, 30, 35, "c")]);
+    assert_eq!(versions(&t), [v(1, 35, 40, "b"), v(1, 40, OPEN, "d")]);
+}
+
+#[test]
+fn a_reloaded_retiring_history_keeps_only_its_window() {
+    let h = within(5);
+    let whole = {
+        let mut t = h.create_table(&spec()).unwrap();
+        apply(&h, &mut t, &[(1, Some("a"), None, "INSERT", 10)]);
+        apply(&h, &mut t, &[(1, Some("c"), None, "UPDATE", 30)]);
+        apply(&h, &mut t, &[(1, Some("d"), None, "UPDATE", 40)]);
+        t
+    };
+    let (rows, ids) = whole.to_batch_with_row_ids().unwrap();
+    let mut t = h.create_table(&spec()).unwrap();
+    t.retire_superseded(true);
+    snowdrift_scd::load_into(&h, &mut t, rows, ids.values()).unwrap();
+    let (gone, _) = t.take_retired().unwrap().unwrap();
+    assert_eq!(versions_of(&gone), [v(1, 10, 30, "a")]);
+    apply(&h, &mut t, &[(1, Some("b"), None, "UPDATE", 36)]);
+    assert_eq!(
+        versions(&t),
+        [v(1, 30, 36, "c"), v(1, 36, 40, "b"), v(1, 40, OPEN, "d")]
+    );
 }
 
 #[test]
@@ -379,6 +472,27 @@ mod model {
                     break;
                 }
                 self.cells[x] = id;
+            }
+        }
+
+        /// The newest event time: the last instant with a version, plus one
+        /// when that version has ended (its end), else its start.
+        fn newest(&self) -> Option<i64> {
+            let last = self.cells.iter().rposition(Option::is_some)?;
+            if last == GRID - 1 {
+                let id = self.cells[last];
+                let start = (0..=last).rev().take_while(|&x| self.cells[x] == id).last();
+                start.map(|s| s as i64)
+            } else {
+                Some(last as i64 + 1)
+            }
+        }
+
+        /// Whether a change at `at` is accepted with lateness bound `within`.
+        pub(crate) fn accepts(&self, at: i64, within: Option<i64>) -> bool {
+            match (self.newest(), within) {
+                (Some(newest), Some(w)) => at >= newest - w,
+                _ => true,
             }
         }
 
@@ -512,24 +626,48 @@ proptest! {
         (arrived, cuts) in arrivals(),
         tombstones: bool,
         email_only: bool,
+        bound in prop::option::of(0i64..8),
+        retire: bool,
     ) {
         let on_delete = if tombstones { Scd2Delete::CloseWithTombstone } else { Scd2Delete::Close };
+        let late = match bound {
+            Some(w) => LateChanges::restitch_within(std::time::Duration::from_micros(w as u64)),
+            None => LateChanges::RESTITCH_ANY,
+        };
         let h = Scd2 {
             tracked: email_only.then(|| vec!["email".to_string()]),
+            late,
             ..history(on_delete)
         };
+        let retire = retire && bound.is_some();
         let mut table = h.create_table(&spec()).unwrap();
+        table.retire_superseded(retire);
+        let mut retired: Vec<V> = Vec::new();
         let mut model: Vec<model::Key> = (0..3).map(|_| model::Key::new()).collect();
         let (mut from, mut cut) = (0, cuts.iter().cycle());
         while from < arrived.len() {
             let to = (from + cut.next().copied().unwrap_or(1)).min(arrived.len());
             let rows = &arrived[from..to];
-            merge(&h, &spec(), &mut table, &[&batch(rows)], MergeContext::at(0)).unwrap();
-            for c in rows {
-                model[c.key as usize].apply(c, tombstones, email_only);
+            let out = merge(&h, &spec(), &mut table, &[&batch(rows)], MergeContext::at(0)).unwrap();
+            let mut too_late = Vec::new();
+            for (i, c) in rows.iter().enumerate() {
+                let key = &mut model[c.key as usize];
+                if key.accepts(c.at, bound) {
+                    key.apply(c, tombstones, email_only);
+                } else {
+                    too_late.push(i);
+                }
             }
+            let late_rows: Vec<usize> = out.late.iter().map(|l| l.row).collect();
+            prop_assert_eq!(late_rows, too_late, "late rows of {}..{}", from, to);
+            if let Some((gone, _)) = table.take_retired().unwrap() {
+                retired.extend(versions_of(&gone));
+            }
+            let mut whole = versions(&table);
+            whole.extend(retired.iter().cloned());
+            whole.sort();
             let expected: Vec<V> = (0..3).flat_map(|k| model[k as usize].versions(k)).collect();
-            prop_assert_eq!(versions(&table), expected, "after rows {}..{}", from, to);
+            prop_assert_eq!(whole, expected, "after rows {}..{}", from, to);
             assert_sound(&table, !tombstones);
             from = to;
         }
