@@ -74,8 +74,7 @@ async fn caught_up(
 ) -> Result<bool, Box<dyn Error>> {
     Ok(
         warehouse.copy_history(&spec.raw_table).await?.len() >= files
-            && !warehouse.stream_has_data(&spec.raw_stream).await?
-            && !warehouse.stream_has_data(&spec.current_stream).await?,
+            && !warehouse.pipeline_has_data(spec).await?,
     )
 }
 

@@ -27,7 +27,7 @@ use crate::replay::{
 };
 use crate::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
 use crate::verify::{CheckError, check_run, freshness};
-use crate::warehouse::{PipelineSpec, Schedule};
+use crate::warehouse::{PipelineSpec, Schedule, WarehouseExt};
 
 pub use args::RunArgs;
 use backend::Backend;
@@ -380,9 +380,7 @@ async fn caught_up(
         loaded,
         rows,
     });
-    Ok(loaded >= staged
-        && !warehouse.stream_has_data(&spec.raw_stream).await?
-        && !warehouse.stream_has_data(&spec.current_stream).await?)
+    Ok(loaded >= staged && !warehouse.pipeline_has_data(spec).await?)
 }
 
 /// Checks the tables against the ground truth rebuilt in the runs' grouping.

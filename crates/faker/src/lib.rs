@@ -46,6 +46,7 @@ mod locale;
 mod options;
 mod planner;
 mod population;
+mod restitch;
 mod rng;
 mod spec;
 mod stream;

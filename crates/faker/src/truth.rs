@@ -14,6 +14,9 @@
 //! - with event-time order, a winner older than the key's latest applied
 //!   change is *late*: it changes nothing and is listed by
 //!   [`GroundTruth::late_rows`] (the dead-letter output).
+//!
+//! Under [`VersionOrder::Restitch`] there are no winners: every row is put in
+//! its place among its key's versions by event time (see `restitch.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use arrow::array::{
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::restitch::Restitched;
 use crate::{ChangeStream, EntitySpec, FakerError, Operation, Result};
 
 /// 9999-12-31T00:00:00, the original's "open" end time, in microseconds.
@@ -44,31 +48,40 @@ pub enum VersionOrder {
     /// applied one is rejected as late, as a pipeline with a declared
     /// sequence column does. Versions carry no times (as with `Arrival`).
     Sequence,
+    /// A history sequenced by the event-time column with late changes put
+    /// in their place, one row at a time in load order (snowdrift-scd's
+    /// `LateChanges::Restitch`): a change before its key's newest event time
+    /// minus `within` is rejected as late; `None` accepts any lateness. The
+    /// expected SCD-1 table holds each key's latest change by event time.
+    Restitch {
+        /// How late a change may be.
+        within: Option<std::time::Duration>,
+    },
 }
 
 /// A single scalar of a row, compared null-safely (`Null == Null`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Scalar {
+pub(crate) enum Scalar {
     Null,
     Int(i64),
     Str(Box<str>),
 }
 
-type Row = Arc<[Scalar]>;
+pub(crate) type Row = Arc<[Scalar]>;
 
 #[derive(Debug, Clone)]
-struct Version {
-    row: Row,
-    start: Option<i64>,
-    end: Option<i64>,
-    current: bool,
+pub(crate) struct Version {
+    pub(crate) row: Row,
+    pub(crate) start: Option<i64>,
+    pub(crate) end: Option<i64>,
+    pub(crate) current: bool,
 }
 
 #[derive(Debug, Default, Clone)]
-struct KeyState {
-    versions: Vec<Version>,
-    live: bool,
-    last_event_time: Option<i64>,
+pub(crate) struct KeyState {
+    pub(crate) versions: Vec<Version>,
+    pub(crate) live: bool,
+    pub(crate) last_event_time: Option<i64>,
 }
 
 /// A change rejected because a newer change of its key was already applied.
@@ -174,11 +187,24 @@ impl GroundTruth {
 
     /// Choose the version order (default [`VersionOrder::Arrival`]).
     pub fn with_order(mut self, order: VersionOrder) -> Result<Self> {
-        if order == VersionOrder::EventTime && self.event_time_column.is_none() {
+        let by_event_time = matches!(
+            order,
+            VersionOrder::EventTime | VersionOrder::Restitch { .. }
+        );
+        if by_event_time && self.event_time_column.is_none() {
             return Err(FakerError::InvalidOption {
                 option: "order",
-                value: "EventTime".into(),
+                value: format!("{order:?}"),
                 reason: "event-time order needs an event-time column",
+            });
+        }
+        if let VersionOrder::Restitch { within: Some(w) } = order
+            && i64::try_from(w.as_micros()).is_err()
+        {
+            return Err(FakerError::InvalidOption {
+                option: "order",
+                value: format!("{order:?}"),
+                reason: "the lateness bound is too large to be a time in µs",
             });
         }
         if order == VersionOrder::Sequence && self.sequence_column.is_none() {
@@ -205,6 +231,13 @@ impl GroundTruth {
             rows: candidates.len(),
             ..MergeSummary::default()
         };
+        if let VersionOrder::Restitch { within } = self.order {
+            let within = within.map(|w| i64::try_from(w.as_micros()).unwrap_or(i64::MAX));
+            for c in candidates {
+                self.restitch(c, within, &mut summary);
+            }
+            return Ok(summary);
+        }
         let mut winners: HashMap<i64, Candidate> = HashMap::new();
         for c in candidates {
             match winners.get(&c.key) {
@@ -229,7 +262,29 @@ impl GroundTruth {
     fn rank(&self, c: &Candidate) -> (i64, u64) {
         match self.order {
             VersionOrder::Arrival => (0, c.seq),
-            VersionOrder::EventTime | VersionOrder::Sequence => (c.time.unwrap_or(i64::MIN), c.seq),
+            _ => (c.time.unwrap_or(i64::MIN), c.seq),
+        }
+    }
+
+    /// Puts one change in its place among its key's versions.
+    fn restitch(&mut self, c: Candidate, within: Option<i64>, summary: &mut MergeSummary) {
+        let state = self.keys.entry(c.key).or_default();
+        let t = c.time.unwrap_or(i64::MIN);
+        let row = (c.op != Operation::Delete).then_some(c.row);
+        match crate::restitch::apply(state, row, t, within) {
+            Restitched::Late { newest } => {
+                self.late.push(LateRow {
+                    key: c.key,
+                    event_time: t,
+                    applied_event_time: newest,
+                    load_sequence: c.seq,
+                });
+                summary.late += 1;
+            }
+            Restitched::Inserted => summary.inserted += 1,
+            Restitched::Updated => summary.updated += 1,
+            Restitched::Deleted => summary.deleted += 1,
+            Restitched::Unchanged => summary.unchanged += 1,
         }
     }
 

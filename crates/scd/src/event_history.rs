@@ -360,30 +360,29 @@ fn restitch_key(
     let mut versions: Vec<Version<Source>> =
         (first..first + len).map(|r| validity.version(r)).collect();
     let newest_start = versions.last().map(|v| v.start);
-    let horizon_of = |versions: &[Version<Source>]| {
-        let v = versions.last()?;
-        Some((
-            newest_time(v.start, v.end),
-            horizon(v.start, v.end, rules.within)?,
-        ))
-    };
-    let (mut restitched, mut too_late, mut sequence) = (0, Vec::new(), state.sequence);
+    // The key's newest change time: its applied sequence, or (a table loaded
+    // without sequences) what its newest version says.
+    let mut newest = state
+        .sequence
+        .max(versions.last().map(|v| newest_time(v.start, v.end)));
+    let (mut restitched, mut too_late) = (0, Vec::new());
     for &row in rows {
         let at = event_time(row);
-        if let Some((newest, h)) = horizon_of(&versions)
-            && at < h
+        if let Some(n) = newest
+            && horizon(n, rules.within).is_some_and(|h| at < h)
         {
             too_late.push(LateChange {
                 row,
                 sequence: at,
-                applied_sequence: newest,
+                applied_sequence: n,
             });
             continue;
         }
         if newest_start.is_some_and(|s| at < s) {
             restitched += 1;
         }
-        sequence = sequence.max(changes.sequence.as_ref().map(|s| s[row]));
+        let confirmed = newest.unwrap_or(i64::MIN);
+        newest = newest.max(Some(at));
         let event = match changes.ops[row] {
             Some(ChangeOp::Delete) => Event::Delete { at },
             _ => Event::Upsert {
@@ -394,7 +393,7 @@ fn restitch_key(
                 },
             },
         };
-        let _: Effect = apply(&mut versions, event, rules.tombstones, compare);
+        let _: Effect = apply(&mut versions, event, rules.tombstones, confirmed, compare);
     }
     let live_after = versions
         .last()
@@ -408,9 +407,9 @@ fn restitch_key(
         live_before: state.live,
         live_after,
         restitched,
-        horizon: horizon_of(&versions).map(|(_, h)| h),
+        horizon: newest.and_then(|n| horizon(n, rules.within)),
         too_late,
-        sequence,
+        sequence: newest,
     };
     let mut kept = vec![false; len];
     for v in versions {

@@ -28,6 +28,16 @@
 //!   live version holds `t` changes nothing.
 //! - Versions after the change's interval are never touched, so a late
 //!   change equal to its successor stays a version of its own.
+//! - **The current version holds from the key's newest change on.** Changes
+//!   equal to the current version leave no version of their own, only the
+//!   key's newest event time (`confirmed`). A change before that time that
+//!   falls in the current version and would change it first cuts the current
+//!   version at `confirmed`: the part from `confirmed` on keeps its values
+//!   (the newest change said so), the change applies to the part before. So
+//!   the current version always agrees with the latest change by event time,
+//!   as an SCD-1 table sequenced by the same column does. Untracked columns
+//!   of the current version are overwritten only by changes from `confirmed`
+//!   on, for the same reason.
 
 use crate::scd2::OPEN_END_MICROS;
 
@@ -99,17 +109,35 @@ pub(crate) enum Effect {
 }
 
 /// Applies `event` to `versions` (one key's, in start order, not
-/// overlapping). `tombstones` says whether deletes leave tombstone versions.
+/// overlapping). `tombstones` says whether deletes leave tombstone versions;
+/// `confirmed` is the key's newest change time before this event
+/// (`i64::MIN` when it has none).
 pub(crate) fn apply<V: Clone>(
     versions: &mut Vec<Version<V>>,
     event: Event<V>,
     tombstones: bool,
+    confirmed: i64,
     compare: &impl VersionValues<V>,
 ) -> Effect {
     match event {
-        Event::Upsert { at, values } => upsert(versions, at, values, compare),
-        Event::Delete { at } => delete(versions, at, tombstones),
+        Event::Upsert { at, values } => upsert(versions, at, values, confirmed, compare),
+        Event::Delete { at } => delete(versions, at, tombstones, confirmed),
     }
+}
+
+/// Whether version `i` is the current one and `at` comes before the key's
+/// newest change (see the module doc).
+fn before_confirmed<V>(versions: &[Version<V>], i: usize, at: i64, confirmed: i64) -> bool {
+    i + 1 == versions.len() && versions[i].end == OPEN_END_MICROS && at < confirmed
+}
+
+/// Cuts the current version `i` at `confirmed`: the part from then on keeps
+/// its values as a version of its own.
+fn cut_at_confirmed<V: Clone>(versions: &mut Vec<Version<V>>, i: usize, confirmed: i64) {
+    let held = &mut versions[i];
+    let rest = opened(confirmed, held.end, held.values.clone(), held.tombstone);
+    held.end = confirmed;
+    versions.insert(i + 1, rest);
 }
 
 /// The index of the version holding `t`, else where a version starting at
@@ -126,6 +154,7 @@ fn upsert<V: Clone>(
     versions: &mut Vec<Version<V>>,
     at: i64,
     values: V,
+    confirmed: i64,
     compare: &impl VersionValues<V>,
 ) -> Effect {
     let i = match locate(versions, at) {
@@ -136,14 +165,19 @@ fn upsert<V: Clone>(
             return Effect::Opened;
         }
     };
+    let late_in_current = before_confirmed(versions, i, at, confirmed);
     let held = &mut versions[i];
     if !held.tombstone && compare.same_tracked(&held.values, &values) {
-        if compare.same_untracked(&held.values, &values) {
+        if late_in_current || compare.same_untracked(&held.values, &values) {
             return Effect::Unchanged;
         }
         held.values = compare.patched(&held.values, &values);
         return Effect::Patched;
     }
+    if late_in_current {
+        cut_at_confirmed(versions, i, confirmed);
+    }
+    let held = &mut versions[i];
     if held.start == at {
         held.values = values;
         held.tombstone = false;
@@ -154,14 +188,22 @@ fn upsert<V: Clone>(
     Effect::Split
 }
 
-fn delete<V: Clone>(versions: &mut Vec<Version<V>>, at: i64, tombstones: bool) -> Effect {
+fn delete<V: Clone>(
+    versions: &mut Vec<Version<V>>,
+    at: i64,
+    tombstones: bool,
+    confirmed: i64,
+) -> Effect {
     let Ok(i) = locate(versions, at) else {
         return Effect::Unchanged;
     };
-    let held = &mut versions[i];
-    if held.tombstone {
+    if versions[i].tombstone {
         return Effect::Unchanged;
     }
+    if before_confirmed(versions, i, at, confirmed) {
+        cut_at_confirmed(versions, i, confirmed);
+    }
+    let held = &mut versions[i];
     if held.start == at {
         if tombstones {
             held.tombstone = true;
@@ -233,13 +275,64 @@ mod tests {
         }
     }
 
+    /// `event` applied to `versions`, whose newest change is the newest
+    /// version's start (no equal change came after it).
     fn run(
-        mut versions: Vec<Version<(u8, u8)>>,
+        versions: Vec<Version<(u8, u8)>>,
         event: Event<(u8, u8)>,
         tombstones: bool,
     ) -> (Vec<Version<(u8, u8)>>, Effect) {
-        let effect = apply(&mut versions, event, tombstones, &Pairs);
+        let confirmed = versions.last().map_or(i64::MIN, |v| v.start);
+        run_confirmed(versions, event, tombstones, confirmed)
+    }
+
+    fn run_confirmed(
+        mut versions: Vec<Version<(u8, u8)>>,
+        event: Event<(u8, u8)>,
+        tombstones: bool,
+        confirmed: i64,
+    ) -> (Vec<Version<(u8, u8)>>, Effect) {
+        let effect = apply(&mut versions, event, tombstones, confirmed, &Pairs);
         (versions, effect)
+    }
+
+    #[test]
+    fn a_late_delete_in_the_current_version_ends_it_only_until_the_keys_newest_change() {
+        // [10, open) 1, re-stated unchanged at 40: a delete at 20 leaves the key
+        // current from 40 on, as the latest change by event time says.
+        let (after, effect) =
+            run_confirmed(vec![v(10, OPEN, 1)], Event::Delete { at: 20 }, false, 40);
+        assert_eq!(after, [v(10, 20, 1), v(40, OPEN, 1)]);
+        assert_eq!(effect, Effect::Ended);
+        let (after, _) = run_confirmed(vec![v(10, OPEN, 1)], Event::Delete { at: 20 }, true, 40);
+        assert_eq!(after, [v(10, 20, 1), tomb(20, 40, 1), v(40, OPEN, 1)]);
+    }
+
+    #[test]
+    fn a_late_change_in_the_current_version_lasts_until_the_keys_newest_change() {
+        let (after, effect) = run_confirmed(vec![v(10, OPEN, 1)], up(20, 2), false, 40);
+        assert_eq!(after, [v(10, 20, 1), v(20, 40, 2), v(40, OPEN, 1)]);
+        assert_eq!(effect, Effect::Split);
+        let (after, _) = run_confirmed(vec![v(10, 30, 1), tomb(30, OPEN, 1)], up(35, 2), true, 40);
+        assert_eq!(
+            after,
+            [
+                v(10, 30, 1),
+                tomb(30, 35, 1),
+                v(35, 40, 2),
+                tomb(40, OPEN, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_late_change_does_not_overwrite_the_current_versions_untracked_columns() {
+        let change = Event::Upsert {
+            at: 20,
+            values: (1, 9),
+        };
+        let (after, effect) = run_confirmed(vec![v(10, OPEN, 1)], change, false, 40);
+        assert_eq!((after, effect), (vec![v(10, OPEN, 1)], Effect::Unchanged));
     }
 
     #[test]

@@ -70,9 +70,9 @@ pub enum LateChanges {
     /// every change, late ones included, is put in its place among the key's
     /// versions. See `docs/scd.md`, "History by event time".
     Restitch {
-        /// How late a change may be, measured back from its key's newest
-        /// event time (the newest version's start, or its end once the key
-        /// is deleted): a change before that *horizon* is rejected as late,
+        /// How late a change may be, measured back from the event time of
+        /// its key's newest change (the key's applied sequence): a change
+        /// before that *horizon* is rejected as late,
         /// and the key's versions that ended before it may leave memory
         /// ([`crate::Table::retire_superseded`]). `None`: any lateness; the
         /// table then keeps every version and cannot retire any.

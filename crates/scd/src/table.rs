@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::keys::{KeyEncoder, KeyMap, KeyRef, Keys};
 pub use crate::segment::TableSnapshot;
 use crate::segment::{Segment, rows_of};
-use crate::versions::{Slot, VersionIndex, VersionTail, WindowColumns, horizon};
+use crate::versions::{Slot, VersionIndex, VersionTail, WindowColumns, horizon, newest_time};
 use crate::{Result, ScdError};
 
 /// The sequence column of [`Table::applied_sequences`] and
@@ -195,7 +195,8 @@ impl Table {
                 continue;
             };
             let (s, r) = (newest.segment as usize, newest.row as usize);
-            let Some(h) = horizon(starts[s].value(r), ends[s].value(r), columns.within) else {
+            let newest = newest_time(starts[s].value(r), ends[s].value(r));
+            let Some(h) = horizon(newest, columns.within) else {
                 continue;
             };
             let n = list

@@ -30,15 +30,17 @@ pub(crate) struct WindowColumns {
     pub(crate) within: Option<i64>,
 }
 
-/// The horizon of a key whose newest version is `[start, end)`: changes
-/// before it are too late, and versions that ended before it are read by no
-/// merge again. `None` without a bound.
-pub(crate) fn horizon(start: i64, end: i64, within: Option<i64>) -> Option<i64> {
-    within.map(|w| newest_time(start, end).saturating_sub(w))
+/// The horizon of a key whose newest change was at `newest`: changes before
+/// it are too late, and versions that ended before it are read by no merge
+/// again. `None` without a bound.
+pub(crate) fn horizon(newest: i64, within: Option<i64>) -> Option<i64> {
+    within.map(|w| newest.saturating_sub(w))
 }
 
-/// The newest event time of a key whose newest version is `[start, end)`:
-/// its start while open, its end once closed.
+/// The newest event time a key's newest version `[start, end)` shows: its
+/// start while open, its end once closed. The key's newest change may be
+/// later (a change equal to the current version leaves no version), so a
+/// horizon measured from this is never past the true one.
 pub(crate) fn newest_time(start: i64, end: i64) -> i64 {
     if end == crate::scd2::OPEN_END_MICROS {
         start

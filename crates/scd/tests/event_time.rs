@@ -210,6 +210,45 @@ fn a_late_delete_with_tombstones_fills_the_interval_until_the_next_version() {
 }
 
 #[test]
+fn a_late_delete_in_the_current_version_ends_it_only_until_the_keys_newest_change() {
+    let h = history(Scd2Delete::Close);
+    let mut t = h.create_table(&spec()).unwrap();
+    // `a` at 10, re-stated unchanged at 40 (no new version, but the newest change).
+    apply(&h, &mut t, &[(1, Some("a"), None, "UPSERT", 10)]);
+    apply(&h, &mut t, &[(1, Some("a"), None, "UPSERT", 40)]);
+    assert_eq!(versions(&t), [v(1, 10, OPEN, "a")]);
+    apply(&h, &mut t, &[(1, None, None, "DELETE", 20)]);
+    // The key exists from 40 on, as an SCD-1 table by the same event time says.
+    assert_eq!(versions(&t), [v(1, 10, 20, "a"), v(1, 40, OPEN, "a")]);
+    apply(&h, &mut t, &[(1, Some("b"), None, "UPSERT", 25)]);
+    assert_eq!(
+        versions(&t),
+        [v(1, 10, 20, "a"), v(1, 25, 40, "b"), v(1, 40, OPEN, "a")]
+    );
+    assert_sound(&t, true);
+}
+
+#[test]
+fn a_late_change_in_the_current_version_lasts_until_the_keys_newest_change() {
+    let h = history(Scd2Delete::Close);
+    let mut t = h.create_table(&spec()).unwrap();
+    apply(
+        &h,
+        &mut t,
+        &[
+            (1, Some("a"), None, "UPSERT", 10),
+            (1, Some("a"), None, "UPSERT", 40),
+            (1, Some("b"), None, "UPSERT", 20),
+        ],
+    );
+    assert_eq!(
+        versions(&t),
+        [v(1, 10, 20, "a"), v(1, 20, 40, "b"), v(1, 40, OPEN, "a")]
+    );
+    assert_sound(&t, false);
+}
+
+#[test]
 fn a_late_change_after_the_last_delete_opens_the_current_version() {
     let h = history(Scd2Delete::Close);
     let mut t = two_versions(&h);
@@ -447,6 +486,8 @@ mod model {
     pub(crate) struct Key {
         cells: Vec<Option<usize>>,
         contents: Vec<Content>,
+        /// The time of the newest change accepted.
+        newest: Option<i64>,
     }
 
     impl Key {
@@ -454,6 +495,7 @@ mod model {
             Self {
                 cells: vec![None; GRID],
                 contents: Vec::new(),
+                newest: None,
             }
         }
 
@@ -475,30 +517,53 @@ mod model {
             }
         }
 
-        /// The newest event time: the last instant with a version, plus one
-        /// when that version has ended (its end), else its start.
-        fn newest(&self) -> Option<i64> {
-            let last = self.cells.iter().rposition(Option::is_some)?;
-            if last == GRID - 1 {
-                let id = self.cells[last];
-                let start = (0..=last).rev().take_while(|&x| self.cells[x] == id).last();
-                start.map(|s| s as i64)
-            } else {
-                Some(last as i64 + 1)
-            }
-        }
-
-        /// Whether a change at `at` is accepted with lateness bound `within`.
+        /// Whether a change at `at` is accepted with lateness bound `within`
+        /// (measured from the newest change accepted).
         pub(crate) fn accepts(&self, at: i64, within: Option<i64>) -> bool {
-            match (self.newest(), within) {
+            match (self.newest, within) {
                 (Some(newest), Some(w)) => at >= newest - w,
                 _ => true,
             }
         }
 
-        /// One change; `city` is untracked when `tracked_email_only`.
+        /// Whether the cell at `t` belongs to the version that is current
+        /// (the one holding the grid's last instant).
+        fn in_current(&self, t: usize) -> bool {
+            self.cells[t].is_some() && self.cells[t] == self.cells[GRID - 1]
+        }
+
+        /// Whether `row` would change the cells (under the rules before the
+        /// current version is cut at the newest change).
+        fn changes_current(&self, row: &Change, id: usize, tracked_email_only: bool) -> bool {
+            let (values, tombstone) = &self.contents[id];
+            match (row.delete, tombstone) {
+                (_, true) => !row.delete,
+                (true, false) => true,
+                (false, false) => {
+                    values.0 != row.email || (!tracked_email_only && values.1 != row.city)
+                }
+            }
+        }
+
+        /// One change; `city` is untracked when `tracked_email_only`. A change
+        /// before the newest one that would change the current version first
+        /// re-states the current version's content from the newest change on
+        /// (a version of its own); untracked columns of the current version
+        /// are never overwritten by such a change.
         pub(crate) fn apply(&mut self, row: &Change, tombstones: bool, tracked_email_only: bool) {
             let t = row.at as usize;
+            let newest = self.newest;
+            self.newest = self.newest.max(Some(row.at));
+            if let Some(n) = newest.filter(|&n| row.at < n)
+                && self.in_current(t)
+            {
+                let id = self.cells[t].unwrap_or_default();
+                if !self.changes_current(row, id, tracked_email_only) {
+                    return;
+                }
+                let content = self.contents[id].clone();
+                self.fill(n as usize, Some(content));
+            }
             let values = (row.email.clone(), row.city.clone());
             match (row.delete, self.cells[t]) {
                 (true, Some(id)) if !self.contents[id].1 => {

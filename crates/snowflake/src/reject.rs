@@ -11,7 +11,7 @@
 
 use snowdrift_scd::{OnBadRow, Operation, RejectReason};
 use snowdrift_warehouse::{
-    Column, ColumnType, MergeDef, ObjectKind, TableDef, TableLayout, rejected,
+    Column, ColumnType, MergeDef, ObjectKind, OnLateRow, TableDef, TableLayout, rejected,
 };
 
 use crate::error::Result;
@@ -271,7 +271,12 @@ impl Judged {
             names.rejected,
             columns.join(", ")
         );
-        if let Some(sequence) = &merge.sequence {
+        // Under on_late_row = skip the late winners are left out (another merge keeps them).
+        if let Some(sequence) = merge
+            .sequence
+            .as_ref()
+            .filter(|_| merge.on_late_row == OnLateRow::Reject)
+        {
             let quoted = ident(ObjectKind::Table, sequence)?;
             let detail = format!(
                 "'sequence ' || w.{quoted} || ' is older than the applied sequence ' || w.\"_SNOWDRIFT_APPLIED\""

@@ -463,7 +463,15 @@ impl Renderer {
         let source_name = self.name(ObjectKind::Stream, &merge.source)?;
         let target_name = self.name(ObjectKind::Table, &target.name)?;
         match (&target.layout, source) {
-            (TableLayout::Scd2 { validity }, SourceShape::Changes) => {
+            (TableLayout::Scd2 { .. }, _) if target.layout.restitches() => {
+                Err(SnowflakeError::Unsupported {
+                    object: format!("the merge of {} into {}", merge.source, merge.target),
+                    what: "a history sequenced by event time with late changes re-stitched \
+                           (run it on the embedded warehouse)"
+                        .into(),
+                })
+            }
+            (TableLayout::Scd2 { validity, .. }, SourceShape::Changes) => {
                 merge::scd2(&source_name, &target_name, target, validity, merge, self.now)
             }
             (TableLayout::Scd2 { .. }, SourceShape::AppendOnly) => Err(SnowflakeError::Unsupported {

@@ -494,6 +494,7 @@ fn tracked_with_tombstones(spec: &PipelineSpec) -> Vec<ObjectDef> {
                         deleted: Some("is_deleted".into()),
                         ..Validity::default()
                     },
+                    late: Default::default(),
                 };
                 ObjectDef::Table(table)
             }

@@ -188,6 +188,7 @@ fn scd2_options_render_tracked_columns_and_tombstones() {
             deleted: Some("is_deleted".into()),
             ..Validity::default()
         },
+        late: Default::default(),
     };
     let merge = MergeDef {
         tracked: Some(vec!["street".into(), "city".into(), "state".into()]),

@@ -335,6 +335,17 @@ pub trait WarehouseExt: Warehouse {
         Ok(())
     }
 
+    /// Whether any stream of `spec`'s task graph has changes its tasks have not merged yet
+    /// (false: both merges have caught up with everything loaded).
+    async fn pipeline_has_data(&self, spec: &PipelineSpec) -> Result<bool> {
+        for stream in spec.streams() {
+            if self.stream_has_data(stream).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Suspends the tasks (root first) and drops every object of `spec`, dependents first.
     async fn teardown(&self, spec: &PipelineSpec) -> Result<()> {
         let mut tasks = spec.tasks_children_first();

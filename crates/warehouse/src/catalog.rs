@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
-pub use snowdrift_scd::OnBadRow;
+pub use snowdrift_scd::{LateChanges, OnBadRow};
 
 use crate::error::{Result, WarehouseError};
 use crate::load::CsvFileFormat;
@@ -169,6 +169,15 @@ pub enum TableLayout {
     Scd2 {
         /// The validity columns (`start_time`, `end_time`, `is_current` by default).
         validity: Validity,
+        /// What the history does with a change older than its key's newest version:
+        /// [`LateChanges::Reject`] (the default: versions follow merge order, validity is the
+        /// sequence of the change, a late change goes to the rejected table) or
+        /// [`LateChanges::Restitch`] (a history sequenced by event time: each change is put in
+        /// its place among the key's versions; the merge task's `sequence` must be a
+        /// timestamp column). A restitching table keeps the versions a change may still
+        /// reach (those within the lateness bound) in memory.
+        #[serde(default)]
+        late: LateChanges,
     },
 }
 
@@ -184,7 +193,37 @@ impl TableLayout {
     pub fn scd2() -> Self {
         TableLayout::Scd2 {
             validity: Validity::default(),
+            late: LateChanges::Reject,
         }
+    }
+
+    /// SCD Type 2 with the original's validity columns, sequenced by event time: late
+    /// changes are handled by `late` (see [`TableLayout::Scd2`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use snowdrift_warehouse::{LateChanges, TableLayout};
+    /// let layout = TableLayout::scd2_by_event_time(LateChanges::restitch_within(
+    ///     Duration::from_secs(86_400),
+    /// ));
+    /// assert!(layout.restitches());
+    /// ```
+    pub fn scd2_by_event_time(late: LateChanges) -> Self {
+        TableLayout::Scd2 {
+            validity: Validity::default(),
+            late,
+        }
+    }
+
+    /// Whether late changes are put in their place (a history sequenced by event time).
+    pub fn restitches(&self) -> bool {
+        matches!(
+            self,
+            TableLayout::Scd2 {
+                late: LateChanges::Restitch { .. },
+                ..
+            }
+        )
     }
 }
 
@@ -318,7 +357,7 @@ impl TableDef {
                 .iter()
                 .map(|c| Column::new(c.clone(), ColumnType::TimestampNtz))
                 .collect(),
-            TableLayout::Scd2 { validity } => {
+            TableLayout::Scd2 { validity, .. } => {
                 let mut columns = vec![
                     Column::new(validity.start.clone(), ColumnType::TimestampNtz).not_null(),
                     Column::new(validity.end.clone(), ColumnType::TimestampNtz).not_null(),
@@ -501,6 +540,24 @@ pub struct MergeDef {
     /// [`MergeDef::rejected_table`]).
     #[serde(default)]
     pub rejected_table: Option<String>,
+    /// What the merge does with a late row (older than its key's applied sequence, or beyond
+    /// a re-stitching history's lateness bound): [`OnLateRow::Reject`] (the default) writes
+    /// it to the rejected table; [`OnLateRow::Skip`] only counts it
+    /// ([`crate::TaskRun::late_rows`]), for a current table whose late rows another merge
+    /// of the same source keeps (the SCD-1 task of a pipeline whose history is sequenced by
+    /// event time).
+    #[serde(default)]
+    pub on_late_row: OnLateRow,
+}
+
+/// What a merge does with a late row (see [`MergeDef::on_late_row`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum OnLateRow {
+    /// Write it to the merge's rejected table, in the merge's commit.
+    #[default]
+    Reject,
+    /// Leave it out, counted: another merge of the same source keeps it.
+    Skip,
 }
 
 fn reject_bad_rows() -> OnBadRow {
@@ -528,6 +585,7 @@ impl MergeDef {
             scd2_on_delete: Scd2OnDelete::Close,
             on_bad_row: OnBadRow::Reject,
             rejected_table: None,
+            on_late_row: OnLateRow::Reject,
         }
     }
 }

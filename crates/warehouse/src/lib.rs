@@ -73,9 +73,9 @@ pub use api::{
 };
 pub use catalog::{
     Column, ColumnType, CreateMode, DEFAULT_MAX_DATA_EXTENSION_DAYS, DEFAULT_RETENTION_DAYS,
-    FileFormatDef, MergeDef, ObjectDef, ObjectKind, OnBadRow, OnError, PipeDef, Scd1OnDelete,
-    Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskCondition, TaskDef,
-    Validity,
+    FileFormatDef, LateChanges, MergeDef, ObjectDef, ObjectKind, OnBadRow, OnError, OnLateRow,
+    PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody,
+    TaskCondition, TaskDef, Validity,
 };
 pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError, LoadLimits};
@@ -85,4 +85,4 @@ pub use local::{
 };
 pub use scan::Scan;
 pub use schedule::Schedule;
-pub use spec::PipelineSpec;
+pub use spec::{EventTime, PipelineSpec};

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use crate::catalog::{
-    Column, ColumnType, FileFormatDef, MergeDef, ObjectDef, OnBadRow, OnError, PipeDef,
-    Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody,
-    TaskCondition, TaskDef,
+    Column, ColumnType, FileFormatDef, LateChanges, MergeDef, ObjectDef, OnBadRow, OnError,
+    OnLateRow, PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout,
+    TaskBody, TaskCondition, TaskDef,
 };
 use crate::load::CsvFileFormat;
 use crate::rejected;
@@ -83,6 +83,55 @@ pub struct PipelineSpec {
     /// more are removed at the next checkpoint; streams still keep the changes they have not
     /// consumed for the maximum data extension (14 days by default).
     pub retention_days: Option<u32>,
+    /// History by event time (default `None`: a version's validity is the SCD-1 merge's
+    /// processing time, as in the original). See [`EventTime`].
+    pub event_time: Option<EventTime>,
+}
+
+/// A history sequenced by a business timestamp carried in the raw rows: `start_time` and
+/// `end_time` of `customer_history` come from that column, and a change that arrives late is
+/// put in its place among its key's versions (or rejected, per [`EventTime::late`]).
+///
+/// The SCD-2 task then reads the raw rows themselves, through a second append-only stream on
+/// the raw table (the stream on the SCD-1 table carries merge times, not event times, and
+/// has already dropped the late changes). The SCD-1 task keeps each key's latest change by
+/// event time (or by the spec's `sequence_column` when there is one) and only counts the late
+/// rows it skips: the history keeps them, and rejects those beyond the lateness bound to
+/// its rejected table, so each late row is accounted for once.
+///
+/// ```
+/// use snowdrift_warehouse::{EventTime, ObjectDef, PipelineSpec};
+/// let spec = PipelineSpec {
+///     event_time: Some(EventTime::default()),
+///     ..PipelineSpec::default()
+/// };
+/// let names: Vec<String> = spec.objects().iter().map(|o| o.name().to_string()).collect();
+/// assert!(names.contains(&"customer_raw_history_stream".to_string()));
+/// assert!(!names.contains(&"customer_table_changes".to_string()));
+/// assert!(spec.raw_columns().iter().any(|c| c.name == "event_time"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventTime {
+    /// The raw rows' event-time column, `TIMESTAMP_NTZ` (default `event_time`). A row
+    /// without one is a bad row.
+    pub column: String,
+    /// Late changes: re-stitched within one day of their key's newest event time by default
+    /// (older ones are rejected as late); [`LateChanges::Reject`] rejects every change older
+    /// than its key's newest version.
+    pub late: LateChanges,
+    /// The append-only stream on the raw table the SCD-2 task consumes (default
+    /// `customer_raw_history_stream`).
+    pub history_stream: String,
+}
+
+impl Default for EventTime {
+    fn default() -> Self {
+        EventTime {
+            column: "event_time".into(),
+            late: LateChanges::restitch_within(Duration::from_secs(86_400)),
+            history_stream: "customer_raw_history_stream".into(),
+        }
+    }
 }
 
 impl Default for PipelineSpec {
@@ -120,6 +169,7 @@ impl Default for PipelineSpec {
             history_on_delete: Scd2OnDelete::Close,
             on_bad_row: OnBadRow::Reject,
             retention_days: None,
+            event_time: None,
         }
     }
 }
@@ -130,8 +180,8 @@ impl PipelineSpec {
         Schedule::Interval(Duration::from_secs(60))
     }
 
-    /// The raw table's columns: the business columns plus the optional operation and sequence
-    /// columns.
+    /// The raw table's columns: the business columns plus the optional operation, sequence
+    /// and event-time columns.
     pub fn raw_columns(&self) -> Vec<Column> {
         let mut columns = self.columns.clone();
         if let Some(op) = &self.operation_column {
@@ -140,7 +190,27 @@ impl PipelineSpec {
         if let Some(sequence) = &self.sequence_column {
             columns.push(Column::new(sequence.clone(), ColumnType::Number));
         }
+        if let Some(event_time) = &self.event_time {
+            columns.push(Column::new(
+                event_time.column.clone(),
+                ColumnType::TimestampNtz,
+            ));
+        }
         columns
+    }
+
+    /// The stream the SCD-2 task consumes: the stream on the SCD-1 table, or with
+    /// [`PipelineSpec::event_time`] the second stream on the raw table.
+    pub fn history_source(&self) -> &str {
+        match &self.event_time {
+            Some(event_time) => &event_time.history_stream,
+            None => &self.current_stream,
+        }
+    }
+
+    /// The streams of the task graph: the pipeline is idle when none of them has data.
+    pub fn streams(&self) -> [&str; 2] {
+        [&self.raw_stream, self.history_source()]
     }
 
     /// The business columns as an Arrow schema.
@@ -169,10 +239,14 @@ impl PipelineSpec {
     }
 
     fn history_table_def(&self) -> TableDef {
+        let layout = match &self.event_time {
+            Some(event_time) => TableLayout::scd2_by_event_time(event_time.late),
+            None => TableLayout::scd2(),
+        };
         self.retained(
             TableDef::new(self.history_table.clone(), self.columns.clone())
                 .with_key(self.key.clone())
-                .with_layout(TableLayout::scd2()),
+                .with_layout(layout),
         )
     }
 
@@ -183,8 +257,16 @@ impl PipelineSpec {
         let history = self.history_task_merge().rejected_table();
         [
             self.retained(rejected::table_def(&current, &self.raw_table_def())),
-            self.retained(rejected::table_def(&history, &self.current_table_def())),
+            self.retained(rejected::table_def(&history, &self.history_source_def())),
         ]
+    }
+
+    /// The table behind the SCD-2 task's stream.
+    fn history_source_def(&self) -> TableDef {
+        match self.event_time {
+            Some(_) => self.raw_table_def(),
+            None => self.current_table_def(),
+        }
     }
 
     /// Every object, in dependency order.
@@ -220,34 +302,50 @@ impl PipelineSpec {
                 append_only: true,
                 show_initial_rows: false,
             }),
-            ObjectDef::Stream(StreamDef {
-                name: self.current_stream.clone(),
-                table: self.current_table.clone(),
-                append_only: false,
-                show_initial_rows: false,
-            }),
+            ObjectDef::Stream(self.history_stream_def()),
             ObjectDef::Task(self.current_task_def()),
             ObjectDef::Task(self.history_task_def()),
         ]
     }
 
+    fn history_stream_def(&self) -> StreamDef {
+        StreamDef {
+            name: self.history_source().to_owned(),
+            table: self.history_source_def().name,
+            append_only: self.event_time.is_some(),
+            show_initial_rows: false,
+        }
+    }
+
     fn current_task_merge(&self) -> MergeDef {
+        let event_time = self.event_time.as_ref().map(|e| e.column.clone());
         MergeDef {
-            sequence: self.sequence_column.clone(),
+            sequence: self.sequence_column.clone().or(event_time),
             operation_column: self.operation_column.clone(),
             scd1_on_delete: self.current_on_delete,
             on_bad_row: self.on_bad_row,
+            // With event time the history keeps (or rejects) each late row, once.
+            on_late_row: match self.event_time {
+                Some(_) => OnLateRow::Skip,
+                None => OnLateRow::Reject,
+            },
             ..MergeDef::new(self.raw_stream.clone(), self.current_table.clone())
         }
     }
 
     fn history_task_merge(&self) -> MergeDef {
-        MergeDef {
+        let (sequence, operation_column) = match &self.event_time {
+            // Versions start at the change's event time, read from the raw rows.
+            Some(event_time) => (event_time.column.clone(), self.operation_column.clone()),
             // Versions start at the SCD-1 row's update time, as in the original.
-            sequence: Some("update_timestamp".into()),
+            None => ("update_timestamp".into(), None),
+        };
+        MergeDef {
+            sequence: Some(sequence),
+            operation_column,
             scd2_on_delete: self.history_on_delete,
             on_bad_row: self.on_bad_row,
-            ..MergeDef::new(self.current_stream.clone(), self.history_table.clone())
+            ..MergeDef::new(self.history_source(), self.history_table.clone())
         }
     }
 
@@ -261,10 +359,9 @@ impl PipelineSpec {
             TaskBody::Merge(self.current_task_merge()),
         )
         .with_schedule(self.schedule.clone());
-        task.when = Some(TaskCondition::StreamHasData(vec![
-            self.raw_stream.clone(),
-            self.current_stream.clone(),
-        ]));
+        task.when = Some(TaskCondition::StreamHasData(
+            self.streams().map(str::to_owned).to_vec(),
+        ));
         task
     }
 
@@ -274,7 +371,7 @@ impl PipelineSpec {
             TaskBody::Merge(self.history_task_merge()),
         )
         .with_after([self.current_task.clone()])
-        .when_stream_has_data(self.current_stream.clone())
+        .when_stream_has_data(self.history_source())
     }
 
     /// The task names, children before their predecessors (the order to resume them in).

@@ -140,12 +140,7 @@ async fn crash_worker() {
         }
         // Merge this file, or finish a merge a crash interrupted (the history half of a graph
         // run whose SCD-1 half had committed).
-        if warehouse.stream_has_data(&spec.raw_stream).await.unwrap()
-            || warehouse
-                .stream_has_data(&spec.current_stream)
-                .await
-                .unwrap()
-        {
+        if warehouse.pipeline_has_data(&spec).await.unwrap() {
             merge_now(&warehouse, &spec).await;
         }
     }

@@ -110,8 +110,7 @@ async fn a_pipeline_on_failing_storage_converges_on_the_ground_truth() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let loaded = w.copy_history(&spec.raw_table).await.unwrap().len();
-        let idle = !w.stream_has_data(&spec.raw_stream).await.unwrap()
-            && !w.stream_has_data(&spec.current_stream).await.unwrap();
+        let idle = !w.pipeline_has_data(&spec).await.unwrap();
         if loaded >= FILES && idle {
             break;
         }

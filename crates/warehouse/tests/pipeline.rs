@@ -228,11 +228,7 @@ async fn scheduled_tasks_converge_on_the_ground_truth() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let customer = warehouse.table(&spec.current_table).await.unwrap();
-        let pending = warehouse
-            .stream_has_data(&spec.current_stream)
-            .await
-            .unwrap()
-            || warehouse.stream_has_data(&spec.raw_stream).await.unwrap();
+        let pending = warehouse.pipeline_has_data(&spec).await.unwrap();
         if !pending && sorted_rows(&customer, &BUSINESS) == want {
             break;
         }

@@ -11,7 +11,9 @@ use snowdrift_scd::{ChangeFormat, ChangeSet};
 use tokio::task::JoinHandle;
 
 use crate::api::{TaskRun, TaskRunState};
-use crate::catalog::{MergeDef, ObjectDef, ObjectKind, TableDef, TaskBody, TaskCondition};
+use crate::catalog::{
+    MergeDef, ObjectDef, ObjectKind, OnLateRow, TableDef, TaskBody, TaskCondition,
+};
 use crate::error::{Result, WarehouseError};
 use crate::local::Inner;
 use crate::local::reject::{self, RejectingRun};
@@ -389,7 +391,12 @@ fn execute_merge(
             reason: format!("target table `{}` does not exist", merge.target),
         })?;
     let batches: Vec<&arrow::array::RecordBatch> = input.batches.iter().collect();
-    let outcome = target.merge(merge, format, &batches, now)?;
+    let mut outcome = target.merge(merge, format, &batches, now)?;
+    if merge.on_late_row == OnLateRow::Skip {
+        outcome
+            .rejected
+            .retain(|r| r.reason != snowdrift_scd::RejectReason::Late);
+    }
     let rejected = if outcome.rejected.is_empty() {
         None
     } else {

@@ -21,7 +21,7 @@ use crate::local::origin::RowOrigin;
 use crate::local::segment::{Segment, TableRead};
 pub(crate) use restore::{ROW_ID_COLUMN, Restoring, conform, split_row_ids, with_row_ids};
 pub(crate) use retained::{Delta, DeltaView, Retained, fit_budget};
-use strategy::{default_strategy, dml_merge, merge_strategy, table_spec};
+use strategy::{default_strategy, dml_merge, merge_strategy, restore_spec, retires, table_spec};
 pub(crate) use write::{Appended, Retired, TableWrite};
 
 const DML_OP: &str = "__snowdrift_op";
@@ -74,9 +74,9 @@ impl LocalTable {
             Rows::Append { next_row_id }
         } else {
             let strategy = default_strategy(&def);
-            let spec = table_spec(&def, ChangeFormat::Upserts, None, None)?;
+            let spec = restore_spec(&def)?;
             let mut table = snowdrift_scd::create_table(strategy.as_ref(), &spec)?;
-            table.retire_superseded(true);
+            table.retire_superseded(retires(&def));
             if let Some(batch) = memory {
                 let (batch, ids) = split_row_ids(&batch)?;
                 snowdrift_scd::load_into(strategy.as_ref(), &mut table, batch, &ids)?;

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use snowdrift_scd::{
-    ChangeFormat, MergeStrategy, Scd1, Scd1Delete, Scd2, Scd2Delete, TableSpec, ValidityColumns,
+    ChangeFormat, LateChanges, MergeStrategy, Scd1, Scd1Delete, Scd2, Scd2Delete, TableSpec,
+    ValidityColumns,
 };
 
 use crate::catalog::{
@@ -41,10 +42,10 @@ pub(super) fn default_strategy(def: &TableDef) -> Arc<dyn MergeStrategy> {
             updated_at: updated_at.clone(),
             on_delete: Scd1Delete::Remove,
         }),
-        TableLayout::Scd2 { validity } => Arc::new(Scd2 {
+        TableLayout::Scd2 { validity, late } => Arc::new(Scd2 {
             columns: validity_columns(validity),
             tracked: None,
-            late: snowdrift_scd::LateChanges::Reject,
+            late: *late,
             on_delete: if validity.deleted.is_some() {
                 Scd2Delete::CloseWithTombstone
             } else {
@@ -69,7 +70,15 @@ pub(super) fn merge_strategy(def: &TableDef, merge: &MergeDef) -> Result<Arc<dyn
                 },
             })
         }
-        TableLayout::Scd2 { validity } => {
+        TableLayout::Scd2 { validity, late } => {
+            if def.layout.restitches() && merge.sequence.is_none() {
+                return Err(WarehouseError::unsupported(
+                    ObjectKind::Table,
+                    &def.name,
+                    "a history sequenced by event time is written by a merge task whose \
+                     sequence is the event-time column, not by DML or an unsequenced merge",
+                ));
+            }
             let on_delete = match merge.scd2_on_delete {
                 Scd2OnDelete::Ignore => Scd2Delete::Ignore,
                 Scd2OnDelete::Close => Scd2Delete::Close,
@@ -88,10 +97,35 @@ pub(super) fn merge_strategy(def: &TableDef, merge: &MergeDef) -> Result<Arc<dyn
                 columns: validity_columns(validity),
                 tracked: merge.tracked.clone(),
                 on_delete,
-                late: snowdrift_scd::LateChanges::Reject,
+                late: *late,
             })
         }
     })
+}
+
+/// The spec a keyed table is restored with. A history sequenced by event time is given its
+/// start column as the sequence: a version's start is the event time of its change, and the
+/// engine needs a sequence to keep the table's version index.
+pub(super) fn restore_spec(def: &TableDef) -> Result<TableSpec> {
+    let sequence = match &def.layout {
+        TableLayout::Scd2 { validity, .. } if def.layout.restitches() => {
+            Some(validity.start.clone())
+        }
+        _ => None,
+    };
+    table_spec(def, ChangeFormat::Upserts, sequence, None)
+}
+
+/// Whether versions that no change can reach any more leave memory for segment files: every
+/// keyed table but a history that accepts changes of any lateness (which must keep them all).
+pub(super) fn retires(def: &TableDef) -> bool {
+    !matches!(
+        def.layout,
+        TableLayout::Scd2 {
+            late: LateChanges::Restitch { within: None },
+            ..
+        }
+    )
 }
 
 pub(super) fn table_spec(

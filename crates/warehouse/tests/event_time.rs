@@ -1,0 +1,346 @@
+//! The pipeline with history sequenced by event time (`PipelineSpec::event_time`), on the
+//! embedded engine, checked against the faker's row-by-row ground truth
+//! (`VersionOrder::Restitch`): staged CSV files with an `event_time` column and a share of late
+//! rows, loaded by the pipe, merged by both tasks. Late rows within the bound are put in their
+//! place in `customer_history`; those beyond it are rejected once, to
+//! `customer_history_rejected`; the SCD-1 table keeps the latest change by event time. With
+//! restarts (from a checkpoint and from the log alone) nothing is lost or repeated, and memory
+//! holds the versions within the lateness bound, not the whole history.
+
+use std::time::Duration;
+
+use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth, VersionOrder};
+use snowdrift_stage::{RollPolicy, StageLocation, StageSink};
+use snowdrift_warehouse::conformance::sorted_rows;
+use snowdrift_warehouse::{
+    CreateMode, EventTime, LateChanges, LocalWarehouse, PipelineSpec, Schedule, TableLayout,
+    TaskAction, TaskRunState, Warehouse, WarehouseExt,
+};
+
+const BUSINESS: [&str; 8] = [
+    "customer_id",
+    "first_name",
+    "last_name",
+    "email",
+    "street",
+    "city",
+    "state",
+    "country",
+];
+
+const BATCH: usize = 400;
+
+/// Late rows lag by up to 2 s of event time; the history accepts 1 s: some are put in their
+/// place, some rejected.
+const MAX_LATENESS: Duration = Duration::from_secs(2);
+const WITHIN: Duration = Duration::from_secs(1);
+
+fn changes(seed: u64) -> ChangeStream {
+    ChangeStream::builder(EntitySpec::customer())
+        .seed(seed)
+        .batch_size(BATCH)
+        .initial_population(300)
+        .operation_column(Some("op"))
+        .event_time_column(Some("event_time"))
+        .late_rate(0.15)
+        .max_lateness(MAX_LATENESS)
+        .build()
+        .unwrap()
+}
+
+fn spec(stage: &std::path::Path, late: LateChanges) -> PipelineSpec {
+    PipelineSpec {
+        stage_url: stage.to_str().unwrap().to_owned(),
+        operation_column: Some("op".into()),
+        schedule: Schedule::Interval(Duration::from_secs(3600)),
+        event_time: Some(EventTime {
+            late,
+            ..EventTime::default()
+        }),
+        ..PipelineSpec::default()
+    }
+}
+
+async fn open_with(root: &std::path::Path, spec: &PipelineSpec, every: u64) -> LocalWarehouse {
+    let warehouse = LocalWarehouse::builder(root.to_str().unwrap())
+        .checkpoint_every(every)
+        .open()
+        .await
+        .unwrap();
+    for object in spec.objects() {
+        warehouse
+            .create(object, CreateMode::IfNotExists)
+            .await
+            .unwrap();
+    }
+    warehouse
+        .alter_task(&spec.history_task, TaskAction::Resume)
+        .await
+        .unwrap();
+    warehouse
+}
+
+async fn wait_for_files(warehouse: &LocalWarehouse, spec: &PipelineSpec, files: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while warehouse.copy_history(&spec.raw_table).await.unwrap().len() < files {
+        assert!(tokio::time::Instant::now() < deadline, "files not loaded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn assert_same(what: &str, got: Vec<String>, want: Vec<String>) {
+    if got != want {
+        let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(5).collect();
+        let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(5).collect();
+        panic!(
+            "{what}: {} rows, want {}; missing (first 5) {missing:?}; unexpected (first 5) {extra:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// What a run of the pipeline ended with.
+struct Ended {
+    warehouse: LocalWarehouse,
+    spec: PipelineSpec,
+    truth: GroundTruth,
+    late_counted: u64,
+    /// Rows the faker made late (some within the bound, some beyond).
+    late_generated: usize,
+    _dir: tempfile::TempDir,
+}
+
+/// One file per batch, one graph run per file; a restart after step `restart_after`; a
+/// checkpoint every `checkpoint_every` commits.
+async fn run(
+    late: LateChanges,
+    batches: usize,
+    restart_after: Option<usize>,
+    checkpoint_every: u64,
+) -> Ended {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, stage) = (dir.path().join("warehouse"), dir.path().join("stage"));
+    let spec = spec(&stage, late);
+    let mut warehouse = open_with(&root, &spec, checkpoint_every).await;
+    let mut stream = changes(11);
+    let order = match late {
+        LateChanges::Restitch { within } => VersionOrder::Restitch { within },
+        LateChanges::Reject => VersionOrder::EventTime,
+    };
+    let mut truth = GroundTruth::for_stream(&stream).with_order(order).unwrap();
+    let location = StageLocation::parse(stage.to_str().unwrap()).unwrap();
+    let sink = StageSink::builder(location, stream.schema())
+        .roll(RollPolicy {
+            max_rows: usize::MAX,
+            max_bytes: 64 << 20,
+            max_age: Duration::from_secs(3600),
+        })
+        .writer_id(1)
+        .build()
+        .unwrap();
+    warehouse.forward_notifications(&spec.stage, sink.subscribe());
+    let (mut late_counted, mut late_generated) = (0, 0);
+    for step in 0..batches {
+        let change = stream.next_batch();
+        late_generated += change.stats.late;
+        sink.write(&change.batch).await.unwrap();
+        sink.flush().await.unwrap();
+        wait_for_files(&warehouse, &spec, step + 1).await;
+        let run = warehouse.execute_task(&spec.current_task).await.unwrap();
+        assert_eq!(run.state, TaskRunState::Succeeded, "{run:?}");
+        truth.merge(&[&change.batch]).unwrap();
+        if restart_after == Some(step) {
+            drop(warehouse);
+            warehouse = open_with(&root, &spec, checkpoint_every).await;
+            warehouse.forward_notifications(&spec.stage, sink.subscribe());
+        }
+    }
+    sink.close().await.unwrap();
+    for run in warehouse.task_history(&spec.history_task).await.unwrap() {
+        assert_eq!(run.state, TaskRunState::Succeeded, "{run:?}");
+        late_counted += run.late_rows;
+    }
+    assert!(!warehouse.pipeline_has_data(&spec).await.unwrap());
+    Ended {
+        warehouse,
+        spec,
+        truth,
+        late_counted,
+        late_generated,
+        _dir: dir,
+    }
+}
+
+fn history_columns() -> Vec<&'static str> {
+    let mut columns = BUSINESS.to_vec();
+    columns.extend(["start_time", "end_time", "is_current"]);
+    columns
+}
+
+async fn assert_matches_truth(ended: &Ended) {
+    let Ended {
+        warehouse,
+        spec,
+        truth,
+        ..
+    } = ended;
+    let customer = warehouse.table(&spec.current_table).await.unwrap();
+    assert_same(
+        "customer",
+        sorted_rows(&customer, &BUSINESS),
+        sorted_rows(&truth.expected_current().unwrap(), &BUSINESS),
+    );
+    let history = warehouse.table(&spec.history_table).await.unwrap();
+    assert_same(
+        "customer_history",
+        sorted_rows(&history, &history_columns()),
+        sorted_rows(&truth.expected_history().unwrap(), &history_columns()),
+    );
+    let table = snowdrift_scd::TableSpec::builder("customer_history", spec.business_schema())
+        .key(["customer_id"])
+        .build()
+        .unwrap();
+    let violations =
+        snowdrift_scd::check_history(&history, &table, &Default::default(), true).unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+/// Every late row beyond the bound is in the history's rejected table, once, with the key and
+/// event time the truth rejected; the SCD-1 task rejects none (it skips them, counted).
+async fn assert_rejected_once(ended: &Ended) {
+    let Ended {
+        warehouse,
+        spec,
+        truth,
+        late_counted,
+        ..
+    } = ended;
+    let [current_rejected, history_rejected] = spec.rejected_tables();
+    let rejected = warehouse.table(&history_rejected.name).await.unwrap();
+    let mut got = sorted_rows(
+        &rejected,
+        &[
+            "customer_id",
+            "event_time",
+            snowdrift_warehouse::rejected::REASON,
+        ],
+    );
+    let mut want: Vec<String> = truth
+        .late_rows()
+        .iter()
+        .map(|l| {
+            let at = chrono_free_timestamp(l.event_time);
+            format!("{}|{at}|late", l.key)
+        })
+        .collect();
+    got.sort();
+    want.sort();
+    assert_same("customer_history_rejected", got, want);
+    assert_eq!(*late_counted, truth.late_rows().len() as u64);
+    let current_rejected = warehouse.table(&current_rejected.name).await.unwrap();
+    assert_eq!(
+        current_rejected.num_rows(),
+        0,
+        "the SCD-1 task skips late rows"
+    );
+}
+
+/// A µs timestamp as `sorted_rows` renders it.
+fn chrono_free_timestamp(micros: i64) -> String {
+    let one = arrow::array::TimestampMicrosecondArray::from(vec![micros]);
+    let batch = arrow::array::RecordBatch::try_from_iter([(
+        "t",
+        std::sync::Arc::new(one) as arrow::array::ArrayRef,
+    )])
+    .unwrap();
+    sorted_rows(&batch, &["t"]).remove(0)
+}
+
+/// Memory holds each key's versions within the bound; older ones are in segment files.
+async fn assert_window_in_memory(ended: &Ended) {
+    let storage = ended
+        .warehouse
+        .table_storage(&ended.spec.history_table)
+        .await
+        .unwrap();
+    let history = ended
+        .warehouse
+        .table(&ended.spec.history_table)
+        .await
+        .unwrap();
+    let keys: std::collections::HashSet<String> = sorted_rows(&history, &["customer_id"])
+        .into_iter()
+        .collect();
+    assert_eq!(storage.rows, history.num_rows() as u64);
+    assert!(storage.rows_in_memory >= keys.len() as u64, "{storage:?}");
+    assert!(storage.rows_in_segments > 0, "{storage:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_rows_within_the_bound_are_put_in_their_place_and_the_rest_rejected_once() {
+    let ended = run(LateChanges::restitch_within(WITHIN), 8, None, 3).await;
+    let beyond = ended.truth.late_rows().len();
+    assert!(beyond > 0, "the run has rows beyond the bound");
+    assert!(ended.late_generated > 2 * beyond, "and more within it");
+    assert_matches_truth(&ended).await;
+    assert_rejected_once(&ended).await;
+    assert_window_in_memory(&ended).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_from_a_checkpoint_keeps_the_event_time_history() {
+    let ended = run(LateChanges::restitch_within(WITHIN), 8, Some(4), 3).await;
+    assert_matches_truth(&ended).await;
+    assert_rejected_once(&ended).await;
+    assert_window_in_memory(&ended).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_from_the_log_alone_keeps_the_event_time_history() {
+    let ended = run(LateChanges::restitch_within(WITHIN), 7, Some(3), 1000).await;
+    assert_matches_truth(&ended).await;
+    assert_rejected_once(&ended).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_accepting_any_lateness_rejects_nothing_and_keeps_every_version_in_memory() {
+    let ended = run(LateChanges::RESTITCH_ANY, 6, Some(2), 3).await;
+    assert!(ended.truth.late_rows().is_empty());
+    assert_matches_truth(&ended).await;
+    assert_rejected_once(&ended).await;
+    let storage = ended
+        .warehouse
+        .table_storage(&ended.spec.history_table)
+        .await
+        .unwrap();
+    assert_eq!(storage.rows_in_segments, 0, "{storage:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_by_event_time_that_rejects_late_rows_matches_the_event_time_order() {
+    let ended = run(LateChanges::Reject, 6, None, 3).await;
+    assert!(!ended.truth.late_rows().is_empty());
+    assert_matches_truth(&ended).await;
+    assert_rejected_once(&ended).await;
+}
+
+#[test]
+fn the_history_of_an_event_time_pipeline_reads_the_raw_rows() {
+    let spec = spec(std::path::Path::new("/tmp/x"), LateChanges::RESTITCH_ANY);
+    let history = spec
+        .objects()
+        .into_iter()
+        .find_map(|o| match o {
+            snowdrift_warehouse::ObjectDef::Table(t) if t.name == spec.history_table => Some(t),
+            _ => None,
+        })
+        .unwrap();
+    assert!(history.layout.restitches());
+    assert!(matches!(history.layout, TableLayout::Scd2 { .. }));
+    assert_eq!(spec.history_source(), "customer_raw_history_stream");
+    assert_eq!(
+        spec.streams(),
+        ["customer_raw_stream", "customer_raw_history_stream"]
+    );
+}
