@@ -1,13 +1,16 @@
 //! Checking a run's whole history: the ground truth is rebuilt in the grouping the pipeline's
 //! runs used (each SCD-1 run records the staged files it consumed, in load order), then the
-//! FULL `customer_history` — closed versions included, in order per key — and the late rows in
-//! `customer_rejected` are compared with it. The grouping matters: a merge sees the net change
+//! FULL `customer_history` — closed versions included, in order per key, with their validity
+//! when history is sequenced by event time — and the late rows in their rejected table are
+//! compared with it. The grouping matters: a merge sees the net change
 //! since the previous one, and a change is late or merely superseded depending on whether its
 //! newer change came in an earlier merge or in the same one.
 
 use std::collections::HashMap;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 
 use crate::faker::GroundTruth;
@@ -86,7 +89,7 @@ pub async fn history_follows_merges(
 }
 
 /// Compares the whole of `customer_history` with `truth`: per key, the business values of
-/// every version in order and which one is current. Returns the problems found.
+/// every version in order, which one is current and, by event time, its validity. Returns the problems found.
 pub async fn check_full_history(
     warehouse: &dyn Warehouse,
     spec: &PipelineSpec,
@@ -133,6 +136,10 @@ fn versions(
         .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>());
     let mut columns = business.to_vec();
     columns.push("is_current");
+    if spec.event_time.is_some() {
+        // Validity is event time: the truth knows it exactly.
+        columns.extend(["start_time", "end_time"]);
+    }
     let text = rows_of(batch, &columns);
     let mut order: Vec<usize> = (0..batch.num_rows()).collect();
     if sort_by_start {
@@ -155,35 +162,39 @@ fn versions(
     Ok(out)
 }
 
-/// Compares the late rows of `customer_rejected` (key and sequence) with the truth's, and
-/// checks that `customer_history_rejected` is empty.
+/// Compares the late rows of the table they land in (`customer_rejected`, or
+/// `customer_history_rejected` by event time: [`PipelineSpec::late_rows_table`]) by key and
+/// sequence with the truth's, and checks that the other rejected table is empty.
 pub async fn check_late_rows(
     warehouse: &dyn Warehouse,
     spec: &PipelineSpec,
     truth: &GroundTruth,
 ) -> Result<Vec<String>, CheckError> {
-    let (Some(key), Some(sequence)) = (spec.key.first(), spec.sequence_column.as_deref()) else {
+    let (Some(key), Some(sequence)) = (spec.key.first(), spec.late_rows_sequence()) else {
         return Ok(Vec::new());
     };
     let mut problems = Vec::new();
-    // The history's input is the stream on `customer`: nothing in it is bad or late.
-    let history_rejected = rejected::default_name(&spec.history_table);
-    let rows = warehouse.table(&history_rejected).await?.num_rows();
-    if rows > 0 {
-        problems.push(format!(
-            "{history_rejected} holds {rows} rows; it should hold none"
-        ));
+    let name = spec.late_rows_table();
+    // The other merge rejects nothing: its input is clean, and late rows are the late table's.
+    for other in spec.rejected_tables().iter().filter(|t| t.name != name) {
+        let rows = warehouse.table(&other.name).await?.num_rows();
+        if rows > 0 {
+            problems.push(format!(
+                "{} holds {rows} rows; it should hold none",
+                other.name
+            ));
+        }
     }
-    let name = rejected::default_name(&spec.current_table);
     let table = warehouse.table(&name).await?;
     let mut got: Vec<String> = rows_of(&table, &[key.as_str(), sequence, rejected::REASON])
         .into_iter()
         .filter_map(|r| r.strip_suffix("|late").map(str::to_owned))
         .collect();
+    let by_time = spec.event_time.is_some();
     let mut want: Vec<String> = truth
         .late_rows()
         .iter()
-        .map(|l| format!("{}|{}", l.key, l.event_time))
+        .map(|l| format!("{}|{}", l.key, sequence_text(l.event_time, by_time)))
         .collect();
     got.sort();
     want.sort();
@@ -196,4 +207,15 @@ pub async fn check_late_rows(
         ));
     }
     Ok(problems)
+}
+
+/// A late row's sequence as the warehouse's rows render it: a number, or an event time.
+fn sequence_text(value: i64, as_time: bool) -> String {
+    let column: ArrayRef = match as_time {
+        true => Arc::new(TimestampMicrosecondArray::from(vec![value])),
+        false => return value.to_string(),
+    };
+    RecordBatch::try_from_iter([("t", column)])
+        .map(|b| rows_of(&b, &["t"]).remove(0))
+        .unwrap_or_else(|_| value.to_string())
 }

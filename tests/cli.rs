@@ -312,8 +312,55 @@ fn run_verifies_the_pipeline_and_prints_where_its_warehouse_is() {
 }
 
 #[test]
+fn run_by_event_time_verifies_the_whole_history_with_late_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let output = snowdrift(&[
+        "run",
+        "--batches",
+        "6",
+        "--rows",
+        "1000",
+        "--interval",
+        "100 milliseconds",
+        "--pause-ms",
+        "20",
+        "--out-of-order",
+        "0.3",
+        "--event-time",
+        "--late-share",
+        "0.1",
+        "--max-lateness",
+        "2s",
+        "--late-within",
+        "1s",
+        "--data",
+        data,
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let summary: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap();
+    assert_eq!(summary["verified"], true);
+    assert_eq!(summary["late_table"], "customer_history_rejected");
+    assert!(summary["late_rows"].as_u64().unwrap() > 0, "{summary}");
+}
+
+#[test]
 fn run_rejects_bad_options_with_code_2() {
     for args in [
+        vec!["run", "--late-share", "0.1"],
+        vec!["run", "--event-time", "--late-within", "soon"],
+        vec!["run", "--event-time", "--max-lateness", "0s"],
+        vec!["run", "--event-time", "--late-share", "1.5"],
         vec!["run", "--rows", "-5"],
         vec!["run", "--rows", "0"],
         vec!["run", "--out-of-order", "2"],

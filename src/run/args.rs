@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::faker::ChangeMix;
-use crate::warehouse::Schedule;
+use crate::warehouse::{LateChanges, Schedule};
 
-use super::RunOptions;
+use super::{EventTimeRun, RunOptions};
 
 /// `snowdrift run` / `full_pipeline` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,6 +36,23 @@ pub struct RunArgs {
     /// How many newer files a late file waits for.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub delay: u64,
+    /// Sequence the history by each change's event time (an `event_time` column carried
+    /// through the files) instead of the merge's clock: `start_time`/`end_time` say when a
+    /// change happened, and a change that arrives late is put in its place.
+    #[arg(long)]
+    pub event_time: bool,
+    /// A share (0 to 1) of changes whose event time lags behind their place in the stream, by
+    /// up to `--max-lateness`: late changes that the history puts in their place.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share, requires = "event_time")]
+    pub late_share: f64,
+    /// How far a late change's event time lags at most ("1m", "2s"; rows are 1 ms of event
+    /// time apart).
+    #[arg(long, default_value = "1m", value_parser = parse_lateness, requires = "event_time")]
+    pub max_lateness: Duration,
+    /// How late a change may be and still be put in its place, measured from its key's newest
+    /// change ("1day", "30s", or "any"); older ones go to customer_history_rejected.
+    #[arg(long, default_value = "1day", value_parser = parse_within, requires = "event_time")]
+    pub late_within: LateChanges,
     /// Generator seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -80,6 +97,23 @@ fn parse_positive(text: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_lateness(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("the lateness must be more than 0".into()),
+        Err(e) => Err(format!("`{text}` is not a duration: {e}")),
+    }
+}
+
+fn parse_within(text: &str) -> Result<LateChanges, String> {
+    if text.eq_ignore_ascii_case("any") {
+        return Ok(LateChanges::RESTITCH_ANY);
+    }
+    humantime::parse_duration(text)
+        .map(LateChanges::restitch_within)
+        .map_err(|e| format!("`{text}` is neither a duration nor `any`: {e}"))
+}
+
 fn parse_share(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
@@ -100,6 +134,11 @@ impl RunArgs {
             out_of_order: self.out_of_order,
             delay: to_usize(self.delay),
             seed: self.seed,
+            event_time: self.event_time.then_some(EventTimeRun {
+                late: self.late_within,
+                late_share: self.late_share,
+                max_lateness: self.max_lateness,
+            }),
             mix: ChangeMix {
                 insert: self.insert,
                 update: self.update,

@@ -7,7 +7,10 @@
 //! At the end both tables are checked against the faker's ground truth and the SCD
 //! invariants. The ground truth is rebuilt in the grouping the SCD-1 runs used (each records
 //! the files it consumed), so the whole history is compared version by version, and with
-//! `out_of_order` the late changes in `customer_rejected` too. The run leaves its warehouse at
+//! `out_of_order` the late changes in `customer_rejected` too. With `event_time` the history
+//! is sequenced by each change's event time (late changes put in their place, those beyond
+//! the bound in `customer_history_rejected`), and its validity is compared exactly as well.
+//! The run leaves its warehouse at
 //! `<data>/run-<id>/warehouse` for `snowdrift sql` and `snowdrift status`.
 
 mod args;
@@ -27,7 +30,7 @@ use crate::replay::{
 };
 use crate::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
 use crate::verify::{CheckError, check_run, freshness};
-use crate::warehouse::{PipelineSpec, Schedule, WarehouseExt};
+use crate::warehouse::{EventTime, LateChanges, PipelineSpec, Schedule, WarehouseExt};
 
 pub use args::RunArgs;
 use backend::Backend;
@@ -56,6 +59,8 @@ pub struct RunOptions {
     pub delay: usize,
     /// Generator seed.
     pub seed: u64,
+    /// History by event time (`None`: by the merge's clock, as the original).
+    pub event_time: Option<EventTimeRun>,
     /// Change rates.
     pub mix: ChangeMix,
     /// Where runs keep their warehouse and staging folder.
@@ -80,6 +85,7 @@ impl Default for RunOptions {
             out_of_order: 0.0,
             delay: 2,
             seed: 1,
+            event_time: None,
             mix: ChangeMix::default(),
             data: PathBuf::from("./snowdrift-data"),
             stage: None,
@@ -87,6 +93,17 @@ impl Default for RunOptions {
             keep: false,
         }
     }
+}
+
+/// A run whose history is sequenced by event time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EventTimeRun {
+    /// Late changes: put in their place within a bound (or any lateness).
+    pub late: LateChanges,
+    /// Share of changes whose event time lags.
+    pub late_share: f64,
+    /// How far it lags at most.
+    pub max_lateness: Duration,
 }
 
 /// What a run reports while it goes.
@@ -159,6 +176,8 @@ pub struct RunReport {
     pub whole_history: bool,
     /// Late changes rejected, when the runs' grouping is known.
     pub late_rows: Option<usize>,
+    /// The table they were rejected to.
+    pub late_table: String,
     /// Every mismatch found; empty when verified.
     pub problems: Vec<String>,
     /// What else the backend has to say (exports, deployment).
@@ -201,7 +220,10 @@ impl RunReport {
                 "the current customer_history rows (closed versions by the SCD invariants)"
             };
             let late = self.late_rows.map_or(String::new(), |n| {
-                format!("; {n} late changes rejected to customer_rejected, as expected")
+                format!(
+                    "; {n} late changes rejected to {}, as expected",
+                    self.late_table
+                )
             });
             lines.push(format!(
                 "verified: customer and {history} match the ground truth{late}; every file loaded exactly once"
@@ -223,6 +245,8 @@ impl RunReport {
             "p50_ms": p50,
             "p99_ms": p99,
             "verified": self.verified(),
+            "late_rows": self.late_rows,
+            "late_table": self.late_table,
             "stage": self.stage,
             "export": self.export,
             "warehouse": self.warehouse,
@@ -256,9 +280,14 @@ pub async fn run_pipeline(
         stage_url: stage_url.clone(),
         operation_column: Some("op".into()),
         // Files may land and load in any order (uploads finish out of order, Snowpipe
-        // guarantees none); the generator's row numbers keep changes in the order they happened.
-        sequence_column: Some("seq".into()),
+        // guarantees none); the generator's row numbers keep changes in the order they happened
+        // (or, by event time, the time each change happened).
+        sequence_column: options.event_time.is_none().then(|| "seq".into()),
         schedule: options.interval.clone(),
+        event_time: options.event_time.map(|e| EventTime {
+            late: e.late,
+            ..EventTime::default()
+        }),
         ..PipelineSpec::default()
     };
     let mut notes = Vec::new();
@@ -282,17 +311,35 @@ pub async fn run_pipeline(
 
 /// The generator of the run's changes.
 fn changes(options: &RunOptions) -> Result<ChangeStream, CheckError> {
-    Ok(ChangeStream::builder(EntitySpec::customer())
+    let builder = ChangeStream::builder(EntitySpec::customer())
         .seed(options.seed)
         .batch_size(options.rows)
         .initial_population(options.rows)
         .mix(options.mix)
         .operation_column(Some("op"))
-        .sequence_column(Some("seq"))
-        .event_time_column(None)
-        .late_rate(0.0)
-        .parallel(true) // values on all cores; the output is the same as on one
-        .build()?)
+        .parallel(true); // values on all cores; the output is the same as on one
+    let builder = match options.event_time {
+        Some(e) => builder
+            .sequence_column(None)
+            .event_time_column(Some("event_time"))
+            .late_rate(e.late_share)
+            .max_lateness(e.max_lateness),
+        None => builder
+            .sequence_column(Some("seq"))
+            .event_time_column(None)
+            .late_rate(0.0),
+    };
+    Ok(builder.build()?)
+}
+
+/// The order the ground truth keeps versions in: the generator's sequence, or event time with
+/// late changes put in their place (one row at a time, whatever the runs' grouping).
+fn version_order(options: &RunOptions) -> VersionOrder {
+    match options.event_time.map(|e| e.late) {
+        Some(LateChanges::Restitch { within }) => VersionOrder::Restitch { within },
+        Some(LateChanges::Reject) => VersionOrder::EventTime,
+        None => VersionOrder::Sequence,
+    }
 }
 
 type Produced = (Vec<StagedFile>, Vec<RecordBatch>, Duration);
@@ -394,7 +441,7 @@ async fn verify(
 ) -> Result<RunReport, CheckError> {
     let warehouse = backend.warehouse();
     let mut truth =
-        GroundTruth::for_stream(&changes(options)?).with_order(VersionOrder::Sequence)?;
+        GroundTruth::for_stream(&changes(options)?).with_order(version_order(options))?;
     // Files are named in the order they were written, one batch each.
     let mut paths: Vec<String> = staged.iter().map(|f| f.path.to_string()).collect();
     paths.sort();
@@ -413,7 +460,9 @@ async fn verify(
     }
     let rows = options.rows * options.batches;
     let mut check = check_run(warehouse, spec, &truth, staged.len(), rows).await?;
-    let whole_history = grouped && history_follows_merges(warehouse, spec).await?;
+    // By event time the history is the rows applied one by one: the grouping does not matter.
+    let whole_history =
+        grouped && (spec.event_time.is_some() || history_follows_merges(warehouse, spec).await?);
     if whole_history {
         check
             .problems
@@ -451,6 +500,7 @@ async fn verify(
         }),
         whole_history,
         late_rows: grouped.then(|| truth.late_rows().len()),
+        late_table: spec.late_rows_table(),
         problems: check.problems,
         notes: Vec::new(),
     })

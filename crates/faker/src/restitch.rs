@@ -68,7 +68,7 @@ pub(crate) fn apply(
     let outcome = match (holding, row) {
         (None, None) => Restitched::Unchanged,
         (None, Some(row)) => {
-            insert_in_gap(state, row, t);
+            insert_in_gap(state, row, t, newest);
             Restitched::Inserted
         }
         (Some(i), None) => {
@@ -99,14 +99,20 @@ fn cut_current(state: &mut KeyState, i: usize, at: i64) {
     state.versions.insert(i + 1, rest);
 }
 
-/// A version at `t` where the key did not exist, until the next version.
-fn insert_in_gap(state: &mut KeyState, row: Row, t: i64) {
+/// A version at `t` where the key did not exist, until the next version, or
+/// (after the last version) until the key's newest change when that is later:
+/// it was a delete.
+fn insert_in_gap(state: &mut KeyState, row: Row, t: i64, newest: Option<i64>) {
     let at = state
         .versions
         .iter()
         .position(|v| v.start.is_some_and(|s| s > t))
         .unwrap_or(state.versions.len());
-    let next_start = state.versions.get(at).and_then(|v| v.start);
+    let next_start = state
+        .versions
+        .get(at)
+        .and_then(|v| v.start)
+        .or(newest.filter(|&n| t < n));
     state.versions.insert(
         at,
         Version {
@@ -239,6 +245,14 @@ mod tests {
             [v("a", 10, Some(15)), v("b", 15, Some(20)), v("a", 40, None)]
         );
         assert!(state.live);
+    }
+
+    #[test]
+    fn a_late_change_after_the_last_version_lasts_until_a_newer_delete() {
+        // A delete at 40 where the key did not exist yet, then its late insert at 30.
+        let (state, _) = key(&[(None, 40), (Some("a"), 30)], None);
+        assert_eq!(intervals(&state), [v("a", 30, Some(40))]);
+        assert!(!state.live);
     }
 
     #[test]

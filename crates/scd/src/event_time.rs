@@ -37,7 +37,13 @@
 //!   the current version always agrees with the latest change by event time,
 //!   as an SCD-1 table sequenced by the same column does. Untracked columns
 //!   of the current version are overwritten only by changes from `confirmed`
-//!   on, for the same reason.
+//!   on, for the same reason. Likewise a change before `confirmed` that
+//!   opens a version after the last one (the newest change was a delete
+//!   where the key did not exist) lasts until `confirmed`, where the key is
+//!   deleted again (with a tombstone when deletes leave them).
+//!
+//! Together these keep one invariant: from the key's newest change on, the
+//! history says what that change said.
 
 use crate::scd2::OPEN_END_MICROS;
 
@@ -120,7 +126,9 @@ pub(crate) fn apply<V: Clone>(
     compare: &impl VersionValues<V>,
 ) -> Effect {
     match event {
-        Event::Upsert { at, values } => upsert(versions, at, values, confirmed, compare),
+        Event::Upsert { at, values } => {
+            upsert(versions, at, values, (tombstones, confirmed), compare)
+        }
         Event::Delete { at } => delete(versions, at, tombstones, confirmed),
     }
 }
@@ -154,11 +162,19 @@ fn upsert<V: Clone>(
     versions: &mut Vec<Version<V>>,
     at: i64,
     values: V,
-    confirmed: i64,
+    (tombstones, confirmed): (bool, i64),
     compare: &impl VersionValues<V>,
 ) -> Effect {
     let i = match locate(versions, at) {
         Ok(i) => i,
+        Err(next) if next == versions.len() && at < confirmed => {
+            // After the last version, before a newest change that was a delete.
+            versions.push(opened(at, confirmed, values.clone(), false));
+            if tombstones {
+                versions.push(opened(confirmed, OPEN_END_MICROS, values, true));
+            }
+            return Effect::Opened;
+        }
         Err(next) => {
             let end = versions.get(next).map_or(OPEN_END_MICROS, |v| v.start);
             versions.insert(next, opened(at, end, values, false));
@@ -323,6 +339,17 @@ mod tests {
                 tomb(40, OPEN, 1)
             ]
         );
+    }
+
+    #[test]
+    fn a_late_change_after_the_last_version_lasts_until_a_newer_delete() {
+        // The key was deleted at 40 where it did not exist (after [10, 20)).
+        let before = vec![v(10, 20, 1)];
+        let (after, effect) = run_confirmed(before.clone(), up(30, 2), false, 40);
+        assert_eq!(after, [v(10, 20, 1), v(30, 40, 2)]);
+        assert_eq!(effect, Effect::Opened);
+        let (after, _) = run_confirmed(Vec::new(), up(30, 2), true, 40);
+        assert_eq!(after, [v(30, 40, 2), tomb(40, OPEN, 2)]);
     }
 
     #[test]

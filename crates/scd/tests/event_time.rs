@@ -249,17 +249,21 @@ fn a_late_change_in_the_current_version_lasts_until_the_keys_newest_change() {
 }
 
 #[test]
-fn a_late_change_after_the_last_delete_opens_the_current_version() {
+fn a_late_change_between_two_deletes_lasts_until_the_later_one() {
     let h = history(Scd2Delete::Close);
     let mut t = two_versions(&h);
     apply(&h, &mut t, &[(1, None, None, "DELETE", 40)]);
     apply(&h, &mut t, &[(1, None, None, "DELETE", 50)]);
-    // Arrives after the deletes, happened between them: the key is back at 45.
+    // Arrives after the deletes, happened between them: the key is back at 45 and deleted
+    // again at 50, its newest change (as an SCD-1 table by event time says: deleted).
     apply(&h, &mut t, &[(1, Some("d"), None, "UPDATE", 45)]);
     assert_eq!(
         versions(&t),
-        [v(1, 10, 30, "a"), v(1, 30, 40, "c"), v(1, 45, OPEN, "d")]
+        [v(1, 10, 30, "a"), v(1, 30, 40, "c"), v(1, 45, 50, "d")]
     );
+    // A change after the newest one opens the current version as usual.
+    apply(&h, &mut t, &[(1, Some("e"), None, "UPDATE", 55)]);
+    assert_eq!(versions(&t).last(), Some(&v(1, 55, OPEN, "e")));
 }
 
 #[test]
@@ -579,7 +583,14 @@ mod model {
                     }
                 }
                 (false, Some(id)) => self.replace_or_split(id, t, values),
-                (false, None) => self.fill(t, Some((values, false))),
+                (false, None) => {
+                    let trailing = self.cells[t..].iter().all(Option::is_none);
+                    self.fill(t, Some((values.clone(), false)));
+                    // After the last version, before a newer delete: until it.
+                    if let Some(n) = newest.filter(|&n| trailing && row.at < n) {
+                        self.fill(n as usize, tombstones.then_some((values, true)));
+                    }
+                }
             }
         }
 
@@ -630,6 +641,9 @@ mod model {
 }
 
 use model::{Change, GRID};
+
+/// A change's (email, city).
+type Values = (Option<String>, Option<String>);
 
 /// Changes of three keys at instants that rise with arrival, each arriving
 /// up to `LATENESS` places late (shuffled within that bound), some at the
@@ -709,6 +723,9 @@ proptest! {
         table.retire_superseded(retire);
         let mut retired: Vec<V> = Vec::new();
         let mut model: Vec<model::Key> = (0..3).map(|_| model::Key::new()).collect();
+        // Per key, the latest accepted change by (event time, arrival): what an SCD-1 table
+        // by the same event time holds, and so what the current versions must say.
+        let mut latest: Vec<Option<(i64, Option<Values>)>> = vec![None; 3];
         let (mut from, mut cut) = (0, cuts.iter().cycle());
         while from < arrived.len() {
             let to = (from + cut.next().copied().unwrap_or(1)).min(arrived.len());
@@ -719,6 +736,11 @@ proptest! {
                 let key = &mut model[c.key as usize];
                 if key.accepts(c.at, bound) {
                     key.apply(c, tombstones, email_only);
+                    let slot = &mut latest[c.key as usize];
+                    if slot.as_ref().is_none_or(|(at, _)| c.at >= *at) {
+                        let values = (!c.delete).then(|| (c.email.clone(), c.city.clone()));
+                        *slot = Some((c.at, values));
+                    }
                 } else {
                     too_late.push(i);
                 }
@@ -732,7 +754,19 @@ proptest! {
             whole.extend(retired.iter().cloned());
             whole.sort();
             let expected: Vec<V> = (0..3).flat_map(|k| model[k as usize].versions(k)).collect();
-            prop_assert_eq!(whole, expected, "after rows {}..{}", from, to);
+            prop_assert_eq!(&whole, &expected, "after rows {}..{}", from, to);
+            let current: Vec<(i64, Option<String>, Option<String>)> = whole
+                .iter()
+                .filter(|v| v.end == OPEN && !v.tombstone)
+                .map(|v| (v.id, v.email.clone(), v.city.clone()))
+                .collect();
+            let want: Vec<(i64, Option<String>, Option<String>)> = (0..3)
+                .filter_map(|k| {
+                    let (email, city) = latest[k as usize].clone()?.1?;
+                    Some((k, email, city))
+                })
+                .collect();
+            prop_assert_eq!(current, want, "current versions after rows {}..{}", from, to);
             assert_sound(&table, !tombstones);
             from = to;
         }

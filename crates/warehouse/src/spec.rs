@@ -208,6 +208,23 @@ impl PipelineSpec {
         }
     }
 
+    /// The rejected table late rows land in: the history's when it is sequenced by event time
+    /// (the SCD-1 task skips them), the SCD-1 table's otherwise.
+    pub fn late_rows_table(&self) -> String {
+        match self.event_time {
+            Some(_) => self.history_task_merge().rejected_table(),
+            None => self.current_task_merge().rejected_table(),
+        }
+    }
+
+    /// The raw column late rows are ordered by: the event time, else the sequence column.
+    pub fn late_rows_sequence(&self) -> Option<&str> {
+        match &self.event_time {
+            Some(event_time) => Some(&event_time.column),
+            None => self.sequence_column.as_deref(),
+        }
+    }
+
     /// The streams of the task graph: the pipeline is idle when none of them has data.
     pub fn streams(&self) -> [&str; 2] {
         [&self.raw_stream, self.history_source()]
