@@ -199,6 +199,11 @@ pub(crate) fn merge_by_event_time(
             "a history that accepts changes of any lateness keeps every version in the table: it cannot retire them (Table::retire_superseded); bound the lateness (LateChanges::Restitch { within })",
         ));
     }
+    if !spec.ignore_null_updates().is_empty() {
+        return Err(spec.invalid(
+            "IGNORE NULL UPDATES is not available in a history sequenced by event time: the value a NULL keeps would be the one of the version the change falls in; apply it in the SCD-1 merge instead",
+        ));
+    }
     let window = rules.window(table)?;
     if table.versions().map(|v| v.columns()) != Some(window) {
         table.index_versions(window)?;

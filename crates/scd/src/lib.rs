@@ -63,6 +63,7 @@ mod event_time;
 mod invariants;
 mod keys;
 mod merge;
+mod null_updates;
 mod operation;
 mod reject;
 mod scd1;
@@ -81,6 +82,7 @@ pub use merge::{
     MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values, Winner, Write,
     create_table, load_into, load_table, load_table_with_row_ids, merge, value_at,
 };
+pub use null_updates::IgnoreNullUpdates;
 pub use operation::{ChangeOp, OPERATION_TRIM, Operation};
 pub use reject::{OnBadRow, RejectReason, Rejection};
 pub use scd1::{Scd0, Scd1, Scd1Delete};

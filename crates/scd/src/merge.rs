@@ -500,6 +500,13 @@ pub fn merge(
             })
         })
         .collect();
+    let winner_values = crate::null_updates::fill_nulls(
+        spec.ignore_null_updates(),
+        &winners,
+        winner_values,
+        &latest,
+        &latest_row,
+    )?;
     let differs = compare(spec, &winner_values, &latest, &latest_row)?;
     let input = PlanInput {
         spec,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+use crate::null_updates::IgnoreNullUpdates;
 use crate::reject::OnBadRow;
 use crate::{Result, ScdError};
 
@@ -56,6 +57,7 @@ pub struct TableSpec {
     sequence: Option<String>,
     format: ChangeFormat,
     on_bad_row: OnBadRow,
+    ignore_nulls: Vec<usize>,
 }
 
 impl TableSpec {
@@ -69,6 +71,7 @@ impl TableSpec {
             sequence: None,
             format: ChangeFormat::Upserts,
             on_bad_row: OnBadRow::Fail,
+            ignore_nulls: IgnoreNullUpdates::Off,
         }
     }
 
@@ -116,6 +119,12 @@ impl TableSpec {
     /// What a merge does with a change row it cannot apply.
     pub fn on_bad_row(&self) -> OnBadRow {
         self.on_bad_row
+    }
+
+    /// Indices of the columns whose NULL in an update keeps the stored value
+    /// ([`IgnoreNullUpdates`]); empty when the option is off.
+    pub fn ignore_null_updates(&self) -> &[usize] {
+        &self.ignore_nulls
     }
 
     /// The same spec with another [`OnBadRow`].
@@ -168,9 +177,17 @@ pub struct TableSpecBuilder {
     sequence: Option<String>,
     format: ChangeFormat,
     on_bad_row: OnBadRow,
+    ignore_nulls: IgnoreNullUpdates,
 }
 
 impl TableSpecBuilder {
+    /// Which columns keep their stored value when an update holds NULL there
+    /// (default [`IgnoreNullUpdates::Off`]; see [`IgnoreNullUpdates`]).
+    pub fn ignore_null_updates(mut self, ignore: IgnoreNullUpdates) -> Self {
+        self.ignore_nulls = ignore;
+        self
+    }
+
     /// The key columns (one or more; composite keys are allowed).
     pub fn key<S: Into<String>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.key = columns.into_iter().map(Into::into).collect();
@@ -255,6 +272,32 @@ impl TableSpecBuilder {
                 "operation column `{op}` must be a non-empty name outside the business columns"
             )));
         }
+        let values: Vec<usize> = (0..self.schema.fields().len())
+            .filter(|i| !key.contains(i) && Some(*i) != sequence_index)
+            .collect();
+        let listed = |names: &[String]| -> Result<Vec<usize>> {
+            names
+                .iter()
+                .map(|name| {
+                    let i = index(name)?;
+                    if key.contains(&i) {
+                        return Err(invalid(format!(
+                            "key column `{name}` cannot keep its value on a NULL update"
+                        )));
+                    }
+                    Ok(i)
+                })
+                .collect()
+        };
+        let ignore_nulls = match &self.ignore_nulls {
+            IgnoreNullUpdates::Off => Vec::new(),
+            IgnoreNullUpdates::All => values,
+            IgnoreNullUpdates::Columns(names) => listed(names)?,
+            IgnoreNullUpdates::AllExcept(names) => {
+                let except = listed(names)?;
+                values.into_iter().filter(|i| !except.contains(i)).collect()
+            }
+        };
         Ok(TableSpec {
             name: self.name,
             schema: self.schema,
@@ -263,6 +306,7 @@ impl TableSpecBuilder {
             sequence: self.sequence,
             format: self.format,
             on_bad_row: self.on_bad_row,
+            ignore_nulls,
         })
     }
 }

@@ -15,7 +15,8 @@
 
 use snowdrift_scd::OPEN_END_MICROS;
 use snowdrift_warehouse::{
-    MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout, Validity,
+    IgnoreNullUpdates, MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout,
+    Validity,
 };
 
 use snowdrift_scd::{OPERATION_TRIM, Operation};
@@ -72,6 +73,19 @@ fn any_differs(columns: &[String], left: &str, right: &str) -> String {
         .join(" OR ")
 }
 
+/// Whether a matched update changes a compared column: `t.c IS DISTINCT FROM <its new
+/// value>`, `FALSE` for none.
+fn updates_differ(cols: &MergeColumns) -> String {
+    if cols.compared.is_empty() {
+        return "FALSE".into();
+    }
+    cols.compared
+        .iter()
+        .map(|c| format!("t.{c} IS DISTINCT FROM {}", cols.updated(c)))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
 /// The key equality of two aliases.
 pub(crate) fn key_join(key: &[String], left: &str, right: &str) -> String {
     key.iter()
@@ -87,6 +101,8 @@ pub(crate) struct MergeColumns {
     pub(crate) values: Vec<String>,
     /// Compared columns (default: all values).
     pub(crate) compared: Vec<String>,
+    /// Columns whose NULL in an update keeps the stored value (`IGNORE NULL UPDATES`).
+    pub(crate) keep_on_null: Vec<String>,
 }
 
 impl MergeColumns {
@@ -108,11 +124,23 @@ impl MergeColumns {
             }
             None => idents(values.iter().copied())?,
         };
+        let keep_on_null = keep_on_null(target, merge, &values)?;
         Ok(MergeColumns {
             key,
             values: idents(values)?,
             compared,
+            keep_on_null,
         })
+    }
+
+    /// The value an update writes to `column` (quoted): the change's (`s`), or with
+    /// `IGNORE NULL UPDATES` the stored one (`t`) where the change's is NULL.
+    fn updated(&self, column: &str) -> String {
+        if self.keep_on_null.iter().any(|c| c == column) {
+            format!("COALESCE(s.{column}, t.{column})")
+        } else {
+            format!("s.{column}")
+        }
     }
 
     pub(crate) fn business(&self) -> Vec<String> {
@@ -135,6 +163,29 @@ fn check_columns(target: &TableDef, merge: &MergeDef, names: &[String], what: &s
         }
     }
     Ok(())
+}
+
+/// The quoted columns of `IGNORE NULL UPDATES`, by the same resolution as `snowdrift-scd`'s
+/// (the spec's own check refuses a key column or an unknown one).
+fn keep_on_null(target: &TableDef, merge: &MergeDef, values: &[&str]) -> Result<Vec<String>> {
+    let named = |names: &[String]| -> Result<Vec<String>> {
+        check_columns(target, merge, names, "IGNORE NULL UPDATES")?;
+        Ok(names.to_vec())
+    };
+    let names: Vec<String> = match &merge.ignore_null_updates {
+        IgnoreNullUpdates::Off => Vec::new(),
+        IgnoreNullUpdates::All => values.iter().map(|v| v.to_string()).collect(),
+        IgnoreNullUpdates::Columns(names) => named(names)?,
+        IgnoreNullUpdates::AllExcept(names) => {
+            let except = named(names)?;
+            values
+                .iter()
+                .filter(|v| !except.iter().any(|e| e.eq_ignore_ascii_case(v)))
+                .map(|v| v.to_string())
+                .collect()
+        }
+    };
+    idents(names.iter().map(String::as_str))
 }
 
 fn unsupported(merge: &MergeDef, what: &str) -> SnowflakeError {
@@ -187,7 +238,11 @@ pub(crate) fn scd1_from(
     let cols = MergeColumns::new(target, merge)?;
     let business = cols.business();
     let now = now.sql();
-    let mut set: Vec<String> = cols.values.iter().map(|c| format!("{c} = s.{c}")).collect();
+    let mut set: Vec<String> = cols
+        .values
+        .iter()
+        .map(|c| format!("{c} = {}", cols.updated(c)))
+        .collect();
     let mut insert_columns = business.clone();
     let mut insert_values = prefixed("s", &business);
     if let Some(column) = &updated_at {
@@ -205,7 +260,7 @@ pub(crate) fn scd1_from(
     } else {
         format!(
             "WHEN MATCHED AND s.\"_SNOWDRIFT_OP\" = 'UPSERT' AND ({}) THEN UPDATE SET {} ",
-            any_differs(&cols.compared, "t", "s"),
+            updates_differ(&cols),
             set.join(", ")
         )
     };
@@ -282,6 +337,12 @@ pub(crate) fn scd2(
     now: Now,
 ) -> Result<String> {
     let cols = MergeColumns::new(target, merge)?;
+    if !cols.keep_on_null.is_empty() {
+        return Err(unsupported(
+            merge,
+            "IGNORE NULL UPDATES in an SCD-2 merge (set it on the SCD-1 merge whose changes the history reads, as PipelineSpec does)",
+        ));
+    }
     let tracked = match &merge.tracked {
         Some(names) => {
             check_columns(target, merge, names, "tracked")?;

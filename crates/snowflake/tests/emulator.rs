@@ -18,9 +18,9 @@ use snowdrift_snowflake::{Auth, Connection, Now, Renderer, Secret, SnowflakeConf
 use snowdrift_testkit::fakesnow::FakeSnowServer;
 use snowdrift_warehouse::rows::sorted_rows;
 use snowdrift_warehouse::{
-    Clock, ColumnType, CreateMode, Dml, LocalWarehouse, ObjectDef, ObjectKind, PipelineSpec,
-    Scd2OnDelete, TableDef, TableLayout, TaskBody, TaskDef, TaskRunState, Validity, Warehouse,
-    WarehouseExt,
+    Clock, ColumnType, CreateMode, Dml, IgnoreNullUpdates, LocalWarehouse, ObjectDef, ObjectKind,
+    PipelineSpec, Scd2OnDelete, TableDef, TableLayout, TaskBody, TaskDef, TaskRunState, Validity,
+    Warehouse, WarehouseExt,
 };
 
 const DATABASE: &str = "DIFF";
@@ -527,6 +527,28 @@ async fn tracked_columns_and_tombstones_match_the_embedded_engine() {
             300,
         )
         .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_null_updates_matches_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    for (seed, ignore) in [
+        (7, IgnoreNullUpdates::All),
+        (
+            8,
+            IgnoreNullUpdates::Columns(vec!["email".into(), "city".into()]),
+        ),
+        (9, IgnoreNullUpdates::AllExcept(vec!["email".into()])),
+    ] {
+        let spec = PipelineSpec {
+            operation_column: Some("op".into()),
+            sequence_column: Some("seq".into()),
+            ignore_null_updates: ignore,
+            ..PipelineSpec::default()
+        };
+        differential(&connection, spec.clone(), spec.objects(), seed, 4, 300).await;
     }
 }
 

@@ -3,8 +3,8 @@
 
 use snowdrift_snowflake::{Now, Renderer, SourceShape, StageAccess};
 use snowdrift_warehouse::{
-    MergeDef, ObjectDef, OnBadRow, PipelineSpec, Scd2OnDelete, TableDef, TaskBody, TaskDef,
-    Validity,
+    IgnoreNullUpdates, MergeDef, ObjectDef, OnBadRow, PipelineSpec, Scd2OnDelete, TableDef,
+    TaskBody, TaskDef, Validity,
 };
 
 fn spec() -> PipelineSpec {
@@ -360,5 +360,43 @@ fn a_table_retention_is_rendered_only_when_set() {
     assert!(
         sql.ends_with(") DATA_RETENTION_TIME_IN_DAYS = 7 MAX_DATA_EXTENSION_TIME_IN_DAYS = 30"),
         "{sql}"
+    );
+}
+
+#[test]
+fn ignore_null_updates_renders_coalesce_in_the_scd1_merge_and_is_refused_in_scd2() {
+    let spec = PipelineSpec {
+        on_bad_row: OnBadRow::Fail,
+        ignore_null_updates: IgnoreNullUpdates::Columns(vec!["email".into()]),
+        ..spec()
+    };
+    let renderer = Renderer::new("db", "sc");
+    let scd1 = task(&spec, "customer_scd1_task");
+    let sql = renderer
+        .merge_body(
+            merge_of(&scd1),
+            &table(&spec, "customer"),
+            SourceShape::AppendOnly,
+        )
+        .unwrap();
+    assert!(
+        sql.contains("\"EMAIL\" = COALESCE(s.\"EMAIL\", t.\"EMAIL\")"),
+        "{sql}"
+    );
+    assert!(sql.contains("\"CITY\" = s.\"CITY\""), "{sql}");
+    let history = MergeDef {
+        ignore_null_updates: IgnoreNullUpdates::All,
+        ..merge_of(&task(&spec, "customer_scd2_task")).clone()
+    };
+    let err = renderer
+        .merge_body(
+            &history,
+            &table(&spec, "customer_history"),
+            SourceShape::Changes,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, snowdrift_snowflake::SnowflakeError::Unsupported { .. }),
+        "{err}"
     );
 }

@@ -326,6 +326,7 @@ pub trait WarehouseExt: Warehouse {
     /// Creates every object of `spec` in dependency order (`CREATE … IF NOT EXISTS`, so
     /// deploying twice is safe), then resumes the tasks, children first.
     async fn deploy(&self, spec: &PipelineSpec) -> Result<()> {
+        spec.validate()?;
         for object in spec.objects() {
             self.create(object, CreateMode::IfNotExists).await?;
         }

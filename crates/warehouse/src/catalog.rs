@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
-pub use snowdrift_scd::{LateChanges, OnBadRow};
+pub use snowdrift_scd::{IgnoreNullUpdates, LateChanges, OnBadRow};
 
 use crate::error::{Result, WarehouseError};
 use crate::load::CsvFileFormat;
@@ -548,6 +548,10 @@ pub struct MergeDef {
     /// event time).
     #[serde(default)]
     pub on_late_row: OnLateRow,
+    /// `IGNORE NULL UPDATES`: which columns keep their stored value when an update holds
+    /// NULL there (default off; see [`IgnoreNullUpdates`]).
+    #[serde(default)]
+    pub ignore_null_updates: IgnoreNullUpdates,
 }
 
 /// What a merge does with a late row (see [`MergeDef::on_late_row`]).
@@ -586,6 +590,7 @@ impl MergeDef {
             on_bad_row: OnBadRow::Reject,
             rejected_table: None,
             on_late_row: OnLateRow::Reject,
+            ignore_null_updates: IgnoreNullUpdates::Off,
         }
     }
 }

@@ -73,9 +73,9 @@ pub use api::{
 };
 pub use catalog::{
     Column, ColumnType, CreateMode, DEFAULT_MAX_DATA_EXTENSION_DAYS, DEFAULT_RETENTION_DAYS,
-    FileFormatDef, LateChanges, MergeDef, ObjectDef, ObjectKind, OnBadRow, OnError, OnLateRow,
-    PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody,
-    TaskCondition, TaskDef, Validity,
+    FileFormatDef, IgnoreNullUpdates, LateChanges, MergeDef, ObjectDef, ObjectKind, OnBadRow,
+    OnError, OnLateRow, PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef,
+    TableLayout, TaskBody, TaskCondition, TaskDef, Validity,
 };
 pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError, LoadLimits};

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use crate::catalog::{
-    Column, ColumnType, FileFormatDef, LateChanges, MergeDef, ObjectDef, OnBadRow, OnError,
-    OnLateRow, PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout,
-    TaskBody, TaskCondition, TaskDef,
+    Column, ColumnType, FileFormatDef, IgnoreNullUpdates, LateChanges, MergeDef, ObjectDef,
+    ObjectKind, OnBadRow, OnError, OnLateRow, PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef,
+    StreamDef, TableDef, TableLayout, TaskBody, TaskCondition, TaskDef,
 };
 use crate::load::CsvFileFormat;
 use crate::rejected;
@@ -86,6 +86,10 @@ pub struct PipelineSpec {
     /// History by event time (default `None`: a version's validity is the SCD-1 merge's
     /// processing time, as in the original). See [`EventTime`].
     pub event_time: Option<EventTime>,
+    /// `IGNORE NULL UPDATES` in the SCD-1 merge: a NULL in an update of an existing customer
+    /// keeps its stored value (default off). The history, fed by the SCD-1 table's changes,
+    /// sees the kept values. Not available with [`PipelineSpec::event_time`].
+    pub ignore_null_updates: IgnoreNullUpdates,
 }
 
 /// A history sequenced by a business timestamp carried in the raw rows: `start_time` and
@@ -170,6 +174,7 @@ impl Default for PipelineSpec {
             on_bad_row: OnBadRow::Reject,
             retention_days: None,
             event_time: None,
+            ignore_null_updates: IgnoreNullUpdates::Off,
         }
     }
 }
@@ -178,6 +183,35 @@ impl PipelineSpec {
     /// The original's one-minute schedule.
     pub fn original_schedule() -> Schedule {
         Schedule::Interval(Duration::from_secs(60))
+    }
+
+    /// Checks the options that only make sense together (run by
+    /// [`crate::WarehouseExt::deploy`] before it creates anything).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::InvalidDefinition`] naming the history task:
+    /// a history by event time that ignores deletes or NULL updates.
+    pub fn validate(&self) -> crate::Result<()> {
+        let invalid = |reason: &str| {
+            Err(crate::WarehouseError::invalid(
+                ObjectKind::Task,
+                &self.history_task,
+                reason,
+            ))
+        };
+        if self.event_time.is_none() {
+            return Ok(());
+        }
+        if self.history_on_delete == Scd2OnDelete::Ignore {
+            return invalid("a history sequenced by event time cannot ignore deletes");
+        }
+        if self.ignore_null_updates != IgnoreNullUpdates::Off {
+            return invalid(
+                "IGNORE NULL UPDATES is not available with a history sequenced by event time",
+            );
+        }
+        Ok(())
     }
 
     /// The raw table's columns: the business columns plus the optional operation, sequence
@@ -341,6 +375,7 @@ impl PipelineSpec {
             operation_column: self.operation_column.clone(),
             scd1_on_delete: self.current_on_delete,
             on_bad_row: self.on_bad_row,
+            ignore_null_updates: self.ignore_null_updates.clone(),
             // With event time the history keeps (or rejects) each late row, once.
             on_late_row: match self.event_time {
                 Some(_) => OnLateRow::Skip,

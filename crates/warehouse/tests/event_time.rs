@@ -344,3 +344,35 @@ fn the_history_of_an_event_time_pipeline_reads_the_raw_rows() {
         ["customer_raw_stream", "customer_raw_history_stream"]
     );
 }
+
+#[tokio::test]
+async fn a_history_by_event_time_that_ignores_deletes_or_null_updates_is_refused_at_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = spec(dir.path(), LateChanges::RESTITCH_ANY);
+    for bad in [
+        PipelineSpec {
+            history_on_delete: snowdrift_warehouse::Scd2OnDelete::Ignore,
+            ..good.clone()
+        },
+        PipelineSpec {
+            ignore_null_updates: snowdrift_warehouse::IgnoreNullUpdates::All,
+            ..good.clone()
+        },
+    ] {
+        let warehouse = LocalWarehouse::builder("memory://").open().await.unwrap();
+        let err = warehouse.deploy(&bad).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                snowdrift_warehouse::WarehouseError::InvalidDefinition { .. }
+            ),
+            "{err}"
+        );
+        // Nothing was created.
+        let raw = warehouse.table(&bad.raw_table).await.unwrap_err();
+        assert!(
+            matches!(raw, snowdrift_warehouse::WarehouseError::NotFound { .. }),
+            "{raw}"
+        );
+    }
+}

@@ -247,8 +247,14 @@ impl LocalTable {
             ));
         };
         let strategy = merge_strategy(&def, merge)?;
-        let spec = table_spec(&def, format, merge.sequence.clone(), merge.compared.clone())?
-            .with_on_bad_row(merge.on_bad_row);
+        let spec = table_spec(
+            &def,
+            format,
+            merge.sequence.clone(),
+            merge.compared.clone(),
+            merge.ignore_null_updates.clone(),
+        )?
+        .with_on_bad_row(merge.on_bad_row);
         Ok(snowdrift_scd::merge(
             strategy.as_ref(),
             &spec,

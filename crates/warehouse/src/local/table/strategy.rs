@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use snowdrift_scd::{
-    ChangeFormat, LateChanges, MergeStrategy, Scd1, Scd1Delete, Scd2, Scd2Delete, TableSpec,
-    ValidityColumns,
+    ChangeFormat, IgnoreNullUpdates, LateChanges, MergeStrategy, Scd1, Scd1Delete, Scd2,
+    Scd2Delete, TableSpec, ValidityColumns,
 };
 
 use crate::catalog::{
@@ -113,7 +113,13 @@ pub(super) fn restore_spec(def: &TableDef) -> Result<TableSpec> {
         }
         _ => None,
     };
-    table_spec(def, ChangeFormat::Upserts, sequence, None)
+    table_spec(
+        def,
+        ChangeFormat::Upserts,
+        sequence,
+        None,
+        IgnoreNullUpdates::Off,
+    )
 }
 
 /// Whether versions that no change can reach any more leave memory for segment files: every
@@ -133,10 +139,12 @@ pub(super) fn table_spec(
     format: ChangeFormat,
     sequence: Option<String>,
     compared: Option<Vec<String>>,
+    ignore_null_updates: IgnoreNullUpdates,
 ) -> Result<TableSpec> {
     let mut builder = TableSpec::builder(def.name.clone(), def.business_schema())
         .key(def.key.clone())
-        .format(format);
+        .format(format)
+        .ignore_null_updates(ignore_null_updates);
     if let Some(sequence) = sequence {
         builder = builder.sequence(sequence);
     }

@@ -1,0 +1,225 @@
+//! The options of Databricks AUTO CDC and dbt snapshots as `snowdrift-scd`
+//! spells them: a golden case per rule, named after it, and a property test
+//! against a plain model where the rule applies to every merge.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Row, apply, changes, s, table_rows};
+use proptest::prelude::*;
+use snowdrift_scd::{
+    ChangeFormat, IgnoreNullUpdates, LateChanges, MergeContext, Scd1, Scd2, ScdError, TableSpec,
+    merge,
+};
+
+/// The common spec (`op` column, no sequence) with `ignore`.
+fn spec_ignoring(ignore: IgnoreNullUpdates) -> TableSpec {
+    TableSpec::builder("customer", common::schema())
+        .key(["id"])
+        .format(ChangeFormat::OperationColumn("op".into()))
+        .ignore_null_updates(ignore)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn ignore_null_updates_keeps_the_stored_value_of_a_null_in_an_update() {
+    let (scd1, spec) = (Scd1::default(), spec_ignoring(IgnoreNullUpdates::All));
+    let mut t = scd1.create_table(&spec).unwrap();
+    apply(
+        &scd1,
+        &spec,
+        &mut t,
+        &[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)],
+        10,
+    );
+    // Only the city changed: the email is sent as NULL and kept.
+    let out = apply(
+        &scd1,
+        &spec,
+        &mut t,
+        &[(1, None, Some("Rome"), "UPDATE", 0)],
+        20,
+    );
+    assert_eq!(out.metrics.updated, 1);
+    assert_eq!(table_rows(&t), [[s("1"), s("a@x"), s("Rome"), s("20")]]);
+    // All NULL: nothing changes.
+    let out = apply(&scd1, &spec, &mut t, &[(1, None, None, "UPDATE", 0)], 30);
+    assert_eq!(out.metrics.unchanged, 1);
+    assert_eq!(table_rows(&t), [[s("1"), s("a@x"), s("Rome"), s("20")]]);
+}
+
+#[test]
+fn ignore_null_updates_on_listed_columns_only() {
+    let only_email = spec_ignoring(IgnoreNullUpdates::Columns(vec!["email".into()]));
+    let but_email = spec_ignoring(IgnoreNullUpdates::AllExcept(vec!["email".into()]));
+    for (spec, want) in [
+        (only_email, [s("1"), s("a@x"), None]),
+        (but_email, [s("1"), None, s("Oslo")]),
+    ] {
+        let scd1 = Scd1 {
+            updated_at: None,
+            ..Scd1::default()
+        };
+        let mut t = scd1.create_table(&spec).unwrap();
+        apply(
+            &scd1,
+            &spec,
+            &mut t,
+            &[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)],
+            10,
+        );
+        apply(&scd1, &spec, &mut t, &[(1, None, None, "UPDATE", 0)], 20);
+        assert_eq!(table_rows(&t), [want]);
+    }
+}
+
+#[test]
+fn ignore_null_updates_leaves_the_nulls_of_a_new_or_deleted_key() {
+    let (scd1, spec) = (Scd1::default(), spec_ignoring(IgnoreNullUpdates::All));
+    let mut t = scd1.create_table(&spec).unwrap();
+    apply(
+        &scd1,
+        &spec,
+        &mut t,
+        &[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)],
+        10,
+    );
+    apply(&scd1, &spec, &mut t, &[(1, None, None, "DELETE", 0)], 20);
+    // Back after its delete: there is no value to keep.
+    apply(
+        &scd1,
+        &spec,
+        &mut t,
+        &[(1, None, Some("Rome"), "INSERT", 0)],
+        30,
+    );
+    apply(
+        &scd1,
+        &spec,
+        &mut t,
+        &[(2, None, Some("Oslo"), "INSERT", 0)],
+        30,
+    );
+    assert_eq!(
+        table_rows(&t),
+        [
+            [s("1"), None, s("Rome"), s("30")],
+            [s("2"), None, s("Oslo"), s("30")]
+        ]
+    );
+}
+
+#[test]
+fn ignore_null_updates_opens_a_version_with_the_kept_values() {
+    let (scd2, spec) = (Scd2::default(), spec_ignoring(IgnoreNullUpdates::All));
+    let mut t = scd2.create_table(&spec).unwrap();
+    apply(
+        &scd2,
+        &spec,
+        &mut t,
+        &[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)],
+        10,
+    );
+    apply(
+        &scd2,
+        &spec,
+        &mut t,
+        &[(1, None, Some("Rome"), "UPDATE", 0)],
+        20,
+    );
+    // A NULL-only update is no change: no version.
+    apply(&scd2, &spec, &mut t, &[(1, None, None, "UPDATE", 0)], 30);
+    let rows = table_rows(&t);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1][..3], [s("1"), s("a@x"), s("Rome")]);
+}
+
+#[test]
+fn ignore_null_updates_refuses_a_key_column_and_a_history_by_event_time() {
+    let key = TableSpec::builder("customer", common::schema())
+        .key(["id"])
+        .ignore_null_updates(IgnoreNullUpdates::Columns(vec!["id".into()]))
+        .build();
+    assert!(matches!(key, Err(ScdError::InvalidSpec { .. })), "{key:?}");
+    let spec = TableSpec::builder("customer", common::schema())
+        .key(["id"])
+        .format(ChangeFormat::OperationColumn("op".into()))
+        .sequence("seq")
+        .ignore_null_updates(IgnoreNullUpdates::All)
+        .build()
+        .unwrap();
+    let history = Scd2 {
+        late: LateChanges::RESTITCH_ANY,
+        ..Scd2::default()
+    };
+    let mut t = history.create_table(&spec).unwrap();
+    let rows = changes(&[(1, Some("a@x"), None, "INSERT", 10)]);
+    let err = merge(&history, &spec, &mut t, &[&rows], MergeContext::at(0)).unwrap_err();
+    assert!(matches!(err, ScdError::InvalidSpec { .. }), "{err}");
+}
+
+/// (email, city) of a live key.
+type Values = (Option<String>, Option<String>);
+
+/// The SCD-1 table the model expects: per merge the last row of each key
+/// wins; an upsert of a live key keeps the stored value of each NULL.
+fn model(merges: &[Vec<Row<'_>>]) -> BTreeMap<i64, Values> {
+    let mut table: BTreeMap<i64, Values> = BTreeMap::new();
+    for rows in merges {
+        let mut winners: BTreeMap<i64, Row<'_>> = BTreeMap::new();
+        for &row in rows {
+            winners.insert(row.0, row);
+        }
+        for (key, (_, email, city, op, _)) in winners {
+            if op == "DELETE" {
+                table.remove(&key);
+                continue;
+            }
+            let (email, city) = (email.map(str::to_owned), city.map(str::to_owned));
+            let kept = match table.get(&key) {
+                Some((e, c)) => (email.or(e.clone()), city.or(c.clone())),
+                None => (email, city),
+            };
+            table.insert(key, kept);
+        }
+    }
+    table
+}
+
+const EMAILS: [Option<&str>; 3] = [None, Some("a@x"), Some("b@x")];
+const CITIES: [Option<&str>; 3] = [None, Some("Oslo"), Some("Rome")];
+
+proptest! {
+    #[test]
+    fn ignore_null_updates_matches_the_model_after_every_merge(
+        merges in prop::collection::vec(
+            prop::collection::vec((0i64..4, 0usize..3, 0usize..3, 0u8..4), 1..6),
+            1..8,
+        ),
+    ) {
+        let merges: Vec<Vec<Row<'static>>> = merges
+            .into_iter()
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(k, e, c, op)| {
+                        let op = if op == 0 { "DELETE" } else { "UPSERT" };
+                        (k, EMAILS[e], CITIES[c], op, 0)
+                    })
+                    .collect()
+            })
+            .collect();
+        let spec = spec_ignoring(IgnoreNullUpdates::All);
+        let scd1 = Scd1 { updated_at: None, ..Scd1::default() };
+        let mut t = scd1.create_table(&spec).unwrap();
+        for (i, rows) in merges.iter().enumerate() {
+            apply(&scd1, &spec, &mut t, rows, 10 * i as i64);
+            let want: Vec<[Option<String>; 3]> = model(&merges[..=i])
+                .into_iter()
+                .map(|(k, (e, c))| [Some(k.to_string()), e, c])
+                .collect();
+            prop_assert_eq!(table_rows(&t), want, "after merge {}", i);
+        }
+    }
+}
