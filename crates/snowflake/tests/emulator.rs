@@ -18,9 +18,9 @@ use snowdrift_snowflake::{Auth, Connection, Now, Renderer, Secret, SnowflakeConf
 use snowdrift_testkit::fakesnow::FakeSnowServer;
 use snowdrift_warehouse::rows::sorted_rows;
 use snowdrift_warehouse::{
-    Clock, ColumnType, CreateMode, Dml, IgnoreNullUpdates, LocalWarehouse, ObjectDef, ObjectKind,
-    PipelineSpec, Scd2OnDelete, TableDef, TableLayout, TaskBody, TaskDef, TaskRunState, Validity,
-    Warehouse, WarehouseExt,
+    Clock, ColumnType, CreateMode, Dml, IgnoreNullUpdates, KeptColumns, LocalWarehouse, ObjectDef,
+    ObjectKind, PipelineSpec, Scd2OnDelete, TableDef, TableLayout, TaskBody, TaskDef, TaskRunState,
+    Validity, Warehouse, WarehouseExt,
 };
 
 const DATABASE: &str = "DIFF";
@@ -550,6 +550,18 @@ async fn ignore_null_updates_matches_the_embedded_engine() {
         };
         differential(&connection, spec.clone(), spec.objects(), seed, 4, 300).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_columns_match_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        kept_columns: KeptColumns::AllExcept(vec!["street".into(), "state".into()]),
+        ..PipelineSpec::default()
+    };
+    differential(&connection, spec.clone(), spec.objects(), 10, 4, 300).await;
 }
 
 /// A raw source holding one good row and one bad one (a bad operation, or with a sequence in

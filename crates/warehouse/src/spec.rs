@@ -90,6 +90,22 @@ pub struct PipelineSpec {
     /// keeps its stored value (default off). The history, fed by the SCD-1 table's changes,
     /// sees the kept values. Not available with [`PipelineSpec::event_time`].
     pub ignore_null_updates: IgnoreNullUpdates,
+    /// `COLUMNS` / `COLUMNS * EXCEPT (...)`: which business columns `customer` and
+    /// `customer_history` keep (default all; the key is always kept). The raw table and its
+    /// rejected table keep every column as loaded.
+    pub kept_columns: KeptColumns,
+}
+
+/// Which business columns the SCD tables keep (Databricks AUTO CDC's `COLUMNS`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum KeptColumns {
+    /// Every column (the default).
+    #[default]
+    All,
+    /// The key and these columns (`COLUMNS (a, b)`).
+    Only(Vec<String>),
+    /// Every column but these (`COLUMNS * EXCEPT (a, b)`).
+    AllExcept(Vec<String>),
 }
 
 /// A history sequenced by a business timestamp carried in the raw rows: `start_time` and
@@ -175,6 +191,7 @@ impl Default for PipelineSpec {
             retention_days: None,
             event_time: None,
             ignore_null_updates: IgnoreNullUpdates::Off,
+            kept_columns: KeptColumns::All,
         }
     }
 }
@@ -190,8 +207,9 @@ impl PipelineSpec {
     ///
     /// # Errors
     ///
-    /// [`crate::WarehouseError::InvalidDefinition`] naming the history task:
-    /// a history by event time that ignores deletes or NULL updates.
+    /// [`crate::WarehouseError::InvalidDefinition`]: naming the SCD-1 table, a kept column that
+    /// is not a business column, or an excepted key column; naming the history task, a history
+    /// by event time that ignores deletes or NULL updates.
     pub fn validate(&self) -> crate::Result<()> {
         let invalid = |reason: &str| {
             Err(crate::WarehouseError::invalid(
@@ -200,6 +218,27 @@ impl PipelineSpec {
                 reason,
             ))
         };
+        let named = match &self.kept_columns {
+            KeptColumns::All => &[][..],
+            KeptColumns::Only(names) | KeptColumns::AllExcept(names) => names.as_slice(),
+        };
+        for name in named {
+            if !self.columns.iter().any(|c| &c.name == name) {
+                return Err(crate::WarehouseError::invalid(
+                    ObjectKind::Table,
+                    &self.current_table,
+                    format!("kept column `{name}` is not a business column"),
+                ));
+            }
+        }
+        if matches!(&self.kept_columns, KeptColumns::AllExcept(names) if names.iter().any(|n| self.key.contains(n)))
+        {
+            return Err(crate::WarehouseError::invalid(
+                ObjectKind::Table,
+                &self.current_table,
+                "the key is always kept: it cannot be excepted",
+            ));
+        }
         if self.event_time.is_none() {
             return Ok(());
         }
@@ -266,7 +305,17 @@ impl PipelineSpec {
 
     /// The business columns as an Arrow schema.
     pub fn business_schema(&self) -> arrow::datatypes::SchemaRef {
-        TableDef::new(self.current_table.clone(), self.columns.clone()).business_schema()
+        TableDef::new(self.current_table.clone(), self.kept()).business_schema()
+    }
+
+    /// The business columns the SCD tables keep (see [`PipelineSpec::kept_columns`]).
+    pub fn kept(&self) -> Vec<Column> {
+        let keep = |c: &Column| match &self.kept_columns {
+            KeptColumns::All => true,
+            KeptColumns::Only(names) => self.key.contains(&c.name) || names.contains(&c.name),
+            KeptColumns::AllExcept(names) => self.key.contains(&c.name) || !names.contains(&c.name),
+        };
+        self.columns.iter().filter(|c| keep(c)).cloned().collect()
     }
 
     /// `def` with the spec's retention period.
@@ -283,7 +332,7 @@ impl PipelineSpec {
 
     fn current_table_def(&self) -> TableDef {
         self.retained(
-            TableDef::new(self.current_table.clone(), self.columns.clone())
+            TableDef::new(self.current_table.clone(), self.kept())
                 .with_key(self.key.clone())
                 .with_layout(TableLayout::scd1()),
         )
@@ -295,7 +344,7 @@ impl PipelineSpec {
             None => TableLayout::scd2(),
         };
         self.retained(
-            TableDef::new(self.history_table.clone(), self.columns.clone())
+            TableDef::new(self.history_table.clone(), self.kept())
                 .with_key(self.key.clone())
                 .with_layout(layout),
         )
