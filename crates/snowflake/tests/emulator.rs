@@ -18,9 +18,9 @@ use snowdrift_snowflake::{Auth, Connection, Now, Renderer, Secret, SnowflakeConf
 use snowdrift_testkit::fakesnow::FakeSnowServer;
 use snowdrift_warehouse::rows::sorted_rows;
 use snowdrift_warehouse::{
-    Clock, ColumnType, CreateMode, Dml, IgnoreNullUpdates, KeptColumns, LocalWarehouse, ObjectDef,
-    ObjectKind, PipelineSpec, Scd2OnDelete, TableDef, TableLayout, TaskBody, TaskDef, TaskRunState,
-    Validity, Warehouse, WarehouseExt,
+    Clock, ColumnSelection, ColumnType, CreateMode, Dml, IgnoreNullUpdates, LocalWarehouse,
+    ObjectDef, ObjectKind, PipelineSpec, Scd2OnDelete, TableDef, TableLayout, TaskBody, TaskDef,
+    TaskRunState, Validity, Warehouse, WarehouseExt,
 };
 
 const DATABASE: &str = "DIFF";
@@ -558,7 +558,7 @@ async fn kept_columns_match_the_embedded_engine() {
     let connection = connect(&server).await;
     let spec = PipelineSpec {
         operation_column: Some("op".into()),
-        kept_columns: KeptColumns::AllExcept(vec!["street".into(), "state".into()]),
+        kept_columns: ColumnSelection::AllExcept(vec!["street".into(), "state".into()]),
         ..PipelineSpec::default()
     };
     differential(&connection, spec.clone(), spec.objects(), 10, 4, 300).await;

@@ -85,4 +85,4 @@ pub use local::{
 };
 pub use scan::Scan;
 pub use schedule::Schedule;
-pub use spec::{EventTime, KeptColumns, PipelineSpec};
+pub use spec::{ColumnSelection, EventTime, PipelineSpec};

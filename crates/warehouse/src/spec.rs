@@ -93,19 +93,43 @@ pub struct PipelineSpec {
     /// `COLUMNS` / `COLUMNS * EXCEPT (...)`: which business columns `customer` and
     /// `customer_history` keep (default all; the key is always kept). The raw table and its
     /// rejected table keep every column as loaded.
-    pub kept_columns: KeptColumns,
+    pub kept_columns: ColumnSelection,
+    /// `TRACK HISTORY ON` / `TRACK HISTORY ON * EXCEPT (...)`: the kept columns whose change
+    /// opens a version in `customer_history` (default all); changes to the others are
+    /// overwritten in the current version.
+    pub history_tracked: ColumnSelection,
 }
 
-/// Which business columns the SCD tables keep (Databricks AUTO CDC's `COLUMNS`).
+/// A selection of business columns, as Databricks AUTO CDC writes them: all, a list, or all
+/// but a list (`COLUMNS`, `TRACK HISTORY ON`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum KeptColumns {
+pub enum ColumnSelection {
     /// Every column (the default).
     #[default]
     All,
-    /// The key and these columns (`COLUMNS (a, b)`).
+    /// These columns (and the key, which is always kept).
     Only(Vec<String>),
-    /// Every column but these (`COLUMNS * EXCEPT (a, b)`).
+    /// Every column but these (`* EXCEPT (a, b)`).
     AllExcept(Vec<String>),
+}
+
+impl ColumnSelection {
+    /// The names it lists (none for `All`).
+    fn listed(&self) -> &[String] {
+        match self {
+            ColumnSelection::All => &[],
+            ColumnSelection::Only(names) | ColumnSelection::AllExcept(names) => names,
+        }
+    }
+
+    /// Whether it selects `name`.
+    fn selects(&self, name: &str) -> bool {
+        match self {
+            ColumnSelection::All => true,
+            ColumnSelection::Only(names) => names.iter().any(|n| n == name),
+            ColumnSelection::AllExcept(names) => !names.iter().any(|n| n == name),
+        }
+    }
 }
 
 /// A history sequenced by a business timestamp carried in the raw rows: `start_time` and
@@ -191,7 +215,8 @@ impl Default for PipelineSpec {
             retention_days: None,
             event_time: None,
             ignore_null_updates: IgnoreNullUpdates::Off,
-            kept_columns: KeptColumns::All,
+            kept_columns: ColumnSelection::All,
+            history_tracked: ColumnSelection::All,
         }
     }
 }
@@ -218,11 +243,7 @@ impl PipelineSpec {
                 reason,
             ))
         };
-        let named = match &self.kept_columns {
-            KeptColumns::All => &[][..],
-            KeptColumns::Only(names) | KeptColumns::AllExcept(names) => names.as_slice(),
-        };
-        for name in named {
+        for name in self.kept_columns.listed() {
             if !self.columns.iter().any(|c| &c.name == name) {
                 return Err(crate::WarehouseError::invalid(
                     ObjectKind::Table,
@@ -231,7 +252,17 @@ impl PipelineSpec {
                 ));
             }
         }
-        if matches!(&self.kept_columns, KeptColumns::AllExcept(names) if names.iter().any(|n| self.key.contains(n)))
+        let kept = self.kept();
+        for name in self.history_tracked.listed() {
+            if !kept.iter().any(|c| &c.name == name) || self.key.contains(name) {
+                return Err(crate::WarehouseError::invalid(
+                    ObjectKind::Task,
+                    &self.history_task,
+                    format!("tracked column `{name}` is not a kept column outside the key"),
+                ));
+            }
+        }
+        if matches!(&self.kept_columns, ColumnSelection::AllExcept(names) if names.iter().any(|n| self.key.contains(n)))
         {
             return Err(crate::WarehouseError::invalid(
                 ObjectKind::Table,
@@ -310,12 +341,11 @@ impl PipelineSpec {
 
     /// The business columns the SCD tables keep (see [`PipelineSpec::kept_columns`]).
     pub fn kept(&self) -> Vec<Column> {
-        let keep = |c: &Column| match &self.kept_columns {
-            KeptColumns::All => true,
-            KeptColumns::Only(names) => self.key.contains(&c.name) || names.contains(&c.name),
-            KeptColumns::AllExcept(names) => self.key.contains(&c.name) || !names.contains(&c.name),
-        };
-        self.columns.iter().filter(|c| keep(c)).cloned().collect()
+        self.columns
+            .iter()
+            .filter(|c| self.key.contains(&c.name) || self.kept_columns.selects(&c.name))
+            .cloned()
+            .collect()
     }
 
     /// `def` with the spec's retention period.
@@ -441,9 +471,17 @@ impl PipelineSpec {
             // Versions start at the SCD-1 row's update time, as in the original.
             None => ("update_timestamp".into(), None),
         };
+        let tracked = (self.history_tracked != ColumnSelection::All).then(|| {
+            self.kept()
+                .into_iter()
+                .map(|c| c.name)
+                .filter(|n| !self.key.contains(n) && self.history_tracked.selects(n))
+                .collect()
+        });
         MergeDef {
             sequence: Some(sequence),
             operation_column,
+            tracked,
             scd2_on_delete: self.history_on_delete,
             on_bad_row: self.on_bad_row,
             ..MergeDef::new(self.history_source(), self.history_table.clone())

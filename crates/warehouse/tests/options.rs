@@ -1,6 +1,7 @@
 //! Pipeline options borrowed from Databricks AUTO CDC, end to end on the embedded engine:
 //! `COLUMNS * EXCEPT (...)` (`PipelineSpec::kept_columns`) checked against the faker's ground
-//! truth, and the definitions `PipelineSpec::validate` refuses.
+//! truth, `TRACK HISTORY ON` (`PipelineSpec::history_tracked`), and the definitions
+//! `PipelineSpec::validate` refuses.
 
 use std::time::Duration;
 
@@ -8,8 +9,8 @@ use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth};
 use snowdrift_stage::{RollPolicy, StageLocation, StageSink};
 use snowdrift_warehouse::conformance::sorted_rows;
 use snowdrift_warehouse::{
-    KeptColumns, LocalWarehouse, PipelineSpec, Schedule, TaskRunState, Warehouse, WarehouseError,
-    WarehouseExt,
+    ColumnSelection, LocalWarehouse, ObjectDef, PipelineSpec, Schedule, TaskBody, TaskRunState,
+    Warehouse, WarehouseError, WarehouseExt,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,7 +21,7 @@ async fn kept_columns_leave_the_excepted_columns_out_of_both_scd_tables() {
         stage_url: stage.to_str().unwrap().to_owned(),
         operation_column: Some("op".into()),
         schedule: Schedule::Interval(Duration::from_secs(3600)),
-        kept_columns: KeptColumns::AllExcept(vec!["street".into(), "state".into()]),
+        kept_columns: ColumnSelection::AllExcept(vec!["street".into(), "state".into()]),
         ..PipelineSpec::default()
     };
     let warehouse = LocalWarehouse::builder(dir.path().join("wh").to_str().unwrap())
@@ -93,14 +94,58 @@ async fn kept_columns_leave_the_excepted_columns_out_of_both_scd_tables() {
     assert_eq!(current, sorted_rows(&customer, &kept));
 }
 
+fn history_merge(spec: &PipelineSpec) -> snowdrift_warehouse::MergeDef {
+    spec.objects()
+        .into_iter()
+        .find_map(|o| match o {
+            ObjectDef::Task(t) if t.name == spec.history_task => Some(t),
+            _ => None,
+        })
+        .map(|t| {
+            let TaskBody::Merge(merge) = t.body;
+            merge
+        })
+        .unwrap()
+}
+
+#[test]
+fn track_history_on_names_the_history_merges_tracked_columns() {
+    assert_eq!(history_merge(&PipelineSpec::default()).tracked, None);
+    let spec = PipelineSpec {
+        kept_columns: ColumnSelection::AllExcept(vec!["street".into()]),
+        history_tracked: ColumnSelection::AllExcept(vec!["first_name".into(), "email".into()]),
+        ..PipelineSpec::default()
+    };
+    let merge = history_merge(&spec);
+    let tracked = ["last_name", "city", "state", "country"].map(String::from);
+    assert_eq!(merge.tracked.as_deref(), Some(&tracked[..]));
+}
+
 #[tokio::test]
 async fn kept_columns_that_are_unknown_or_the_key_are_refused_at_deploy() {
-    for kept in [
-        KeptColumns::Only(vec!["shoe_size".into()]),
-        KeptColumns::AllExcept(vec!["customer_id".into()]),
+    let street = || vec!["street".to_string()];
+    for (kept, tracked) in [
+        (
+            ColumnSelection::Only(vec!["shoe_size".into()]),
+            ColumnSelection::All,
+        ),
+        (
+            ColumnSelection::AllExcept(vec!["customer_id".into()]),
+            ColumnSelection::All,
+        ),
+        // A tracked column the history does not keep, or the key.
+        (
+            ColumnSelection::AllExcept(street()),
+            ColumnSelection::Only(street()),
+        ),
+        (
+            ColumnSelection::All,
+            ColumnSelection::Only(vec!["customer_id".into()]),
+        ),
     ] {
         let spec = PipelineSpec {
             kept_columns: kept,
+            history_tracked: tracked,
             ..PipelineSpec::default()
         };
         let warehouse = LocalWarehouse::builder("memory://").open().await.unwrap();
