@@ -7,26 +7,17 @@
 //! restarts (from a checkpoint and from the log alone) nothing is lost or repeated, and memory
 //! holds the versions within the lateness bound, not the whole history.
 
+mod support;
+
 use std::time::Duration;
 
 use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth, VersionOrder};
-use snowdrift_stage::{RollPolicy, StageLocation, StageSink};
 use snowdrift_warehouse::conformance::sorted_rows;
 use snowdrift_warehouse::{
-    CreateMode, EventTime, LateChanges, LocalWarehouse, PipelineSpec, Schedule, TableLayout,
-    TaskAction, TaskRunState, Warehouse, WarehouseExt,
+    EventTime, LateChanges, LocalWarehouse, PipelineSpec, Schedule, TableLayout, TaskAction,
+    TaskRunState, Warehouse, WarehouseExt,
 };
-
-const BUSINESS: [&str; 8] = [
-    "customer_id",
-    "first_name",
-    "last_name",
-    "email",
-    "street",
-    "city",
-    "state",
-    "country",
-];
+use support::flow::{BUSINESS, assert_same, open_with, sink, wait_for_files};
 
 const BATCH: usize = 400;
 
@@ -61,43 +52,14 @@ fn spec(stage: &std::path::Path, late: LateChanges) -> PipelineSpec {
     }
 }
 
-async fn open_with(root: &std::path::Path, spec: &PipelineSpec, every: u64) -> LocalWarehouse {
-    let warehouse = LocalWarehouse::builder(root.to_str().unwrap())
-        .checkpoint_every(every)
-        .open()
-        .await
-        .unwrap();
-    for object in spec.objects() {
-        warehouse
-            .create(object, CreateMode::IfNotExists)
-            .await
-            .unwrap();
-    }
+/// A warehouse with `spec`'s objects, its history task resumed.
+async fn open(root: &std::path::Path, spec: &PipelineSpec, every: u64) -> LocalWarehouse {
+    let warehouse = open_with(root, spec, every).await;
     warehouse
         .alter_task(&spec.history_task, TaskAction::Resume)
         .await
         .unwrap();
     warehouse
-}
-
-async fn wait_for_files(warehouse: &LocalWarehouse, spec: &PipelineSpec, files: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while warehouse.copy_history(&spec.raw_table).await.unwrap().len() < files {
-        assert!(tokio::time::Instant::now() < deadline, "files not loaded");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn assert_same(what: &str, got: Vec<String>, want: Vec<String>) {
-    if got != want {
-        let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(5).collect();
-        let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(5).collect();
-        panic!(
-            "{what}: {} rows, want {}; missing (first 5) {missing:?}; unexpected (first 5) {extra:?}",
-            got.len(),
-            want.len()
-        );
-    }
 }
 
 /// What a run of the pipeline ended with.
@@ -122,23 +84,14 @@ async fn run(
     let dir = tempfile::tempdir().unwrap();
     let (root, stage) = (dir.path().join("warehouse"), dir.path().join("stage"));
     let spec = spec(&stage, late);
-    let mut warehouse = open_with(&root, &spec, checkpoint_every).await;
+    let mut warehouse = open(&root, &spec, checkpoint_every).await;
     let mut stream = changes(11);
     let order = match late {
         LateChanges::Restitch { within } => VersionOrder::Restitch { within },
         LateChanges::Reject => VersionOrder::EventTime,
     };
     let mut truth = GroundTruth::for_stream(&stream).with_order(order).unwrap();
-    let location = StageLocation::parse(stage.to_str().unwrap()).unwrap();
-    let sink = StageSink::builder(location, stream.schema())
-        .roll(RollPolicy {
-            max_rows: usize::MAX,
-            max_bytes: 64 << 20,
-            max_age: Duration::from_secs(3600),
-        })
-        .writer_id(1)
-        .build()
-        .unwrap();
+    let sink = sink(&stage, stream.schema());
     warehouse.forward_notifications(&spec.stage, sink.subscribe());
     let (mut late_counted, mut late_generated) = (0, 0);
     for step in 0..batches {
@@ -152,7 +105,7 @@ async fn run(
         truth.merge(&[&change.batch]).unwrap();
         if restart_after == Some(step) {
             drop(warehouse);
-            warehouse = open_with(&root, &spec, checkpoint_every).await;
+            warehouse = open(&root, &spec, checkpoint_every).await;
             warehouse.forward_notifications(&spec.stage, sink.subscribe());
         }
     }

@@ -2,26 +2,18 @@
 //! stream staged as CSV files by the stage sink, loaded by the pipe on its notifications,
 //! merged by the two tasks — with and without restarts, on demand and on a schedule.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth};
-use snowdrift_stage::{RollPolicy, StageLocation, StageSink};
+use snowdrift_stage::{StageLocation, StageSink};
 use snowdrift_warehouse::conformance::sorted_rows;
 use snowdrift_warehouse::{
     CreateMode, LocalWarehouse, PipelineSpec, Schedule, TaskAction, TaskRunState, Warehouse,
     WarehouseExt,
 };
-
-const BUSINESS: [&str; 8] = [
-    "customer_id",
-    "first_name",
-    "last_name",
-    "email",
-    "street",
-    "city",
-    "state",
-    "country",
-];
+use support::flow::{BUSINESS, assert_same, open_with, sink, wait_for_files};
 
 fn changes(seed: u64) -> ChangeStream {
     ChangeStream::builder(EntitySpec::customer())
@@ -44,49 +36,6 @@ fn spec(stage: &std::path::Path, schedule: Schedule) -> PipelineSpec {
     }
 }
 
-async fn open_with(root: &std::path::Path, spec: &PipelineSpec, every: u64) -> LocalWarehouse {
-    let warehouse = LocalWarehouse::builder(root.to_str().unwrap())
-        .checkpoint_every(every)
-        .open()
-        .await
-        .unwrap();
-    for object in spec.objects() {
-        warehouse
-            .create(object, CreateMode::IfNotExists)
-            .await
-            .unwrap();
-    }
-    warehouse
-}
-
-async fn wait_for_files(warehouse: &LocalWarehouse, spec: &PipelineSpec, files: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let loaded = warehouse.copy_history(&spec.raw_table).await.unwrap();
-        if loaded.len() >= files {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {files} files loaded",
-            loaded.len()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn assert_same(what: &str, got: Vec<String>, want: Vec<String>) {
-    if got != want {
-        let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(5).collect();
-        let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(5).collect();
-        panic!(
-            "{what}: {} rows, want {}; missing (first 5) {missing:?}; unexpected (first 5) {extra:?}",
-            got.len(),
-            want.len()
-        );
-    }
-}
-
 /// One file per batch, one task run per file; restarts (without closing) after `restart_after`;
 /// a checkpoint every `checkpoint_every` commits.
 async fn run_step_by_step(batches: usize, restart_after: Option<usize>, checkpoint_every: u64) {
@@ -100,16 +49,7 @@ async fn run_step_by_step(batches: usize, restart_after: Option<usize>, checkpoi
         .unwrap();
     let mut stream = changes(7);
     let mut truth = GroundTruth::for_stream(&stream);
-    let location = StageLocation::parse(stage.to_str().unwrap()).unwrap();
-    let sink = StageSink::builder(location, stream.schema())
-        .roll(RollPolicy {
-            max_rows: usize::MAX,
-            max_bytes: 64 << 20,
-            max_age: Duration::from_secs(3600),
-        })
-        .writer_id(1)
-        .build()
-        .unwrap();
+    let sink = sink(&stage, stream.schema());
     warehouse.forward_notifications(&spec.stage, sink.subscribe());
     for step in 0..batches {
         let change = stream.next_batch();

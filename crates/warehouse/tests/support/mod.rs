@@ -1,6 +1,9 @@
 //! Fixtures shared by the load tests: a warehouse with a folder stage holding given files, and
-//! a `COPY INTO` of them into a fresh table, summarised per file.
+//! a `COPY INTO` of them into a fresh table, summarised per file; the whole-flow fixtures are
+//! in `flow`.
 #![allow(dead_code, unreachable_pub)]
+
+pub mod flow;
 
 use std::collections::BTreeMap;
 
