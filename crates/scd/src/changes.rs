@@ -275,6 +275,15 @@ fn read_ops(
             Some(ChangeOp::Upsert),
             batch.num_rows(),
         )),
+        ChangeFormat::DeleteWhen(predicate) => {
+            let deletes = predicate.evaluate(spec.name(), batch)?;
+            out.extend(deletes.into_iter().map(|delete| {
+                Some(match delete {
+                    true => ChangeOp::Delete,
+                    false => ChangeOp::Upsert,
+                })
+            }));
+        }
         ChangeFormat::OperationColumn(name) => {
             let col = cast_to(spec, name, column(spec, batch, name)?, &DataType::Utf8)?;
             let ops = col

@@ -65,6 +65,7 @@ mod keys;
 mod merge;
 mod null_updates;
 mod operation;
+mod predicate;
 mod reject;
 mod scd1;
 mod scd2;
@@ -84,6 +85,7 @@ pub use merge::{
 };
 pub use null_updates::IgnoreNullUpdates;
 pub use operation::{ChangeOp, OPERATION_TRIM, Operation};
+pub use predicate::ChangePredicate;
 pub use reject::{OnBadRow, RejectReason, Rejection};
 pub use scd1::{Scd0, Scd1, Scd1Delete};
 pub use scd2::{LateChanges, OPEN_END_MICROS, Scd2, Scd2Delete, ValidityColumns};

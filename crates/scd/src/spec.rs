@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::null_updates::IgnoreNullUpdates;
+use crate::predicate::ChangePredicate;
 use crate::reject::OnBadRow;
 use crate::{Result, ScdError};
 
@@ -28,6 +29,9 @@ pub enum ChangeFormat {
     /// `DELETE` that is not half of an update deletes, and the `DELETE` half
     /// of an update is skipped (its `INSERT` half carries the new values).
     Stream,
+    /// `APPLY AS DELETE WHEN`: rows the predicate holds for are deletes, the
+    /// others upserts (see [`ChangePredicate`]).
+    DeleteWhen(ChangePredicate),
 }
 
 /// A validated description of a table's business columns.

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use common::{Row, apply, changes, s, table_rows};
 use proptest::prelude::*;
 use snowdrift_scd::{
-    ChangeFormat, IgnoreNullUpdates, LateChanges, MergeContext, Scd1, Scd2, ScdError, TableSpec,
-    merge,
+    ChangeFormat, ChangePredicate, IgnoreNullUpdates, LateChanges, MergeContext, Scd1, Scd2,
+    ScdError, TableSpec, merge,
 };
 
 /// The common spec (`op` column, no sequence) with `ignore`.
@@ -160,6 +160,58 @@ fn ignore_null_updates_refuses_a_key_column_and_a_history_by_event_time() {
     assert!(matches!(err, ScdError::InvalidSpec { .. }), "{err}");
 }
 
+/// The common schema read with `format` (no sequence).
+fn spec_with(format: ChangeFormat) -> TableSpec {
+    TableSpec::builder("customer", common::schema())
+        .key(["id"])
+        .format(format)
+        .build()
+        .unwrap()
+}
+
+/// `APPLY AS DELETE WHEN op = 'D'`.
+fn delete_when_d() -> ChangeFormat {
+    ChangeFormat::DeleteWhen(ChangePredicate::equals("op", "D"))
+}
+
+#[test]
+fn apply_as_delete_when_deletes_the_rows_it_holds_for_and_upserts_the_others() {
+    let spec = spec_with(delete_when_d());
+    let (scd1, scd2) = (Scd1::default(), Scd2::default());
+    let mut t1 = scd1.create_table(&spec).unwrap();
+    let mut t2 = scd2.create_table(&spec).unwrap();
+    for (now, rows) in [
+        (
+            10,
+            vec![
+                (1, Some("a@x"), None, "U", 0),
+                (2, Some("b@x"), None, "anything", 0),
+            ],
+        ),
+        (20, vec![(1, None, None, "D", 0)]),
+    ] {
+        apply(&scd1, &spec, &mut t1, &rows, now);
+        apply(&scd2, &spec, &mut t2, &rows, now);
+    }
+    assert_eq!(table_rows(&t1), [[s("2"), s("b@x"), None, s("10")]]);
+    // The history closes key 1's version at the delete.
+    let history = table_rows(&t2);
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0][..5], [s("1"), s("a@x"), None, s("10"), s("20")]);
+}
+
+#[test]
+fn apply_as_delete_when_names_a_missing_column() {
+    let spec = spec_with(ChangeFormat::DeleteWhen(ChangePredicate::equals(
+        "kind", "D",
+    )));
+    let scd1 = Scd1::default();
+    let mut t = scd1.create_table(&spec).unwrap();
+    let rows = changes(&[(1, Some("a@x"), None, "U", 0)]);
+    let err = merge(&scd1, &spec, &mut t, &[&rows], MergeContext::at(0)).unwrap_err();
+    assert!(matches!(err, ScdError::MissingColumn { .. }), "{err}");
+}
+
 /// (email, city) of a live key.
 type Values = (Option<String>, Option<String>);
 
@@ -220,6 +272,38 @@ proptest! {
                 .map(|(k, (e, c))| [Some(k.to_string()), e, c])
                 .collect();
             prop_assert_eq!(table_rows(&t), want, "after merge {}", i);
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn apply_as_delete_when_is_the_operation_column_it_describes(
+        merges in prop::collection::vec(
+            prop::collection::vec((0i64..4, 0usize..3, 0usize..3, 0usize..3), 1..6),
+            1..8,
+        ),
+    ) {
+        // The same rows read two ways: `op = 'D'` as the delete condition, and the operation
+        // column the condition describes (D → DELETE, anything else → UPSERT).
+        const OPS: [&str; 3] = ["D", "U", "x"];
+        let by_predicate = spec_with(delete_when_d());
+        let by_column = spec_with(ChangeFormat::OperationColumn("op".into()));
+        let scd2 = Scd2::default();
+        let mut a = scd2.create_table(&by_predicate).unwrap();
+        let mut b = scd2.create_table(&by_column).unwrap();
+        for (i, rows) in merges.iter().enumerate() {
+            let raw: Vec<Row<'_>> = rows
+                .iter()
+                .map(|&(k, e, c, op)| (k, EMAILS[e], CITIES[c], OPS[op], 0))
+                .collect();
+            let words: Vec<Row<'_>> = raw
+                .iter()
+                .map(|&(k, e, c, op, q)| (k, e, c, if op == "D" { "DELETE" } else { "UPSERT" }, q))
+                .collect();
+            apply(&scd2, &by_predicate, &mut a, &raw, 10 * i as i64);
+            apply(&scd2, &by_column, &mut b, &words, 10 * i as i64);
+            prop_assert_eq!(table_rows(&a), table_rows(&b), "after merge {}", i);
         }
     }
 }

@@ -50,6 +50,7 @@ mod dml;
 mod error;
 pub mod merge;
 mod plan;
+mod predicate;
 pub mod reject;
 pub mod render;
 pub mod results;

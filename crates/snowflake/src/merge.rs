@@ -211,9 +211,9 @@ pub(crate) fn scd1(
     };
     let cols = MergeColumns::new(target, merge)?;
     let business = cols.business();
-    let op = match &merge.operation_column {
-        Some(column) => operation_expr(&ident(ObjectKind::Table, column)?),
-        None => "'UPSERT'".into(),
+    let op = match (&merge.delete_when, &merge.operation_column) {
+        (None, Some(column)) => operation_expr(&ident(ObjectKind::Table, column)?),
+        (delete_when, _) => crate::predicate::upsert_or_delete(delete_when.as_deref())?,
     };
     let order = winner_order(merge)?;
     let using = format!(

@@ -98,8 +98,8 @@ struct Judged {
 impl Judged {
     fn new(source: &str, target: &TableDef, cols: &MergeColumns, merge: &MergeDef) -> Result<Self> {
         let mut own = cols.business();
-        let op = match &merge.operation_column {
-            Some(column) => {
+        let op = match (&merge.delete_when, &merge.operation_column) {
+            (None, Some(column)) => {
                 let column = ident(ObjectKind::Table, column)?;
                 own.push(column.clone());
                 if merge.on_bad_row == OnBadRow::Reject {
@@ -108,7 +108,7 @@ impl Judged {
                     operation_expr(&column)
                 }
             }
-            None => "'UPSERT'".into(),
+            (delete_when, _) => crate::predicate::upsert_or_delete(delete_when.as_deref())?,
         };
         let sequence = merge
             .sequence
@@ -129,7 +129,7 @@ impl Judged {
                 key.clone(),
             ));
         }
-        if let Some(column) = &merge.operation_column {
+        if let (None, Some(column)) = (&merge.delete_when, &merge.operation_column) {
             let quoted = ident(ObjectKind::Table, column)?;
             reasons.push((
                 "s.\"_SNOWDRIFT_OP\" IS NULL".into(),

@@ -18,9 +18,9 @@ use snowdrift_snowflake::{Auth, Connection, Now, Renderer, Secret, SnowflakeConf
 use snowdrift_testkit::fakesnow::FakeSnowServer;
 use snowdrift_warehouse::rows::sorted_rows;
 use snowdrift_warehouse::{
-    Clock, ColumnSelection, ColumnType, CreateMode, Dml, IgnoreNullUpdates, LocalWarehouse,
-    ObjectDef, ObjectKind, PipelineSpec, Scd2OnDelete, TableDef, TableLayout, TaskBody, TaskDef,
-    TaskRunState, Validity, Warehouse, WarehouseExt,
+    ChangePredicate, Clock, ColumnSelection, ColumnType, CreateMode, Dml, IgnoreNullUpdates,
+    LocalWarehouse, ObjectDef, ObjectKind, PipelineSpec, Scd2OnDelete, TableDef, TableLayout,
+    TaskBody, TaskDef, TaskRunState, Validity, Warehouse, WarehouseExt,
 };
 
 const DATABASE: &str = "DIFF";
@@ -562,6 +562,28 @@ async fn kept_columns_match_the_embedded_engine() {
         ..PipelineSpec::default()
     };
     differential(&connection, spec.clone(), spec.objects(), 10, 4, 300).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_as_delete_when_matches_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    // Upserts only, a customer deleted when the change has no city or is in Texas.
+    let delete_when = ChangePredicate::Or(vec![
+        ChangePredicate::IsNull {
+            column: "city".into(),
+        },
+        ChangePredicate::equals("state", "Texas"),
+    ]);
+    for (seed, sequence) in [(11, None), (12, Some("seq".to_string()))] {
+        let spec = PipelineSpec {
+            delete_when: Some(delete_when.clone()),
+            sequence_column: sequence,
+            ..PipelineSpec::default()
+        };
+        spec.validate().unwrap();
+        differential(&connection, spec.clone(), spec.objects(), seed, 4, 300).await;
+    }
 }
 
 /// A raw source holding one good row and one bad one (a bad operation, or with a sequence in

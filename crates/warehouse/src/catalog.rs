@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
-pub use snowdrift_scd::{IgnoreNullUpdates, LateChanges, OnBadRow};
+pub use snowdrift_scd::{ChangePredicate, IgnoreNullUpdates, LateChanges, OnBadRow};
 
 use crate::error::{Result, WarehouseError};
 use crate::load::CsvFileFormat;
@@ -552,6 +552,10 @@ pub struct MergeDef {
     /// NULL there (default off; see [`IgnoreNullUpdates`]).
     #[serde(default)]
     pub ignore_null_updates: IgnoreNullUpdates,
+    /// `APPLY AS DELETE WHEN`: source rows this holds for are deletes, the others upserts
+    /// (for an append-only source without an operation column; see [`ChangePredicate`]).
+    #[serde(default)]
+    pub delete_when: Option<Box<ChangePredicate>>,
 }
 
 /// What a merge does with a late row (see [`MergeDef::on_late_row`]).
@@ -591,6 +595,18 @@ impl MergeDef {
             rejected_table: None,
             on_late_row: OnLateRow::Reject,
             ignore_null_updates: IgnoreNullUpdates::Off,
+            delete_when: None,
+        }
+    }
+
+    /// How the merge reads rows of an append-only source: by `delete_when`, by the operation
+    /// column, or all as upserts.
+    pub fn change_format(&self) -> snowdrift_scd::ChangeFormat {
+        use snowdrift_scd::ChangeFormat;
+        match (&self.delete_when, &self.operation_column) {
+            (Some(predicate), _) => ChangeFormat::DeleteWhen((**predicate).clone()),
+            (None, Some(column)) => ChangeFormat::OperationColumn(column.clone()),
+            (None, None) => ChangeFormat::Upserts,
         }
     }
 }

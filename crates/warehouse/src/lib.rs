@@ -72,10 +72,10 @@ pub use api::{
     PipeStatus, Relation, TaskAction, TaskRun, TaskRunState, Warehouse, WarehouseExt,
 };
 pub use catalog::{
-    Column, ColumnType, CreateMode, DEFAULT_MAX_DATA_EXTENSION_DAYS, DEFAULT_RETENTION_DAYS,
-    FileFormatDef, IgnoreNullUpdates, LateChanges, MergeDef, ObjectDef, ObjectKind, OnBadRow,
-    OnError, OnLateRow, PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef,
-    TableLayout, TaskBody, TaskCondition, TaskDef, Validity,
+    ChangePredicate, Column, ColumnType, CreateMode, DEFAULT_MAX_DATA_EXTENSION_DAYS,
+    DEFAULT_RETENTION_DAYS, FileFormatDef, IgnoreNullUpdates, LateChanges, MergeDef, ObjectDef,
+    ObjectKind, OnBadRow, OnError, OnLateRow, PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef,
+    StreamDef, TableDef, TableLayout, TaskBody, TaskCondition, TaskDef, Validity,
 };
 pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError, LoadLimits};

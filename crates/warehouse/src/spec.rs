@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use crate::catalog::{
-    Column, ColumnType, FileFormatDef, IgnoreNullUpdates, LateChanges, MergeDef, ObjectDef,
-    ObjectKind, OnBadRow, OnError, OnLateRow, PipeDef, Scd1OnDelete, Scd2OnDelete, StageDef,
-    StreamDef, TableDef, TableLayout, TaskBody, TaskCondition, TaskDef,
+    ChangePredicate, Column, ColumnType, FileFormatDef, IgnoreNullUpdates, LateChanges, MergeDef,
+    ObjectDef, ObjectKind, OnBadRow, OnError, OnLateRow, PipeDef, Scd1OnDelete, Scd2OnDelete,
+    StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskCondition, TaskDef,
 };
 use crate::load::CsvFileFormat;
 use crate::rejected;
@@ -98,6 +98,9 @@ pub struct PipelineSpec {
     /// opens a version in `customer_history` (default all); changes to the others are
     /// overwritten in the current version.
     pub history_tracked: ColumnSelection,
+    /// `APPLY AS DELETE WHEN`: raw rows this holds for are deletes, the others upserts (instead
+    /// of an operation column; default none).
+    pub delete_when: Option<ChangePredicate>,
 }
 
 /// A selection of business columns, as Databricks AUTO CDC writes them: all, a list, or all
@@ -217,6 +220,7 @@ impl Default for PipelineSpec {
             ignore_null_updates: IgnoreNullUpdates::Off,
             kept_columns: ColumnSelection::All,
             history_tracked: ColumnSelection::All,
+            delete_when: None,
         }
     }
 }
@@ -249,6 +253,27 @@ impl PipelineSpec {
                     ObjectKind::Table,
                     &self.current_table,
                     format!("kept column `{name}` is not a business column"),
+                ));
+            }
+        }
+        if let Some(predicate) = &self.delete_when {
+            let raw = self.raw_columns();
+            let unknown = predicate
+                .columns()
+                .into_iter()
+                .find(|c| !raw.iter().any(|r| r.name == *c));
+            let reason = match (unknown, &self.operation_column) {
+                (Some(c), _) => format!("APPLY AS DELETE WHEN reads `{c}`, not a raw column"),
+                (None, Some(_)) => {
+                    "APPLY AS DELETE WHEN replaces the operation column: give one of them".into()
+                }
+                (None, None) => String::new(),
+            };
+            if !reason.is_empty() {
+                return Err(crate::WarehouseError::invalid(
+                    ObjectKind::Task,
+                    &self.current_task,
+                    reason,
                 ));
             }
         }
@@ -455,6 +480,7 @@ impl PipelineSpec {
             scd1_on_delete: self.current_on_delete,
             on_bad_row: self.on_bad_row,
             ignore_null_updates: self.ignore_null_updates.clone(),
+            delete_when: self.delete_when.clone().map(Box::new),
             // With event time the history keeps (or rejects) each late row, once.
             on_late_row: match self.event_time {
                 Some(_) => OnLateRow::Skip,
@@ -481,6 +507,11 @@ impl PipelineSpec {
         MergeDef {
             sequence: Some(sequence),
             operation_column,
+            // The history reads the raw rows by event time: the same delete condition.
+            delete_when: self
+                .event_time
+                .as_ref()
+                .and(self.delete_when.clone().map(Box::new)),
             tracked,
             scd2_on_delete: self.history_on_delete,
             on_bad_row: self.on_bad_row,

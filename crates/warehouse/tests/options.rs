@@ -9,8 +9,8 @@ use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth};
 use snowdrift_stage::{RollPolicy, StageLocation, StageSink};
 use snowdrift_warehouse::conformance::sorted_rows;
 use snowdrift_warehouse::{
-    ColumnSelection, LocalWarehouse, ObjectDef, PipelineSpec, Schedule, TaskBody, TaskRunState,
-    Warehouse, WarehouseError, WarehouseExt,
+    ChangePredicate, ColumnSelection, LocalWarehouse, ObjectDef, PipelineSpec, Schedule, TaskBody,
+    TaskRunState, Warehouse, WarehouseError, WarehouseExt,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,4 +155,29 @@ async fn kept_columns_that_are_unknown_or_the_key_are_refused_at_deploy() {
             "{err}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_delete_condition_on_an_unknown_column_or_beside_an_operation_column_is_refused() {
+    let on = |column: &str| Some(ChangePredicate::equals(column, "D"));
+    for (delete_when, operation_column) in
+        [(on("kind"), None), (on("city"), Some("op".to_string()))]
+    {
+        let spec = PipelineSpec {
+            delete_when,
+            operation_column,
+            ..PipelineSpec::default()
+        };
+        let warehouse = LocalWarehouse::builder("memory://").open().await.unwrap();
+        let err = warehouse.deploy(&spec).await.unwrap_err();
+        assert!(
+            matches!(err, WarehouseError::InvalidDefinition { .. }),
+            "{err}"
+        );
+    }
+    let fine = PipelineSpec {
+        delete_when: on("city"),
+        ..PipelineSpec::default()
+    };
+    fine.validate().unwrap();
 }

@@ -376,10 +376,7 @@ fn execute_merge(
         });
     }
     let format = if stream.def.append_only {
-        merge
-            .operation_column
-            .clone()
-            .map_or(ChangeFormat::Upserts, ChangeFormat::OperationColumn)
+        merge.change_format()
     } else {
         ChangeFormat::Stream
     };
