@@ -10,14 +10,19 @@ use common::{Row, apply, changes, s, table_rows};
 use proptest::prelude::*;
 use snowdrift_scd::{
     ChangeFormat, ChangePredicate, IgnoreNullUpdates, LateChanges, MergeContext, Scd1, Scd2,
-    ScdError, TableSpec, merge,
+    ScdError, TableSpec, TableSpecBuilder, merge,
 };
+
+/// The common schema keyed by `id`, read with `format` (no sequence).
+fn builder(format: ChangeFormat) -> TableSpecBuilder {
+    TableSpec::builder("customer", common::schema())
+        .key(["id"])
+        .format(format)
+}
 
 /// The common spec (`op` column, no sequence) with `ignore`.
 fn spec_ignoring(ignore: IgnoreNullUpdates) -> TableSpec {
-    TableSpec::builder("customer", common::schema())
-        .key(["id"])
-        .format(ChangeFormat::OperationColumn("op".into()))
+    builder(ChangeFormat::OperationColumn("op".into()))
         .ignore_null_updates(ignore)
         .build()
         .unwrap()
@@ -160,13 +165,9 @@ fn ignore_null_updates_refuses_a_key_column_and_a_history_by_event_time() {
     assert!(matches!(err, ScdError::InvalidSpec { .. }), "{err}");
 }
 
-/// The common schema read with `format` (no sequence).
+/// The common spec read with `format`.
 fn spec_with(format: ChangeFormat) -> TableSpec {
-    TableSpec::builder("customer", common::schema())
-        .key(["id"])
-        .format(format)
-        .build()
-        .unwrap()
+    builder(format).build().unwrap()
 }
 
 /// `APPLY AS DELETE WHEN op = 'D'`.

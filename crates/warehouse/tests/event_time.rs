@@ -17,7 +17,7 @@ use snowdrift_warehouse::{
     EventTime, LateChanges, LocalWarehouse, PipelineSpec, Schedule, TableLayout, TaskAction,
     TaskRunState, Warehouse, WarehouseExt,
 };
-use support::flow::{BUSINESS, assert_same, open_with, sink, wait_for_files};
+use support::flow::{BUSINESS, assert_same, open_with, sink, stage_and_merge};
 
 const BATCH: usize = 400;
 
@@ -97,11 +97,7 @@ async fn run(
     for step in 0..batches {
         let change = stream.next_batch();
         late_generated += change.stats.late;
-        sink.write(&change.batch).await.unwrap();
-        sink.flush().await.unwrap();
-        wait_for_files(&warehouse, &spec, step + 1).await;
-        let run = warehouse.execute_task(&spec.current_task).await.unwrap();
-        assert_eq!(run.state, TaskRunState::Succeeded, "{run:?}");
+        stage_and_merge(&warehouse, &sink, &spec, &change.batch, step + 1).await;
         truth.merge(&[&change.batch]).unwrap();
         if restart_after == Some(step) {
             drop(warehouse);

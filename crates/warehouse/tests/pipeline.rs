@@ -13,7 +13,7 @@ use snowdrift_warehouse::{
     CreateMode, LocalWarehouse, PipelineSpec, Schedule, TaskAction, TaskRunState, Warehouse,
     WarehouseExt,
 };
-use support::flow::{BUSINESS, assert_same, open_with, sink, wait_for_files};
+use support::flow::{BUSINESS, assert_same, open_with, sink, stage_and_merge, wait_for_files};
 
 fn changes(seed: u64) -> ChangeStream {
     ChangeStream::builder(EntitySpec::customer())
@@ -53,11 +53,7 @@ async fn run_step_by_step(batches: usize, restart_after: Option<usize>, checkpoi
     warehouse.forward_notifications(&spec.stage, sink.subscribe());
     for step in 0..batches {
         let change = stream.next_batch();
-        sink.write(&change.batch).await.unwrap();
-        sink.flush().await.unwrap();
-        wait_for_files(&warehouse, &spec, step + 1).await;
-        let run = warehouse.execute_task(&spec.current_task).await.unwrap();
-        assert_eq!(run.state, TaskRunState::Succeeded, "{run:?}");
+        stage_and_merge(&warehouse, &sink, &spec, &change.batch, step + 1).await;
         truth.merge(&[&change.batch]).unwrap();
         if restart_after == Some(step) {
             drop(warehouse);

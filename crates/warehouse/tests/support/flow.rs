@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use snowdrift_stage::{RollPolicy, StageLocation, StageSink};
-use snowdrift_warehouse::{CreateMode, LocalWarehouse, PipelineSpec, Warehouse};
+use snowdrift_warehouse::{CreateMode, LocalWarehouse, PipelineSpec, TaskRunState, Warehouse};
 
 /// The customer's business columns.
 pub const BUSINESS: [&str; 8] = [
@@ -51,6 +51,22 @@ pub async fn wait_for_files(warehouse: &LocalWarehouse, spec: &PipelineSpec, fil
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Stages `batch` as one file, waits until the pipe has loaded `files` files in all, and runs
+/// the graph once (it must succeed).
+pub async fn stage_and_merge(
+    warehouse: &LocalWarehouse,
+    sink: &StageSink,
+    spec: &PipelineSpec,
+    batch: &arrow::array::RecordBatch,
+    files: usize,
+) {
+    sink.write(batch).await.unwrap();
+    sink.flush().await.unwrap();
+    wait_for_files(warehouse, spec, files).await;
+    let run = warehouse.execute_task(&spec.current_task).await.unwrap();
+    assert_eq!(run.state, TaskRunState::Succeeded, "{run:?}");
 }
 
 /// A sink writing one file per flush into the folder stage at `stage`.
