@@ -147,10 +147,19 @@ pub(crate) fn order_writes(writes: &[Write], winners: usize) -> (Vec<&Write>, Ve
     (ordered, last)
 }
 
+/// A system column of `ty` holding `values`. A text system column holds a
+/// value derived from the rest of its row (a version id): it is left empty
+/// here and filled by [`crate::MergeStrategy::complete_rows`].
 pub(crate) fn system_column(
     ty: &DataType,
     values: impl Iterator<Item = SystemValue>,
 ) -> Result<ArrayRef> {
+    if ty == &DataType::Utf8 {
+        let rows = values.count();
+        return Ok(Arc::new(arrow::array::StringArray::from_iter_values(
+            std::iter::repeat_n("", rows),
+        )));
+    }
     if ty == &DataType::Boolean {
         let mut b = BooleanBuilder::new();
         for v in values {

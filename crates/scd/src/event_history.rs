@@ -22,9 +22,11 @@ use crate::keys::KeyRef;
 use crate::merge::{
     LateChange, MergeContext, MergeMetrics, MergeOutcome, rejections, take_rows, times,
 };
-use crate::scd2::{OPEN_END_MICROS, ValidityColumns, system_values};
 use crate::spec::ChangeFormat;
 use crate::table::{KeyState, RowAddr, Table};
+use crate::validity::{
+    OPEN_END_MICROS, ValidityColumns, end_times, system_values, with_version_ids,
+};
 use crate::versions::{Slot, WindowColumns, horizon, newest_time};
 use crate::{ChangeOp, Result, TableSpec};
 
@@ -330,7 +332,7 @@ impl Validity {
         };
         Ok(Self {
             start: times(column(&rules.columns.start)?)?,
-            end: times(column(&rules.columns.end)?)?,
+            end: end_times(column(&rules.columns.end)?)?,
             tombstone,
         })
     }
@@ -468,7 +470,7 @@ fn finish(
         written_at[i] = position;
     }
     let written: Vec<&Written> = by_source.iter().map(|&i| in_key_order[i]).collect();
-    let written_batch = written_rows(rules, table, changes, stored, &written)?;
+    let written_batch = written_rows(rules, spec, table, changes, stored, &written)?;
     let removed_batch = crate::table::take_batch(
         stored,
         &arrow::array::UInt32Array::from_iter_values(removed.iter().map(|&r| r as u32)),
@@ -597,6 +599,7 @@ fn column_of(sources: &[&dyn Array; 2], idx: &[(usize, usize)]) -> Result<ArrayR
 /// The written versions as rows of the target.
 fn written_rows(
     rules: &EventTimeRules,
+    spec: &TableSpec,
     table: &Table,
     changes: &Changes,
     stored: &RecordBatch,
@@ -623,12 +626,19 @@ fn written_rows(
         .iter()
         .map(|w| {
             let v = &w.version;
-            system_values(v.start, v.end, v.tombstone)
+            system_values(
+                &rules.columns,
+                v.start,
+                v.end,
+                v.tombstone,
+                rules.tombstones,
+            )
         })
         .collect();
     for (s, field) in target.fields().iter().enumerate().skip(business) {
         let values = system.iter().map(|sv| sv.get(s - business));
         columns.push(system_column(field.data_type(), values)?);
     }
-    Ok(RecordBatch::try_new(target, columns)?)
+    let rows = RecordBatch::try_new(target, columns)?;
+    with_version_ids(&rules.columns, spec.key(), rows)
 }

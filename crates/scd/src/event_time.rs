@@ -45,7 +45,7 @@
 //! Together these keep one invariant: from the key's newest change on, the
 //! history says what that change said.
 
-use crate::scd2::OPEN_END_MICROS;
+use crate::validity::OPEN_END_MICROS;
 
 /// One version of a key: values valid over `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use arrow::datatypes::DataType;
 use arrow::row::{RowConverter, SortField};
 
 use crate::keys::display_value;
-use crate::scd2::{OPEN_END_MICROS, ValidityColumns};
+use crate::validity::{OPEN_END_MICROS, ValidityColumns};
 use crate::{Result, ScdError, TableSpec};
 
 /// One broken invariant, with the key and rows (0-based, in the checked
@@ -63,7 +63,7 @@ pub fn check_history(
 ) -> Result<Vec<Violation>> {
     let (keys, names) = keys_of(history, spec)?;
     let start = times(history, spec, &columns.start)?;
-    let end = times(history, spec, &columns.end)?;
+    let end = crate::validity::end_times(column(history, spec, &columns.end)?)?;
     let current = flags(history, spec, &columns.current)?;
     let mut rows: Vec<usize> = (0..history.num_rows()).collect();
     rows.sort_by(|&a, &b| (&keys[a], start.value(a), a).cmp(&(&keys[b], start.value(b), b)));

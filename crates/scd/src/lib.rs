@@ -72,6 +72,7 @@ mod scd2;
 mod segment;
 mod spec;
 mod table;
+mod validity;
 mod versions;
 
 pub use changeset::{ACTION, ChangeSet, IS_UPDATE, ROW_ID, net_changes, row_ids};
@@ -88,6 +89,7 @@ pub use operation::{ChangeOp, OPERATION_TRIM, Operation};
 pub use predicate::ChangePredicate;
 pub use reject::{OnBadRow, RejectReason, Rejection};
 pub use scd1::{Scd0, Scd1, Scd1Delete};
-pub use scd2::{LateChanges, OPEN_END_MICROS, Scd2, Scd2Delete, ValidityColumns};
+pub use scd2::{LateChanges, Scd2, Scd2Delete};
 pub use spec::{ChangeFormat, TIMESTAMP, TableSpec, TableSpecBuilder};
 pub use table::{APPLIED_SEQUENCE, RowAddr, Table, TableSnapshot};
+pub use validity::{OPEN_END_MICROS, OpenEnd, ValidityColumns, version_id};

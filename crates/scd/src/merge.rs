@@ -248,7 +248,7 @@ impl PlanInput<'_> {
         flags(self.latest_column(column)?)
     }
 
-    fn latest_column(&self, name: &str) -> Result<&ArrayRef> {
+    pub(crate) fn latest_column(&self, name: &str) -> Result<&ArrayRef> {
         self.latest
             .column_by_name(name)
             .ok_or_else(|| ScdError::TargetShape {
@@ -289,6 +289,17 @@ pub trait MergeStrategy: Debug + Send + Sync {
 
     /// Decide the merge.
     fn plan(&self, input: &PlanInput<'_>) -> Result<Plan>;
+
+    /// Fill the system columns of written `rows` (in the target schema)
+    /// that derive from the rest of each row, such as a version id; called
+    /// on every batch a merge writes. Default: the rows as planned.
+    ///
+    /// # Errors
+    ///
+    /// Whatever computing the columns fails with.
+    fn complete_rows(&self, _spec: &TableSpec, rows: RecordBatch) -> Result<RecordBatch> {
+        Ok(rows)
+    }
 
     /// For a history sequenced by event time whose late changes are put in
     /// their place: its rules. The engine then places every change row at
@@ -543,6 +554,10 @@ pub fn merge(
         || next_key_states(&changes, &winners, &states, &plan, &last_write),
     );
     let (written, removed) = (written?, removed?);
+    let written = written
+        .into_iter()
+        .map(|rows| strategy.complete_rows(spec, rows))
+        .collect::<Result<Vec<_>>>()?;
     let removed_ids: Vec<u64> = plan.remove.iter().map(|a| table.row_id(*a)).collect();
     let written_ids: Vec<u64> = ordered
         .iter()

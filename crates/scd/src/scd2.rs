@@ -6,41 +6,15 @@ use arrow::datatypes::{DataType, Field, SchemaRef};
 
 use crate::event_history::EventTimeRules;
 use crate::merge::{
-    KeyOutcome, MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values,
-    Winner, Write, value_at,
+    KeyOutcome, MergeStrategy, Plan, PlanInput, RowIdentity, SystemValues, Values, Winner, Write,
+    value_at,
 };
 use crate::spec::{ChangeFormat, TIMESTAMP};
 use crate::table::Table;
+use crate::validity::{
+    OPEN_END_MICROS, OpenEnd, ValidityColumns, end_times, system_values, with_version_ids,
+};
 use crate::{ChangeOp, Result, TableSpec};
-
-/// 9999-12-31T00:00:00, the original's "open" end time, in µs.
-pub const OPEN_END_MICROS: i64 = 253_402_214_400_000_000;
-
-/// Names of the validity columns of a history table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidityColumns {
-    /// When the version became valid (inclusive).
-    pub start: String,
-    /// When it stopped being valid (exclusive); [`OPEN_END_MICROS`] while
-    /// open.
-    pub end: String,
-    /// Whether it is the key's current version.
-    pub current: String,
-    /// Whether the version is a tombstone (only with
-    /// [`Scd2Delete::CloseWithTombstone`]).
-    pub deleted: String,
-}
-
-impl Default for ValidityColumns {
-    fn default() -> Self {
-        Self {
-            start: "start_time".into(),
-            end: "end_time".into(),
-            current: "is_current".into(),
-            deleted: "is_deleted".into(),
-        }
-    }
-}
 
 /// What a Type 2 table does with a delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -158,19 +132,8 @@ impl Scd2 {
     }
 
     fn system(&self, start: i64, end: i64, deleted: bool) -> SystemValues {
-        system_values(start, end, deleted)
+        system_values(&self.columns, start, end, deleted, self.tombstones())
     }
-}
-
-/// The system columns of a version, in the order of [`Scd2`]'s target
-/// schema: start, end, current (the end is open), deleted (with tombstones).
-pub(crate) fn system_values(start: i64, end: i64, deleted: bool) -> SystemValues {
-    SystemValues::from_slice(&[
-        SystemValue::Timestamp(start),
-        SystemValue::Timestamp(end),
-        SystemValue::Bool(end == OPEN_END_MICROS),
-        SystemValue::Bool(deleted),
-    ])
 }
 
 /// The latest version of a winner's key, as read from the table.
@@ -193,11 +156,14 @@ impl MergeStrategy for Scd2 {
         let c = &self.columns;
         let mut extra = vec![
             Field::new(&c.start, TIMESTAMP, false),
-            Field::new(&c.end, TIMESTAMP, false),
+            Field::new(&c.end, TIMESTAMP, c.open_end == OpenEnd::Null),
             Field::new(&c.current, DataType::Boolean, false),
         ];
         if self.tombstones() {
             extra.push(Field::new(&c.deleted, DataType::Boolean, false));
+        }
+        if let Some(id) = &c.scd_id {
+            extra.push(Field::new(id, DataType::Utf8, false));
         }
         spec.extend_schema(extra)
     }
@@ -222,6 +188,10 @@ impl MergeStrategy for Scd2 {
                 .is_some_and(|c| c.is_valid(row) && c.value(row))
         };
         flag(&self.columns.current) && !(self.tombstones() && flag(&self.columns.deleted))
+    }
+
+    fn complete_rows(&self, spec: &TableSpec, rows: RecordBatch) -> Result<RecordBatch> {
+        with_version_ids(&self.columns, spec.key(), rows)
     }
 
     fn event_time_rules(&self, spec: &TableSpec) -> Result<Option<EventTimeRules>> {
@@ -255,7 +225,7 @@ impl MergeStrategy for Scd2 {
     fn plan(&self, input: &PlanInput<'_>) -> Result<Plan> {
         let (tracked, untracked) = self.split_columns(input.spec)?;
         let starts = input.latest_times(&self.columns.start)?;
-        let ends = input.latest_times(&self.columns.end)?;
+        let ends = end_times(input.latest_column(&self.columns.end)?)?;
         let currents = input.latest_flags(&self.columns.current)?;
         let tombstones = if self.tombstones() {
             Some(input.latest_flags(&self.columns.deleted)?)

@@ -182,13 +182,14 @@ impl Table {
         if columns.within.is_none() {
             return Ok(Vec::new());
         }
-        let read = |c: usize| -> Result<Vec<Int64Array>> {
+        let read = |c: usize, times: fn(&arrow::array::ArrayRef) -> Result<Int64Array>| {
             self.segments
                 .iter()
-                .map(|s| crate::merge::times(s.batch.column(c)))
-                .collect()
+                .map(|s| times(s.batch.column(c)))
+                .collect::<Result<Vec<Int64Array>>>()
         };
-        let (starts, ends) = (read(columns.start)?, read(columns.end)?);
+        let starts = read(columns.start, crate::merge::times)?;
+        let ends = read(columns.end, crate::validity::end_times)?;
         let mut gone = Vec::new();
         for list in index.iter() {
             let Some(&(_, newest)) = list.last() else {

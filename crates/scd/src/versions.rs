@@ -42,7 +42,7 @@ pub(crate) fn horizon(newest: i64, within: Option<i64>) -> Option<i64> {
 /// later (a change equal to the current version leaves no version), so a
 /// horizon measured from this is never past the true one.
 pub(crate) fn newest_time(start: i64, end: i64) -> i64 {
-    if end == crate::scd2::OPEN_END_MICROS {
+    if end == crate::validity::OPEN_END_MICROS {
         start
     } else {
         end

@@ -13,9 +13,9 @@ use arrow::datatypes::{DataType, Field, Schema};
 use common::{Row, schema};
 use proptest::prelude::*;
 use snowdrift_scd::{
-    ChangeFormat, LateChanges, MergeContext, MergeOutcome, OPEN_END_MICROS, Scd2, Scd2Delete,
-    ScdError, TIMESTAMP, Table, TableSpec, ValidityColumns, check_history, load_table_with_row_ids,
-    merge, row_ids,
+    ChangeFormat, LateChanges, MergeContext, MergeOutcome, OPEN_END_MICROS, OpenEnd, Scd2,
+    Scd2Delete, ScdError, TIMESTAMP, Table, TableSpec, ValidityColumns, check_history,
+    load_table_with_row_ids, merge, row_ids, version_id,
 };
 
 const OPEN: i64 = OPEN_END_MICROS;
@@ -114,7 +114,8 @@ fn versions_of(batch: &RecordBatch) -> Vec<V> {
         .map(|r| V {
             id: id.value(r),
             start: start.value(r),
-            end: end.value(r),
+            // A NULL end is the open end written as NULL (`OpenEnd::Null`).
+            end: if end.is_null(r) { OPEN } else { end.value(r) },
             email: text(&email, r),
             city: text(&city, r),
             tombstone: deleted.as_ref().is_some_and(|d| d.value(r)),
@@ -129,14 +130,35 @@ fn versions(table: &Table) -> Vec<V> {
 }
 
 fn assert_sound(table: &Table, allow_gaps: bool) {
-    let violations = check_history(
-        &table.to_batch().unwrap(),
-        &spec(),
-        &ValidityColumns::default(),
-        allow_gaps,
-    )
-    .unwrap();
+    assert_sound_with(table, &ValidityColumns::default(), allow_gaps);
+}
+
+fn assert_sound_with(table: &Table, columns: &ValidityColumns, allow_gaps: bool) {
+    let batch = table.to_batch().unwrap();
+    let violations = check_history(&batch, &spec(), columns, allow_gaps).unwrap();
     assert!(violations.is_empty(), "{violations:?}");
+    assert_written_as(&batch, columns);
+}
+
+/// The open ends are written as `columns` asks, and each version id is its
+/// key's and start's.
+fn assert_written_as(batch: &RecordBatch, columns: &ValidityColumns) {
+    let end: Int64Array = column(batch, &columns.end, &DataType::Int64);
+    let far = end.iter().filter(|e| *e == Some(OPEN)).count();
+    match columns.open_end {
+        OpenEnd::Null => assert_eq!(far, 0, "an open end written as 9999-12-31"),
+        OpenEnd::FarFuture => assert_eq!(end.null_count(), 0, "an open end written as NULL"),
+    }
+    let Some(name) = &columns.scd_id else {
+        return;
+    };
+    let ids: StringArray = column(batch, name, &DataType::Utf8);
+    let key: Int64Array = column(batch, "id", &DataType::Int64);
+    let start: Int64Array = column(batch, &columns.start, &DataType::Int64);
+    for r in 0..batch.num_rows() {
+        let want = version_id(&[&key.value(r).to_string()], start.value(r));
+        assert_eq!(ids.value(r), want, "version id of row {r}");
+    }
 }
 
 /// A table holding versions A [10, 30) and C [30, open) of key 1.
@@ -707,13 +729,21 @@ proptest! {
         email_only: bool,
         bound in prop::option::of(0i64..8),
         retire: bool,
+        dbt_ends: bool,
     ) {
         let on_delete = if tombstones { Scd2Delete::CloseWithTombstone } else { Scd2Delete::Close };
         let late = match bound {
             Some(w) => LateChanges::restitch_within(std::time::Duration::from_micros(w as u64)),
             None => LateChanges::RESTITCH_ANY,
         };
+        // dbt's spelling of the open end (NULL) and its version id, under the default names.
+        let columns = ValidityColumns {
+            open_end: if dbt_ends { OpenEnd::Null } else { OpenEnd::FarFuture },
+            scd_id: dbt_ends.then(|| "scd_id".to_string()),
+            ..ValidityColumns::default()
+        };
         let h = Scd2 {
+            columns: columns.clone(),
             tracked: email_only.then(|| vec!["email".to_string()]),
             late,
             ..history(on_delete)
@@ -767,7 +797,7 @@ proptest! {
                 })
                 .collect();
             prop_assert_eq!(current, want, "current versions after rows {}..{}", from, to);
-            assert_sound(&table, !tombstones);
+            assert_sound_with(&table, &columns, !tombstones);
             from = to;
         }
     }

@@ -13,7 +13,7 @@
 //! 5. a new version starts at `GREATEST(version time, previous start + 1 µs)`: versions of a
 //!    key are strictly ordered, never tied.
 
-use snowdrift_scd::OPEN_END_MICROS;
+use snowdrift_scd::{OPEN_END_MICROS, OpenEnd};
 use snowdrift_warehouse::{
     IgnoreNullUpdates, MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout,
     Validity,
@@ -384,12 +384,16 @@ pub(crate) fn scd2(
     let mut insert_values = prefixed("s", &business);
     insert_values.extend([
         "s.\"_SNOWDRIFT_START\"".into(),
-        timestamp_literal(OPEN_END_MICROS),
+        open_end(validity.open_end),
         "TRUE".into(),
     ]);
     if let Some(deleted) = &v.deleted {
         insert_columns.push(deleted.clone());
         insert_values.push("s.\"_SNOWDRIFT_DELETED\"".into());
+    }
+    if let Some(id) = &v.scd_id {
+        insert_columns.push(id.clone());
+        insert_values.push(version_id(&cols.key, "s.\"_SNOWDRIFT_START\""));
     }
     let overwrite = if untracked.is_empty() {
         String::new()
@@ -422,12 +426,35 @@ pub(crate) fn scd2(
     ))
 }
 
+/// How an open end is written: `9999-12-31` or NULL.
+fn open_end(open_end: OpenEnd) -> String {
+    match open_end {
+        OpenEnd::FarFuture => timestamp_literal(OPEN_END_MICROS),
+        OpenEnd::Null => "NULL".into(),
+    }
+}
+
+/// The version id of the USING row `s` starting at `start`: the expression of
+/// [`snowdrift_scd::version_id`] (MD5 of the key's values as text and the start
+/// as µs since the epoch, joined by `|`).
+fn version_id(key: &[String], start: &str) -> String {
+    let mut parts: Vec<String> = key
+        .iter()
+        .map(|k| format!("COALESCE(TO_VARCHAR(s.{k}), '')"))
+        .collect();
+    parts.push(format!(
+        "TO_VARCHAR(DATEDIFF(MICROSECOND, '1970-01-01'::TIMESTAMP_NTZ, {start}))"
+    ));
+    format!("MD5({})", parts.join(" || '|' || "))
+}
+
 /// Quoted validity column names.
 struct ValidityIdents {
     start: String,
     end: String,
     current: String,
     deleted: Option<String>,
+    scd_id: Option<String>,
 }
 
 impl ValidityIdents {
@@ -438,6 +465,11 @@ impl ValidityIdents {
             current: ident(ObjectKind::Table, &validity.current)?,
             deleted: validity
                 .deleted
+                .as_deref()
+                .map(|d| ident(ObjectKind::Table, d))
+                .transpose()?,
+            scd_id: validity
+                .scd_id
                 .as_deref()
                 .map(|d| ident(ObjectKind::Table, d))
                 .transpose()?,

@@ -19,8 +19,8 @@ use snowdrift_testkit::fakesnow::FakeSnowServer;
 use snowdrift_warehouse::rows::sorted_rows;
 use snowdrift_warehouse::{
     ChangePredicate, Clock, ColumnSelection, ColumnType, CreateMode, Dml, IgnoreNullUpdates,
-    LocalWarehouse, ObjectDef, ObjectKind, PipelineSpec, Scd2OnDelete, TableDef, TableLayout,
-    TaskBody, TaskDef, TaskRunState, Validity, Warehouse, WarehouseExt,
+    LocalWarehouse, ObjectDef, ObjectKind, OpenEnd, PipelineSpec, Scd2OnDelete, TableDef,
+    TableLayout, TaskBody, TaskDef, TaskRunState, Validity, Warehouse, WarehouseExt,
 };
 
 const DATABASE: &str = "DIFF";
@@ -527,6 +527,28 @@ async fn tracked_columns_and_tombstones_match_the_embedded_engine() {
             300,
         )
         .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dbt_validity_columns_match_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    // dbt's names, `dbt_valid_to` NULL while current, `dbt_scd_id`, and `hard_deletes:
+    // new_record` tombstones in `dbt_is_deleted`; then the same with 9999-12-31
+    // (`dbt_valid_to_current`).
+    for (seed, open_end) in [(11, OpenEnd::Null), (12, OpenEnd::FarFuture)] {
+        let spec = PipelineSpec {
+            operation_column: Some("op".into()),
+            history_on_delete: Scd2OnDelete::CloseWithTombstone,
+            history_validity: Validity {
+                deleted: Some("dbt_is_deleted".into()),
+                open_end,
+                ..Validity::dbt()
+            },
+            ..PipelineSpec::default()
+        };
+        differential(&connection, spec.clone(), spec.objects(), seed, 4, 300).await;
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
-pub use snowdrift_scd::{ChangePredicate, IgnoreNullUpdates, LateChanges, OnBadRow};
+pub use snowdrift_scd::{ChangePredicate, IgnoreNullUpdates, LateChanges, OnBadRow, OpenEnd};
 
 use crate::error::{Result, WarehouseError};
 use crate::load::CsvFileFormat;
@@ -227,26 +227,77 @@ impl TableLayout {
     }
 }
 
-/// Names of the validity columns of an SCD Type 2 table.
+/// Names of the validity columns of an SCD Type 2 table, how the open end is written and the
+/// optional version id (see [`snowdrift_scd::ValidityColumns`] for the rules).
+///
+/// ```
+/// use snowdrift_warehouse::{OpenEnd, Validity};
+/// // dbt's names, `dbt_valid_to` NULL while current, `dbt_scd_id`; with
+/// // `hard_deletes: new_record` tombstones flagged in `dbt_is_deleted`.
+/// let dbt = Validity { deleted: Some("dbt_is_deleted".into()), ..Validity::dbt() };
+/// assert_eq!(dbt.open_end, OpenEnd::Null);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Validity {
     /// Start of a version, inclusive.
     pub start: String,
-    /// End of a version, exclusive; 9999-12-31 while open.
+    /// End of a version, exclusive; open per [`Validity::open_end`] while current.
     pub end: String,
     /// Whether the version is current.
     pub current: String,
     /// A tombstone flag column, when deletes leave tombstone versions.
     pub deleted: Option<String>,
+    /// How a current version's end is written: 9999-12-31 (the default) or NULL.
+    #[serde(default)]
+    pub open_end: OpenEnd,
+    /// A `VARCHAR` column holding each version's id (dbt's `dbt_scd_id`: the MD5 of key and
+    /// start, [`snowdrift_scd::version_id`]); none by default.
+    #[serde(default)]
+    pub scd_id: Option<String>,
 }
 
 impl Default for Validity {
     fn default() -> Self {
+        Validity::from_columns(snowdrift_scd::ValidityColumns::default(), false)
+    }
+}
+
+impl Validity {
+    /// dbt snapshot names (`dbt_valid_from`, `dbt_valid_to` NULL while current,
+    /// `dbt_scd_id`; `dbt_is_current` is snowdrift's own), no tombstones. See
+    /// [`snowdrift_scd::ValidityColumns::dbt`].
+    pub fn dbt() -> Self {
+        Validity::from_columns(snowdrift_scd::ValidityColumns::dbt(), false)
+    }
+
+    /// Databricks AUTO CDC names (`__START_AT`, `__END_AT` NULL while current;
+    /// `__IS_CURRENT` is snowdrift's own), no tombstones.
+    pub fn auto_cdc() -> Self {
+        Validity::from_columns(snowdrift_scd::ValidityColumns::auto_cdc(), false)
+    }
+
+    /// The catalog's form of the engine's columns; `tombstones` keeps the `deleted` column.
+    fn from_columns(columns: snowdrift_scd::ValidityColumns, tombstones: bool) -> Self {
         Validity {
-            start: "start_time".into(),
-            end: "end_time".into(),
-            current: "is_current".into(),
-            deleted: None,
+            start: columns.start,
+            end: columns.end,
+            current: columns.current,
+            deleted: tombstones.then_some(columns.deleted),
+            open_end: columns.open_end,
+            scd_id: columns.scd_id,
+        }
+    }
+
+    /// The engine's form of these columns.
+    pub fn columns(&self) -> snowdrift_scd::ValidityColumns {
+        let default = snowdrift_scd::ValidityColumns::default();
+        snowdrift_scd::ValidityColumns {
+            start: self.start.clone(),
+            end: self.end.clone(),
+            current: self.current.clone(),
+            deleted: self.deleted.clone().unwrap_or(default.deleted),
+            open_end: self.open_end,
+            scd_id: self.scd_id.clone(),
         }
     }
 }
@@ -358,13 +409,20 @@ impl TableDef {
                 .map(|c| Column::new(c.clone(), ColumnType::TimestampNtz))
                 .collect(),
             TableLayout::Scd2 { validity, .. } => {
+                let end = Column::new(validity.end.clone(), ColumnType::TimestampNtz);
                 let mut columns = vec![
                     Column::new(validity.start.clone(), ColumnType::TimestampNtz).not_null(),
-                    Column::new(validity.end.clone(), ColumnType::TimestampNtz).not_null(),
+                    match validity.open_end {
+                        OpenEnd::FarFuture => end.not_null(),
+                        OpenEnd::Null => end,
+                    },
                     Column::new(validity.current.clone(), ColumnType::Boolean).not_null(),
                 ];
                 if let Some(deleted) = &validity.deleted {
                     columns.push(Column::new(deleted.clone(), ColumnType::Boolean).not_null());
+                }
+                if let Some(id) = &validity.scd_id {
+                    columns.push(Column::new(id.clone(), ColumnType::Varchar).not_null());
                 }
                 columns
             }

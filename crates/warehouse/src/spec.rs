@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::catalog::{
     ChangePredicate, Column, ColumnType, FileFormatDef, IgnoreNullUpdates, LateChanges, MergeDef,
     ObjectDef, ObjectKind, OnBadRow, OnError, OnLateRow, PipeDef, Scd1OnDelete, Scd2OnDelete,
-    StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskCondition, TaskDef,
+    StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskCondition, TaskDef, Validity,
 };
 use crate::load::CsvFileFormat;
 use crate::rejected;
@@ -101,6 +101,11 @@ pub struct PipelineSpec {
     /// `APPLY AS DELETE WHEN`: raw rows this holds for are deletes, the others upserts (instead
     /// of an operation column; default none).
     pub delete_when: Option<ChangePredicate>,
+    /// The validity columns of `customer_history`: names, how the open end is written (NULL as
+    /// dbt and AUTO CDC write it, or 9999-12-31), a dbt-style version id, and the tombstone
+    /// flag that [`Scd2OnDelete::CloseWithTombstone`] needs (dbt's `hard_deletes:
+    /// new_record`). Default: the original's `start_time`, `end_time`, `is_current`.
+    pub history_validity: Validity,
 }
 
 /// A selection of business columns, as Databricks AUTO CDC writes them: all, a list, or all
@@ -221,6 +226,7 @@ impl Default for PipelineSpec {
             kept_columns: ColumnSelection::All,
             history_tracked: ColumnSelection::All,
             delete_when: None,
+            history_validity: Validity::default(),
         }
     }
 }
@@ -247,6 +253,11 @@ impl PipelineSpec {
                 reason,
             ))
         };
+        if self.history_on_delete == Scd2OnDelete::CloseWithTombstone
+            && self.history_validity.deleted.is_none()
+        {
+            return invalid("tombstones need a `deleted` column in `history_validity`");
+        }
         for name in self.kept_columns.listed() {
             if !self.columns.iter().any(|c| &c.name == name) {
                 return Err(crate::WarehouseError::invalid(
@@ -394,9 +405,12 @@ impl PipelineSpec {
     }
 
     fn history_table_def(&self) -> TableDef {
-        let layout = match &self.event_time {
-            Some(event_time) => TableLayout::scd2_by_event_time(event_time.late),
-            None => TableLayout::scd2(),
+        let layout = TableLayout::Scd2 {
+            validity: self.history_validity.clone(),
+            late: self
+                .event_time
+                .as_ref()
+                .map_or(LateChanges::Reject, |event_time| event_time.late),
         };
         self.retained(
             TableDef::new(self.history_table.clone(), self.kept())

@@ -14,8 +14,8 @@ use std::time::Duration;
 use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth, VersionOrder};
 use snowdrift_warehouse::conformance::sorted_rows;
 use snowdrift_warehouse::{
-    EventTime, LateChanges, LocalWarehouse, PipelineSpec, Schedule, TableLayout, TaskAction,
-    TaskRunState, Warehouse, WarehouseExt,
+    EventTime, LateChanges, LocalWarehouse, OpenEnd, PipelineSpec, Schedule, TableLayout,
+    TaskAction, TaskRunState, Validity, Warehouse, WarehouseExt,
 };
 use support::flow::{BUSINESS, assert_same, open_with, sink, stage_and_merge};
 
@@ -81,9 +81,30 @@ async fn run(
     restart_after: Option<usize>,
     checkpoint_every: u64,
 ) -> Ended {
+    run_with(
+        late,
+        Validity::default(),
+        batches,
+        restart_after,
+        checkpoint_every,
+    )
+    .await
+}
+
+/// [`run`] with the history's validity columns written as `validity` says.
+async fn run_with(
+    late: LateChanges,
+    validity: Validity,
+    batches: usize,
+    restart_after: Option<usize>,
+    checkpoint_every: u64,
+) -> Ended {
     let dir = tempfile::tempdir().unwrap();
     let (root, stage) = (dir.path().join("warehouse"), dir.path().join("stage"));
-    let spec = spec(&stage, late);
+    let spec = PipelineSpec {
+        history_validity: validity,
+        ..spec(&stage, late)
+    };
     let mut warehouse = open(&root, &spec, checkpoint_every).await;
     let mut stream = changes(11);
     let order = match late {
@@ -141,18 +162,72 @@ async fn assert_matches_truth(ended: &Ended) {
         sorted_rows(&truth.expected_current().unwrap(), &BUSINESS),
     );
     let history = warehouse.table(&spec.history_table).await.unwrap();
+    let validity = spec.history_validity.columns();
     assert_same(
         "customer_history",
-        sorted_rows(&history, &history_columns()),
+        sorted_rows(
+            &open_ends_as_9999(&history, &validity.end),
+            &history_columns(),
+        ),
         sorted_rows(&truth.expected_history().unwrap(), &history_columns()),
     );
     let table = snowdrift_scd::TableSpec::builder("customer_history", spec.business_schema())
         .key(["customer_id"])
         .build()
         .unwrap();
-    let violations =
-        snowdrift_scd::check_history(&history, &table, &Default::default(), true).unwrap();
+    let violations = snowdrift_scd::check_history(&history, &table, &validity, true).unwrap();
     assert!(violations.is_empty(), "{violations:?}");
+    if let Some(id) = &validity.scd_id {
+        assert_version_ids(&history, id);
+    }
+}
+
+/// Each version's id is the hash of its key and start.
+fn assert_version_ids(history: &arrow::array::RecordBatch, id: &str) {
+    use arrow::array::{Array, Int64Array, StringArray};
+    use arrow::datatypes::DataType;
+    let int = |name: &str| {
+        let c = arrow::compute::cast(history.column_by_name(name).unwrap(), &DataType::Int64);
+        c.unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .clone()
+    };
+    let (keys, starts) = (int("customer_id"), int("start_time"));
+    let ids = history.column_by_name(id).unwrap();
+    let ids = ids.as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!(ids.null_count(), 0);
+    for row in 0..history.num_rows() {
+        let key = keys.value(row).to_string();
+        let want = snowdrift_scd::version_id(&[&key], starts.value(row));
+        assert_eq!(ids.value(row), want, "version id of row {row}");
+    }
+}
+
+/// `history` with an open end written as NULL shown as 9999-12-31, as the truth writes it.
+fn open_ends_as_9999(history: &arrow::array::RecordBatch, end: &str) -> arrow::array::RecordBatch {
+    use arrow::array::{Array, ArrayRef, TimestampMicrosecondArray};
+    let index = history.schema().index_of(end).unwrap();
+    let ends = history
+        .column(index)
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .unwrap();
+    let filled: TimestampMicrosecondArray = ends
+        .iter()
+        .map(|e| Some(e.unwrap_or(snowdrift_scd::OPEN_END_MICROS)))
+        .collect();
+    let mut columns: Vec<ArrayRef> = history.columns().to_vec();
+    columns[index] = std::sync::Arc::new(filled);
+    let fields: Vec<arrow::datatypes::Field> = history
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
+    arrow::array::RecordBatch::try_new(schema, columns).unwrap()
 }
 
 /// Every late row beyond the bound is in the history's rejected table, once, with the key and
@@ -243,6 +318,35 @@ async fn a_restart_from_a_checkpoint_keeps_the_event_time_history() {
     assert_matches_truth(&ended).await;
     assert_rejected_once(&ended).await;
     assert_window_in_memory(&ended).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_with_a_null_open_end_and_version_ids_survives_restarts() {
+    // dbt's spelling of the open end and its version id, under the original's names.
+    let validity = Validity {
+        open_end: OpenEnd::Null,
+        scd_id: Some("scd_id".into()),
+        ..Validity::default()
+    };
+    for (restart_after, checkpoint_every) in [(4, 3), (3, 1000)] {
+        let ended = run_with(
+            LateChanges::restitch_within(WITHIN),
+            validity.clone(),
+            7,
+            Some(restart_after),
+            checkpoint_every,
+        )
+        .await;
+        let history = ended
+            .warehouse
+            .table(&ended.spec.history_table)
+            .await
+            .unwrap();
+        let ends = history.column_by_name("end_time").unwrap();
+        assert!(ends.null_count() > 0, "open ends are NULL");
+        assert_matches_truth(&ended).await;
+        assert_rejected_once(&ended).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

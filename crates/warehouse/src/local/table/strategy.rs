@@ -4,12 +4,10 @@ use std::sync::Arc;
 
 use snowdrift_scd::{
     ChangeFormat, IgnoreNullUpdates, LateChanges, MergeStrategy, Scd1, Scd1Delete, Scd2,
-    Scd2Delete, TableSpec, ValidityColumns,
+    Scd2Delete, TableSpec,
 };
 
-use crate::catalog::{
-    MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout, Validity,
-};
+use crate::catalog::{MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout};
 use crate::error::{Result, WarehouseError};
 
 /// The merge behind a DML statement: a bad row fails the statement (nothing to reject to).
@@ -17,18 +15,6 @@ pub(super) fn dml_merge(table: &str) -> MergeDef {
     MergeDef {
         on_bad_row: snowdrift_scd::OnBadRow::Fail,
         ..MergeDef::new("", table)
-    }
-}
-
-fn validity_columns(validity: &Validity) -> ValidityColumns {
-    ValidityColumns {
-        start: validity.start.clone(),
-        end: validity.end.clone(),
-        current: validity.current.clone(),
-        deleted: validity
-            .deleted
-            .clone()
-            .unwrap_or_else(|| ValidityColumns::default().deleted),
     }
 }
 
@@ -43,7 +29,7 @@ pub(super) fn default_strategy(def: &TableDef) -> Arc<dyn MergeStrategy> {
             on_delete: Scd1Delete::Remove,
         }),
         TableLayout::Scd2 { validity, late } => Arc::new(Scd2 {
-            columns: validity_columns(validity),
+            columns: validity.columns(),
             tracked: None,
             late: *late,
             on_delete: if validity.deleted.is_some() {
@@ -94,7 +80,7 @@ pub(super) fn merge_strategy(def: &TableDef, merge: &MergeDef) -> Result<Arc<dyn
                 }
             };
             Arc::new(Scd2 {
-                columns: validity_columns(validity),
+                columns: validity.columns(),
                 tracked: merge.tracked.clone(),
                 on_delete,
                 late: *late,
