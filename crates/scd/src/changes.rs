@@ -38,6 +38,12 @@ pub(crate) struct Changes {
     /// INSERT of the same key, whatever their order).
     pub(crate) from_stream: bool,
     pub(crate) keys: Keys,
+    /// Rows that truncate the table (`APPLY AS TRUNCATE WHEN`), in row order;
+    /// their `ops` are `None`.
+    pub(crate) truncates: Vec<usize>,
+    /// The first row of each input batch (of each snapshot, for a snapshot
+    /// source).
+    pub(crate) batch_starts: Vec<usize>,
 }
 
 /// Rejections found while reading one batch, by row (a row keeps its first).
@@ -47,6 +53,23 @@ struct Found {
 }
 
 impl Found {
+    /// Takes the rejections of `other` for rows that have none here (a row
+    /// keeps its first reason).
+    fn absorb(&mut self, other: Found) {
+        for (row, rejection) in other.rejected {
+            self.rejected.entry(row).or_insert(rejection);
+        }
+    }
+
+    /// A truncate row is judged by its sequence alone: it names no key and
+    /// carries no values, so only `sequence` (its rejection, if any) counts.
+    fn judge_truncate(&mut self, row: usize, sequence: &mut Found) {
+        self.rejected.remove(&row);
+        if let Some(rejection) = sequence.rejected.remove(&row) {
+            self.rejected.insert(row, rejection);
+        }
+    }
+
     fn reject(
         &mut self,
         row: usize,
@@ -72,15 +95,29 @@ impl Changes {
         let mut found = Found::default();
         let schema = nullable(spec.schema());
         let mut offset = 0;
+        let mut truncates = Vec::new();
+        let mut batch_starts = Vec::with_capacity(batches.len());
         for batch in batches {
+            batch_starts.push(offset);
             let business = business_columns(spec, batch, offset, &mut found)?;
             read_ops(spec, batch, offset, &mut ops, &mut found)?;
+            let mut sequence_found = Found::default();
             if let (Some(name), Some(out)) = (spec.sequence(), sequence.as_mut()) {
-                sequence_is_time = read_sequence(spec, name, batch, offset, out, &mut found)?;
+                sequence_is_time =
+                    read_sequence(spec, name, batch, offset, out, &mut sequence_found)?;
             }
+            if let Some(condition) = spec.truncate_when() {
+                let marked = condition.evaluate(spec.name(), batch)?;
+                for row in (0..marked.len()).filter(|&r| marked[r]) {
+                    found.judge_truncate(offset + row, &mut sequence_found);
+                    truncates.push(offset + row);
+                }
+            }
+            found.absorb(sequence_found);
             parts.push(RecordBatch::try_new(schema.clone(), business)?);
             offset += batch.num_rows();
         }
+        truncates.retain(|row| !found.rejected.contains_key(row));
         let rejected: Vec<Rejection> = found.rejected.into_values().collect();
         if spec.on_bad_row() == OnBadRow::Fail
             && let Some(first) = rejected.first()
@@ -93,8 +130,12 @@ impl Changes {
                 detail: first.detail.clone(),
             });
         }
-        for r in &rejected {
-            ops[r.row] = None;
+        for row in rejected
+            .iter()
+            .map(|r| r.row)
+            .chain(truncates.iter().copied())
+        {
+            ops[row] = None;
         }
         let business = concat_batches(&schema, &parts)?;
         let key_columns: Vec<ArrayRef> = spec
@@ -111,7 +152,52 @@ impl Changes {
             rejected,
             from_stream: spec.format() == &ChangeFormat::Stream,
             keys,
+            truncates,
+            batch_starts,
         })
+    }
+
+    /// Appends `rows` (business columns in the table's types) as deletes at
+    /// `sequence`: the implicit deletes of a truncate or a snapshot. The
+    /// keys are encoded again, so this costs the whole change set; it runs
+    /// only in merges that truncate or read a snapshot.
+    pub(crate) fn append_deletes(
+        &mut self,
+        table: &Table,
+        spec: &TableSpec,
+        rows: &RecordBatch,
+        sequence: i64,
+    ) -> Result<()> {
+        let schema = self.business.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let column =
+                    rows.column_by_name(f.name())
+                        .ok_or_else(|| ScdError::MissingColumn {
+                            table: spec.name().to_string(),
+                            column: f.name().clone(),
+                        })?;
+                cast_to(spec, f.name(), column, f.data_type())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let deletes = RecordBatch::try_new(schema.clone(), columns)?;
+        self.business = concat_batches(&schema, [&self.business, &deletes])?;
+        self.ops.extend(std::iter::repeat_n(
+            Some(ChangeOp::Delete),
+            deletes.num_rows(),
+        ));
+        if let Some(s) = self.sequence.as_mut() {
+            s.extend(std::iter::repeat_n(sequence, deletes.num_rows()));
+        }
+        let key_columns: Vec<ArrayRef> = spec
+            .key()
+            .iter()
+            .map(|&i| self.business.column(i).clone())
+            .collect();
+        self.keys = table.encode_keys(&key_columns)?;
+        Ok(())
     }
 
     pub(crate) fn key(&self, row: usize) -> KeyRef<'_> {

@@ -22,6 +22,7 @@ use crate::changeset::ChangeSet;
 use crate::event_history::{EventTimeRules, merge_by_event_time};
 use crate::operation::ChangeOp;
 use crate::reject::{RejectReason, Rejection};
+use crate::spec::ChangeSource;
 use crate::table::{KeyState, RowAddr, Table};
 use crate::{Result, ScdError, TableSpec};
 
@@ -419,6 +420,11 @@ pub struct MergeMetrics {
     /// Rows rejected as bad (see [`crate::OnBadRow::Reject`]); late ones not
     /// included.
     pub bad: usize,
+    /// Truncate rows read (`APPLY AS TRUNCATE WHEN`).
+    pub truncates: usize,
+    /// Keys deleted because a truncate or a snapshot left them out (also
+    /// counted in `deleted` when the strategy deletes them).
+    pub implicit_deletes: usize,
     /// Keys inserted.
     pub inserted: usize,
     /// Keys updated.
@@ -481,15 +487,27 @@ pub fn merge(
     let target = table.schema().clone();
     check_target(strategy, spec, &target)?;
     if let Some(rules) = strategy.event_time_rules(spec)? {
+        if spec.truncate_when().is_some() || spec.source() != ChangeSource::Changes {
+            return Err(spec.invalid(
+                "a history sequenced by event time takes neither truncates nor snapshots: \
+                 truncate or diff the SCD-1 table and let the history follow its changes",
+            ));
+        }
         return merge_by_event_time(&rules, spec, table, batches, context);
     }
-    let changes = Changes::read(spec, table, batches)?;
+    let mut changes = Changes::read(spec, table, batches)?;
+    let source_rows = changes.ops.len();
+    let not_applied = changes.ops.iter().filter(|o| o.is_none()).count();
+    let skipped = not_applied - changes.rejected.len() - changes.truncates.len();
+    let resets = crate::implicit_deletes::apply(spec, table, &mut changes)?;
     let (winner_rows, superseded) = changes.winners();
     let mut metrics = MergeMetrics {
-        source_rows: changes.ops.len(),
-        superseded,
-        skipped: changes.ops.iter().filter(|o| o.is_none()).count() - changes.rejected.len(),
+        source_rows,
+        superseded: superseded + resets.superseded,
+        skipped,
         bad: changes.rejected.len(),
+        truncates: resets.truncate_rows,
+        implicit_deletes: resets.deletes,
         ..MergeMetrics::default()
     };
     let (winners, states, late) = classify(&changes, table, &winner_rows);
@@ -571,6 +589,9 @@ pub fn merge(
     let late_rows = take_rows(&changes.business, late.iter().map(|l| l.row))?;
     let late_rows = RecordBatch::try_new(spec.schema().clone(), late_rows.columns().to_vec())?;
     table.apply(&plan.remove, &written, &written_ids, key_states, Vec::new())?;
+    if let Some(floor) = resets.floor {
+        table.raise_sequence_floor(floor);
+    }
     let change_set = ChangeSet::from_mutation(removed, removed_ids, written, written_ids);
     let applied_sequences = match spec.sequence() {
         Some(_) => Some(table.applied_sequences_of(winners.iter().map(|w| changes.key(w.row)))?),
@@ -667,6 +688,7 @@ fn classify(
     let mut winners = Vec::with_capacity(rows.len());
     let mut states = Vec::with_capacity(rows.len());
     let mut late = Vec::new();
+    let floor = table.sequence_floor();
     // Index lookups are independent random reads: done on all cores.
     let looked_up: Vec<KeyState> = rows
         .par_iter()
@@ -675,7 +697,7 @@ fn classify(
         .collect();
     for (&row, state) in rows.iter().zip(looked_up) {
         let sequence = changes.sequence.as_ref().map(|s| s[row]);
-        if let (Some(seq), Some(applied)) = (sequence, state.sequence)
+        if let (Some(seq), Some(applied)) = (sequence, state.sequence.max(floor))
             && seq < applied
         {
             late.push(LateChange {

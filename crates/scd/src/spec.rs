@@ -34,6 +34,37 @@ pub enum ChangeFormat {
     DeleteWhen(ChangePredicate),
 }
 
+/// What the change rows of a merge are: changes of some keys, or full
+/// snapshots of the entity (DLT's `AUTO CDC FROM SNAPSHOT`, dbt's check
+/// strategy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum ChangeSource {
+    /// Each row changes its key; keys without a row are untouched.
+    #[default]
+    Changes,
+    /// Each batch given to [`crate::merge`] is one complete snapshot of the
+    /// entity, in order: the last one decides. Keys whose values differ from
+    /// the target's are updated, new keys inserted, and keys the snapshot
+    /// leaves out deleted or kept ([`AbsentKeys`]).
+    Snapshots(AbsentKeys),
+}
+
+/// What a snapshot does with a key the target holds and the snapshot leaves
+/// out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum AbsentKeys {
+    /// Delete it, as the strategy deletes (DLT's behaviour, dbt's
+    /// `hard_deletes = invalidate`).
+    #[default]
+    Delete,
+    /// Keep it as it is (dbt's default, `hard_deletes = ignore`).
+    Keep,
+}
+
 /// A validated description of a table's business columns.
 ///
 /// ```
@@ -62,6 +93,8 @@ pub struct TableSpec {
     format: ChangeFormat,
     on_bad_row: OnBadRow,
     ignore_nulls: Vec<usize>,
+    truncate_when: Option<ChangePredicate>,
+    source: ChangeSource,
 }
 
 impl TableSpec {
@@ -76,6 +109,8 @@ impl TableSpec {
             format: ChangeFormat::Upserts,
             on_bad_row: OnBadRow::Fail,
             ignore_nulls: IgnoreNullUpdates::Off,
+            truncate_when: None,
+            source: ChangeSource::Changes,
         }
     }
 
@@ -131,6 +166,17 @@ impl TableSpec {
         &self.ignore_nulls
     }
 
+    /// `APPLY AS TRUNCATE WHEN`: the condition that makes a change row a
+    /// truncate of the whole table, if any.
+    pub fn truncate_when(&self) -> Option<&ChangePredicate> {
+        self.truncate_when.as_ref()
+    }
+
+    /// Whether the rows are changes or full snapshots.
+    pub fn source(&self) -> ChangeSource {
+        self.source
+    }
+
     /// The same spec with another [`OnBadRow`].
     pub fn with_on_bad_row(mut self, on_bad_row: OnBadRow) -> Self {
         self.on_bad_row = on_bad_row;
@@ -182,9 +228,28 @@ pub struct TableSpecBuilder {
     format: ChangeFormat,
     on_bad_row: OnBadRow,
     ignore_nulls: IgnoreNullUpdates,
+    truncate_when: Option<ChangePredicate>,
+    source: ChangeSource,
 }
 
 impl TableSpecBuilder {
+    /// `APPLY AS TRUNCATE WHEN`: change rows `condition` holds for truncate
+    /// the table at their place in the change order (their key columns may
+    /// be NULL). Keys whose last applied change is not after the truncate
+    /// are deleted, as the strategy deletes; changes after it apply as
+    /// usual. See `docs/scd.md`.
+    pub fn truncate_when(mut self, condition: ChangePredicate) -> Self {
+        self.truncate_when = Some(condition);
+        self
+    }
+
+    /// Whether the rows are changes (the default) or full snapshots
+    /// ([`ChangeSource::Snapshots`]; no sequence column, all rows upserts).
+    pub fn source(mut self, source: ChangeSource) -> Self {
+        self.source = source;
+        self
+    }
+
     /// Which columns keep their stored value when an update holds NULL there
     /// (default [`IgnoreNullUpdates::Off`]; see [`IgnoreNullUpdates`]).
     pub fn ignore_null_updates(mut self, ignore: IgnoreNullUpdates) -> Self {
@@ -276,6 +341,20 @@ impl TableSpecBuilder {
                 "operation column `{op}` must be a non-empty name outside the business columns"
             )));
         }
+        if let ChangeSource::Snapshots(_) = self.source {
+            if self.sequence.is_some() {
+                return Err(invalid(
+                    "a snapshot source is ordered by its snapshots; it takes no sequence column"
+                        .into(),
+                ));
+            }
+            if self.format != ChangeFormat::Upserts || self.truncate_when.is_some() {
+                return Err(invalid(
+                    "every row of a snapshot is an upsert: no operation column, delete or truncate condition"
+                        .into(),
+                ));
+            }
+        }
         let values: Vec<usize> = (0..self.schema.fields().len())
             .filter(|i| !key.contains(i) && Some(*i) != sequence_index)
             .collect();
@@ -311,6 +390,8 @@ impl TableSpecBuilder {
             format: self.format,
             on_bad_row: self.on_bad_row,
             ignore_nulls,
+            truncate_when: self.truncate_when,
+            source: self.source,
         })
     }
 }

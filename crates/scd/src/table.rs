@@ -24,8 +24,12 @@ use crate::{Result, ScdError};
 /// [`crate::MergeOutcome::applied_sequences`].
 pub const APPLIED_SEQUENCE: &str = "__applied_sequence";
 
+/// The schema metadata key of [`Table::applied_sequences`] holding the
+/// table's sequence floor ([`Table::sequence_floor`]), when it has one.
+pub const SEQUENCE_FLOOR: &str = "snowdrift.sequence_floor";
+
 /// Where a row lives in a [`Table`]: its segment and its row in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RowAddr {
     segment: u32,
     row: u32,
@@ -113,6 +117,8 @@ pub struct Table {
     retired: Vec<(RecordBatch, Vec<u64>)>,
     /// Every version of each key, for histories sequenced by event time.
     versions: Option<VersionIndex>,
+    /// The sequence of the last truncate: no later change may precede it.
+    sequence_floor: Option<i64>,
 }
 
 impl Table {
@@ -134,6 +140,7 @@ impl Table {
             retire: false,
             retired: Vec::new(),
             versions: None,
+            sequence_floor: None,
         })
     }
 
@@ -402,10 +409,22 @@ impl Table {
         columns.push(std::sync::Arc::new(arrow::array::Int64Array::from(
             sequences,
         )));
-        Ok(RecordBatch::try_new(
-            std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
-            columns,
-        )?)
+        let mut schema = arrow::datatypes::Schema::new(fields);
+        if let Some(floor) = self.sequence_floor {
+            schema = schema.with_metadata([(SEQUENCE_FLOOR.to_string(), floor.to_string())].into());
+        }
+        Ok(RecordBatch::try_new(std::sync::Arc::new(schema), columns)?)
+    }
+
+    /// With a sequence, the sequence of the table's last truncate
+    /// (`APPLY AS TRUNCATE WHEN`): a later change at an older sequence is
+    /// late for every key, including keys the table never held.
+    pub fn sequence_floor(&self) -> Option<i64> {
+        self.sequence_floor
+    }
+
+    pub(crate) fn raise_sequence_floor(&mut self, floor: i64) {
+        self.sequence_floor = self.sequence_floor.max(Some(floor));
     }
 
     /// Sets the applied sequence of the keys in `batch` (the key columns by
@@ -419,6 +438,13 @@ impl Table {
     /// [`ScdError::TargetShape`] when a column is missing, of the wrong type
     /// or NULL.
     pub fn restore_applied_sequences(&mut self, batch: &RecordBatch) -> Result<()> {
+        if let Some(text) = batch.schema().metadata().get(SEQUENCE_FLOOR) {
+            let floor = text.parse::<i64>().map_err(|_| ScdError::TargetShape {
+                table: self.name.clone(),
+                reason: format!("the sequence floor `{text}` is not a 64-bit integer"),
+            })?;
+            self.raise_sequence_floor(floor);
+        }
         let sequence_column = APPLIED_SEQUENCE;
         let batch = &self.conform_keys(batch)?;
         let sequences = batch
