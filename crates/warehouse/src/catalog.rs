@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
-pub use snowdrift_scd::{ChangePredicate, IgnoreNullUpdates, LateChanges, OnBadRow, OpenEnd};
+pub use snowdrift_scd::{
+    AbsentKeys, ChangePredicate, ChangeSource, IgnoreNullUpdates, LateChanges, OnBadRow, OpenEnd,
+};
 
 use crate::error::{Result, WarehouseError};
 use crate::load::CsvFileFormat;
@@ -614,6 +616,14 @@ pub struct MergeDef {
     /// (for an append-only source without an operation column; see [`ChangePredicate`]).
     #[serde(default)]
     pub delete_when: Option<Box<ChangePredicate>>,
+    /// `APPLY AS TRUNCATE WHEN`: source rows this holds for truncate the target at their place
+    /// in the change order (default none; see `docs/scd.md`).
+    #[serde(default)]
+    pub truncate_when: Option<Box<ChangePredicate>>,
+    /// Whether the source's rows are changes (the default) or full snapshots, one per staged
+    /// file, that the target is diffed against ([`ChangeSource::Snapshots`]).
+    #[serde(default)]
+    pub change_source: ChangeSource,
 }
 
 /// What a merge does with a late row (see [`MergeDef::on_late_row`]).
@@ -654,6 +664,8 @@ impl MergeDef {
             on_late_row: OnLateRow::Reject,
             ignore_null_updates: IgnoreNullUpdates::Off,
             delete_when: None,
+            truncate_when: None,
+            change_source: ChangeSource::Changes,
         }
     }
 

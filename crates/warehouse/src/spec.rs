@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use crate::catalog::{
-    ChangePredicate, Column, ColumnType, FileFormatDef, IgnoreNullUpdates, LateChanges, MergeDef,
-    ObjectDef, ObjectKind, OnBadRow, OnError, OnLateRow, PipeDef, Scd1OnDelete, Scd2OnDelete,
-    StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskCondition, TaskDef, Validity,
+    ChangePredicate, ChangeSource, Column, ColumnType, FileFormatDef, IgnoreNullUpdates,
+    LateChanges, MergeDef, ObjectDef, ObjectKind, OnBadRow, OnError, OnLateRow, PipeDef,
+    Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody,
+    TaskCondition, TaskDef, Validity,
 };
 use crate::load::CsvFileFormat;
 use crate::rejected;
@@ -106,6 +107,16 @@ pub struct PipelineSpec {
     /// flag that [`Scd2OnDelete::CloseWithTombstone`] needs (dbt's `hard_deletes:
     /// new_record`). Default: the original's `start_time`, `end_time`, `is_current`.
     pub history_validity: Validity,
+    /// `APPLY AS TRUNCATE WHEN`: raw rows this holds for truncate `customer` at their place in
+    /// the change order (their key may be NULL); customers whose last change is not after the
+    /// truncate are deleted, and the history closes their versions (default none).
+    pub truncate_when: Option<ChangePredicate>,
+    /// Whether each staged file holds changes (the default) or a full snapshot of the entity,
+    /// as the original generator writes (every file re-states customers 0..9999):
+    /// [`ChangeSource::Snapshots`] diffs `customer` against the last snapshot of each merge,
+    /// updating changed customers, inserting new ones, and deleting or keeping
+    /// ([`crate::AbsentKeys`]) the ones it leaves out. No operation column, sequence or event time.
+    pub change_source: ChangeSource,
 }
 
 /// A selection of business columns, as Databricks AUTO CDC writes them: all, a list, or all
@@ -227,6 +238,8 @@ impl Default for PipelineSpec {
             history_tracked: ColumnSelection::All,
             delete_when: None,
             history_validity: Validity::default(),
+            truncate_when: None,
+            change_source: ChangeSource::Changes,
         }
     }
 }
@@ -267,26 +280,12 @@ impl PipelineSpec {
                 ));
             }
         }
-        if let Some(predicate) = &self.delete_when {
-            let raw = self.raw_columns();
-            let unknown = predicate
-                .columns()
-                .into_iter()
-                .find(|c| !raw.iter().any(|r| r.name == *c));
-            let reason = match (unknown, &self.operation_column) {
-                (Some(c), _) => format!("APPLY AS DELETE WHEN reads `{c}`, not a raw column"),
-                (None, Some(_)) => {
-                    "APPLY AS DELETE WHEN replaces the operation column: give one of them".into()
-                }
-                (None, None) => String::new(),
-            };
-            if !reason.is_empty() {
-                return Err(crate::WarehouseError::invalid(
-                    ObjectKind::Task,
-                    &self.current_task,
-                    reason,
-                ));
-            }
+        if let Some(reason) = self.change_rule_conflict() {
+            return Err(crate::WarehouseError::invalid(
+                ObjectKind::Task,
+                &self.current_task,
+                reason,
+            ));
         }
         let kept = self.kept();
         for name in self.history_tracked.listed() {
@@ -320,10 +319,61 @@ impl PipelineSpec {
         Ok(())
     }
 
+    /// Why the rules that read raw rows (`APPLY AS DELETE WHEN`, `APPLY AS TRUNCATE WHEN`, a
+    /// snapshot source) cannot go together as given, if they cannot.
+    fn change_rule_conflict(&self) -> Option<String> {
+        let raw = self.raw_columns();
+        let unknown = |p: &ChangePredicate| {
+            p.columns()
+                .into_iter()
+                .find(|c| !raw.iter().any(|r| r.name == *c))
+                .map(str::to_owned)
+        };
+        if let Some(c) = self.delete_when.as_ref().and_then(unknown) {
+            return Some(format!(
+                "APPLY AS DELETE WHEN reads `{c}`, not a raw column"
+            ));
+        }
+        if self.delete_when.is_some() && self.operation_column.is_some() {
+            return Some(
+                "APPLY AS DELETE WHEN replaces the operation column: give one of them".into(),
+            );
+        }
+        if let Some(c) = self.truncate_when.as_ref().and_then(unknown) {
+            return Some(format!(
+                "APPLY AS TRUNCATE WHEN reads `{c}`, not a raw column"
+            ));
+        }
+        if self.truncate_when.is_some() && self.event_time.is_some() {
+            return Some(
+                "APPLY AS TRUNCATE WHEN is not available with a history sequenced by event time"
+                    .into(),
+            );
+        }
+        let snapshot = matches!(self.change_source, ChangeSource::Snapshots(_));
+        let per_row = self.operation_column.is_some()
+            || self.sequence_column.is_some()
+            || self.event_time.is_some()
+            || self.delete_when.is_some()
+            || self.truncate_when.is_some();
+        (snapshot && per_row).then(|| {
+            "a snapshot source is a file of upserts: no operation column, sequence, event time, \
+             delete or truncate condition"
+                .into()
+        })
+    }
+
     /// The raw table's columns: the business columns plus the optional operation, sequence
     /// and event-time columns.
     pub fn raw_columns(&self) -> Vec<Column> {
         let mut columns = self.columns.clone();
+        if self.truncate_when.is_some() {
+            // A truncate row names no key: it must load with an empty one (the merges reject
+            // a NULL key in any other row).
+            for column in columns.iter_mut().filter(|c| self.key.contains(&c.name)) {
+                column.nullable = true;
+            }
+        }
         if let Some(op) = &self.operation_column {
             columns.push(Column::new(op.clone(), ColumnType::Varchar));
         }
@@ -495,6 +545,8 @@ impl PipelineSpec {
             on_bad_row: self.on_bad_row,
             ignore_null_updates: self.ignore_null_updates.clone(),
             delete_when: self.delete_when.clone().map(Box::new),
+            truncate_when: self.truncate_when.clone().map(Box::new),
+            change_source: self.change_source,
             // With event time the history keeps (or rejects) each late row, once.
             on_late_row: match self.event_time {
                 Some(_) => OnLateRow::Skip,

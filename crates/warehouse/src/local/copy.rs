@@ -233,7 +233,7 @@ pub(crate) async fn commit_fetched(
         let note = note_for(history, plan, c);
         let (load, rows) = decide(plan, fetch, note, now);
         if let Some((batch, lines)) = rows.filter(|(b, _)| b.num_rows() > 0) {
-            origin.push(&load.file, &lines);
+            origin.push(&load.file, &lines, load.error_count);
             batches.push(batch);
         }
         actions.push(Action::FileLoaded {

@@ -16,11 +16,20 @@ struct FileLines {
     file: String,
     /// `(first line, rows)`: rows on consecutive lines.
     runs: Vec<(u64, u64)>,
+    /// Records of the file the load skipped as bad (`ON_ERROR = CONTINUE`): its rows are
+    /// then not the whole file, which a snapshot source must know.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl RowOrigin {
-    /// Adds the rows of `file`, one per entry of `lines`.
-    pub(crate) fn push(&mut self, file: &str, lines: &[u64]) {
+    /// Adds the rows of `file`, one per entry of `lines`; the load skipped `skipped` bad
+    /// records of it.
+    pub(crate) fn push(&mut self, file: &str, lines: &[u64], skipped: u64) {
         let mut runs: Vec<(u64, u64)> = Vec::new();
         for &line in lines {
             match runs.last_mut() {
@@ -31,12 +40,20 @@ impl RowOrigin {
         self.files.push(FileLines {
             file: file.to_owned(),
             runs,
+            skipped,
         });
     }
 
     /// The files, in row order.
     pub(crate) fn files(&self) -> impl Iterator<Item = &str> {
         self.files.iter().map(|f| f.file.as_str())
+    }
+
+    /// Each file's rows (how many, in row order) and whether the load skipped records of it.
+    pub(crate) fn file_rows(&self) -> impl Iterator<Item = (u64, bool)> + '_ {
+        self.files
+            .iter()
+            .map(|f| (f.runs.iter().map(|r| r.1).sum(), f.skipped > 0))
     }
 
     /// The file and line of row `row` (0-based among the rows it describes).
@@ -61,8 +78,10 @@ mod tests {
     #[test]
     fn rows_are_found_across_files_and_gaps() {
         let mut origin = RowOrigin::default();
-        origin.push("a.csv", &[2, 3, 4, 7, 8]);
-        origin.push("b.csv", &[2]);
+        origin.push("a.csv", &[2, 3, 4, 7, 8], 0);
+        origin.push("b.csv", &[2], 1);
+        let rows: Vec<(u64, bool)> = origin.file_rows().collect();
+        assert_eq!(rows, [(5, false), (1, true)]);
         assert_eq!(origin.files[0].runs, [(2, 3), (7, 2)]);
         assert_eq!(origin.locate(0), Some(("a.csv", 2)));
         assert_eq!(origin.locate(3), Some(("a.csv", 7)));

@@ -103,6 +103,15 @@ enum BatchSource {
     ChangeRows,
 }
 
+impl BatchSource {
+    fn origin(&self) -> Option<&RowOrigin> {
+        match self {
+            BatchSource::Appended { origin, .. } => origin.as_ref(),
+            BatchSource::ChangeRows => None,
+        }
+    }
+}
+
 impl MergeInput {
     /// Source rows in all batches.
     pub(crate) fn num_rows(&self) -> usize {
@@ -153,6 +162,34 @@ impl MergeInput {
             }
         }
         files
+    }
+
+    /// The rows as snapshots, one batch per staged file (per appended batch where the files
+    /// are not known), in load order; and whether the last is whole (the load skipped none
+    /// of its records). Slices: no copy.
+    pub(crate) fn snapshots(&self) -> (Vec<RecordBatch>, bool) {
+        let mut snapshots = Vec::new();
+        let mut whole = true;
+        for (batch, source) in self.batches.iter().zip(&self.sources) {
+            let Some(origin) = source.origin() else {
+                snapshots.push(batch.clone());
+                whole = true;
+                continue;
+            };
+            let mut at = 0;
+            for (rows, skipped) in origin.file_rows() {
+                let rows = (rows as usize).min(batch.num_rows() - at);
+                snapshots.push(batch.slice(at, rows));
+                at += rows;
+                whole = !skipped;
+            }
+            if at < batch.num_rows() {
+                // Rows the origin does not describe (never written so): one more snapshot.
+                snapshots.push(batch.slice(at, batch.num_rows() - at));
+                whole = true;
+            }
+        }
+        (snapshots, whole)
     }
 
     /// The staged file and line row `row` was loaded from, when known.

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
-use snowdrift_scd::{ChangeFormat, ChangeSet};
+use snowdrift_scd::{AbsentKeys, ChangeFormat, ChangeSet, ChangeSource};
 use tokio::task::JoinHandle;
 
 use crate::api::{TaskRun, TaskRunState};
@@ -387,8 +387,12 @@ fn execute_merge(
             task: merge.source.clone(),
             reason: format!("target table `{}` does not exist", merge.target),
         })?;
-    let batches: Vec<&arrow::array::RecordBatch> = input.batches.iter().collect();
-    let mut outcome = target.merge(merge, format, &batches, now)?;
+    let (change_source, snapshots) = snapshots_of(merge, &input);
+    let batches: Vec<&arrow::array::RecordBatch> = match &snapshots {
+        Some(snapshots) => snapshots.iter().collect(),
+        None => input.batches.iter().collect(),
+    };
+    let mut outcome = target.merge(merge, format, change_source, &batches, now)?;
     if merge.on_late_row == OnLateRow::Skip {
         outcome
             .rejected
@@ -424,6 +428,28 @@ fn execute_merge(
         offset: stream.offset,
         files: input.files(),
     })
+}
+
+/// How a merge reads its input: as changes, or (a snapshot source) one snapshot per staged
+/// file. A last snapshot the load skipped records of is not the whole entity, so it deletes
+/// nothing this time: its missing customers may be the skipped rows.
+fn snapshots_of(
+    merge: &MergeDef,
+    input: &streams::MergeInput,
+) -> (ChangeSource, Option<Vec<arrow::array::RecordBatch>>) {
+    let ChangeSource::Snapshots(absent) = merge.change_source else {
+        return (ChangeSource::Changes, None);
+    };
+    let (snapshots, whole) = input.snapshots();
+    if !whole && absent == AbsentKeys::Delete {
+        tracing::warn!(
+            source = %merge.source,
+            target = %merge.target,
+            "the last snapshot was loaded with bad records skipped: customers it leaves out are kept this time"
+        );
+        return (ChangeSource::Snapshots(AbsentKeys::Keep), Some(snapshots));
+    }
+    (merge.change_source, Some(snapshots))
 }
 
 /// The scheduler: runs every resumed root task's graph when its schedule says, never two runs

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use snowdrift_scd::{ChangeFormat, MergeContext, MergeOutcome};
+use snowdrift_scd::{ChangeFormat, ChangeSource, MergeContext, MergeOutcome};
 
 use crate::catalog::{MergeDef, ObjectKind, TableDef};
 use crate::error::{Result, WarehouseError};
@@ -21,7 +21,7 @@ use crate::local::origin::RowOrigin;
 use crate::local::segment::{Segment, TableRead};
 pub(crate) use restore::{ROW_ID_COLUMN, Restoring, conform, split_row_ids, with_row_ids};
 pub(crate) use retained::{Delta, DeltaView, Retained, fit_budget};
-use strategy::{default_strategy, dml_merge, merge_strategy, restore_spec, retires, table_spec};
+use strategy::{default_strategy, dml_merge, merge_spec, merge_strategy, restore_spec, retires};
 pub(crate) use write::{Appended, Retired, TableWrite};
 
 const DML_OP: &str = "__snowdrift_op";
@@ -230,11 +230,13 @@ impl LocalTable {
         }
     }
 
-    /// Merges `changes` into a keyed table with the strategy `merge` asks for.
+    /// Merges `changes` into a keyed table with the strategy `merge` asks for, the rows read
+    /// as `format` and as changes or snapshots (`change_source`; one batch per snapshot).
     pub(crate) fn merge(
         &mut self,
         merge: &MergeDef,
         format: ChangeFormat,
+        change_source: ChangeSource,
         changes: &[&RecordBatch],
         now_micros: i64,
     ) -> Result<MergeOutcome> {
@@ -247,14 +249,7 @@ impl LocalTable {
             ));
         };
         let strategy = merge_strategy(&def, merge)?;
-        let spec = table_spec(
-            &def,
-            format,
-            merge.sequence.clone(),
-            merge.compared.clone(),
-            merge.ignore_null_updates.clone(),
-        )?
-        .with_on_bad_row(merge.on_bad_row);
+        let spec = merge_spec(&def, merge, format, change_source)?;
         Ok(snowdrift_scd::merge(
             strategy.as_ref(),
             &spec,
@@ -267,7 +262,13 @@ impl LocalTable {
     /// INSERT or UPDATE on a keyed table: an upsert merge with the table's own strategy.
     pub(crate) fn upsert(&mut self, rows: &RecordBatch, now_micros: i64) -> Result<MergeOutcome> {
         let merge = dml_merge(&self.def.name);
-        self.merge(&merge, ChangeFormat::Upserts, &[rows], now_micros)
+        self.merge(
+            &merge,
+            ChangeFormat::Upserts,
+            ChangeSource::Changes,
+            &[rows],
+            now_micros,
+        )
     }
 
     /// DELETE of the keys in `keys` (a batch holding at least the key columns).
@@ -306,6 +307,7 @@ impl LocalTable {
         self.merge(
             &merge,
             ChangeFormat::OperationColumn(DML_OP.into()),
+            ChangeSource::Changes,
             &[&batch],
             now_micros,
         )
@@ -325,7 +327,9 @@ impl LocalTable {
         match &self.rows {
             Rows::Keyed(table) => {
                 let batch = table.applied_sequences()?;
-                Ok((batch.num_rows() > 0).then_some(batch))
+                // A truncate's sequence floor is kept even when no key has a sequence.
+                let floor = table.sequence_floor().is_some();
+                Ok((batch.num_rows() > 0 || floor).then_some(batch))
             }
             Rows::Append { .. } => Ok(None),
         }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use snowdrift_scd::{
-    ChangeFormat, IgnoreNullUpdates, LateChanges, MergeStrategy, Scd1, Scd1Delete, Scd2,
-    Scd2Delete, TableSpec,
+    ChangeFormat, ChangeSource, IgnoreNullUpdates, LateChanges, MergeStrategy, Scd1, Scd1Delete,
+    Scd2, Scd2Delete, TableSpec, TableSpecBuilder,
 };
 
 use crate::catalog::{MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout};
@@ -120,6 +120,29 @@ pub(super) fn retires(def: &TableDef) -> bool {
     )
 }
 
+/// The spec of a merge's changes into `def`: the merge's sequence, compared columns and
+/// change rules, with the rows read as `format`.
+pub(super) fn merge_spec(
+    def: &TableDef,
+    merge: &MergeDef,
+    format: ChangeFormat,
+    change_source: ChangeSource,
+) -> Result<TableSpec> {
+    let mut builder = spec_builder(
+        def,
+        format,
+        merge.sequence.clone(),
+        merge.compared.clone(),
+        merge.ignore_null_updates.clone(),
+    )
+    .source(change_source)
+    .on_bad_row(merge.on_bad_row);
+    if let Some(condition) = &merge.truncate_when {
+        builder = builder.truncate_when((**condition).clone());
+    }
+    Ok(builder.build()?)
+}
+
 pub(super) fn table_spec(
     def: &TableDef,
     format: ChangeFormat,
@@ -127,6 +150,16 @@ pub(super) fn table_spec(
     compared: Option<Vec<String>>,
     ignore_null_updates: IgnoreNullUpdates,
 ) -> Result<TableSpec> {
+    Ok(spec_builder(def, format, sequence, compared, ignore_null_updates).build()?)
+}
+
+fn spec_builder(
+    def: &TableDef,
+    format: ChangeFormat,
+    sequence: Option<String>,
+    compared: Option<Vec<String>>,
+    ignore_null_updates: IgnoreNullUpdates,
+) -> TableSpecBuilder {
     let mut builder = TableSpec::builder(def.name.clone(), def.business_schema())
         .key(def.key.clone())
         .format(format)
@@ -137,5 +170,5 @@ pub(super) fn table_spec(
     if let Some(compared) = compared {
         builder = builder.compared(compared);
     }
-    Ok(builder.build()?)
+    builder
 }
