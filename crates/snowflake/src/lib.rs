@@ -48,6 +48,7 @@ mod connection;
 mod decode;
 mod dml;
 mod error;
+mod implicit_deletes;
 pub mod merge;
 mod plan;
 mod predicate;

@@ -11,10 +11,12 @@
 
 use snowdrift_scd::{OnBadRow, Operation, RejectReason};
 use snowdrift_warehouse::{
-    Column, ColumnType, MergeDef, ObjectKind, OnLateRow, TableDef, TableLayout, rejected,
+    ChangeSource, Column, ColumnType, MergeDef, ObjectKind, OnLateRow, TableDef, TableLayout,
+    rejected,
 };
 
 use crate::error::Result;
+use crate::implicit_deletes::{Reset, TRUNCATE};
 use crate::merge::{
     LOAD_FILE_COLUMN, LOAD_ROW_COLUMN, MergeColumns, Now, key_join, operation_case, operation_expr,
     prefixed, scd1_from, winner_order,
@@ -42,7 +44,10 @@ pub fn sequences_table(target: &TableDef) -> TableDef {
 /// or it has a sequence whose applied values must be kept.
 pub(crate) fn needed(merge: &MergeDef, target: &TableDef) -> bool {
     !matches!(target.layout, TableLayout::Scd2 { .. })
-        && (merge.on_bad_row == OnBadRow::Reject || merge.sequence.is_some())
+        && (merge.on_bad_row == OnBadRow::Reject
+            || merge.sequence.is_some()
+            || merge.truncate_when.is_some()
+            || merge.change_source != ChangeSource::Changes)
 }
 
 /// Why a source row can be bad: (condition, reason, detail, column as the spec names it).
@@ -66,11 +71,16 @@ pub(crate) fn scd1_statements(
     now: Now,
 ) -> Result<Vec<String>> {
     let cols = MergeColumns::new(target, merge)?;
+    let reset = Reset::of(merge)?;
     let judged = Judged::new(names.source, target, &cols, merge)?;
-    let winners = judged.winners(names.sequences, &cols, merge)?;
+    let winners = judged.winners(names.sequences, &cols, merge, reset)?;
     let mut statements = vec![judged.insert_rejected(names, merge, &winners, now)?];
+    let deletes = match reset {
+        Some(reset) => reset.deletes(&cols, names.target, &judged.sql, &winners)?,
+        None => String::new(),
+    };
     let good = format!(
-        "(SELECT {}, \"_SNOWDRIFT_OP\" FROM {winners} AS w WHERE NOT w.\"_SNOWDRIFT_LATE\")",
+        "(SELECT {}, \"_SNOWDRIFT_OP\" FROM {winners} AS w WHERE NOT w.\"_SNOWDRIFT_LATE\"{deletes})",
         cols.business().join(", ")
     );
     statements.push(scd1_from(
@@ -109,6 +119,13 @@ impl Judged {
                 }
             }
             (delete_when, _) => crate::predicate::upsert_or_delete(delete_when.as_deref())?,
+        };
+        let op = match &merge.truncate_when {
+            Some(condition) => format!(
+                "CASE WHEN {} THEN {TRUNCATE} ELSE {op} END",
+                crate::predicate::sql(condition)?
+            ),
+            None => op,
         };
         let sequence = merge
             .sequence
@@ -149,6 +166,18 @@ impl Judged {
                 name.clone(),
             ));
         }
+        if merge.truncate_when.is_some() {
+            // A truncate row names no key and has no operation word: only its sequence counts.
+            for rule in reasons
+                .iter_mut()
+                .filter(|r| r.1 != RejectReason::NullSequence)
+            {
+                rule.0 = format!(
+                    "s.\"_SNOWDRIFT_OP\" IS DISTINCT FROM {TRUNCATE} AND {}",
+                    rule.0
+                );
+            }
+        }
         let case = |pick: &dyn Fn(&BadRowRule) -> String| {
             if reasons.is_empty() {
                 return "CAST(NULL AS VARCHAR)".to_string();
@@ -181,8 +210,21 @@ impl Judged {
     }
 
     /// One winner per key among the good rows, with whether it is late.
-    fn winners(&self, sequences: &str, cols: &MergeColumns, merge: &MergeDef) -> Result<String> {
+    fn winners(
+        &self,
+        sequences: &str,
+        cols: &MergeColumns,
+        merge: &MergeDef,
+        reset: Option<Reset>,
+    ) -> Result<String> {
         let order = winner_order(merge)?;
+        let kept = match reset {
+            Some(reset) => format!(
+                " AND j.\"_SNOWDRIFT_OP\" <> {TRUNCATE} AND {}",
+                reset.keeps(&self.sql)?
+            ),
+            None => String::new(),
+        };
         let late = match &merge.sequence {
             Some(s) => format!(
                 "COALESCE(r.{} < a.\"{SEQUENCE_COLUMN}\", FALSE)",
@@ -204,7 +246,7 @@ impl Judged {
         Ok(format!(
             "(SELECT r.*, {late} AS \"_SNOWDRIFT_LATE\", {applied_value} AS \"_SNOWDRIFT_APPLIED\" \
              FROM (SELECT j.*, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {order}) AS \"_SNOWDRIFT_RANK\" \
-             FROM {} AS j WHERE j.\"_SNOWDRIFT_BAD\" IS NULL) AS r{applied} WHERE r.\"_SNOWDRIFT_RANK\" = 1)",
+             FROM {} AS j WHERE j.\"_SNOWDRIFT_BAD\" IS NULL{kept}) AS r{applied} WHERE r.\"_SNOWDRIFT_RANK\" = 1)",
             prefixed("j", &cols.key).join(", "),
             self.sql
         ))

@@ -18,9 +18,9 @@ use snowdrift_snowflake::{Auth, Connection, Now, Renderer, Secret, SnowflakeConf
 use snowdrift_testkit::fakesnow::FakeSnowServer;
 use snowdrift_warehouse::rows::sorted_rows;
 use snowdrift_warehouse::{
-    ChangePredicate, Clock, ColumnSelection, ColumnType, CreateMode, Dml, IgnoreNullUpdates,
-    LocalWarehouse, ObjectDef, ObjectKind, OpenEnd, PipelineSpec, Scd2OnDelete, TableDef,
-    TableLayout, TaskBody, TaskDef, TaskRunState, Validity, Warehouse, WarehouseExt,
+    AbsentKeys, ChangePredicate, ChangeSource, Clock, ColumnSelection, ColumnType, CreateMode, Dml,
+    IgnoreNullUpdates, LocalWarehouse, ObjectDef, ObjectKind, OpenEnd, PipelineSpec, Scd2OnDelete,
+    TableDef, TableLayout, TaskBody, TaskDef, TaskRunState, Validity, Warehouse, WarehouseExt,
 };
 
 const DATABASE: &str = "DIFF";
@@ -329,22 +329,6 @@ async fn differential(
     steps: usize,
     rows: usize,
 ) -> usize {
-    let embedded = Embedded::new(&objects).await;
-    let raw = table_def(&objects, &spec.raw_table);
-    let current = table_def(&objects, &spec.current_table);
-    let history = table_def(&objects, &spec.history_table);
-    let renderer = Renderer::new(DATABASE, SCHEMA);
-    recreate_tables(connection, &renderer, &[&current, &history]).await;
-    let raw_source = "raw_changes";
-    let current_source = "current_changes";
-    let scd1 = snowdrift_warehouse::MergeDef {
-        source: raw_source.into(),
-        ..merge_def(&objects, &spec.current_task)
-    };
-    let scd2 = snowdrift_warehouse::MergeDef {
-        source: current_source.into(),
-        ..merge_def(&objects, &spec.history_task)
-    };
     let mut changes = ChangeStream::builder(EntitySpec::customer())
         .seed(seed)
         .batch_size(rows)
@@ -370,27 +354,57 @@ async fn differential(
         .sequence_column(spec.sequence_column.as_deref())
         .build()
         .unwrap();
+    // With a sequence, files arrive out of generation order: late changes happen.
+    let mut arrival = snowdrift_faker::OutOfOrder::new(seed, 0.4, 2).unwrap();
+    let mut inserts: Vec<Vec<RecordBatch>> = Vec::new();
+    for _ in 0..steps {
+        let next = changes.next_batch().batch;
+        if spec.sequence_column.is_some() {
+            let arrived = arrival.push(next);
+            if !arrived.is_empty() {
+                inserts.push(arrived);
+            }
+        } else {
+            inserts.push(vec![next]);
+        }
+    }
+    differential_of(connection, spec, objects, seed, inserts).await
+}
+
+/// Like [`differential`], for given inserts into the raw table: one step per entry, each
+/// step's rows staged as one file.
+async fn differential_of(
+    connection: &Connection,
+    spec: PipelineSpec,
+    objects: Vec<ObjectDef>,
+    seed: u64,
+    inserts: Vec<Vec<RecordBatch>>,
+) -> usize {
+    let embedded = Embedded::new(&objects).await;
+    let raw = table_def(&objects, &spec.raw_table);
+    let current = table_def(&objects, &spec.current_table);
+    let history = table_def(&objects, &spec.history_table);
+    let renderer = Renderer::new(DATABASE, SCHEMA);
+    recreate_tables(connection, &renderer, &[&current, &history]).await;
+    let raw_source = "raw_changes";
+    let current_source = "current_changes";
+    let scd1 = snowdrift_warehouse::MergeDef {
+        source: raw_source.into(),
+        ..merge_def(&objects, &spec.current_task)
+    };
+    let scd2 = snowdrift_warehouse::MergeDef {
+        source: current_source.into(),
+        ..merge_def(&objects, &spec.history_task)
+    };
     let rejected = create_merge_side_tables(connection, &renderer, &objects, &current, &scd1).await;
     let compared_rejected = comparable_rejected_columns(&rejected);
     let compared_rejected: Vec<&str> = compared_rejected.iter().map(String::as_str).collect();
-    // With a sequence, files arrive out of generation order: late changes happen.
-    let mut arrival = snowdrift_faker::OutOfOrder::new(seed, 0.4, 2).unwrap();
-    let mut pending: Vec<RecordBatch> = Vec::new();
     let mut raw_table_created = false;
     let mut changes_table_created = false;
-    for step in 0..steps {
-        let next = changes.next_batch().batch;
-        if spec.sequence_column.is_some() {
-            pending.extend(arrival.push(next));
-            if pending.is_empty() {
-                continue;
-            }
-        } else {
-            pending.push(next);
-        }
+    for (step, pending) in inserts.into_iter().enumerate() {
         embedded
             .warehouse
-            .dml(&spec.raw_table, Dml::Insert(std::mem::take(&mut pending)))
+            .dml(&spec.raw_table, Dml::Insert(pending))
             .await
             .unwrap();
         let at = 1_800_000_000_000_000 + step as i64 * 10_000_000;
@@ -605,6 +619,85 @@ async fn apply_as_delete_when_matches_the_embedded_engine() {
         };
         spec.validate().unwrap();
         differential(&connection, spec.clone(), spec.objects(), seed, 4, 300).await;
+    }
+}
+
+/// `batch` with a truncate row (every column NULL but the operation) at row `at`, in the raw
+/// table's schema.
+fn with_truncate_at(batch: &RecordBatch, raw: &TableDef, at: usize) -> RecordBatch {
+    let schema = raw.schema();
+    let truncate: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "op" => Arc::new(StringArray::from(vec!["TRUNCATE"])) as ArrayRef,
+            _ => arrow::array::new_null_array(f.data_type(), 1),
+        })
+        .collect();
+    let truncate = RecordBatch::try_new(schema.clone(), truncate).unwrap();
+    let conformed = RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).unwrap();
+    let (before, after) = (
+        conformed.slice(0, at),
+        conformed.slice(at, batch.num_rows() - at),
+    );
+    arrow::compute::concat_batches(&schema, [&before, &truncate, &after]).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_as_truncate_when_matches_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        truncate_when: Some(ChangePredicate::equals("op", "TRUNCATE")),
+        ..PipelineSpec::default()
+    };
+    spec.validate().unwrap();
+    let objects = spec.objects();
+    let raw = table_def(&objects, &spec.raw_table);
+    let mut changes = ChangeStream::builder(EntitySpec::customer())
+        .seed(21)
+        .batch_size(200)
+        .initial_population(100)
+        .operation_column(Some("op"))
+        .event_time_column(None)
+        .build()
+        .unwrap();
+    // A truncate in the middle of the second file and at the end of the fourth.
+    let inserts: Vec<Vec<RecordBatch>> = (0..5)
+        .map(|step| {
+            let batch = changes.next_batch().batch;
+            vec![match step {
+                1 => with_truncate_at(&batch, &raw, 100),
+                3 => with_truncate_at(&batch, &raw, batch.num_rows()),
+                _ => RecordBatch::try_new(raw.schema(), batch.columns().to_vec()).unwrap(),
+            }]
+        })
+        .collect();
+    differential_of(&connection, spec, objects, 21, inserts).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_sources_match_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    for (seed, absent) in [(31, AbsentKeys::Delete), (32, AbsentKeys::Keep)] {
+        let spec = PipelineSpec {
+            change_source: ChangeSource::Snapshots(absent),
+            ..PipelineSpec::default()
+        };
+        spec.validate().unwrap();
+        // Each file re-states a random part of the population: customers come, change and go.
+        let mut changes = ChangeStream::builder(EntitySpec::customer())
+            .seed(seed)
+            .batch_size(150)
+            .initial_population(100)
+            .event_time_column(None)
+            .build()
+            .unwrap();
+        let inserts: Vec<Vec<RecordBatch>> =
+            (0..5).map(|_| vec![changes.next_batch().batch]).collect();
+        differential_of(&connection, spec.clone(), spec.objects(), seed, inserts).await;
     }
 }
 
