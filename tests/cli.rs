@@ -355,6 +355,46 @@ fn run_by_event_time_verifies_the_whole_history_with_late_changes() {
 }
 
 #[test]
+fn run_with_snapshots_diffs_customer_against_each_file_and_verifies_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let output = snowdrift(&[
+        "run",
+        "--snapshots",
+        "--batches",
+        "5",
+        "--rows",
+        "500",
+        "--interval",
+        "100 milliseconds",
+        "--pause-ms",
+        "300",
+        "--data",
+        data,
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let summary: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap();
+    assert_eq!(summary["verified"], true, "{summary}");
+    // Each file re-states every live customer: more rows than changes, and the customers the
+    // mix deleted are gone from customer.
+    let (rows, customers) = (
+        summary["rows"].as_u64().unwrap(),
+        summary["customer_rows"].as_u64().unwrap(),
+    );
+    assert!(rows > 5 * 500 && customers < rows, "{summary}");
+}
+
+#[test]
 fn run_rejects_bad_options_with_code_2() {
     for args in [
         vec!["run", "--late-share", "0.1"],

@@ -53,6 +53,11 @@ pub struct RunArgs {
     /// change ("1day", "30s", or "any"); older ones go to customer_history_rejected.
     #[arg(long, default_value = "1day", value_parser = parse_within, requires = "event_time")]
     pub late_within: LateChanges,
+    /// Stage every file as a full snapshot of the live customers (the file's changes applied,
+    /// deleted customers left out) and diff `customer` against each: a snapshot source
+    /// (`ChangeSource::Snapshots`), checked against the faker's ground truth as any run.
+    #[arg(long, conflicts_with = "event_time")]
+    pub snapshots: bool,
     /// Generator seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -134,6 +139,7 @@ impl RunArgs {
             out_of_order: self.out_of_order,
             delay: to_usize(self.delay),
             seed: self.seed,
+            snapshots: self.snapshots,
             event_time: self.event_time.then_some(EventTimeRun {
                 late: self.late_within,
                 late_share: self.late_share,

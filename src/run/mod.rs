@@ -30,7 +30,9 @@ use crate::replay::{
 };
 use crate::stage::{RollPolicy, StageLocation, StageSink, StagedFile};
 use crate::verify::{CheckError, check_run, freshness};
-use crate::warehouse::{EventTime, LateChanges, PipelineSpec, Schedule, WarehouseExt};
+use crate::warehouse::{
+    AbsentKeys, ChangeSource, EventTime, LateChanges, PipelineSpec, Schedule, WarehouseExt,
+};
 
 pub use args::RunArgs;
 use backend::Backend;
@@ -61,6 +63,9 @@ pub struct RunOptions {
     pub seed: u64,
     /// History by event time (`None`: by the merge's clock, as the original).
     pub event_time: Option<EventTimeRun>,
+    /// Every file a full snapshot of the live customers, read by a snapshot source (no
+    /// operation or sequence column; not with `event_time`).
+    pub snapshots: bool,
     /// Change rates.
     pub mix: ChangeMix,
     /// Where runs keep their warehouse and staging folder.
@@ -86,6 +91,7 @@ impl Default for RunOptions {
             delay: 2,
             seed: 1,
             event_time: None,
+            snapshots: false,
             mix: ChangeMix::default(),
             data: PathBuf::from("./snowdrift-data"),
             stage: None,
@@ -245,6 +251,8 @@ impl RunReport {
             "p50_ms": p50,
             "p99_ms": p99,
             "verified": self.verified(),
+            "customer_rows": self.customer_rows,
+            "history_rows": self.history_rows,
             "late_rows": self.late_rows,
             "late_table": self.late_table,
             "stage": self.stage,
@@ -278,11 +286,15 @@ pub async fn run_pipeline(
     };
     let spec = PipelineSpec {
         stage_url: stage_url.clone(),
-        operation_column: Some("op".into()),
+        operation_column: (!options.snapshots).then(|| "op".into()),
         // Files may land and load in any order (uploads finish out of order, Snowpipe
         // guarantees none); the generator's row numbers keep changes in the order they happened
         // (or, by event time, the time each change happened).
-        sequence_column: options.event_time.is_none().then(|| "seq".into()),
+        sequence_column: (options.event_time.is_none() && !options.snapshots).then(|| "seq".into()),
+        change_source: match options.snapshots {
+            true => ChangeSource::Snapshots(AbsentKeys::Delete),
+            false => ChangeSource::Changes,
+        },
         schedule: options.interval.clone(),
         event_time: options.event_time.map(|e| EventTime {
             late: e.late,
@@ -329,12 +341,20 @@ fn changes(options: &RunOptions) -> Result<ChangeStream, CheckError> {
             .event_time_column(None)
             .late_rate(0.0),
     };
+    let builder = match options.snapshots {
+        true => builder.snapshots(),
+        false => builder,
+    };
     Ok(builder.build()?)
 }
 
 /// The order the ground truth keeps versions in: the generator's sequence, or event time with
 /// late changes put in their place (one row at a time, whatever the runs' grouping).
 fn version_order(options: &RunOptions) -> VersionOrder {
+    if options.snapshots {
+        // No sequence: the files' load order decides, as in the warehouse.
+        return VersionOrder::Arrival;
+    }
     match options.event_time.map(|e| e.late) {
         Some(LateChanges::Restitch { within }) => VersionOrder::Restitch { within },
         Some(LateChanges::Reject) => VersionOrder::EventTime,
@@ -356,7 +376,13 @@ async fn produce(
     let mut arrival = OutOfOrder::new(options.seed, options.out_of_order, options.delay)?;
     let sink = StageSink::builder(StageLocation::parse(&spec.stage_url)?, changes.schema())
         .roll(RollPolicy {
-            max_rows: options.rows,
+            // A snapshot holds every live customer, more rows than a file of changes: it
+            // must stay one file.
+            max_rows: if options.snapshots {
+                usize::MAX
+            } else {
+                options.rows
+            },
             ..RollPolicy::default()
         })
         .build()?;
@@ -440,6 +466,7 @@ async fn verify(
     elapsed: Duration,
 ) -> Result<RunReport, CheckError> {
     let warehouse = backend.warehouse();
+    let rows: usize = generated.iter().map(RecordBatch::num_rows).sum();
     let mut truth =
         GroundTruth::for_stream(&changes(options)?).with_order(version_order(options))?;
     // Files are named in the order they were written, one batch each.
@@ -458,7 +485,6 @@ async fn verify(
             truth.merge(&[&batches[file]])?;
         }
     }
-    let rows = options.rows * options.batches;
     let mut check = check_run(warehouse, spec, &truth, staged.len(), rows).await?;
     // By event time the history is the rows applied one by one: the grouping does not matter.
     let whole_history =

@@ -111,6 +111,8 @@ pub(crate) struct ChangeOptions {
     pub(crate) operation_column: Option<String>,
     pub(crate) event_time_column: Option<String>,
     pub(crate) sequence_column: Option<String>,
+    /// Every batch a full snapshot: a delete is a key left out, no operation column needed.
+    pub(crate) snapshots: bool,
     pub(crate) parallel: bool,
 }
 
@@ -135,6 +137,7 @@ impl Default for ChangeOptions {
             operation_column: Some("op".into()),
             event_time_column: Some("event_time".into()),
             sequence_column: None,
+            snapshots: false,
             parallel: false,
         }
     }
@@ -159,7 +162,8 @@ impl ChangeOptions {
                 return Err(invalid(option, &v.to_string(), "must be within 0..=1"));
             }
         }
-        if self.operation_column.is_none() && (self.mix.delete > 0.0 || self.mix.restore > 0.0) {
+        let deletes = self.mix.delete > 0.0 || self.mix.restore > 0.0;
+        if self.operation_column.is_none() && !self.snapshots && deletes {
             return Err(invalid(
                 "operation_column",
                 "None",

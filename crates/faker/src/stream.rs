@@ -57,10 +57,11 @@ pub struct ChangeBatch {
     pub stats: BatchStats,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Changes,
     Classic,
+    Snapshots,
 }
 
 /// Configures a [`ChangeStream`].
@@ -201,6 +202,22 @@ impl ChangeStreamBuilder {
         self
     }
 
+    /// Snapshot mode: every batch is a full snapshot of the live entities after the batch's
+    /// changes (inserts, updates and deletes as the mix says), ordered by key, with no
+    /// operation, sequence or event-time column: the input of a snapshot source. A key a
+    /// snapshot leaves out was deleted. [`crate::GroundTruth::for_stream`] reads such a stream
+    /// as snapshots.
+    pub fn snapshots(mut self) -> Self {
+        self.mode = Mode::Snapshots;
+        self.options.snapshots = true;
+        self.options.duplicate_rate = 0.0;
+        self.options.late_rate = 0.0;
+        self.options.operation_column = None;
+        self.options.event_time_column = None;
+        self.options.sequence_column = None;
+        self
+    }
+
     /// Validate the options and build the stream.
     pub fn build(self) -> Result<ChangeStream> {
         self.options.validate()?;
@@ -329,6 +346,11 @@ impl ChangeStream {
         self.options.event_time_column.as_deref()
     }
 
+    /// Whether every batch is a full snapshot ([`ChangeStreamBuilder::snapshots`]).
+    pub fn snapshots(&self) -> bool {
+        self.mode == Mode::Snapshots
+    }
+
     /// Number of entities that currently exist.
     pub fn live_count(&self) -> usize {
         self.planner.population.live_count()
@@ -348,6 +370,18 @@ impl ChangeStream {
                 self.rows.columns(&rows, self.options.parallel)
             }
             Mode::Changes if self.options.parallel => self.plan_and_generate(&mut plan),
+            Mode::Snapshots => {
+                let mut cursor = self.planner.begin_batch();
+                self.planner.plan_rows(&mut cursor, usize::MAX, &mut plan);
+                let snapshot = self.intended_state();
+                let stats = plan.stats;
+                self.plan = plan;
+                return ChangeBatch {
+                    index,
+                    batch: snapshot,
+                    stats,
+                };
+            }
             Mode::Changes => {
                 let mut cursor = self.planner.begin_batch();
                 self.planner.plan_rows(&mut cursor, usize::MAX, &mut plan);

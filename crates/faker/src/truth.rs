@@ -152,6 +152,8 @@ pub struct GroundTruth {
     keys: BTreeMap<i64, KeyState>,
     late: Vec<LateRow>,
     next_seq: u64,
+    /// Whether every batch is a full snapshot (keys it leaves out are deleted).
+    snapshots: bool,
 }
 
 impl GroundTruth {
@@ -171,7 +173,18 @@ impl GroundTruth {
             keys: BTreeMap::new(),
             late: Vec::new(),
             next_seq: 0,
+            snapshots: false,
         }
+    }
+
+    /// Read every batch as a full snapshot of the entity, as a snapshot source does: per
+    /// merge the last batch decides, and live keys it leaves out are deleted (set by
+    /// [`GroundTruth::for_stream`] for a [`ChangeStreamBuilder::snapshots`] stream).
+    ///
+    /// [`ChangeStreamBuilder::snapshots`]: crate::ChangeStreamBuilder::snapshots
+    pub fn with_snapshots(mut self) -> Self {
+        self.snapshots = true;
+        self
     }
 
     /// A model matching a stream's spec and columns.
@@ -182,6 +195,7 @@ impl GroundTruth {
             stream.event_time_column(),
         );
         truth.sequence_column = stream.sequence_column().map(str::to_owned);
+        truth.snapshots = stream.snapshots();
         truth
     }
 
@@ -231,6 +245,12 @@ impl GroundTruth {
             rows: candidates.len(),
             ..MergeSummary::default()
         };
+        if self.snapshots {
+            let last = batches.last().map_or(0, |b| b.num_rows());
+            summary.superseded = candidates.len() - last;
+            candidates.drain(..candidates.len() - last);
+            self.add_absent_deletes(&mut candidates);
+        }
         if let VersionOrder::Restitch { within } = self.order {
             let within = within.map(|w| i64::try_from(w.as_micros()).unwrap_or(i64::MAX));
             for c in candidates {
@@ -257,6 +277,29 @@ impl GroundTruth {
             self.apply(w, &mut summary);
         }
         Ok(summary)
+    }
+
+    /// A delete for every live key no candidate names: what a full snapshot says of them.
+    fn add_absent_deletes(&self, candidates: &mut Vec<Candidate>) {
+        let named: std::collections::HashSet<i64> = candidates.iter().map(|c| c.key).collect();
+        let seq = self.next_seq;
+        for (&key, state) in &self.keys {
+            if state.live && !named.contains(&key) {
+                let row = state
+                    .versions
+                    .last()
+                    .expect("a live key has a version")
+                    .row
+                    .clone();
+                candidates.push(Candidate {
+                    key,
+                    op: Operation::Delete,
+                    time: None,
+                    seq,
+                    row,
+                });
+            }
+        }
     }
 
     fn rank(&self, c: &Candidate) -> (i64, u64) {

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use common::{column, rows};
-use snowdrift_faker::{EntitySpec, GroundTruth, MergeSummary, OPEN_END_MICROS, VersionOrder};
+use snowdrift_faker::{
+    ChangeStream, EntitySpec, GroundTruth, MergeSummary, OPEN_END_MICROS, VersionOrder,
+};
 
 /// One change row: key, e-mail (the only column that varies), operation,
 /// event time in seconds.
@@ -332,4 +334,34 @@ fn out_of_order_files_under_sequence_order_end_where_in_order_ones_do_and_list_t
     // Without a sequence column the order cannot be chosen.
     let plain = GroundTruth::new(EntitySpec::customer(), Some("op"), None);
     assert!(plain.with_order(VersionOrder::Sequence).is_err());
+}
+
+#[test]
+fn a_snapshot_stream_restates_the_live_entities_and_its_truth_deletes_the_rest() {
+    let mut stream = ChangeStream::builder(EntitySpec::customer())
+        .seed(5)
+        .batch_size(200)
+        .initial_population(300)
+        .snapshots()
+        .build()
+        .unwrap();
+    assert!(stream.snapshots() && stream.operation_column().is_none());
+    let mut truth = GroundTruth::for_stream(&stream);
+    let mut deleted = 0;
+    for _ in 0..4 {
+        let batch = stream.next_batch();
+        deleted += batch.stats.deletes;
+        assert_eq!(batch.batch.num_rows(), stream.live_count());
+        truth.merge(&[&batch.batch]).unwrap();
+        assert_eq!(truth.expected_current().unwrap(), stream.intended_state());
+    }
+    assert!(
+        deleted > 0,
+        "the mix deletes customers: snapshots leave them out"
+    );
+    // Two snapshots in one merge: the last decides.
+    let (a, b) = (stream.next_batch().batch, stream.next_batch().batch);
+    let summary = truth.merge(&[&a, &b]).unwrap();
+    assert_eq!(summary.superseded, a.num_rows());
+    assert_eq!(truth.expected_current().unwrap(), stream.intended_state());
 }
