@@ -6,6 +6,10 @@
 //! and a sequence column, and files arrive out of generation order: the late changes in
 //! `customer_rejected` must equal the ground truth's too.
 //!
+//! The same again with the history sequenced by event time (late changes re-stitched within a
+//! bound, the later ones rejected to `customer_history_rejected`): the history's versions and
+//! their validity must equal the ground truth's re-stitched history.
+//!
 //! The worker is the ignored test `crash_worker` of this file, re-run as a child process.
 
 use std::process::{Command, Stdio};
@@ -18,31 +22,67 @@ use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth, OutOfOrder, Version
 use snowdrift_stage::{CsvEncoder, CsvFormat, StageLocation};
 use snowdrift_warehouse::conformance::sorted_rows;
 use snowdrift_warehouse::{
-    CreateMode, LocalWarehouse, ObjectDef, PipelineSpec, TaskAction, TaskRunState, Warehouse,
-    WarehouseExt,
+    CreateMode, EventTime, LateChanges, LocalWarehouse, ObjectDef, PipelineSpec, TaskAction,
+    TaskRunState, Warehouse, WarehouseExt,
 };
 
 const FILES: usize = 40;
 const ROWS: usize = 400;
 const KILLS: usize = 30;
 
-fn changes() -> ChangeStream {
-    ChangeStream::builder(EntitySpec::customer())
+/// How long a change may be late and still be re-stitched, by event time.
+const WITHIN: Duration = Duration::from_millis(300);
+
+/// What the pipeline sequences versions by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A sequence column; late changes rejected to `customer_rejected`.
+    Sequence,
+    /// Event time; late changes re-stitched, those beyond [`WITHIN`] rejected.
+    EventTime,
+}
+
+impl Mode {
+    fn from_env() -> Mode {
+        match std::env::var("CRASH_MODE").as_deref() {
+            Ok("event_time") => Mode::EventTime,
+            _ => Mode::Sequence,
+        }
+    }
+
+    fn env(self) -> &'static str {
+        match self {
+            Mode::Sequence => "sequence",
+            Mode::EventTime => "event_time",
+        }
+    }
+}
+
+fn changes(mode: Mode) -> ChangeStream {
+    let builder = ChangeStream::builder(EntitySpec::customer())
         .seed(5)
         .batch_size(ROWS)
         .initial_population(200)
-        .operation_column(Some("op"))
-        .sequence_column(Some("seq"))
-        .event_time_column(None)
-        .late_rate(0.0)
-        .build()
-        .unwrap()
+        .operation_column(Some("op"));
+    match mode {
+        Mode::Sequence => builder
+            .sequence_column(Some("seq"))
+            .event_time_column(None)
+            .late_rate(0.0),
+        Mode::EventTime => builder
+            .sequence_column(None)
+            .event_time_column(Some("event_time"))
+            .late_rate(0.1)
+            .max_lateness(Duration::from_secs(1)),
+    }
+    .build()
+    .unwrap()
 }
 
 /// The staged batches in arrival order: generation order with a share of files held back two
 /// places (out-of-order arrival, so that late changes really happen), the same in every process.
-fn arrivals() -> Vec<RecordBatch> {
-    let mut stream = changes();
+fn arrivals(mode: Mode) -> Vec<RecordBatch> {
+    let mut stream = changes(mode);
     let mut arrival = OutOfOrder::new(9, 0.3, 2).unwrap();
     let mut out: Vec<RecordBatch> = (0..FILES)
         .flat_map(|_| arrival.push(stream.next_batch().batch))
@@ -51,12 +91,24 @@ fn arrivals() -> Vec<RecordBatch> {
     out
 }
 
-fn spec(stage: &str) -> PipelineSpec {
-    PipelineSpec {
+fn spec(stage: &str, mode: Mode) -> PipelineSpec {
+    let base = PipelineSpec {
         stage_url: stage.to_owned(),
         operation_column: Some("op".into()),
-        sequence_column: Some("seq".into()),
         ..PipelineSpec::default()
+    };
+    match mode {
+        Mode::Sequence => PipelineSpec {
+            sequence_column: Some("seq".into()),
+            ..base
+        },
+        Mode::EventTime => PipelineSpec {
+            event_time: Some(EventTime {
+                late: LateChanges::restitch_within(WITHIN),
+                ..EventTime::default()
+            }),
+            ..base
+        },
     }
 }
 
@@ -107,11 +159,12 @@ async fn crash_worker() {
     let (Ok(root), Ok(stage)) = (std::env::var("CRASH_ROOT"), std::env::var("CRASH_STAGE")) else {
         return;
     };
-    let spec = spec(&stage);
+    let mode = Mode::from_env();
+    let spec = spec(&stage, mode);
     let warehouse = open(&root, &spec).await;
     let location = StageLocation::parse(&stage).unwrap();
-    let encoder = CsvEncoder::new(changes().schema(), CsvFormat::new()).unwrap();
-    for (file, batch) in arrivals().into_iter().enumerate() {
+    let encoder = CsvEncoder::new(changes(mode).schema(), CsvFormat::new()).unwrap();
+    for (file, batch) in arrivals(mode).into_iter().enumerate() {
         let name = format!("customer_{file:04}.csv");
         let loaded =
             |history: Vec<snowdrift_warehouse::FileLoad>| history.iter().any(|l| l.file == name);
@@ -147,6 +200,34 @@ async fn crash_worker() {
     println!("WORKER DONE");
 }
 
+/// The late rows of the rejected table as `key|sequence|late`: the sequence column's value, or
+/// the event time in µs since the epoch.
+async fn late_rows(warehouse: &LocalWarehouse, mode: Mode) -> Vec<String> {
+    use arrow::array::{Array, AsArray};
+    use arrow::compute::cast;
+    use arrow::datatypes::{DataType, Int64Type};
+    let (table, column) = match mode {
+        Mode::Sequence => ("customer_rejected", "seq"),
+        Mode::EventTime => ("customer_history_rejected", "event_time"),
+    };
+    let rejected = warehouse.table(table).await.unwrap();
+    let as_int =
+        |name: &str| cast(rejected.column_by_name(name).unwrap(), &DataType::Int64).unwrap();
+    let (keys, order) = (as_int("customer_id"), as_int(column));
+    let (keys, order) = (
+        keys.as_primitive::<Int64Type>(),
+        order.as_primitive::<Int64Type>(),
+    );
+    let reasons = rejected.column_by_name("reject_reason").unwrap();
+    let reasons = reasons.as_string::<i32>();
+    let mut late: Vec<String> = (0..rejected.num_rows())
+        .filter(|&r| reasons.is_valid(r) && reasons.value(r) == "late")
+        .map(|r| format!("{}|{}|late", keys.value(r), order.value(r)))
+        .collect();
+    late.sort();
+    late
+}
+
 /// A small deterministic generator for kill delays.
 fn delays(seed: u64) -> impl Iterator<Item = Duration> {
     let mut state = seed;
@@ -160,6 +241,15 @@ fn delays(seed: u64) -> impl Iterator<Item = Duration> {
 
 #[test]
 fn kill_and_restart_many_times() {
+    kill_and_restart(Mode::Sequence);
+}
+
+#[test]
+fn kill_and_restart_many_times_with_a_history_by_event_time() {
+    kill_and_restart(Mode::EventTime);
+}
+
+fn kill_and_restart(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("warehouse").to_str().unwrap().to_owned();
     let stage = dir.path().join("stage").to_str().unwrap().to_owned();
@@ -174,6 +264,7 @@ fn kill_and_restart_many_times() {
             ])
             .env("CRASH_ROOT", &root)
             .env("CRASH_STAGE", &stage)
+            .env("CRASH_MODE", mode.env())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -204,14 +295,17 @@ fn kill_and_restart_many_times() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let spec = spec(&stage);
+        let spec = spec(&stage, mode);
         let warehouse = LocalWarehouse::builder(root.as_str()).background(false).open().await.unwrap();
         // One merge per file in arrival order, as the worker ran them; versions ordered by
-        // the sequence column, older changes than the applied ones rejected as late.
-        let mut truth = GroundTruth::for_stream(&changes())
-            .with_order(VersionOrder::Sequence)
-            .unwrap();
-        for batch in arrivals() {
+        // the sequence column, older changes than the applied ones rejected as late (or by
+        // event time, late changes put in their place).
+        let order = match mode {
+            Mode::Sequence => VersionOrder::Sequence,
+            Mode::EventTime => VersionOrder::Restitch { within: Some(WITHIN) },
+        };
+        let mut truth = GroundTruth::for_stream(&changes(mode)).with_order(order).unwrap();
+        for batch in arrivals(mode) {
             truth.merge(&[&batch]).unwrap();
         }
         assert!(!truth.late_rows().is_empty(), "no change arrived late");
@@ -229,6 +323,10 @@ fn kill_and_restart_many_times() {
         );
         let mut with_flag = business.clone();
         with_flag.push("is_current");
+        if mode == Mode::EventTime {
+            // By event time the validity is the truth's too.
+            with_flag.extend(["start_time", "end_time"]);
+        }
         let history = warehouse.table(&spec.history_table).await.unwrap();
         let (got, want) = (
             sorted_rows(&history, &with_flag),
@@ -242,9 +340,7 @@ fn kill_and_restart_many_times() {
             got.len(),
             want.len()
         );
-        let rejected = warehouse.table("customer_rejected").await.unwrap();
-        let mut late = sorted_rows(&rejected, &["customer_id", "seq", "reject_reason"]);
-        late.retain(|r| r.ends_with("|late"));
+        let late = late_rows(&warehouse, mode).await;
         let mut want: Vec<String> = truth
             .late_rows()
             .iter()
