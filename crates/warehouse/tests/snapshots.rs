@@ -326,3 +326,72 @@ fn a_snapshot_source_refuses_per_row_rules() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncate_by_sequence_makes_older_changes_late_after_a_restart_too() {
+    let mut flow = Flow::new(PipelineSpec {
+        operation_column: Some("op".into()),
+        sequence_column: Some("seq".into()),
+        truncate_when: Some(ChangePredicate::equals("op", "TRUNCATE")),
+        ..PipelineSpec::default()
+    })
+    .await;
+    let file = |rows: &[(Option<i64>, &str, i64)]| {
+        let mut out = String::from(
+            "customer_id,first_name,last_name,email,street,city,state,country,op,seq\n",
+        );
+        for (id, op, seq) in rows {
+            let id = id.map(|i| i.to_string()).unwrap_or_default();
+            out.push_str(&format!("{id},F,L,e{id},S,C,ST,CO,{op},{seq}\n"));
+        }
+        out.into_bytes()
+    };
+    let inserts: Vec<(Option<i64>, &str, i64)> =
+        (0..5).map(|i| (Some(i), "INSERT", i + 1)).collect();
+    flow.stage(vec![file(&inserts)]).await;
+    flow.run().await;
+    // Truncated at sequence 10; customer 1 changed after it.
+    flow.stage(vec![file(&[
+        (None, "TRUNCATE", 10),
+        (Some(1), "UPDATE", 12),
+    ])])
+    .await;
+    flow.run().await;
+    assert_eq!(flow.customers().await, ["1|e1"]);
+    // Restart: the truncate's sequence is kept with the applied sequences.
+    let Flow {
+        warehouse,
+        root,
+        spec,
+        _dir,
+        stage,
+        files,
+    } = flow;
+    warehouse.close().await.unwrap();
+    let warehouse = open_with(&root, &spec, 3).await;
+    warehouse
+        .alter_task(&spec.history_task, TaskAction::Resume)
+        .await
+        .unwrap();
+    let mut flow = Flow {
+        _dir,
+        spec,
+        root,
+        stage,
+        warehouse,
+        files,
+    };
+    // Customer 9, never seen, changed at 7: before the truncate, so late; 8 at 20 applies.
+    flow.stage(vec![file(&[
+        (Some(9), "INSERT", 7),
+        (Some(8), "INSERT", 20),
+    ])])
+    .await;
+    flow.run().await;
+    assert_eq!(flow.customers().await, ["1|e1", "8|e8"]);
+    let rejected = flow.warehouse.table("customer_rejected").await.unwrap();
+    assert_eq!(
+        sorted_rows(&rejected, &["customer_id", "seq", "reject_reason"]),
+        ["9|7|late"]
+    );
+}
