@@ -65,6 +65,21 @@ fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The one-line JSON summary of a successful `snowdrift run --json` (its other output shown
+/// when it failed).
+fn run_summary(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap()
+}
+
 #[tokio::test]
 async fn status_shows_tables_pipes_streams_and_tasks() {
     let dir = tempfile::tempdir().unwrap();
@@ -338,17 +353,7 @@ fn run_by_event_time_verifies_the_whole_history_with_late_changes() {
         data,
         "--json",
     ]);
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let summary: serde_json::Value = stdout
-        .lines()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap();
+    let summary = run_summary(&output);
     assert_eq!(summary["verified"], true);
     assert_eq!(summary["late_table"], "customer_history_rejected");
     assert!(summary["late_rows"].as_u64().unwrap() > 0, "{summary}");
@@ -373,17 +378,7 @@ fn run_with_snapshots_diffs_customer_against_each_file_and_verifies_the_history(
         data,
         "--json",
     ]);
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let summary: serde_json::Value = stdout
-        .lines()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap();
+    let summary = run_summary(&output);
     assert_eq!(summary["verified"], true, "{summary}");
     // Each file re-states every live customer: more rows than changes, and the customers the
     // mix deleted are gone from customer.

@@ -194,6 +194,12 @@ impl ChangeStreamBuilder {
         self.options.initial_population = rows_per_file;
         self.options.mix = ChangeMix::upserts_only();
         self.options.null_rate = 0.0;
+        self.whole_rows()
+    }
+
+    /// Rows that each state an entity whole, in order: no duplicates, no late event times, no
+    /// operation, event-time or sequence column (classic and snapshot files).
+    fn whole_rows(mut self) -> Self {
         self.options.duplicate_rate = 0.0;
         self.options.late_rate = 0.0;
         self.options.operation_column = None;
@@ -210,12 +216,7 @@ impl ChangeStreamBuilder {
     pub fn snapshots(mut self) -> Self {
         self.mode = Mode::Snapshots;
         self.options.snapshots = true;
-        self.options.duplicate_rate = 0.0;
-        self.options.late_rate = 0.0;
-        self.options.operation_column = None;
-        self.options.event_time_column = None;
-        self.options.sequence_column = None;
-        self
+        self.whole_rows()
     }
 
     /// Validate the options and build the stream.

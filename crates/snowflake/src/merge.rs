@@ -337,12 +337,6 @@ pub(crate) fn scd2(
     now: Now,
 ) -> Result<String> {
     let cols = MergeColumns::new(target, merge)?;
-    if !cols.keep_on_null.is_empty() {
-        return Err(unsupported(
-            merge,
-            "IGNORE NULL UPDATES in an SCD-2 merge (set it on the SCD-1 merge whose changes the history reads, as PipelineSpec does)",
-        ));
-    }
     let tracked = match &merge.tracked {
         Some(names) => {
             check_columns(target, merge, names, "tracked")?;
@@ -371,7 +365,11 @@ pub(crate) fn scd2(
     };
     let changes = changes_cte(source, &cols.key, &business, merge)?;
     let latest = latest_cte(target_name, &cols.key, &business, &v);
-    let planned = planned_cte(&cols, &tracked, &untracked, &v, &time, &now);
+    let (filled, from) = match filled_cte(&cols, &v, merge)? {
+        Some(filled) => (format!(", {filled}"), "\"_FILLED\""),
+        None => (String::new(), "\"_CHANGES\""),
+    };
+    let planned = planned_cte(&cols, &tracked, &untracked, &v, &time, &now, from);
     let using = using_rows(
         &cols,
         &business,
@@ -415,7 +413,7 @@ pub(crate) fn scd2(
         .collect::<Vec<_>>()
         .join(" AND ");
     Ok(format!(
-        "MERGE INTO {target_name} AS t USING (WITH {changes}, {latest}, {planned} {using}) AS s \
+        "MERGE INTO {target_name} AS t USING (WITH {changes}, {latest}{filled}, {planned} {using}) AS s \
          ON {merge_on} \
          WHEN MATCHED AND s.\"_SNOWDRIFT_DO\" = 'CLOSE' THEN UPDATE SET {} = s.\"_SNOWDRIFT_TIME\", {} = FALSE \
          {overwrite}WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
@@ -542,7 +540,44 @@ fn latest_cte(target: &str, key: &[String], business: &[String], v: &ValidityIde
     )
 }
 
-/// Each winner beside its key's newest version, with what to do and when.
+/// `IGNORE NULL UPDATES`: the winners with each listed column that is NULL in an upsert of a
+/// live key (its newest version current and not a tombstone) taken from that version, the rule
+/// of `snowdrift-scd`'s `fill_nulls`; `None` when the option is off.
+fn filled_cte(cols: &MergeColumns, v: &ValidityIdents, merge: &MergeDef) -> Result<Option<String>> {
+    if cols.keep_on_null.is_empty() {
+        return Ok(None);
+    }
+    let live = match &v.deleted {
+        Some(deleted) => format!("(l.{} AND NOT l.{deleted})", v.current),
+        None => format!("l.{}", v.current),
+    };
+    let mut select: Vec<String> = cols
+        .business()
+        .iter()
+        .map(|b| {
+            if cols.keep_on_null.contains(b) {
+                format!(
+                    "CASE WHEN c.\"_SNOWDRIFT_ACTION\" = 'INSERT' AND COALESCE({live}, FALSE) \
+                     THEN COALESCE(c.{b}, l.{b}) ELSE c.{b} END AS {b}"
+                )
+            } else {
+                format!("c.{b}")
+            }
+        })
+        .collect();
+    if let Some(sequence) = &merge.sequence {
+        select.push(format!("c.{}", ident(ObjectKind::Table, sequence)?));
+    }
+    select.push("c.\"_SNOWDRIFT_ACTION\"".into());
+    Ok(Some(format!(
+        "\"_FILLED\" AS (SELECT {} FROM \"_CHANGES\" AS c LEFT JOIN \"_LATEST\" AS l ON {})",
+        select.join(", "),
+        key_join(&cols.key, "c", "l")
+    )))
+}
+
+/// Each winner (read from the CTE `from`) beside its key's newest version, with what to do
+/// and when.
 fn planned_cte(
     cols: &MergeColumns,
     tracked: &[String],
@@ -550,6 +585,7 @@ fn planned_cte(
     v: &ValidityIdents,
     time: &str,
     now: &str,
+    from: &str,
 ) -> String {
     let business = cols.business();
     let mut select = prefixed("c", &business);
@@ -588,7 +624,7 @@ fn planned_cte(
         ),
     ]);
     format!(
-        "\"_PLANNED\" AS (SELECT {} FROM \"_CHANGES\" AS c LEFT JOIN \"_LATEST\" AS l ON {})",
+        "\"_PLANNED\" AS (SELECT {} FROM {from} AS c LEFT JOIN \"_LATEST\" AS l ON {})",
         select.join(", "),
         key_join(&cols.key, "c", "l")
     )

@@ -589,6 +589,32 @@ async fn ignore_null_updates_matches_the_embedded_engine() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_null_updates_in_the_history_merge_matches_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    // The SCD-1 merge takes NULLs as values; the history merge (a MergeDef of its own, as a
+    // user may write it) keeps the stored value of its current version instead.
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        sequence_column: Some("seq".into()),
+        ..PipelineSpec::default()
+    };
+    let objects: Vec<ObjectDef> = spec
+        .objects()
+        .into_iter()
+        .map(|object| match object {
+            ObjectDef::Task(mut task) if task.name == spec.history_task => {
+                let TaskBody::Merge(merge) = &mut task.body;
+                merge.ignore_null_updates = IgnoreNullUpdates::AllExcept(vec!["city".into()]);
+                ObjectDef::Task(task)
+            }
+            other => other,
+        })
+        .collect();
+    differential(&connection, spec, objects, 13, 4, 300).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_columns_match_the_embedded_engine() {
     let server = FakeSnowServer::start();
     let connection = connect(&server).await;
