@@ -364,7 +364,7 @@ fn a_table_retention_is_rendered_only_when_set() {
 }
 
 #[test]
-fn ignore_null_updates_renders_coalesce_in_the_scd1_merge_and_fills_from_the_current_version_in_scd2() {
+fn ignore_null_updates_renders_coalesce_in_scd1_and_fills_from_the_current_version_in_scd2() {
     let spec = PipelineSpec {
         on_bad_row: OnBadRow::Fail,
         ignore_null_updates: IgnoreNullUpdates::Columns(vec!["email".into()]),
