@@ -9,8 +9,11 @@
 //! the key's earliest change onwards, so an in-order change reads one version
 //! and a late one the few after its time, whatever the length of history.
 
+use std::sync::Arc;
+
 use arrow::array::UInt32Array;
 use arrow::array::{Array, ArrayRef, BooleanArray, DynComparator, RecordBatch, make_comparator};
+use arrow::buffer::NullBuffer;
 use arrow::compute::{SortOptions, concat, interleave, take};
 use rayon::prelude::*;
 
@@ -60,12 +63,18 @@ impl EventTimeRules {
 
 /// Where a version's business values come from: a stored version (a row of
 /// the gathered versions) or a change row, with the untracked columns of
-/// another change row when they were overwritten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// another change row when they were overwritten, and single cells kept from
+/// the version a change fell in (`IGNORE NULL UPDATES`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Source {
     base: Base,
     patch: Option<usize>,
+    /// (column, cell) pairs that win over `base` and `patch`.
+    kept: Option<Arc<[(usize, Cell)]>>,
 }
+
+/// A value's place: (0 = changes, 1 = stored versions, row).
+type Cell = (usize, usize);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Base {
@@ -78,44 +87,73 @@ impl Source {
         Self {
             base: Base::Stored(row),
             patch: None,
+            kept: None,
         }
     }
 
-    /// The (source batch, row) of business column values: 0 = changes,
-    /// 1 = stored versions.
-    fn at(&self, untracked: bool) -> (usize, usize) {
+    fn change(row: usize) -> Self {
+        Self {
+            base: Base::Change(row),
+            patch: None,
+            kept: None,
+        }
+    }
+
+    /// The cell of business column `column` (untracked or not).
+    fn cell(&self, column: usize, untracked: bool) -> Cell {
+        let kept = self.kept.as_deref().unwrap_or_default();
+        if let Some(&(_, cell)) = kept.iter().find(|(c, _)| *c == column) {
+            return cell;
+        }
         match (self.patch.filter(|_| untracked), self.base) {
             (Some(change), _) | (None, Base::Change(change)) => (0, change),
             (None, Base::Stored(row)) => (1, row),
+        }
+    }
+
+    /// The change row whose untracked values it carries, if any.
+    fn untracked_row(&self) -> Option<usize> {
+        match (self.patch, self.base) {
+            (Some(change), _) | (None, Base::Change(change)) => Some(change),
+            (None, Base::Stored(_)) => None,
         }
     }
 }
 
 /// Null-safe equality of columns between change rows and stored versions.
 struct Comparators {
-    /// Per column: change-change, change-stored, stored-stored.
-    columns: Vec<[DynComparator; 3]>,
+    /// Per column, its index and comparators change-change, change-stored,
+    /// stored-stored.
+    columns: Vec<(usize, [DynComparator; 3])>,
+    untracked: bool,
 }
 
 impl Comparators {
-    fn new(changes: &RecordBatch, stored: &RecordBatch, columns: &[usize]) -> Result<Self> {
+    fn new(
+        changes: &RecordBatch,
+        stored: &RecordBatch,
+        columns: &[usize],
+        untracked: bool,
+    ) -> Result<Self> {
         let options = SortOptions::default();
         let columns = columns
             .iter()
             .map(|&c| {
                 let (a, b) = (changes.column(c).as_ref(), stored.column(c).as_ref());
-                Ok([
+                let comparators = [
                     make_comparator(a, a, options)?,
                     make_comparator(a, b, options)?,
                     make_comparator(b, b, options)?,
-                ])
+                ];
+                Ok((c, comparators))
             })
             .collect::<Result<_>>()?;
-        Ok(Self { columns })
+        Ok(Self { columns, untracked })
     }
 
-    fn equal(&self, a: (usize, usize), b: (usize, usize)) -> bool {
-        self.columns.iter().all(|[cc, cs, ss]| {
+    fn equal(&self, a: &Source, b: &Source) -> bool {
+        self.columns.iter().all(|(c, [cc, cs, ss])| {
+            let (a, b) = (a.cell(*c, self.untracked), b.cell(*c, self.untracked));
             match (a.0, b.0) {
                 (0, 0) => cc(a.1, b.1),
                 (0, _) => cs(a.1, b.1),
@@ -130,21 +168,85 @@ impl Comparators {
 struct Compare {
     tracked: Comparators,
     untracked: Comparators,
+    /// The `IGNORE NULL UPDATES` columns that hold a NULL in some change:
+    /// (column, untracked, the change rows' nulls).
+    keep: Vec<(usize, bool, NullBuffer)>,
+    untracked_columns: Vec<usize>,
+}
+
+impl Compare {
+    fn new(
+        rules: &EventTimeRules,
+        spec: &TableSpec,
+        changes: &RecordBatch,
+        stored: &RecordBatch,
+    ) -> Result<Self> {
+        let keep = spec
+            .ignore_null_updates()
+            .iter()
+            .filter_map(|&c| {
+                let nulls = changes.column(c).logical_nulls()?;
+                let untracked = rules.untracked.contains(&c);
+                (nulls.null_count() > 0).then_some((c, untracked, nulls))
+            })
+            .collect();
+        Ok(Self {
+            tracked: Comparators::new(changes, stored, &rules.tracked, false)?,
+            untracked: Comparators::new(changes, stored, &rules.untracked, true)?,
+            keep,
+            untracked_columns: rules.untracked.clone(),
+        })
+    }
 }
 
 impl VersionValues<Source> for Compare {
     fn same_tracked(&self, a: &Source, b: &Source) -> bool {
-        self.tracked.equal(a.at(false), b.at(false))
+        self.tracked.equal(a, b)
     }
 
     fn same_untracked(&self, a: &Source, b: &Source) -> bool {
-        self.untracked.equal(a.at(true), b.at(true))
+        self.untracked.equal(a, b)
     }
 
     fn patched(&self, stored: &Source, change: &Source) -> Source {
+        // Tracked cells as the stored version kept them, untracked ones as
+        // the change (filled from that same version) has them.
+        let untracked = |c: &usize| self.untracked_columns.contains(c);
+        let kept: Vec<(usize, Cell)> = stored
+            .kept
+            .iter()
+            .flat_map(|k| k.iter().filter(|(c, _)| !untracked(c)))
+            .chain(
+                change
+                    .kept
+                    .iter()
+                    .flat_map(|k| k.iter().filter(|(c, _)| untracked(c))),
+            )
+            .copied()
+            .collect();
         Source {
             base: stored.base,
-            patch: Some(change.at(true).1),
+            patch: change.untracked_row(),
+            kept: (!kept.is_empty()).then(|| kept.into()),
+        }
+    }
+
+    fn filled(&self, change: &Source, held: &Source) -> Source {
+        let Base::Change(row) = change.base else {
+            return change.clone();
+        };
+        let kept: Vec<(usize, Cell)> = self
+            .keep
+            .iter()
+            .filter(|(_, _, nulls)| nulls.is_null(row))
+            .map(|&(c, untracked, _)| (c, held.cell(c, untracked)))
+            .collect();
+        match kept.is_empty() {
+            true => change.clone(),
+            false => Source {
+                kept: Some(kept.into()),
+                ..change.clone()
+            },
         }
     }
 }
@@ -201,11 +303,6 @@ pub(crate) fn merge_by_event_time(
             "a history that accepts changes of any lateness keeps every version in the table: it cannot retire them (Table::retire_superseded); bound the lateness (LateChanges::Restitch { within })",
         ));
     }
-    if !spec.ignore_null_updates().is_empty() {
-        return Err(spec.invalid(
-            "IGNORE NULL UPDATES is not available in a history sequenced by event time: the value a NULL keeps would be the one of the version the change falls in; apply it in the SCD-1 merge instead",
-        ));
-    }
     let window = rules.window(table)?;
     if table.versions().map(|v| v.columns()) != Some(window) {
         table.index_versions(window)?;
@@ -236,10 +333,7 @@ pub(crate) fn merge_by_event_time(
         .collect();
     let stored = table.gather(&addrs)?;
     let validity = Validity::read(&stored, rules, spec.name())?;
-    let compare = Compare {
-        tracked: Comparators::new(&changes.business, &stored, &rules.tracked)?,
-        untracked: Comparators::new(&changes.business, &stored, &rules.untracked)?,
-    };
+    let compare = Compare::new(rules, spec, &changes.business, &stored)?;
     let results: Vec<KeyResult> = groups
         .par_iter()
         .zip(reads.par_iter())
@@ -394,10 +488,7 @@ fn restitch_key(
             Some(ChangeOp::Delete) => Event::Delete { at },
             _ => Event::Upsert {
                 at,
-                values: Source {
-                    base: Base::Change(row),
-                    patch: None,
-                },
+                values: Source::change(row),
             },
         };
         let _: Effect = apply(&mut versions, event, rules.tombstones, confirmed, compare);
@@ -552,11 +643,11 @@ fn finish(
 }
 
 /// Which group a written row's values come from: stored versions, changes,
-/// or a mix (overwritten untracked columns).
+/// or a mix (overwritten untracked columns, kept cells).
 fn source_kind(s: &Source) -> u8 {
-    match (s.base, s.patch) {
-        (Base::Stored(_), None) => 0,
-        (Base::Change(_), None) => 1,
+    match (s.base, s.patch, &s.kept) {
+        (Base::Stored(_), None, None) => 0,
+        (Base::Change(_), None, None) => 1,
         _ => 2,
     }
 }
@@ -617,7 +708,7 @@ fn written_rows(
             let sources: [&dyn Array; 2] = [changes.business.column(c), stored.column(c)];
             let idx: Vec<(usize, usize)> = written
                 .iter()
-                .map(|w| w.version.values.at(untracked))
+                .map(|w| w.version.values.cell(c, untracked))
                 .collect();
             column_of(&sources, &idx)
         })

@@ -9,7 +9,10 @@
 //! second formulation of the rules, over a grid of instants). The rules (see
 //! `docs/scd.md`, "History by event time"):
 //!
-//! - **Upsert at `t`** finds the version whose interval holds `t`:
+//! - **Upsert at `t`** finds the version whose interval holds `t` (with
+//!   `IGNORE NULL UPDATES`, the change's NULLs in the listed columns first
+//!   take that version's values when it is live; before the first version,
+//!   in a gap or in a tombstone they stay NULL, as for an insert):
 //!   - equal to it in the tracked columns: nothing, except that differing
 //!     untracked columns are overwritten in that version;
 //!   - different and starting before `t`: the version is split, the earlier
@@ -95,6 +98,9 @@ pub(crate) trait VersionValues<V> {
     fn same_untracked(&self, a: &V, b: &V) -> bool;
     /// `stored` with its untracked columns taken from `change`.
     fn patched(&self, stored: &V, change: &V) -> V;
+    /// `change` with its `IGNORE NULL UPDATES` NULLs taken from `held`, the
+    /// live version it falls in.
+    fn filled(&self, change: &V, held: &V) -> V;
 }
 
 /// What one event did to the key's versions.
@@ -183,6 +189,10 @@ fn upsert<V: Clone>(
     };
     let late_in_current = before_confirmed(versions, i, at, confirmed);
     let held = &mut versions[i];
+    let values = match held.tombstone {
+        true => values,
+        false => compare.filled(&values, &held.values),
+    };
     if !held.tombstone && compare.same_tracked(&held.values, &values) {
         if late_in_current || compare.same_untracked(&held.values, &values) {
             return Effect::Unchanged;
@@ -262,6 +272,10 @@ mod tests {
         }
         fn patched(&self, stored: &(u8, u8), change: &(u8, u8)) -> (u8, u8) {
             (stored.0, change.1)
+        }
+        /// Numbers are never NULL: nothing to keep.
+        fn filled(&self, change: &(u8, u8), _held: &(u8, u8)) -> (u8, u8) {
+            *change
         }
     }
 

@@ -13,19 +13,25 @@ use arrow::datatypes::{DataType, Field, Schema};
 use common::{Row, schema};
 use proptest::prelude::*;
 use snowdrift_scd::{
-    ChangeFormat, LateChanges, MergeContext, MergeOutcome, OPEN_END_MICROS, OpenEnd, Scd2,
-    Scd2Delete, ScdError, TIMESTAMP, Table, TableSpec, ValidityColumns, check_history,
-    load_table_with_row_ids, merge, row_ids, version_id,
+    ChangeFormat, IgnoreNullUpdates, LateChanges, MergeContext, MergeOutcome, OPEN_END_MICROS,
+    OpenEnd, Scd2, Scd2Delete, ScdError, TIMESTAMP, Table, TableSpec, ValidityColumns,
+    check_history, load_table_with_row_ids, merge, row_ids, version_id,
 };
 
 const OPEN: i64 = OPEN_END_MICROS;
 
 /// The spec: an `op` column and the `seq` column as event time.
 fn spec() -> TableSpec {
+    spec_ignoring(IgnoreNullUpdates::Off)
+}
+
+/// The spec with `IGNORE NULL UPDATES` as given.
+fn spec_ignoring(ignore: IgnoreNullUpdates) -> TableSpec {
     TableSpec::builder("customer", schema())
         .key(["id"])
         .format(ChangeFormat::OperationColumn("op".into()))
         .sequence("seq")
+        .ignore_null_updates(ignore)
         .build()
         .unwrap()
 }
@@ -55,9 +61,13 @@ fn changes(rows: &[Row<'_>]) -> RecordBatch {
 }
 
 fn apply(scd2: &Scd2, table: &mut Table, rows: &[Row<'_>]) -> MergeOutcome {
+    apply_with(scd2, &spec(), table, rows)
+}
+
+fn apply_with(scd2: &Scd2, spec: &TableSpec, table: &mut Table, rows: &[Row<'_>]) -> MergeOutcome {
     merge(
         scd2,
-        &spec(),
+        spec,
         table,
         &[&changes(rows)],
         MergeContext::at(1_000_000),
@@ -321,6 +331,54 @@ fn an_untracked_change_overwrites_the_version_it_falls_in() {
 }
 
 #[test]
+fn ignore_null_updates_keep_the_values_of_the_version_a_late_change_falls_in() {
+    let h = history(Scd2Delete::Close);
+    let s = spec_ignoring(IgnoreNullUpdates::All);
+    let mut t = h.create_table(&s).unwrap();
+    apply_with(&h, &s, &mut t, &[(1, Some("a"), Some("x"), "INSERT", 10)]);
+    // In order: the NULL city keeps `x` from the current version.
+    apply_with(&h, &s, &mut t, &[(1, Some("c"), None, "UPDATE", 30)]);
+    // Late, inside [10, 30): the NULL email keeps `a`, the version it falls in;
+    // the later version keeps what it was filled with.
+    let m = apply_with(&h, &s, &mut t, &[(1, None, Some("y"), "UPDATE", 20)]).metrics;
+    let with_city = |v: V, city: &str| V {
+        city: Some(city.into()),
+        ..v
+    };
+    assert_eq!(
+        versions(&t),
+        [
+            with_city(v(1, 10, 20, "a"), "x"),
+            with_city(v(1, 20, 30, "a"), "y"),
+            with_city(v(1, 30, OPEN, "c"), "x"),
+        ]
+    );
+    assert_eq!((m.restitched, m.updated), (1, 1));
+    assert_sound(&t, true);
+}
+
+#[test]
+fn ignore_null_updates_keep_nothing_before_the_first_version_or_after_a_delete() {
+    let h = history(Scd2Delete::CloseWithTombstone);
+    let s = spec_ignoring(IgnoreNullUpdates::Columns(vec!["city".into()]));
+    let mut t = h.create_table(&s).unwrap();
+    apply_with(&h, &s, &mut t, &[(1, Some("a"), Some("x"), "INSERT", 10)]);
+    apply_with(&h, &s, &mut t, &[(1, None, None, "DELETE", 20)]);
+    // Before the first version and in the tombstone: no live value to keep.
+    apply_with(&h, &s, &mut t, &[(1, Some("b"), None, "UPDATE", 5)]);
+    apply_with(&h, &s, &mut t, &[(1, Some("c"), None, "UPDATE", 30)]);
+    let mut deleted = tomb(1, 20, 30, "a");
+    deleted.city = Some("x".into());
+    let mut first = v(1, 10, 20, "a");
+    first.city = Some("x".into());
+    assert_eq!(
+        versions(&t),
+        [v(1, 5, 10, "b"), first, deleted, v(1, 30, OPEN, "c")]
+    );
+    assert_sound(&t, false);
+}
+
+#[test]
 fn the_stream_sees_a_split_as_an_update_of_the_old_row_and_a_new_row() {
     let h = history(Scd2Delete::Close);
     let mut t = two_versions(&h);
@@ -576,8 +634,15 @@ mod model {
         /// re-states the current version's content from the newest change on
         /// (a version of its own); untracked columns of the current version
         /// are never overwritten by such a change.
-        pub(crate) fn apply(&mut self, row: &Change, tombstones: bool, tracked_email_only: bool) {
+        pub(crate) fn apply(
+            &mut self,
+            row: &Change,
+            tombstones: bool,
+            tracked_email_only: bool,
+            ignore_nulls: bool,
+        ) {
             let t = row.at as usize;
+            let row = &self.filled(row, ignore_nulls);
             let newest = self.newest;
             self.newest = self.newest.max(Some(row.at));
             if let Some(n) = newest.filter(|&n| row.at < n)
@@ -614,6 +679,18 @@ mod model {
                     }
                 }
             }
+        }
+
+        /// `row` with its NULLs taken from the live version holding its
+        /// time (`IGNORE NULL UPDATES` on every column).
+        fn filled(&self, row: &Change, ignore_nulls: bool) -> Change {
+            let mut row = row.clone();
+            let held = self.cells[row.at as usize].map(|id| &self.contents[id]);
+            if let Some(((email, city), false)) = held.filter(|_| ignore_nulls && !row.delete) {
+                row.email = row.email.or_else(|| email.clone());
+                row.city = row.city.or_else(|| city.clone());
+            }
+            row
         }
 
         fn replace_or_split(
@@ -730,6 +807,7 @@ proptest! {
         bound in prop::option::of(0i64..8),
         retire: bool,
         dbt_ends: bool,
+        ignore_nulls: bool,
     ) {
         let on_delete = if tombstones { Scd2Delete::CloseWithTombstone } else { Scd2Delete::Close };
         let late = match bound {
@@ -749,7 +827,11 @@ proptest! {
             ..history(on_delete)
         };
         let retire = retire && bound.is_some();
-        let mut table = h.create_table(&spec()).unwrap();
+        let spec = spec_ignoring(match ignore_nulls {
+            true => IgnoreNullUpdates::All,
+            false => IgnoreNullUpdates::Off,
+        });
+        let mut table = h.create_table(&spec).unwrap();
         table.retire_superseded(retire);
         let mut retired: Vec<V> = Vec::new();
         let mut model: Vec<model::Key> = (0..3).map(|_| model::Key::new()).collect();
@@ -760,15 +842,20 @@ proptest! {
         while from < arrived.len() {
             let to = (from + cut.next().copied().unwrap_or(1)).min(arrived.len());
             let rows = &arrived[from..to];
-            let out = merge(&h, &spec(), &mut table, &[&batch(rows)], MergeContext::at(0)).unwrap();
+            let out = merge(&h, &spec, &mut table, &[&batch(rows)], MergeContext::at(0)).unwrap();
             let mut too_late = Vec::new();
             for (i, c) in rows.iter().enumerate() {
                 let key = &mut model[c.key as usize];
                 if key.accepts(c.at, bound) {
-                    key.apply(c, tombstones, email_only);
+                    key.apply(c, tombstones, email_only, ignore_nulls);
                     let slot = &mut latest[c.key as usize];
                     if slot.as_ref().is_none_or(|(at, _)| c.at >= *at) {
-                        let values = (!c.delete).then(|| (c.email.clone(), c.city.clone()));
+                        // An SCD-1 table keeps a live row's values for NULLs.
+                        let kept = slot.as_ref().and_then(|(_, v)| v.clone()).filter(|_| ignore_nulls);
+                        let (email, city) = kept.unwrap_or_default();
+                        let values = (!c.delete).then(|| {
+                            (c.email.clone().or(email), c.city.clone().or(city))
+                        });
                         *slot = Some((c.at, values));
                     }
                 } else {

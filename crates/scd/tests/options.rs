@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use common::{Row, apply, changes, s, table_rows};
 use proptest::prelude::*;
 use snowdrift_scd::{
-    ChangeFormat, ChangePredicate, IgnoreNullUpdates, LateChanges, MergeContext, Scd1, Scd2,
-    ScdError, TableSpec, TableSpecBuilder, merge,
+    ChangeFormat, ChangePredicate, IgnoreNullUpdates, MergeContext, Scd1, Scd2, ScdError,
+    TableSpec, TableSpecBuilder, merge,
 };
 
 /// The common schema keyed by `id`, read with `format` (no sequence).
@@ -142,27 +142,12 @@ fn ignore_null_updates_opens_a_version_with_the_kept_values() {
 }
 
 #[test]
-fn ignore_null_updates_refuses_a_key_column_and_a_history_by_event_time() {
+fn ignore_null_updates_refuses_a_key_column() {
     let key = TableSpec::builder("customer", common::schema())
         .key(["id"])
         .ignore_null_updates(IgnoreNullUpdates::Columns(vec!["id".into()]))
         .build();
     assert!(matches!(key, Err(ScdError::InvalidSpec { .. })), "{key:?}");
-    let spec = TableSpec::builder("customer", common::schema())
-        .key(["id"])
-        .format(ChangeFormat::OperationColumn("op".into()))
-        .sequence("seq")
-        .ignore_null_updates(IgnoreNullUpdates::All)
-        .build()
-        .unwrap();
-    let history = Scd2 {
-        late: LateChanges::RESTITCH_ANY,
-        ..Scd2::default()
-    };
-    let mut t = history.create_table(&spec).unwrap();
-    let rows = changes(&[(1, Some("a@x"), None, "INSERT", 10)]);
-    let err = merge(&history, &spec, &mut t, &[&rows], MergeContext::at(0)).unwrap_err();
-    assert!(matches!(err, ScdError::InvalidSpec { .. }), "{err}");
 }
 
 /// The common spec read with `format`.

@@ -87,9 +87,11 @@ pub struct PipelineSpec {
     /// History by event time (default `None`: a version's validity is the SCD-1 merge's
     /// processing time, as in the original). See [`EventTime`].
     pub event_time: Option<EventTime>,
-    /// `IGNORE NULL UPDATES` in the SCD-1 merge: a NULL in an update of an existing customer
-    /// keeps its stored value (default off). The history, fed by the SCD-1 table's changes,
-    /// sees the kept values. Not available with [`PipelineSpec::event_time`].
+    /// `IGNORE NULL UPDATES`: a NULL in an update of an existing customer keeps its stored
+    /// value (default off). It applies in the SCD-1 merge, and the history, fed by the SCD-1
+    /// table's changes, sees the kept values. With [`PipelineSpec::event_time`] the history
+    /// reads the raw rows and applies it too: a late change keeps the values of the version it
+    /// falls in.
     pub ignore_null_updates: IgnoreNullUpdates,
     /// `COLUMNS` / `COLUMNS * EXCEPT (...)`: which business columns `customer` and
     /// `customer_history` keep (default all; the key is always kept). The raw table and its
@@ -257,7 +259,7 @@ impl PipelineSpec {
     ///
     /// [`crate::WarehouseError::InvalidDefinition`]: naming the SCD-1 table, a kept column that
     /// is not a business column, or an excepted key column; naming the history task, a history
-    /// by event time that ignores deletes or NULL updates.
+    /// by event time that ignores deletes.
     pub fn validate(&self) -> crate::Result<()> {
         let invalid = |reason: &str| {
             Err(crate::WarehouseError::invalid(
@@ -310,11 +312,6 @@ impl PipelineSpec {
         }
         if self.history_on_delete == Scd2OnDelete::Ignore {
             return invalid("a history sequenced by event time cannot ignore deletes");
-        }
-        if self.ignore_null_updates != IgnoreNullUpdates::Off {
-            return invalid(
-                "IGNORE NULL UPDATES is not available with a history sequenced by event time",
-            );
         }
         Ok(())
     }
@@ -570,14 +567,19 @@ impl PipelineSpec {
                 .filter(|n| !self.key.contains(n) && self.history_tracked.selects(n))
                 .collect()
         });
+        // The history reads the raw rows by event time: the same delete condition and NULL
+        // updates (without event time, the SCD-1 table's changes carry the kept values).
+        let from_raw = self.event_time.is_some();
         MergeDef {
             sequence: Some(sequence),
             operation_column,
-            // The history reads the raw rows by event time: the same delete condition.
-            delete_when: self
-                .event_time
-                .as_ref()
-                .and(self.delete_when.clone().map(Box::new)),
+            delete_when: from_raw
+                .then(|| self.delete_when.clone().map(Box::new))
+                .flatten(),
+            ignore_null_updates: match from_raw {
+                true => self.ignore_null_updates.clone(),
+                false => IgnoreNullUpdates::Off,
+            },
             tracked,
             scd2_on_delete: self.history_on_delete,
             on_bad_row: self.on_bad_row,

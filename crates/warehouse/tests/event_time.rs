@@ -399,33 +399,97 @@ fn the_history_of_an_event_time_pipeline_reads_the_raw_rows() {
 }
 
 #[tokio::test]
-async fn a_history_by_event_time_that_ignores_deletes_or_null_updates_is_refused_at_deploy() {
+async fn a_history_by_event_time_that_ignores_deletes_is_refused_at_deploy() {
     let dir = tempfile::tempdir().unwrap();
-    let good = spec(dir.path(), LateChanges::RESTITCH_ANY);
-    for bad in [
-        PipelineSpec {
-            history_on_delete: snowdrift_warehouse::Scd2OnDelete::Ignore,
-            ..good.clone()
-        },
-        PipelineSpec {
-            ignore_null_updates: snowdrift_warehouse::IgnoreNullUpdates::All,
-            ..good.clone()
-        },
-    ] {
-        let warehouse = LocalWarehouse::builder("memory://").open().await.unwrap();
-        let err = warehouse.deploy(&bad).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                snowdrift_warehouse::WarehouseError::InvalidDefinition { .. }
-            ),
-            "{err}"
-        );
-        // Nothing was created.
-        let raw = warehouse.table(&bad.raw_table).await.unwrap_err();
-        assert!(
-            matches!(raw, snowdrift_warehouse::WarehouseError::NotFound { .. }),
-            "{raw}"
-        );
+    let bad = PipelineSpec {
+        history_on_delete: snowdrift_warehouse::Scd2OnDelete::Ignore,
+        ..spec(dir.path(), LateChanges::RESTITCH_ANY)
+    };
+    let warehouse = LocalWarehouse::builder("memory://").open().await.unwrap();
+    let err = warehouse.deploy(&bad).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            snowdrift_warehouse::WarehouseError::InvalidDefinition { .. }
+        ),
+        "{err}"
+    );
+    // Nothing was created.
+    let raw = warehouse.table(&bad.raw_table).await.unwrap_err();
+    assert!(
+        matches!(raw, snowdrift_warehouse::WarehouseError::NotFound { .. }),
+        "{raw}"
+    );
+}
+
+/// One raw row of customer 1: (email, city, op, event time in s); other columns fixed.
+type RawRow<'a> = (Option<&'a str>, Option<&'a str>, &'a str, i64);
+
+/// `rows` as a batch of the faker's raw schema (values cast from text).
+fn raw_batch(
+    schema: &arrow::datatypes::SchemaRef,
+    rows: &[RawRow<'_>],
+) -> arrow::array::RecordBatch {
+    use arrow::array::{ArrayRef, StringArray};
+    let text = |name: &str, row: &RawRow<'_>| -> Option<String> {
+        match name {
+            "customer_id" => Some("1".into()),
+            "email" => row.0.map(str::to_owned),
+            "city" => row.1.map(str::to_owned),
+            "op" => Some(row.2.to_owned()),
+            "event_time" => Some(chrono_free_timestamp(row.3 * 1_000_000)),
+            other => Some(format!("{other}-1")),
+        }
+    };
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let values = StringArray::from_iter(rows.iter().map(|r| text(f.name(), r)));
+            arrow::compute::cast(&values, f.data_type()).unwrap()
+        })
+        .collect();
+    arrow::array::RecordBatch::try_new(schema.clone(), columns).unwrap()
+}
+
+#[tokio::test]
+async fn ignore_null_updates_keep_the_values_of_the_version_a_late_row_falls_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, stage) = (dir.path().join("warehouse"), dir.path().join("stage"));
+    let spec = PipelineSpec {
+        ignore_null_updates: snowdrift_warehouse::IgnoreNullUpdates::All,
+        ..spec(&stage, LateChanges::RESTITCH_ANY)
+    };
+    let warehouse = open(&root, &spec, 2).await;
+    let schema = changes(1).schema();
+    let sink = sink(&stage, schema.clone());
+    warehouse.forward_notifications(&spec.stage, sink.subscribe());
+    let files: [&[RawRow<'_>]; 3] = [
+        &[(Some("a"), Some("X"), "INSERT", 10)],
+        // In order: the NULL city keeps X.
+        &[(Some("c"), None, "UPDATE", 30)],
+        // Late, inside [10, 30): the NULL email keeps `a`, the version it falls in.
+        &[(None, Some("Y"), "UPDATE", 20)],
+    ];
+    for (n, rows) in files.iter().enumerate() {
+        stage_and_merge(&warehouse, &sink, &spec, &raw_batch(&schema, rows), n + 1).await;
     }
+    sink.close().await.unwrap();
+    let customer = warehouse.table(&spec.current_table).await.unwrap();
+    assert_eq!(sorted_rows(&customer, &["email", "city"]), ["c|X"]);
+    let history = warehouse.table(&spec.history_table).await.unwrap();
+    let t = |s: i64| chrono_free_timestamp(s * 1_000_000);
+    let open_end = "9999-12-31T00:00:00".to_string();
+    let expected: Vec<String> = [
+        ("a", "X", t(10), t(20)),
+        ("a", "Y", t(20), t(30)),
+        ("c", "X", t(30), open_end),
+    ]
+    .iter()
+    .map(|(e, c, s, end)| format!("{e}|{c}|{s}|{end}"))
+    .collect();
+    assert_eq!(
+        sorted_rows(&history, &["email", "city", "start_time", "end_time"]),
+        expected
+    );
 }
