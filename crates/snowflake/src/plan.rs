@@ -55,7 +55,7 @@ impl Renderer {
         let mut statements = self.suspend_roots(&tasks)?;
         statements.extend(self.namespace()?);
         for object in &objects {
-            if let Some(table) = sequences_of(object, &objects)? {
+            for table in sequences_of(object, &objects)? {
                 statements.push(self.table(&table)?);
             }
             statements.push(self.create(object, &objects, access)?);
@@ -77,7 +77,7 @@ impl Renderer {
             statements.push(self.drop_statement(ObjectKind::Task, &task.name)?);
         }
         for object in &objects {
-            if let Some(table) = sequences_of(object, &objects)? {
+            for table in sequences_of(object, &objects)? {
                 statements.push(self.drop_statement(ObjectKind::Table, &table.name)?);
             }
         }
@@ -166,15 +166,23 @@ impl Renderer {
     }
 }
 
-/// The sequences table a merge task keeps beside its SCD-1 target, when it has a sequence.
-fn sequences_of(object: &ObjectDef, objects: &[ObjectDef]) -> Result<Option<TableDef>> {
+/// The tables a merge task keeps beside its SCD-1 target when it has a sequence: the
+/// sequences table and, with `APPLY AS TRUNCATE WHEN`, the sequence floor.
+fn sequences_of(object: &ObjectDef, objects: &[ObjectDef]) -> Result<Vec<TableDef>> {
     let ObjectDef::Task(task) = object else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let TaskBody::Merge(merge) = &task.body;
     let target = find_table(objects, &merge.target)?;
     let scd2 = matches!(target.layout, snowdrift_warehouse::TableLayout::Scd2 { .. });
-    Ok((merge.sequence.is_some() && !scd2).then(|| crate::reject::sequences_table(target)))
+    if merge.sequence.is_none() || scd2 {
+        return Ok(Vec::new());
+    }
+    let mut tables = vec![crate::reject::sequences_table(target)];
+    if merge.truncate_when.is_some() {
+        tables.push(crate::reject::sequence_floor_table(target));
+    }
+    Ok(tables)
 }
 
 /// The tables a merge task writes beside its target and that `objects` lacks: its rejected

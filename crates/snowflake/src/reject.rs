@@ -16,7 +16,7 @@ use snowdrift_warehouse::{
 };
 
 use crate::error::Result;
-use crate::implicit_deletes::{Reset, TRUNCATE};
+use crate::implicit_deletes::{Reset, TRUNCATE, floor_value};
 use crate::merge::{
     LOAD_FILE_COLUMN, LOAD_ROW_COLUMN, MergeColumns, Now, key_join, operation_case, operation_expr,
     prefixed, scd1_from, winner_order,
@@ -40,6 +40,16 @@ pub fn sequences_table(target: &TableDef) -> TableDef {
     TableDef::new(format!("{}_sequences", target.name), columns).with_key(target.key.clone())
 }
 
+/// The table keeping the sequence floor of `target`, which a truncate with a sequence raises
+/// to its own sequence (a later change that precedes it is late): `<target>_sequence_floor`,
+/// one row of [`SEQUENCE_COLUMN`] once a truncate has run.
+pub fn sequence_floor_table(target: &TableDef) -> TableDef {
+    TableDef::new(
+        format!("{}_sequence_floor", target.name),
+        vec![Column::new(SEQUENCE_COLUMN, ColumnType::Number).not_null()],
+    )
+}
+
 /// Whether the SCD-1 merge of `merge` needs the transaction of this module: it rejects rows
 /// or it has a sequence whose applied values must be kept.
 pub(crate) fn needed(merge: &MergeDef, target: &TableDef) -> bool {
@@ -59,10 +69,12 @@ pub(crate) struct Names<'a> {
     pub(crate) target: &'a str,
     pub(crate) rejected: &'a str,
     pub(crate) sequences: &'a str,
+    pub(crate) sequence_floor: &'a str,
 }
 
 /// The statements, in order: insert the rejected rows, merge the winners, keep the applied
-/// sequences (only with a sequence).
+/// sequences (only with a sequence), raise the sequence floor (only for a truncate with a
+/// sequence).
 pub(crate) fn scd1_statements(
     names: &Names<'_>,
     target: &TableDef,
@@ -73,10 +85,12 @@ pub(crate) fn scd1_statements(
     let cols = MergeColumns::new(target, merge)?;
     let reset = Reset::of(merge)?;
     let judged = Judged::new(names.source, target, &cols, merge)?;
-    let winners = judged.winners(names.sequences, &cols, merge, reset)?;
+    let winners = judged.winners(names, &cols, merge, reset.as_ref())?;
     let mut statements = vec![judged.insert_rejected(names, merge, &winners, now)?];
-    let deletes = match reset {
-        Some(reset) => reset.deletes(&cols, names.target, &judged.sql, &winners)?,
+    let deletes = match &reset {
+        Some(reset) => {
+            reset.deletes(&cols, names.target, &judged.sql, &winners, names.sequences)?
+        }
         None => String::new(),
     };
     let good = format!(
@@ -94,6 +108,12 @@ pub(crate) fn scd1_statements(
     if let Some(sequence) = &merge.sequence {
         statements.push(keep_sequences(names.sequences, &cols, sequence, &winners)?);
     }
+    // Last: the statements before it judge lateness against the floor as it was.
+    statements.extend(
+        reset
+            .as_ref()
+            .and_then(|r| r.raise_floor(names.sequence_floor, &judged.sql)),
+    );
     Ok(statements)
 }
 
@@ -212,10 +232,10 @@ impl Judged {
     /// One winner per key among the good rows, with whether it is late.
     fn winners(
         &self,
-        sequences: &str,
+        names: &Names<'_>,
         cols: &MergeColumns,
         merge: &MergeDef,
-        reset: Option<Reset>,
+        reset: Option<&Reset>,
     ) -> Result<String> {
         let order = winner_order(merge)?;
         let kept = match reset {
@@ -225,23 +245,33 @@ impl Judged {
             ),
             None => String::new(),
         };
+        // What a winner must not precede: its key's applied sequence and, once a truncate
+        // has raised it, the sequence floor (whichever is greater).
+        let applied_value = match (&merge.sequence, reset.and_then(Reset::floor_sequence)) {
+            (None, _) => "CAST(NULL AS NUMBER)".to_string(),
+            (Some(_), None) => format!("a.\"{SEQUENCE_COLUMN}\""),
+            (Some(_), Some(_)) => {
+                let (applied, floor) = (
+                    format!("a.\"{SEQUENCE_COLUMN}\""),
+                    floor_value(names.sequence_floor),
+                );
+                format!("GREATEST(COALESCE({applied}, {floor}), COALESCE({floor}, {applied}))")
+            }
+        };
         let late = match &merge.sequence {
             Some(s) => format!(
-                "COALESCE(r.{} < a.\"{SEQUENCE_COLUMN}\", FALSE)",
+                "COALESCE(r.{} < {applied_value}, FALSE)",
                 ident(ObjectKind::Table, s)?
             ),
             None => "FALSE".into(),
         };
         let applied = match &merge.sequence {
             Some(_) => format!(
-                " LEFT JOIN {sequences} AS a ON {}",
+                " LEFT JOIN {} AS a ON {}",
+                names.sequences,
                 key_join(&cols.key, "a", "r")
             ),
             None => String::new(),
-        };
-        let applied_value = match &merge.sequence {
-            Some(_) => format!("a.\"{SEQUENCE_COLUMN}\""),
-            None => "CAST(NULL AS NUMBER)".into(),
         };
         Ok(format!(
             "(SELECT r.*, {late} AS \"_SNOWDRIFT_LATE\", {applied_value} AS \"_SNOWDRIFT_APPLIED\" \

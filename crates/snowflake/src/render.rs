@@ -427,8 +427,9 @@ impl Renderer {
 
     /// The statements of a merge task's body, to run in order in one transaction: for an
     /// SCD-1 merge that rejects rows or has a sequence, the insert into its rejected table,
-    /// the `MERGE` and the update of its sequences table ([`crate::reject::sequences_table`]);
-    /// otherwise the one `MERGE`.
+    /// the `MERGE`, the update of its sequences table ([`crate::reject::sequences_table`])
+    /// and, for a truncate with a sequence, of its sequence floor
+    /// ([`crate::reject::sequence_floor_table`]); otherwise the one `MERGE`.
     pub fn merge_statements(
         &self,
         merge: &MergeDef,
@@ -447,6 +448,10 @@ impl Renderer {
                 sequences: &self.name(
                     ObjectKind::Table,
                     &crate::reject::sequences_table(target).name,
+                )?,
+                sequence_floor: &self.name(
+                    ObjectKind::Table,
+                    &crate::reject::sequence_floor_table(target).name,
                 )?,
             };
             return crate::reject::scd1_statements(&names, target, merge, updated_at, self.now);

@@ -292,7 +292,8 @@ async fn create_merge_side_tables(
 ) -> TableDef {
     let rejected = table_def(objects, &merge.rejected_table());
     let sequences = snowdrift_snowflake::reject::sequences_table(current);
-    recreate_tables(connection, renderer, &[&rejected, &sequences]).await;
+    let floor = snowdrift_snowflake::reject::sequence_floor_table(current);
+    recreate_tables(connection, renderer, &[&rejected, &sequences, &floor]).await;
     rejected
 }
 
@@ -648,15 +649,21 @@ async fn apply_as_delete_when_matches_the_embedded_engine() {
     }
 }
 
-/// `batch` with a truncate row (every column NULL but the operation) at row `at`, in the raw
-/// table's schema.
-fn with_truncate_at(batch: &RecordBatch, raw: &TableDef, at: usize) -> RecordBatch {
+/// `batch` with a truncate row (every column NULL but the operation and, if given, the
+/// sequence `seq`) at row `at`, in the raw table's schema.
+fn with_truncate_at(
+    batch: &RecordBatch,
+    raw: &TableDef,
+    at: usize,
+    seq: Option<i64>,
+) -> RecordBatch {
     let schema = raw.schema();
     let truncate: Vec<ArrayRef> = schema
         .fields()
         .iter()
         .map(|f| match f.name().as_str() {
             "op" => Arc::new(StringArray::from(vec!["TRUNCATE"])) as ArrayRef,
+            "seq" => Arc::new(Int64Array::from(vec![seq])) as ArrayRef,
             _ => arrow::array::new_null_array(f.data_type(), 1),
         })
         .collect();
@@ -694,13 +701,66 @@ async fn apply_as_truncate_when_matches_the_embedded_engine() {
         .map(|step| {
             let batch = changes.next_batch().batch;
             vec![match step {
-                1 => with_truncate_at(&batch, &raw, 100),
-                3 => with_truncate_at(&batch, &raw, batch.num_rows()),
+                1 => with_truncate_at(&batch, &raw, 100, None),
+                3 => with_truncate_at(&batch, &raw, batch.num_rows(), None),
                 _ => RecordBatch::try_new(raw.schema(), batch.columns().to_vec()).unwrap(),
             }]
         })
         .collect();
     differential_of(&connection, spec, objects, 21, inserts).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_as_truncate_when_with_a_sequence_matches_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        sequence_column: Some("seq".into()),
+        truncate_when: Some(ChangePredicate::equals("op", "TRUNCATE")),
+        ..PipelineSpec::default()
+    };
+    spec.validate().unwrap();
+    let objects = spec.objects();
+    let raw = table_def(&objects, &spec.raw_table);
+    let mut changes = ChangeStream::builder(EntitySpec::customer())
+        .seed(22)
+        .batch_size(200)
+        .initial_population(100)
+        .operation_column(Some("op"))
+        .sequence_column(Some("seq"))
+        .event_time_column(None)
+        .build()
+        .unwrap();
+    // Files of sequences 0..199, 200..399, ...; each row's sequence is its place in the file.
+    let files: Vec<RecordBatch> = (0..5).map(|_| changes.next_batch().batch).collect();
+    let conform =
+        |batch: &RecordBatch| RecordBatch::try_new(raw.schema(), batch.columns().to_vec()).unwrap();
+    let inserts = vec![
+        vec![conform(&files[0])],
+        // Two truncates: the last by sequence (250) is the reset, not the last in the file;
+        // rows after it in the file but older (200..250) are superseded, rows before it but
+        // younger (251..299) stay.
+        vec![with_truncate_at(
+            &with_truncate_at(&files[1], &raw, 100, Some(250)),
+            &raw,
+            150,
+            Some(230),
+        )],
+        // A younger file first, then an older one ending in a truncate at 500: keys last
+        // changed after 500 stay, the older file's rows up to 500 are superseded.
+        vec![conform(&files[3])],
+        vec![with_truncate_at(
+            &files[2],
+            &raw,
+            files[2].num_rows(),
+            Some(500),
+        )],
+        // Changes older than the floor (500) are late, for deleted and unknown keys alike.
+        vec![conform(&files[1].slice(0, 60)), conform(&files[4])],
+    ];
+    let rejected = differential_of(&connection, spec, objects, 22, inserts).await;
+    assert!(rejected > 0, "no change was older than the floor");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

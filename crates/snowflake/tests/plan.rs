@@ -3,8 +3,8 @@
 
 use snowdrift_snowflake::{Now, Renderer, SourceShape, StageAccess};
 use snowdrift_warehouse::{
-    IgnoreNullUpdates, MergeDef, ObjectDef, OnBadRow, PipelineSpec, Scd2OnDelete, TableDef,
-    TaskBody, TaskDef, Validity,
+    ChangePredicate, IgnoreNullUpdates, MergeDef, ObjectDef, OnBadRow, PipelineSpec, Scd2OnDelete,
+    TableDef, TaskBody, TaskDef, Validity,
 };
 
 fn spec() -> PipelineSpec {
@@ -123,6 +123,49 @@ fn by_default_the_scd1_body_rejects_bad_and_late_rows_and_keeps_sequences_in_one
     assert!(sequences.is_some() && sequences < task_at, "{plan}");
     let teardown = renderer.teardown_plan(&spec).unwrap().to_string();
     assert!(teardown.contains("DROP TABLE IF EXISTS \"DB\".\"SC\".\"CUSTOMER_SEQUENCES\""));
+}
+
+#[test]
+fn a_truncate_with_a_sequence_raises_a_sequence_floor_kept_in_a_table_of_its_own() {
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        sequence_column: Some("seq".into()),
+        truncate_when: Some(ChangePredicate::equals("op", "TRUNCATE")),
+        ..spec()
+    };
+    let task = task(&spec, "customer_scd1_task");
+    let renderer = Renderer::new("db", "sc");
+    let statements = renderer
+        .merge_statements(
+            merge_of(&task),
+            &table(&spec, "customer"),
+            SourceShape::AppendOnly,
+        )
+        .unwrap();
+    let floor = "\"DB\".\"SC\".\"CUSTOMER_SEQUENCE_FLOOR\"";
+    // Last, so that the statements before it judge lateness against the floor as it was.
+    assert_eq!(statements.len(), 4);
+    assert!(statements[3].starts_with(&format!("MERGE INTO {floor}")));
+    assert!(statements[0].contains(floor) && statements[1].contains(floor));
+    let plan = renderer
+        .deploy_plan(&spec, &StageAccess::Integration("i".into()))
+        .unwrap()
+        .to_string();
+    let created = plan.find(&format!("CREATE TABLE IF NOT EXISTS {floor}"));
+    let task_at = plan.find("CREATE TASK IF NOT EXISTS \"DB\".\"SC\".\"CUSTOMER_SCD1_TASK\"");
+    assert!(created.is_some() && created < task_at, "{plan}");
+    let teardown = renderer.teardown_plan(&spec).unwrap().to_string();
+    assert!(teardown.contains(&format!("DROP TABLE IF EXISTS {floor}")));
+    // Without a truncate there is no floor.
+    let plain = PipelineSpec {
+        truncate_when: None,
+        ..spec
+    };
+    let plan = renderer
+        .deploy_plan(&plain, &StageAccess::Integration("i".into()))
+        .unwrap()
+        .to_string();
+    assert!(!plan.contains("SEQUENCE_FLOOR"), "{plan}");
 }
 
 #[test]
