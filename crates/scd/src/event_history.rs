@@ -635,7 +635,12 @@ fn finish(
     Ok(MergeOutcome {
         metrics,
         changes: change_set,
-        rejected: rejections(changes.rejected.clone(), &late, spec),
+        rejected: rejections(
+            changes.rejected.clone(),
+            &late,
+            spec,
+            changes.sequence_is_time,
+        ),
         late,
         late_rows,
         applied_sequences,

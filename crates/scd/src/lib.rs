@@ -88,7 +88,7 @@ pub use merge::{
 pub use null_updates::IgnoreNullUpdates;
 pub use operation::{ChangeOp, OPERATION_TRIM, Operation};
 pub use predicate::ChangePredicate;
-pub use reject::{OnBadRow, RejectReason, Rejection};
+pub use reject::{OnBadRow, RejectReason, Rejection, late_detail};
 pub use scd1::{Scd0, Scd1, Scd1Delete};
 pub use scd2::{LateChanges, Scd2, Scd2Delete};
 pub use spec::{AbsentKeys, ChangeFormat, ChangeSource, TIMESTAMP, TableSpec, TableSpecBuilder};

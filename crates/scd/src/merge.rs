@@ -597,7 +597,7 @@ pub fn merge(
         Some(_) => Some(table.applied_sequences_of(winners.iter().map(|w| changes.key(w.row)))?),
         None => None,
     };
-    let rejected = rejections(changes.rejected, &late, spec);
+    let rejected = rejections(changes.rejected, &late, spec, changes.sequence_is_time);
     Ok(MergeOutcome {
         metrics,
         changes: change_set,
@@ -613,6 +613,7 @@ pub(crate) fn rejections(
     bad: Vec<Rejection>,
     late: &[LateChange],
     spec: &TableSpec,
+    sequence_is_time: bool,
 ) -> Vec<Rejection> {
     let column = spec.sequence().map(str::to_string);
     let mut all = bad;
@@ -620,10 +621,7 @@ pub(crate) fn rejections(
         row: l.row,
         reason: RejectReason::Late,
         column: column.clone(),
-        detail: format!(
-            "sequence {} is older than the applied sequence {}",
-            l.sequence, l.applied_sequence
-        ),
+        detail: crate::reject::late_detail(l.sequence, l.applied_sequence, sequence_is_time),
     }));
     all.sort_by_key(|r| r.row);
     all

@@ -1,8 +1,9 @@
 //! Rejected change rows: what a merge does with a row it cannot apply
 //! ([`OnBadRow`]), why a row was rejected ([`RejectReason`]) and the record
-//! of one rejection ([`Rejection`]). The reasons are written once here; the
-//! embedded engine stores them in rejected tables and the Snowflake renderer
-//! produces the same words.
+//! of one rejection ([`Rejection`]). The reasons and the words of a late
+//! rejection ([`late_detail`]) are written once here; the embedded engine
+//! stores them in rejected tables and the Snowflake renderer produces the
+//! same words.
 
 /// What a merge does with a change row it cannot apply: an unknown
 /// operation, a NULL key or sequence, or a value that does not fit its
@@ -79,4 +80,28 @@ pub struct Rejection {
     pub column: Option<String>,
     /// What is wrong, with the value: for example `not an operation (…): FOO`.
     pub detail: String,
+}
+
+/// The detail of a late rejection: `sequence <s> is older than the applied
+/// sequence <a>`. A timestamp sequence (`is_time`, µs since the epoch) is
+/// written as a time, `YYYY-MM-DD HH:MM:SS.ffffff`, always six digits.
+///
+/// ```
+/// use snowdrift_scd::late_detail;
+/// assert_eq!(late_detail(7, 9, false), "sequence 7 is older than the applied sequence 9");
+/// assert_eq!(
+///     late_detail(1_500_000, 86_400_000_000, true),
+///     "sequence 1970-01-01 00:00:01.500000 is older than the applied sequence 1970-01-02 00:00:00.000000"
+/// );
+/// ```
+pub fn late_detail(sequence: i64, applied: i64, is_time: bool) -> String {
+    let text = |value: i64| match chrono::DateTime::from_timestamp_micros(value) {
+        Some(time) if is_time => time.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        _ => value.to_string(),
+    };
+    format!(
+        "sequence {} is older than the applied sequence {}",
+        text(sequence),
+        text(applied)
+    )
 }

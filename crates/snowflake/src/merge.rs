@@ -1,5 +1,6 @@
 //! The bodies of the two merge tasks as Snowflake `MERGE` statements: SCD-1 from an
-//! append-only stream of raw rows, SCD-2 from a standard stream on the SCD-1 table. They
+//! append-only stream of raw rows, SCD-2 from a standard stream on the SCD-1 table (or from
+//! raw rows' winners, [`scd2_from`], for a history by event time). They
 //! render the rules `snowdrift-scd` executes in-process, with the original's five defects
 //! fixed:
 //!
@@ -55,6 +56,27 @@ pub fn timestamp_literal(micros: i64) -> String {
         .map(|t| t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string())
         .unwrap_or_else(|| "9999-12-31 00:00:00".into());
     format!("{}::TIMESTAMP_NTZ", literal(&text))
+}
+
+/// `expr` (a `TIMESTAMP_NTZ`) as the text `YYYY-MM-DD HH:MM:SS.ffffff` that
+/// `snowdrift_scd::late_detail` writes. Built from the time's parts rather than with
+/// `TO_VARCHAR(expr, format)`, so that no session format changes it (and the emulator, which
+/// drops a format argument, computes the same text).
+pub(crate) fn timestamp_text(expr: &str) -> String {
+    let pad = |part: String, width: usize| format!("LPAD(TO_VARCHAR({part}), {width}, '0')");
+    let fraction = format!(
+        "MOD(MOD(DATEDIFF(MICROSECOND, '1970-01-01'::TIMESTAMP_NTZ, {expr}), 1000000) + 1000000, 1000000)"
+    );
+    format!(
+        "{} || '-' || {} || '-' || {} || ' ' || {} || ':' || {} || ':' || {} || '.' || {}",
+        pad(format!("YEAR({expr})"), 4),
+        pad(format!("MONTH({expr})"), 2),
+        pad(format!("DAY({expr})"), 2),
+        pad(format!("HOUR({expr})"), 2),
+        pad(format!("MINUTE({expr})"), 2),
+        pad(format!("SECOND({expr})"), 2),
+        pad(fraction, 6),
+    )
 }
 
 pub(crate) fn prefixed(prefix: &str, quoted: &[String]) -> Vec<String> {
@@ -337,6 +359,41 @@ pub(crate) fn scd2(
     now: Now,
 ) -> Result<String> {
     let cols = MergeColumns::new(target, merge)?;
+    let changes = changes_cte(source, &cols.key, &cols.business(), merge)?;
+    scd2_from(
+        &changes,
+        ChangeTimes::Stream,
+        target_name,
+        target,
+        validity,
+        merge,
+        now,
+    )
+}
+
+/// When a change takes effect in an SCD-2 merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeTimes {
+    /// Changes of a stream on an SCD-1 table: an upsert at its sequence, a delete (which
+    /// carries the deleted row's values) at the merge's time, as `snowdrift-scd` times them.
+    Stream,
+    /// Raw rows: every change at its sequence, a timestamp (the event time).
+    Sequence,
+}
+
+/// The SCD-2 `MERGE` from `changes`: a CTE named `"_CHANGES"` of one winner per key with the
+/// business columns, the sequence column (if any) and `"_SNOWDRIFT_ACTION"` (`'INSERT'` for
+/// an upsert, `'DELETE'`).
+pub(crate) fn scd2_from(
+    changes: &str,
+    times: ChangeTimes,
+    target_name: &str,
+    target: &TableDef,
+    validity: &Validity,
+    merge: &MergeDef,
+    now: Now,
+) -> Result<String> {
+    let cols = MergeColumns::new(target, merge)?;
     let tracked = match &merge.tracked {
         Some(names) => {
             check_columns(target, merge, names, "tracked")?;
@@ -363,13 +420,16 @@ pub(crate) fn scd2(
         Some(sequence) => format!("c.{}", ident(ObjectKind::Table, sequence)?),
         None => now.clone(),
     };
-    let changes = changes_cte(source, &cols.key, &business, merge)?;
     let latest = latest_cte(target_name, &cols.key, &business, &v);
     let (filled, from) = match filled_cte(&cols, &v, merge)? {
         Some(filled) => (format!(", {filled}"), "\"_FILLED\""),
         None => (String::new(), "\"_CHANGES\""),
     };
-    let planned = planned_cte(&cols, &tracked, &untracked, &v, &time, &now, from);
+    let delete_time = match times {
+        ChangeTimes::Stream => now.clone(),
+        ChangeTimes::Sequence => time.clone(),
+    };
+    let planned = planned_cte(&cols, &tracked, &untracked, &v, &time, &delete_time, from);
     let using = using_rows(
         &cols,
         &business,
@@ -584,7 +644,7 @@ fn planned_cte(
     untracked: &[String],
     v: &ValidityIdents,
     time: &str,
-    now: &str,
+    delete_time: &str,
     from: &str,
 ) -> String {
     let business = cols.business();
@@ -614,7 +674,7 @@ fn planned_cte(
         ),
         format!(
             "CASE WHEN c.\"_SNOWDRIFT_ACTION\" = 'DELETE' THEN \
-             CASE WHEN l.{start} IS NOT NULL THEN GREATEST({now}, {start_after}) END \
+             CASE WHEN l.{start} IS NOT NULL THEN GREATEST({delete_time}, {start_after}) END \
              WHEN l.{start} IS NULL THEN {time} \
              WHEN l.{current} THEN GREATEST({time}, {start_after}) \
              ELSE GREATEST({time}, l.{end}) END AS \"_SNOWDRIFT_TIME\"",

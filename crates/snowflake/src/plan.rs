@@ -6,7 +6,9 @@
 
 use std::fmt;
 
-use snowdrift_warehouse::{ObjectDef, ObjectKind, PipelineSpec, TableDef, TaskBody, TaskDef};
+use snowdrift_warehouse::{
+    ColumnType, ObjectDef, ObjectKind, PipelineSpec, TableDef, TaskBody, TaskDef,
+};
 
 use crate::error::{Result, SnowflakeError};
 use crate::render::{Renderer, SourceShape, StageAccess, Statement};
@@ -166,23 +168,60 @@ impl Renderer {
     }
 }
 
-/// The tables a merge task keeps beside its SCD-1 target when it has a sequence: the
-/// sequences table and, with `APPLY AS TRUNCATE WHEN`, the sequence floor.
+/// The tables a merge of raw rows keeps beside its target when it has a sequence: the
+/// sequences table (of the sequence column's type) and, with `APPLY AS TRUNCATE WHEN`, the
+/// sequence floor. An SCD-2 merge of raw rows (a history by event time) must be sequenced by
+/// a timestamp: its versions start at the sequence.
 fn sequences_of(object: &ObjectDef, objects: &[ObjectDef]) -> Result<Vec<TableDef>> {
     let ObjectDef::Task(task) = object else {
         return Ok(Vec::new());
     };
     let TaskBody::Merge(merge) = &task.body;
     let target = find_table(objects, &merge.target)?;
-    let scd2 = matches!(target.layout, snowdrift_warehouse::TableLayout::Scd2 { .. });
-    if merge.sequence.is_none() || scd2 {
+    let from_raw = source_shape(objects, &merge.source)? == SourceShape::AppendOnly;
+    let Some(sequence) = merge.sequence.as_deref().filter(|_| from_raw) else {
+        return Ok(Vec::new());
+    };
+    if target.layout.restitches() {
         return Ok(Vec::new());
     }
-    let mut tables = vec![crate::reject::sequences_table(target)];
+    let sequence_type = sequence_type(objects, &merge.source, sequence)?;
+    let scd2 = matches!(target.layout, snowdrift_warehouse::TableLayout::Scd2 { .. });
+    if scd2 && sequence_type != ColumnType::TimestampNtz {
+        return Err(SnowflakeError::Unsupported {
+            object: format!("the merge of {} into {}", merge.source, merge.target),
+            what: format!(
+                "an SCD-2 merge of raw rows sequenced by `{sequence}`, a {sequence_type:?} \
+                 (a history of raw rows is sequenced by a TIMESTAMP_NTZ event time)"
+            ),
+        });
+    }
+    let mut tables = vec![crate::reject::sequences_table(target, sequence_type)];
     if merge.truncate_when.is_some() {
         tables.push(crate::reject::sequence_floor_table(target));
     }
     Ok(tables)
+}
+
+/// The type of the `sequence` column of the table the stream `source` is on.
+fn sequence_type(objects: &[ObjectDef], source: &str, sequence: &str) -> Result<ColumnType> {
+    let table = objects.iter().find_map(|o| match o {
+        ObjectDef::Stream(s) if s.name.eq_ignore_ascii_case(source) => Some(&s.table),
+        _ => None,
+    });
+    let column = match table {
+        Some(table) => find_table(objects, table)?
+            .columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(sequence)),
+        None => None,
+    };
+    column
+        .map(|c| c.column_type)
+        .ok_or_else(|| SnowflakeError::NotDeployed {
+            object: format!("stream {source}"),
+            reason: format!("its table has no sequence column `{sequence}`"),
+        })
 }
 
 /// The tables a merge task writes beside its target and that `objects` lacks: its rejected
@@ -290,4 +329,60 @@ pub(crate) fn tasks_children_first(objects: &[ObjectDef]) -> Result<Vec<&TaskDef
         }
     }
     Ok(ordered)
+}
+
+#[cfg(test)]
+mod tests {
+    use snowdrift_warehouse::{EventTime, LateChanges};
+
+    use super::*;
+
+    /// The pipeline's objects with a history by event time whose merge is sequenced by
+    /// `sequence` instead.
+    fn history_sequenced_by(sequence: &str) -> (Vec<ObjectDef>, ObjectDef) {
+        let spec = PipelineSpec {
+            operation_column: Some("op".into()),
+            sequence_column: Some("seq".into()),
+            event_time: Some(EventTime {
+                late: LateChanges::Reject,
+                ..EventTime::default()
+            }),
+            ..PipelineSpec::default()
+        };
+        let mut objects = spec.objects();
+        for object in &mut objects {
+            if let ObjectDef::Task(task) = object
+                && task.name == spec.history_task
+            {
+                let TaskBody::Merge(merge) = &mut task.body;
+                merge.sequence = Some(sequence.into());
+            }
+        }
+        let task = objects
+            .iter()
+            .find(|o| o.name() == spec.history_task)
+            .cloned()
+            .unwrap();
+        (objects, task)
+    }
+
+    #[test]
+    fn a_history_of_raw_rows_keeps_its_applied_event_times_as_times() {
+        let (objects, task) = history_sequenced_by("event_time");
+        let tables = sequences_of(&task, &objects).unwrap();
+        assert_eq!(tables.len(), 1);
+        let column = tables[0]
+            .columns
+            .iter()
+            .find(|c| c.name == crate::reject::SEQUENCE_COLUMN)
+            .unwrap();
+        assert_eq!(column.column_type, ColumnType::TimestampNtz);
+    }
+
+    #[test]
+    fn a_history_of_raw_rows_sequenced_by_a_number_is_refused() {
+        let (objects, task) = history_sequenced_by("seq");
+        let err = sequences_of(&task, &objects).unwrap_err();
+        assert!(matches!(err, SnowflakeError::Unsupported { .. }), "{err}");
+    }
 }

@@ -1,6 +1,7 @@
-//! The SCD-1 merge with rejected rows and durable late detection, as the statements of one
-//! transaction: rejected rows go to the target's rejected table, the good winners are merged,
-//! and the applied sequence of every key is kept in a sequences table. The rules are the
+//! A merge from raw rows with rejected rows and durable late detection, as the statements of
+//! one transaction: rejected rows go to the target's rejected table, the good winners are
+//! merged (into an SCD-1 table, or into an SCD-2 history sequenced by event time whose late
+//! changes are rejected), and the applied sequence of every key is kept in a sequences table. The rules are the
 //! embedded engine's (`snowdrift-scd`): a row with a NULL key, an unknown operation or a NULL
 //! sequence is bad; per key the winner is the greatest `(sequence, file, row)` among the good
 //! rows; a winner older than the key's applied sequence is `late`. The same reason words and
@@ -11,15 +12,15 @@
 
 use snowdrift_scd::{OnBadRow, Operation, RejectReason};
 use snowdrift_warehouse::{
-    ChangeSource, Column, ColumnType, MergeDef, ObjectKind, OnLateRow, TableDef, TableLayout,
-    rejected,
+    ChangeSource, Column, ColumnType, MergeDef, ObjectKind, OnLateRow, Scd2OnDelete, TableDef,
+    TableLayout, rejected,
 };
 
-use crate::error::Result;
+use crate::error::{Result, SnowflakeError};
 use crate::implicit_deletes::{Reset, TRUNCATE, floor_value};
 use crate::merge::{
-    LOAD_FILE_COLUMN, LOAD_ROW_COLUMN, MergeColumns, Now, key_join, operation_case, operation_expr,
-    prefixed, scd1_from, winner_order,
+    ChangeTimes, LOAD_FILE_COLUMN, LOAD_ROW_COLUMN, MergeColumns, Now, key_join, operation_case,
+    operation_expr, prefixed, scd1_from, scd2_from, timestamp_text, winner_order,
 };
 use crate::sql::{ident, literal};
 
@@ -28,16 +29,22 @@ pub const SEQUENCE_COLUMN: &str = "_SNOWDRIFT_SEQUENCE";
 
 /// The table keeping the applied sequence of every key of `target` (deleted keys included,
 /// which is why it is a table of its own rather than a column of the target):
-/// `<target>_sequences`, the key columns and [`SEQUENCE_COLUMN`].
-pub fn sequences_table(target: &TableDef) -> TableDef {
+/// `<target>_sequences`, the key columns and [`SEQUENCE_COLUMN`] of the sequence's type
+/// (`NUMBER`, or `TIMESTAMP_NTZ` for a history sequenced by event time).
+pub fn sequences_table(target: &TableDef, sequence: ColumnType) -> TableDef {
     let mut columns: Vec<Column> = target
         .columns
         .iter()
         .filter(|c| target.key.iter().any(|k| k.eq_ignore_ascii_case(&c.name)))
         .cloned()
         .collect();
-    columns.push(Column::new(SEQUENCE_COLUMN, ColumnType::Number).not_null());
-    TableDef::new(format!("{}_sequences", target.name), columns).with_key(target.key.clone())
+    columns.push(Column::new(SEQUENCE_COLUMN, sequence).not_null());
+    TableDef::new(sequences_name(target), columns).with_key(target.key.clone())
+}
+
+/// The name of [`sequences_table`]: `<target>_sequences`.
+pub(crate) fn sequences_name(target: &TableDef) -> String {
+    format!("{}_sequences", target.name)
 }
 
 /// The table keeping the sequence floor of `target`, which a truncate with a sequence raises
@@ -50,14 +57,15 @@ pub fn sequence_floor_table(target: &TableDef) -> TableDef {
     )
 }
 
-/// Whether the SCD-1 merge of `merge` needs the transaction of this module: it rejects rows
-/// or it has a sequence whose applied values must be kept.
+/// Whether the merge of raw rows `merge` needs the transaction of this module: into an SCD-2
+/// history always (its late winners are rejected, its applied sequences kept); into an SCD-1
+/// table when it rejects rows or has a sequence whose applied values must be kept.
 pub(crate) fn needed(merge: &MergeDef, target: &TableDef) -> bool {
-    !matches!(target.layout, TableLayout::Scd2 { .. })
-        && (merge.on_bad_row == OnBadRow::Reject
-            || merge.sequence.is_some()
-            || merge.truncate_when.is_some()
-            || merge.change_source != ChangeSource::Changes)
+    matches!(target.layout, TableLayout::Scd2 { .. })
+        || merge.on_bad_row == OnBadRow::Reject
+        || merge.sequence.is_some()
+        || merge.truncate_when.is_some()
+        || merge.change_source != ChangeSource::Changes
 }
 
 /// Why a source row can be bad: (condition, reason, detail, column as the spec names it).
@@ -75,36 +83,56 @@ pub(crate) struct Names<'a> {
 /// The statements, in order: insert the rejected rows, merge the winners, keep the applied
 /// sequences (only with a sequence), raise the sequence floor (only for a truncate with a
 /// sequence).
-pub(crate) fn scd1_statements(
+pub(crate) fn statements(
     names: &Names<'_>,
     target: &TableDef,
     merge: &MergeDef,
-    updated_at: Option<String>,
     now: Now,
 ) -> Result<Vec<String>> {
     let cols = MergeColumns::new(target, merge)?;
     let reset = Reset::of(merge)?;
+    if let (TableLayout::Scd2 { .. }, Some(_)) = (&target.layout, &reset) {
+        return Err(SnowflakeError::Unsupported {
+            object: format!("the merge of {} into {}", merge.source, merge.target),
+            what: "APPLY AS TRUNCATE WHEN or a snapshot source into an SCD-2 table (truncate \
+                   the SCD-1 table and let the history follow its changes, as the pipeline does)"
+                .into(),
+        });
+    }
     let judged = Judged::new(names.source, target, &cols, merge)?;
     let winners = judged.winners(names, &cols, merge, reset.as_ref())?;
-    let mut statements = vec![judged.insert_rejected(names, merge, &winners, now)?];
+    // A history's sequence is its event time, a timestamp (deploy checks it).
+    let sequence_is_time = matches!(target.layout, TableLayout::Scd2 { .. });
+    let mut statements =
+        vec![judged.insert_rejected(names, merge, &winners, now, sequence_is_time)?];
     let deletes = match &reset {
         Some(reset) => {
             reset.deletes(&cols, names.target, &judged.sql, &winners, names.sequences)?
         }
         None => String::new(),
     };
-    let good = format!(
-        "(SELECT {}, \"_SNOWDRIFT_OP\" FROM {winners} AS w WHERE NOT w.\"_SNOWDRIFT_LATE\"{deletes})",
-        cols.business().join(", ")
-    );
-    statements.push(scd1_from(
-        &good,
-        names.target,
-        target,
-        merge,
-        updated_at,
-        now,
-    )?);
+    statements.push(match &target.layout {
+        TableLayout::Scd2 { validity, .. } => scd2_from(
+            &history_changes(&cols, merge, &winners)?,
+            ChangeTimes::Sequence,
+            names.target,
+            target,
+            validity,
+            merge,
+            now,
+        )?,
+        layout => {
+            let updated_at = match layout {
+                TableLayout::Scd1 { updated_at } => updated_at.clone(),
+                _ => None,
+            };
+            let good = format!(
+                "(SELECT {}, \"_SNOWDRIFT_OP\" FROM {winners} AS w WHERE NOT w.\"_SNOWDRIFT_LATE\"{deletes})",
+                cols.business().join(", ")
+            );
+            scd1_from(&good, names.target, target, merge, updated_at, now)?
+        }
+    });
     if let Some(sequence) = &merge.sequence {
         statements.push(keep_sequences(names.sequences, &cols, sequence, &winners)?);
     }
@@ -115,6 +143,25 @@ pub(crate) fn scd1_statements(
             .and_then(|r| r.raise_floor(names.sequence_floor, &judged.sql)),
     );
     Ok(statements)
+}
+
+/// The SCD-2 merge's `"_CHANGES"`: the winners that are not late, each an `'INSERT'` (an
+/// upsert) or a `'DELETE'` at its sequence. With `Scd2OnDelete::Ignore` a delete that wins
+/// changes nothing (its key's applied sequence still moves), as `snowdrift-scd` ignores it.
+fn history_changes(cols: &MergeColumns, merge: &MergeDef, winners: &str) -> Result<String> {
+    let mut select = prefixed("w", &cols.business());
+    if let Some(sequence) = &merge.sequence {
+        select.push(format!("w.{}", ident(ObjectKind::Table, sequence)?));
+    }
+    let ignored = match merge.scd2_on_delete {
+        Scd2OnDelete::Ignore => " AND w.\"_SNOWDRIFT_OP\" <> 'DELETE'",
+        _ => "",
+    };
+    Ok(format!(
+        "\"_CHANGES\" AS (SELECT {}, CASE WHEN w.\"_SNOWDRIFT_OP\" = 'DELETE' THEN 'DELETE' \
+         ELSE 'INSERT' END AS \"_SNOWDRIFT_ACTION\" FROM {winners} AS w WHERE NOT w.\"_SNOWDRIFT_LATE\"{ignored})",
+        select.join(", ")
+    ))
 }
 
 /// The source rows, each with its operation (`NULL` when not an operation word) and why it
@@ -282,13 +329,15 @@ impl Judged {
         ))
     }
 
-    /// `INSERT INTO <rejected>`: the bad rows, then the late winners.
+    /// `INSERT INTO <rejected>`: the bad rows, then the late winners (their sequences written
+    /// as times when `sequence_is_time`).
     fn insert_rejected(
         &self,
         names: &Names<'_>,
         merge: &MergeDef,
         winners: &str,
         now: Now,
+        sequence_is_time: bool,
     ) -> Result<String> {
         let metadata = [
             rejected::REASON,
@@ -350,8 +399,15 @@ impl Judged {
             .filter(|_| merge.on_late_row == OnLateRow::Reject)
         {
             let quoted = ident(ObjectKind::Table, sequence)?;
+            // `snowdrift_scd::late_detail`'s words, a time in its format.
+            let text = |value: String| match sequence_is_time {
+                true => format!("({})", timestamp_text(&value)),
+                false => value,
+            };
             let detail = format!(
-                "'sequence ' || w.{quoted} || ' is older than the applied sequence ' || w.\"_SNOWDRIFT_APPLIED\""
+                "'sequence ' || {} || ' is older than the applied sequence ' || {}",
+                text(format!("w.{quoted}")),
+                text("w.\"_SNOWDRIFT_APPLIED\"".into())
             );
             sql.push_str(&format!(
                 " UNION ALL SELECT {}, {} FROM {winners} AS w WHERE w.\"_SNOWDRIFT_LATE\"",

@@ -426,35 +426,38 @@ impl Renderer {
     }
 
     /// The statements of a merge task's body, to run in order in one transaction: for an
-    /// SCD-1 merge that rejects rows or has a sequence, the insert into its rejected table,
-    /// the `MERGE`, the update of its sequences table ([`crate::reject::sequences_table`])
-    /// and, for a truncate with a sequence, of its sequence floor
-    /// ([`crate::reject::sequence_floor_table`]); otherwise the one `MERGE`.
+    /// SCD-1 merge that rejects rows or has a sequence, and for every SCD-2 merge of raw rows
+    /// (a history sequenced by event time, `LateChanges::Reject`; its sequence must be a
+    /// timestamp, which deploy checks), the insert into its rejected table, the `MERGE`, the
+    /// update of its sequences table ([`crate::reject::sequences_table`]) and, for a truncate
+    /// with a sequence, of its sequence floor ([`crate::reject::sequence_floor_table`]);
+    /// otherwise the one `MERGE`.
     pub fn merge_statements(
         &self,
         merge: &MergeDef,
         target: &TableDef,
         source: SourceShape,
     ) -> Result<Vec<String>> {
+        if target.layout.restitches() {
+            return Err(SnowflakeError::Unsupported {
+                object: format!("the merge of {} into {}", merge.source, merge.target),
+                what: "a history sequenced by event time with late changes re-stitched \
+                       (run it on the embedded warehouse)"
+                    .into(),
+            });
+        }
         if source == SourceShape::AppendOnly && crate::reject::needed(merge, target) {
-            let updated_at = match &target.layout {
-                TableLayout::Scd1 { updated_at } => updated_at.clone(),
-                _ => None,
-            };
             let names = crate::reject::Names {
                 source: &self.name(ObjectKind::Stream, &merge.source)?,
                 target: &self.name(ObjectKind::Table, &target.name)?,
                 rejected: &self.name(ObjectKind::Table, &merge.rejected_table())?,
-                sequences: &self.name(
-                    ObjectKind::Table,
-                    &crate::reject::sequences_table(target).name,
-                )?,
+                sequences: &self.name(ObjectKind::Table, &crate::reject::sequences_name(target))?,
                 sequence_floor: &self.name(
                     ObjectKind::Table,
                     &crate::reject::sequence_floor_table(target).name,
                 )?,
             };
-            return crate::reject::scd1_statements(&names, target, merge, updated_at, self.now);
+            return crate::reject::statements(&names, target, merge, self.now);
         }
         Ok(vec![self.single_merge(merge, target, source)?])
     }
@@ -468,23 +471,14 @@ impl Renderer {
         let source_name = self.name(ObjectKind::Stream, &merge.source)?;
         let target_name = self.name(ObjectKind::Table, &target.name)?;
         match (&target.layout, source) {
-            (TableLayout::Scd2 { .. }, _) if target.layout.restitches() => {
-                Err(SnowflakeError::Unsupported {
-                    object: format!("the merge of {} into {}", merge.source, merge.target),
-                    what: "a history sequenced by event time with late changes re-stitched \
-                           (run it on the embedded warehouse)"
-                        .into(),
-                })
-            }
-            (TableLayout::Scd2 { validity, .. }, SourceShape::Changes) => {
-                merge::scd2(&source_name, &target_name, target, validity, merge, self.now)
-            }
-            (TableLayout::Scd2 { .. }, SourceShape::AppendOnly) => Err(SnowflakeError::Unsupported {
-                object: format!("the merge of {} into {}", merge.source, merge.target),
-                what: "an SCD-2 merge from an append-only source (feed it a standard stream on an \
-                       SCD-1 table, as the pipeline does)"
-                    .into(),
-            }),
+            (TableLayout::Scd2 { validity, .. }, SourceShape::Changes) => merge::scd2(
+                &source_name,
+                &target_name,
+                target,
+                validity,
+                merge,
+                self.now,
+            ),
             (_, SourceShape::AppendOnly) => {
                 merge::scd1(&source_name, &target_name, target, merge, self.now)
             }

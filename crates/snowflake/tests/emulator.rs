@@ -291,7 +291,7 @@ async fn create_merge_side_tables(
     merge: &snowdrift_warehouse::MergeDef,
 ) -> TableDef {
     let rejected = table_def(objects, &merge.rejected_table());
-    let sequences = snowdrift_snowflake::reject::sequences_table(current);
+    let sequences = snowdrift_snowflake::reject::sequences_table(current, ColumnType::Number);
     let floor = snowdrift_snowflake::reject::sequence_floor_table(current);
     recreate_tables(connection, renderer, &[&rejected, &sequences, &floor]).await;
     rejected
@@ -761,6 +761,153 @@ async fn apply_as_truncate_when_with_a_sequence_matches_the_embedded_engine() {
     ];
     let rejected = differential_of(&connection, spec, objects, 22, inserts).await;
     assert!(rejected > 0, "no change was older than the floor");
+}
+
+/// Like [`differential_of`] for a history sequenced by event time whose late changes are
+/// rejected: the history merge reads the raw rows (through its own stream), so the history
+/// and its rejected table are compared after every step. Returns the rows rejected in the end.
+async fn history_of_raw_rows_differential(
+    connection: &Connection,
+    spec: PipelineSpec,
+    objects: Vec<ObjectDef>,
+    seed: u64,
+    inserts: Vec<Vec<RecordBatch>>,
+) -> usize {
+    let embedded = Embedded::new(&objects).await;
+    let raw = table_def(&objects, &spec.raw_table);
+    let history = table_def(&objects, &spec.history_table);
+    let renderer = Renderer::new(DATABASE, SCHEMA);
+    let source = "raw_history_changes";
+    let merge = snowdrift_warehouse::MergeDef {
+        source: source.into(),
+        ..merge_def(&objects, &spec.history_task)
+    };
+    let rejected = table_def(&objects, &merge.rejected_table());
+    let sequences =
+        snowdrift_snowflake::reject::sequences_table(&history, ColumnType::TimestampNtz);
+    recreate_tables(connection, &renderer, &[&history, &rejected, &sequences]).await;
+    let compared_rejected = comparable_rejected_columns(&rejected);
+    let compared_rejected: Vec<&str> = compared_rejected.iter().map(String::as_str).collect();
+    for (step, pending) in inserts.into_iter().enumerate() {
+        // Loaded at the merges' time: the history's stream must not outlive the retention.
+        let at = 1_800_000_000_000_000 + step as i64 * 10_000_000;
+        embedded.now.store(at, Ordering::SeqCst);
+        embedded
+            .warehouse
+            .dml(&spec.raw_table, Dml::Insert(pending))
+            .await
+            .unwrap();
+        let rows = raw_rows_with_load_order(
+            &embedded
+                .warehouse
+                .stream(spec.history_source())
+                .await
+                .unwrap(),
+            &raw,
+            step,
+        );
+        if step == 0 {
+            create_table_like(connection, source, &rows.schema()).await;
+        }
+        replace_rows(connection, source, &rows).await;
+        embedded.run_task(&spec.current_task, at).await;
+        embedded.run_task(&spec.history_task, at + 5_000_000).await;
+        let statements = renderer
+            .clone()
+            .with_now(Now::Fixed(at + 5_000_000))
+            .merge_statements(&merge, &history, SourceShape::AppendOnly)
+            .unwrap();
+        run_merge(connection, statements).await;
+        for (table, columns) in [
+            (&history.name, &[][..]),
+            (&rejected.name, &compared_rejected[..]),
+        ] {
+            let expected = embedded.warehouse.table(table).await.unwrap();
+            let got = read_table(connection, table, expected.schema()).await;
+            assert_eq!(
+                sorted_rows(&got, columns),
+                sorted_rows(&expected, columns),
+                "{table} differs at step {step} (seed {seed})"
+            );
+        }
+    }
+    embedded.warehouse.row_count(&rejected.name).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_by_event_time_that_rejects_late_changes_matches_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    for (seed, on_delete, validity) in [
+        (41, Scd2OnDelete::Close, Validity::default()),
+        (
+            42,
+            Scd2OnDelete::CloseWithTombstone,
+            Validity {
+                deleted: Some("dbt_is_deleted".into()),
+                ..Validity::dbt()
+            },
+        ),
+        // A pipeline refuses to ignore deletes in a history by event time; a merge of its
+        // own may (a delete that wins its key changes nothing).
+        (43, Scd2OnDelete::Ignore, Validity::default()),
+    ] {
+        let spec = PipelineSpec {
+            operation_column: Some("op".into()),
+            event_time: Some(snowdrift_warehouse::EventTime {
+                late: snowdrift_warehouse::LateChanges::Reject,
+                ..snowdrift_warehouse::EventTime::default()
+            }),
+            history_on_delete: match on_delete {
+                Scd2OnDelete::Ignore => Scd2OnDelete::Close,
+                other => other,
+            },
+            history_validity: validity,
+            ..PipelineSpec::default()
+        };
+        spec.validate().unwrap();
+        let objects: Vec<ObjectDef> = spec
+            .objects()
+            .into_iter()
+            .map(|object| match object {
+                ObjectDef::Task(mut task) if task.name == spec.history_task => {
+                    let TaskBody::Merge(merge) = &mut task.body;
+                    merge.scd2_on_delete = on_delete;
+                    ObjectDef::Task(task)
+                }
+                other => other,
+            })
+            .collect();
+        let mut changes = ChangeStream::builder(EntitySpec::customer())
+            .seed(seed)
+            .batch_size(300)
+            .initial_population(150)
+            .mix(ChangeMix {
+                insert: 0.2,
+                update: 0.4,
+                delete: 0.15,
+                noop: 0.15,
+                restore: 0.1,
+            })
+            .duplicate_rate(0.1)
+            .null_rate(0.1)
+            .late_rate(0.1)
+            .operation_column(Some("op"))
+            .build()
+            .unwrap();
+        // Files also arrive out of generation order.
+        let mut arrival = snowdrift_faker::OutOfOrder::new(seed, 0.4, 2).unwrap();
+        let mut inserts = Vec::new();
+        for _ in 0..5 {
+            let arrived = arrival.push(changes.next_batch().batch);
+            if !arrived.is_empty() {
+                inserts.push(arrived);
+            }
+        }
+        let rejected =
+            history_of_raw_rows_differential(&connection, spec, objects, seed, inserts).await;
+        assert!(rejected > 0, "no change arrived late (seed {seed})");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

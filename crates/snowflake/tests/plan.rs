@@ -1,10 +1,10 @@
 //! Rendered SQL of the merge task bodies, the task DDL and the deploy / teardown plans.
 //! The bodies' results are checked against the embedded engine in `tests/emulator.rs`.
 
-use snowdrift_snowflake::{Now, Renderer, SourceShape, StageAccess};
+use snowdrift_snowflake::{Now, Renderer, SnowflakeError, SourceShape, StageAccess};
 use snowdrift_warehouse::{
-    ChangePredicate, IgnoreNullUpdates, MergeDef, ObjectDef, OnBadRow, PipelineSpec, Scd2OnDelete,
-    TableDef, TaskBody, TaskDef, Validity,
+    ChangePredicate, EventTime, IgnoreNullUpdates, LateChanges, MergeDef, ObjectDef, OnBadRow,
+    PipelineSpec, Scd2OnDelete, TableDef, TaskBody, TaskDef, Validity,
 };
 
 fn spec() -> PipelineSpec {
@@ -166,6 +166,60 @@ fn a_truncate_with_a_sequence_raises_a_sequence_floor_kept_in_a_table_of_its_own
         .unwrap()
         .to_string();
     assert!(!plan.contains("SEQUENCE_FLOOR"), "{plan}");
+}
+
+#[test]
+fn a_history_by_event_time_that_rejects_late_changes_is_one_transaction_over_the_raw_rows() {
+    let spec = PipelineSpec {
+        operation_column: Some("op".into()),
+        event_time: Some(EventTime {
+            late: LateChanges::Reject,
+            ..EventTime::default()
+        }),
+        ..spec()
+    };
+    let task = task(&spec, "customer_scd2_task");
+    let renderer = Renderer::new("db", "sc");
+    let statements = renderer
+        .merge_statements(
+            merge_of(&task),
+            &table(&spec, "customer_history"),
+            SourceShape::AppendOnly,
+        )
+        .unwrap();
+    assert_eq!(statements.len(), 3);
+    assert!(statements[0].starts_with("INSERT INTO \"DB\".\"SC\".\"CUSTOMER_HISTORY_REJECTED\""));
+    assert!(statements[1].starts_with("MERGE INTO \"DB\".\"SC\".\"CUSTOMER_HISTORY\""));
+    assert!(statements[2].starts_with("MERGE INTO \"DB\".\"SC\".\"CUSTOMER_HISTORY_SEQUENCES\""));
+    // The applied event times are kept as times, in a table deploy makes before the task.
+    let plan = renderer
+        .deploy_plan(&spec, &StageAccess::Integration("i".into()))
+        .unwrap()
+        .to_string();
+    let created = plan
+        .lines()
+        .find(|l| {
+            l.contains("CREATE TABLE IF NOT EXISTS \"DB\".\"SC\".\"CUSTOMER_HISTORY_SEQUENCES\"")
+        })
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(created.contains("TIMESTAMP_NTZ"), "{created}");
+    let teardown = renderer.teardown_plan(&spec).unwrap().to_string();
+    assert!(teardown.contains("DROP TABLE IF EXISTS \"DB\".\"SC\".\"CUSTOMER_HISTORY_SEQUENCES\""));
+}
+
+#[test]
+fn a_history_by_event_time_that_restitches_is_refused_at_deploy() {
+    let spec = PipelineSpec {
+        event_time: Some(EventTime::default()),
+        ..spec()
+    };
+    let err = Renderer::new("db", "sc")
+        .deploy_plan(&spec, &StageAccess::Integration("i".into()))
+        .unwrap_err();
+    assert!(
+        matches!(&err, SnowflakeError::Unsupported { object, .. } if object.contains("customer_history")),
+        "{err}"
+    );
 }
 
 #[test]
