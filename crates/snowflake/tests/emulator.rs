@@ -764,8 +764,9 @@ async fn apply_as_truncate_when_with_a_sequence_matches_the_embedded_engine() {
 }
 
 /// Like [`differential_of`] for a history sequenced by event time whose late changes are
-/// rejected: the history merge reads the raw rows (through its own stream), so the history
-/// and its rejected table are compared after every step. Returns the rows rejected in the end.
+/// rejected: both merges read the raw rows (the SCD-1 merge sequenced by the event time too),
+/// and both targets and their rejected tables are compared after every step. Returns the rows
+/// the history rejected in the end.
 async fn history_of_raw_rows_differential(
     connection: &Connection,
     spec: PipelineSpec,
@@ -785,13 +786,34 @@ async fn history_of_raw_rows_differential(
     let rejected = table_def(&objects, &merge.rejected_table());
     let sequences =
         snowdrift_snowflake::reject::sequences_table(&history, ColumnType::TimestampNtz);
-    recreate_tables(connection, &renderer, &[&history, &rejected, &sequences]).await;
+    let current = table_def(&objects, &spec.current_table);
+    let scd1 = snowdrift_warehouse::MergeDef {
+        source: source.into(),
+        ..merge_def(&objects, &spec.current_task)
+    };
+    let current_rejected = table_def(&objects, &scd1.rejected_table());
+    let current_sequences =
+        snowdrift_snowflake::reject::sequences_table(&current, ColumnType::TimestampNtz);
+    recreate_tables(
+        connection,
+        &renderer,
+        &[
+            &history,
+            &rejected,
+            &sequences,
+            &current,
+            &current_rejected,
+            &current_sequences,
+        ],
+    )
+    .await;
     let compared_rejected = comparable_rejected_columns(&rejected);
     let compared_rejected: Vec<&str> = compared_rejected.iter().map(String::as_str).collect();
     for (step, pending) in inserts.into_iter().enumerate() {
-        // Loaded at the merges' time: the history's stream must not outlive the retention.
+        // Loaded a second before the merges (the history's stream must not outlive the
+        // retention; the engine's clock never gives two commits one time).
         let at = 1_800_000_000_000_000 + step as i64 * 10_000_000;
-        embedded.now.store(at, Ordering::SeqCst);
+        embedded.now.store(at - 1_000_000, Ordering::SeqCst);
         embedded
             .warehouse
             .dml(&spec.raw_table, Dml::Insert(pending))
@@ -812,13 +834,17 @@ async fn history_of_raw_rows_differential(
         replace_rows(connection, source, &rows).await;
         embedded.run_task(&spec.current_task, at).await;
         embedded.run_task(&spec.history_task, at + 5_000_000).await;
-        let statements = renderer
-            .clone()
-            .with_now(Now::Fixed(at + 5_000_000))
-            .merge_statements(&merge, &history, SourceShape::AppendOnly)
-            .unwrap();
-        run_merge(connection, statements).await;
+        for (merge, target, at) in [(&scd1, &current, at), (&merge, &history, at + 5_000_000)] {
+            let statements = renderer
+                .clone()
+                .with_now(Now::Fixed(at))
+                .merge_statements(merge, target, SourceShape::AppendOnly)
+                .unwrap();
+            run_merge(connection, statements).await;
+        }
         for (table, columns) in [
+            (&current.name, &[][..]),
+            (&current_rejected.name, &compared_rejected[..]),
             (&history.name, &[][..]),
             (&rejected.name, &compared_rejected[..]),
         ] {

@@ -203,6 +203,12 @@ fn a_history_by_event_time_that_rejects_late_changes_is_one_transaction_over_the
         })
         .unwrap_or_else(|| panic!("{plan}"));
     assert!(created.contains("TIMESTAMP_NTZ"), "{created}");
+    // The SCD-1 merge is sequenced by the event time too: its applied sequences are times.
+    let current = plan
+        .lines()
+        .find(|l| l.contains("CREATE TABLE IF NOT EXISTS \"DB\".\"SC\".\"CUSTOMER_SEQUENCES\""))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(current.contains("TIMESTAMP_NTZ"), "{current}");
     let teardown = renderer.teardown_plan(&spec).unwrap().to_string();
     assert!(teardown.contains("DROP TABLE IF EXISTS \"DB\".\"SC\".\"CUSTOMER_HISTORY_SEQUENCES\""));
 }
