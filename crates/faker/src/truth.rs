@@ -31,8 +31,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use crate::restitch::Restitched;
 use crate::{ChangeStream, EntitySpec, FakerError, Operation, Result};
 
-/// 9999-12-31T00:00:00, the original's "open" end time, in microseconds.
-pub const OPEN_END_MICROS: i64 = 253_402_214_400_000_000;
+/// 9999-12-31T00:00:00, the original's "open" end time, in microseconds: the SCD engine's
+/// constant, so that the ground truth and the merges write the same end.
+pub use snowdrift_scd::OPEN_END_MICROS;
 
 /// How versions of one key are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
