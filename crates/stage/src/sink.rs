@@ -242,8 +242,22 @@ impl StageSink {
     }
 
     /// Encodes `batch` and appends it to the open file, closing files as the roll policy says.
-    /// Waits while the upload queue is full. Fails, without writing anything, on a batch of
-    /// another schema or after an upload has failed for good.
+    /// Waits while the upload queue is full.
+    ///
+    /// # Errors
+    ///
+    /// Without writing anything: [`StageError::SchemaMismatch`] (or another encoding error)
+    /// for a batch the sink cannot encode, [`StageError::SinkFailed`] after an upload has
+    /// failed for good (see [`StageSink::retry_unsent`]), [`StageError::Config`] after
+    /// [`StageSink::close`]. [`StageError::Compress`] if a compressed file cannot take the
+    /// rows.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future (in a `select!`, a timeout) never loses a row of an earlier write.
+    /// A write dropped before it completes may have appended a prefix of `batch`'s rows, in
+    /// order; they are staged with the file they went into. Write the batch again only if
+    /// duplicates are acceptable downstream (a merge with a key keeps one row per key).
     pub async fn write(&self, batch: &RecordBatch) -> Result<()> {
         self.check_healthy()?;
         if batch.num_rows() == 0 {
@@ -255,23 +269,39 @@ impl StageSink {
         if writer.queue.is_none() {
             return Err(StageError::Config("the sink is closed".into()));
         }
-        let opened_new = append_records(&self.shared, &mut writer, encoded).await?;
-        drop(writer);
-        if opened_new {
-            self.shared.opened.notify_one();
-        }
-        Ok(())
+        append_records(&self.shared, &mut writer, encoded).await
     }
 
     /// Closes the open file now (if it has records) and queues it for upload.
+    ///
+    /// # Errors
+    ///
+    /// [`StageError::Compress`] if the file cannot be finished; [`StageError::Config`] after
+    /// [`StageSink::close`] or when the uploader has stopped (the file is then kept in
+    /// [`StageSink::unsent`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped while waiting for room in the upload queue, the file stays open
+    /// with its rows, and a later write, flush or close queues it.
     pub async fn flush(&self) -> Result<()> {
         let mut writer = self.shared.writer.lock().await;
         close_current(&self.shared, &mut writer).await
     }
 
-    /// Flushes, waits for every upload to finish and stops the sink. Fails if any file could
-    /// not be staged; those files stay available from [`StageSink::unsent`] and
-    /// [`StageSink::retry_unsent`].
+    /// Flushes, waits for every upload to finish and stops the sink.
+    ///
+    /// # Errors
+    ///
+    /// [`StageError::SinkFailed`] if any file could not be staged; those files stay
+    /// available from [`StageSink::unsent`] and [`StageSink::retry_unsent`].
+    /// [`StageError::Compress`] if the open file cannot be finished.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped before the open file is queued, it leaves the file open; dropped
+    /// later, the queued uploads go on in the background and calling `close` again waits
+    /// for them and reports their outcome.
     pub async fn close(&self) -> Result<SinkMetrics> {
         {
             let mut writer = self.shared.writer.lock().await;
@@ -279,9 +309,14 @@ impl StageSink {
             writer.queue = None;
         }
         self.ager.abort();
-        if let Some(uploader) = self.uploader.lock().await.take() {
-            let _ = uploader.await;
+        // The handle stays until the uploads are done: a close dropped while waiting here
+        // leaves them running, and a later close waits for them again.
+        let mut uploader = self.uploader.lock().await;
+        if let Some(handle) = uploader.as_mut() {
+            let _ = handle.await;
         }
+        *uploader = None;
+        drop(uploader);
         self.check_healthy()?;
         Ok(self.metrics())
     }
@@ -335,14 +370,10 @@ impl Drop for StageSink {
     }
 }
 
-/// Appends all records of `encoded`, rolling files; returns whether a file was opened.
-async fn append_records(
-    shared: &Shared,
-    writer: &mut Writer,
-    encoded: EncodedRows,
-) -> Result<bool> {
+/// Appends all records of `encoded`, rolling files. Each file it opens is announced to the
+/// age keeper at once (before any wait, so a dropped write cannot skip it).
+async fn append_records(shared: &Shared, writer: &mut Writer, encoded: EncodedRows) -> Result<()> {
     let mut next = 0;
-    let mut opened_new = false;
     let rows = encoded.rows();
     let capacity = expected_file_bytes(&shared.roll, &encoded);
     let bytes = Bytes::from(encoded.bytes);
@@ -354,7 +385,7 @@ async fn append_records(
                 shared.encoder.format().compression(),
                 capacity,
             ));
-            opened_new = true;
+            shared.opened.notify_one();
         }
         let file = writer.current.as_mut().expect("a file was just opened");
         let base = if next == 0 { 0 } else { row_ends[next - 1] };
@@ -374,7 +405,7 @@ async fn append_records(
             close_current(shared, writer).await?;
         }
     }
-    Ok(opened_new)
+    Ok(())
 }
 
 /// What a new file will probably hold, from the size of these records: reserving it up front
@@ -388,12 +419,20 @@ fn expected_file_bytes(roll: &RollPolicy, encoded: &EncodedRows) -> usize {
 
 /// Closes the open file, if it has records, and hands it to the uploaders (waiting for room).
 async fn close_current(shared: &Shared, writer: &mut Writer) -> Result<()> {
+    if writer.current.as_ref().is_none_or(|file| file.rows() == 0) {
+        writer.current = None;
+        return Ok(());
+    }
+    let queue = writer
+        .queue
+        .clone()
+        .ok_or_else(|| StageError::Config("the sink is closed".into()))?;
+    // Room in the queue first, the file taken after: a caller dropped while waiting here
+    // leaves the open file, with every row appended to it, in place (cancel safety).
+    let permit = queue.reserve_owned().await;
     let Some(file) = writer.current.take() else {
         return Ok(());
     };
-    if file.rows() == 0 {
-        return Ok(());
-    }
     let path = writer.namer.name_now();
     let rows = file.rows();
     let csv_bytes = file.csv_bytes();
@@ -404,23 +443,23 @@ async fn close_current(shared: &Shared, writer: &mut Writer) -> Result<()> {
         rows,
         csv_bytes,
     };
-    let queue = writer
-        .queue
-        .as_ref()
-        .ok_or_else(|| StageError::Config("the sink is closed".into()))?;
-    if let Err(returned) = queue.send(closed).await {
-        let file = returned.0;
-        let mut outcome = lock(&shared.outcome);
-        outcome.metrics.unsent += 1;
-        outcome.unsent.push(UnsentFile {
-            path: file.path,
-            body: Bytes::from(file.body),
-            rows: file.rows,
-            error: "the uploader stopped".into(),
-        });
-        return Err(StageError::Config("the sink's uploader stopped".into()));
+    match permit {
+        Ok(permit) => {
+            permit.send(closed);
+            Ok(())
+        }
+        Err(_) => {
+            let mut outcome = lock(&shared.outcome);
+            outcome.metrics.unsent += 1;
+            outcome.unsent.push(UnsentFile {
+                path: closed.path,
+                body: Bytes::from(closed.body),
+                rows: closed.rows,
+                error: "the uploader stopped".into(),
+            });
+            Err(StageError::Config("the sink's uploader stopped".into()))
+        }
     }
-    Ok(())
 }
 
 /// Closes each open file when it reaches its age limit, whether or not records keep coming.

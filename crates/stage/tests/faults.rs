@@ -191,6 +191,97 @@ async fn a_slow_store_holds_producers_back_instead_of_buffering() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_dropped_while_the_queue_is_full_loses_no_rows_of_earlier_writes() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (store, _faults) = FaultyStore::wrap(
+        Arc::new(InMemory::new()),
+        Faults {
+            gate: Some(gate.clone()),
+            ..Faults::default()
+        },
+    );
+    // Two writes fill a file: the second write of each pair queues it.
+    let batches = change_batches(15, 8, 50);
+    let sink = StageSink::builder(
+        StageLocation::from_store(store.clone(), "p"),
+        batches[0].schema(),
+    )
+    .roll(RollPolicy {
+        max_rows: 100,
+        max_age: Duration::from_secs(3600),
+        ..RollPolicy::default()
+    })
+    .buffering(1, 1)
+    .build()
+    .unwrap();
+    // The first file is uploading (held), the second waits in the queue, so the third
+    // file's write waits for room: it is dropped there, as a `select!` or a timeout drops it.
+    let mut completed = 0;
+    for batch in &batches {
+        match tokio::time::timeout(Duration::from_millis(300), sink.write(batch)).await {
+            Ok(result) => {
+                result.unwrap();
+                completed += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    assert_eq!(
+        completed, 5,
+        "the sixth write should wait for room in the queue"
+    );
+    gate.add_permits(1_000);
+    sink.close().await.unwrap();
+    // Every row of the completed writes is staged; the dropped write's rows were appended
+    // before it waited, so they are staged too.
+    assert_same_rows(
+        &staged_rows(&read_stage(&store, "p").await),
+        &expected_rows(&batches[..completed + 1]),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_dropped_while_uploads_wait_can_be_called_again_and_waits_for_them() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (store, _faults) = FaultyStore::wrap(
+        Arc::new(InMemory::new()),
+        Faults {
+            gate: Some(gate.clone()),
+            ..Faults::default()
+        },
+    );
+    let batches = change_batches(16, 2, 100);
+    let sink = StageSink::builder(
+        StageLocation::from_store(store.clone(), "p"),
+        batches[0].schema(),
+    )
+    .roll(RollPolicy {
+        max_rows: 100,
+        ..RollPolicy::default()
+    })
+    .buffering(2, 1)
+    .build()
+    .unwrap();
+    for batch in &batches {
+        sink.write(batch).await.unwrap();
+    }
+    let dropped = tokio::time::timeout(Duration::from_millis(300), sink.close()).await;
+    assert!(dropped.is_err(), "close should wait for the held uploads");
+    // The uploads go on only once the second close is waiting: it must wait for them.
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        gate.add_permits(1_000);
+    });
+    let metrics = sink.close().await.unwrap();
+    release.await.unwrap();
+    assert_eq!(metrics.files, 2);
+    assert_same_rows(
+        &staged_rows(&read_stage(&store, "p").await),
+        &expected_rows(&batches),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_another_schema_is_refused_and_the_sink_goes_on() {
     let batches = change_batches(14, 1, 10);
     let store: Arc<dyn object_store::ObjectStore> = Arc::new(InMemory::new());
