@@ -236,6 +236,24 @@ pub enum PipeAction {
 
 /// A data warehouse holding the pipeline's objects: the embedded engine, Snowflake, or any
 /// other backend. Object-safe: use it as `Arc<dyn Warehouse>`.
+///
+/// # Errors
+///
+/// Every method fails with [`crate::WarehouseError::NotFound`] for an object that does not
+/// exist, [`crate::WarehouseError::InvalidDefinition`] for a definition or change the object
+/// cannot take, [`crate::WarehouseError::Unsupported`] for what the backend cannot do (see
+/// [`Warehouse::capabilities`]), and with the backend's own errors
+/// ([`crate::WarehouseError::Storage`] and [`crate::WarehouseError::Corrupt`] on the embedded
+/// engine, [`crate::WarehouseError::Backend`] from a remote one). A task run that fails is a
+/// [`TaskRun`] with its error, not an `Err`, unless the task cannot be run at all.
+///
+/// # Cancel safety
+///
+/// A change (`create`, `dml`, `copy_into`, `execute_task`, …) is committed whole or not at
+/// all: a future dropped before it returns never leaves half of one. Whether it was committed
+/// may then be unknown (on Snowflake a statement already sent runs to its end); read the state
+/// again (`copy_history`, `task_history`, `query`) to know. Reads change nothing and may be
+/// dropped at any point.
 #[async_trait]
 pub trait Warehouse: Send + Sync + std::fmt::Debug {
     /// A short backend name (`"local"`, `"snowflake"`).

@@ -252,6 +252,71 @@ async fn reads_see_the_last_commit_without_waiting_for_a_merge_in_progress() {
     assert_eq!(warehouse.table("raw").await.unwrap().num_rows(), 5);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_dropped_while_its_commit_waits_is_not_kept_in_memory() {
+    use snowdrift_testkit::faults::FaultStore;
+    const ROOT: &str = "memory://dropped";
+    let inner: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let (store, plan) = FaultStore::wrap(inner.clone(), 2);
+    let warehouse = LocalWarehouse::builder(ROOT)
+        .object_store(ROOT, store)
+        .background(false)
+        .open()
+        .await
+        .unwrap();
+    let columns = vec![
+        Column::new("id", ColumnType::Number).not_null(),
+        Column::new("email", ColumnType::Varchar),
+    ];
+    for def in [
+        TableDef::new("raw", columns.clone()),
+        TableDef::new("current", columns).with_key(["id"]),
+    ] {
+        warehouse
+            .create(ObjectDef::Table(def), CreateMode::Create)
+            .await
+            .unwrap();
+    }
+    for table in ["raw", "current"] {
+        warehouse
+            .dml(table, Dml::Insert(vec![rows(&[1, 2, 3], "a")]))
+            .await
+            .unwrap();
+        // The change is made in memory, then its commit waits for its log entry: the
+        // caller gives up there (a timeout, a `select!`) and the future is dropped.
+        plan.hold_commits();
+        let dropped = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            warehouse.dml(table, Dml::Insert(vec![rows(&[4, 5], "b")])),
+        )
+        .await;
+        assert!(
+            dropped.is_err(),
+            "the held commit should outlast the timeout"
+        );
+        plan.release_commits();
+        warehouse
+            .dml(table, Dml::Insert(vec![rows(&[6], "c")]))
+            .await
+            .unwrap();
+        let live = sorted_rows(&warehouse.table(table).await.unwrap(), &[]);
+        assert_eq!(live.len(), 4, "{table}: {live:?}");
+        // What storage holds is what the warehouse showed.
+        let reopened = LocalWarehouse::builder(ROOT)
+            .object_store(ROOT, inner.clone())
+            .background(false)
+            .read_only(true)
+            .open()
+            .await
+            .unwrap();
+        assert_eq!(
+            sorted_rows(&reopened.table(table).await.unwrap(), &[]),
+            live,
+            "{table}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_scan_streams_segments_with_a_projection_and_a_key_filter() {
     use futures::TryStreamExt as _;

@@ -192,6 +192,17 @@ impl FolderPickup {
     /// Looks at the folder once and uploads every stable, not yet uploaded file. Problems with
     /// single files are reported in [`PickupReport::failed`]; only a journal that cannot be
     /// written fails the scan.
+    ///
+    /// # Errors
+    ///
+    /// [`StageError::Io`] when the folder cannot be listed or the journal cannot be written
+    /// (nothing after the failing file is taken that scan).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the journal names each file's object before its upload begins, so a scan
+    /// dropped mid-upload (or a process killed there) resumes that file on the next scan
+    /// under the same object name: it is staged once, never twice and never half.
     pub async fn scan(&mut self) -> Result<PickupReport> {
         let mut report = PickupReport::default();
         let mut seen = HashMap::new();
@@ -225,6 +236,15 @@ impl FolderPickup {
 
     /// Scans every `interval` until `shutdown` completes; returns how many files were uploaded.
     /// Per-file failures are retried on the next scan.
+    ///
+    /// # Errors
+    ///
+    /// The first error of a [`FolderPickup::scan`]; the files it had uploaded stay uploaded.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`FolderPickup::scan`] is; `shutdown` is only polled between scans, so
+    /// prefer it to dropping the future when the count matters.
     pub async fn run_until(
         &mut self,
         interval: Duration,

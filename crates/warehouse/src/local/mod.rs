@@ -642,7 +642,13 @@ impl Inner {
                 root: self.root.clone(),
             });
         }
-        match self.try_commit(state, actions, changes).await {
+        // Until the entry is durable and applied, memory holds a change storage may lack: a
+        // caller that drops this future meanwhile (a `select!`, a timeout) leaves the state
+        // marked stale, so the next lock rebuilds it from storage (cancel safety).
+        state.stale = true;
+        let outcome = self.try_commit(state, actions, changes).await;
+        state.stale = false;
+        match outcome {
             Ok(version) => Ok(version),
             Err(error) => {
                 self.reload(state).await;
