@@ -1,6 +1,6 @@
 //! The bodies of the two merge tasks as Snowflake `MERGE` statements: SCD-1 from an
 //! append-only stream of raw rows, SCD-2 from a standard stream on the SCD-1 table (or from
-//! raw rows' winners, [`scd2_from`], for a history by event time). They
+//! raw rows' winners for a history by event time). They
 //! render the rules `snowdrift-scd` executes in-process, with the original's five defects
 //! fixed:
 //!
