@@ -23,7 +23,7 @@ use crate::local::manifest::Manifest;
 use crate::local::origin::RowOrigin;
 use crate::local::segment::Segment;
 use crate::local::state::State;
-use crate::local::storage::Storage;
+use crate::local::storage::{Codec, Storage};
 use crate::local::table::with_row_ids;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -122,7 +122,7 @@ pub(crate) async fn capture(storage: &Storage, state: &mut State) -> Result<Chec
         if let Some(retired) = table.take_retired()? {
             let file = format!("data/{name}/{version:020}-checkpoint-retired.parquet");
             let rows = with_row_ids(&retired.rows, retired.row_ids.clone())?;
-            storage.write_batch(&file, &rows).await?;
+            storage.write_batch(&file, &rows, Codec::Fast).await?;
             table.add_segment(Segment {
                 file,
                 rows: retired.row_ids.len() as u64,
@@ -251,7 +251,7 @@ impl CheckpointPlan {
         garbage: &Mutex<Unreferenced>,
     ) -> Result<()> {
         for (name, batch) in &self.files {
-            storage.write_batch(name, batch).await?;
+            storage.write_batch(name, batch, Codec::Compact).await?;
         }
         storage
             .write_checkpoint(self.version, &self.checkpoint)

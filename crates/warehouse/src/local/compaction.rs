@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::local::Inner;
 use crate::local::segment::Segment;
 use crate::local::state::{Action, key};
-use crate::local::storage::{ParquetParts, Storage};
+use crate::local::storage::{Codec, ParquetParts, Storage};
 use crate::local::table::{LocalTable, conform};
 
 /// Adjacent segments of one tier merged at once.
@@ -76,7 +76,7 @@ async fn rewrite(
             };
             let writer = match &mut writer {
                 Some(w) => w,
-                None => writer.insert(ParquetParts::new(&part.schema(), 0)?),
+                None => writer.insert(ParquetParts::new(&part.schema(), 0, Codec::Compact)?),
             };
             writer.write(&part)?;
             rows += part.num_rows() as u64;

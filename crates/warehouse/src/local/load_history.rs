@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{FileLoad, LoadStatus};
 use crate::error::{Result, WarehouseError};
-use crate::local::storage::Storage;
+use crate::local::storage::{Codec, Storage};
 
 /// One Parquet file of a table's load history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,7 +117,9 @@ impl LoadHistory {
         if self.recent.is_empty() {
             return Ok(());
         }
-        storage.write_batch(&file, &encode(&self.recent)?).await?;
+        storage
+            .write_batch(&file, &encode(&self.recent)?, Codec::Compact)
+            .await?;
         self.files.push(LoadFile {
             file,
             loads: self.recent.len() as u64,

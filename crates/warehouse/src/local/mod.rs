@@ -39,7 +39,7 @@ use crate::scan::Scan;
 pub use backoff::PipeRetry;
 pub use clock::Clock;
 use state::{Action, CommitEntry, State, key};
-use storage::Storage;
+use storage::{Codec, Storage};
 use table::TableWrite;
 
 /// Options of a [`LocalWarehouse`].
@@ -696,11 +696,15 @@ impl Inner {
             Some(_) => Storage::segment_name(&name, version, n),
             None => Storage::data_name(&name, version, n),
         };
-        self.storage.write_batch(&file, change.data()?).await?;
+        self.storage
+            .write_batch(&file, change.data()?, Codec::Fast)
+            .await?;
         let sequences = match change.sequences() {
             Some(batch) => {
                 let sequences = Storage::sequences_name(&name, version, n);
-                self.storage.write_batch(&sequences, batch).await?;
+                self.storage
+                    .write_batch(&sequences, batch, Codec::Fast)
+                    .await?;
                 Some(sequences)
             }
             None => None,
@@ -709,7 +713,9 @@ impl Inner {
             Some(retired) => {
                 let segment = Storage::retired_name(&name, version, n);
                 let rows = table::with_row_ids(&retired.rows, retired.row_ids.clone())?;
-                self.storage.write_batch(&segment, &rows).await?;
+                self.storage
+                    .write_batch(&segment, &rows, Codec::Fast)
+                    .await?;
                 Some(segment::Segment {
                     file: segment,
                     rows: retired.row_ids.len() as u64,

@@ -106,11 +106,16 @@ impl Storage {
         format!("data/{table}/{version:020}-{n}-sequences.arrow")
     }
 
-    /// Writes a batch under the root, as Parquet when `name` ends in `.parquet` and as an
-    /// Arrow IPC file otherwise; returns its size.
-    pub(crate) async fn write_batch(&self, name: &str, batch: &RecordBatch) -> Result<u64> {
+    /// Writes a batch under the root, as Parquet with `codec` when `name` ends in `.parquet`
+    /// and as an Arrow IPC file otherwise; returns its size.
+    pub(crate) async fn write_batch(
+        &self,
+        name: &str,
+        batch: &RecordBatch,
+        codec: Codec,
+    ) -> Result<u64> {
         let bytes = if is_parquet(name) {
-            encode_parquet(batch)?
+            encode_parquet(batch, codec)?
         } else {
             encode_ipc(batch)?
         };
@@ -382,10 +387,27 @@ fn is_parquet(name: &str) -> bool {
     name.ends_with(".parquet")
 }
 
-/// Parquet with Snappy pages and the Arrow schema embedded (so types round-trip exactly),
-/// readable as it is by DuckDB, Polars and pyarrow.
-pub(crate) fn encode_parquet(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut writer = ParquetParts::new(&batch.schema(), batch.get_array_memory_size() / 2)?;
+/// How the pages of a Parquet data file are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Codec {
+    /// Not compressed: for files a commit writes while it holds the state lock (a load's
+    /// segment, a merge's retired versions). Snappy would take three quarters of their
+    /// encoding time (3.6 ms against 0.9 ms for 10,000 customers here) to halve files that
+    /// compaction rewrites soon anyway.
+    Fast,
+    /// Snappy: for files written in the background (compaction, checkpoints), which are
+    /// the ones that stay.
+    Compact,
+}
+
+/// Parquet with the Arrow schema embedded (so types round-trip exactly), readable as it is
+/// by DuckDB, Polars and pyarrow.
+pub(crate) fn encode_parquet(batch: &RecordBatch, codec: Codec) -> Result<Vec<u8>> {
+    let capacity = match codec {
+        Codec::Fast => batch.get_array_memory_size(),
+        Codec::Compact => batch.get_array_memory_size() / 2,
+    };
+    let mut writer = ParquetParts::new(&batch.schema(), capacity, codec)?;
     writer.write(batch)?;
     writer.finish()
 }
@@ -407,10 +429,19 @@ fn parquet_error(e: parquet::errors::ParquetError) -> WarehouseError {
 }
 
 impl ParquetParts {
-    /// A file of `schema`; `capacity` bytes reserved for the encoded file.
-    pub(crate) fn new(schema: &arrow::datatypes::SchemaRef, capacity: usize) -> Result<Self> {
+    /// A file of `schema` compressed with `codec`; `capacity` bytes reserved for the encoded
+    /// file.
+    pub(crate) fn new(
+        schema: &arrow::datatypes::SchemaRef,
+        capacity: usize,
+        codec: Codec,
+    ) -> Result<Self> {
+        let compression = match codec {
+            Codec::Fast => Compression::UNCOMPRESSED,
+            Codec::Compact => Compression::SNAPPY,
+        };
         let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
+            .set_compression(compression)
             // Commits write segments under the state lock: plain encoding without statistics
             // takes two thirds of the time of the defaults (2.8 ms against 4.2 ms for 10,000
             // customers here) for files 8 % larger.
