@@ -18,12 +18,12 @@ pub enum FakerError {
         reason: &'static str,
     },
     /// The entity spec is not usable (empty, duplicate names, bad references).
-    #[error("invalid entity spec `{entity}`: {reason}")]
+    #[error("invalid entity spec `{entity}`: {problem}")]
     InvalidSpec {
         /// The entity's name.
         entity: String,
         /// What is wrong, naming the column or group.
-        reason: String,
+        problem: SpecProblem,
     },
     /// A locale name that this crate does not know.
     #[error("unknown locale `{0}` (known: en, fr_FR, de_DE, it_IT, pt_BR, nl_NL)")]
@@ -34,6 +34,86 @@ pub enum FakerError {
     /// Building an Arrow array or batch failed.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// What makes an [`crate::EntitySpec`] unusable ([`FakerError::InvalidSpec`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecProblem {
+    /// The spec has no columns.
+    #[error("no columns")]
+    NoColumns,
+    /// A column name is empty or used twice.
+    #[error("empty or duplicate column name `{column}`")]
+    ColumnName {
+        /// The name.
+        column: String,
+    },
+    /// Not exactly one column is `ColumnKind::Key`.
+    #[error("exactly one column must be ColumnKind::Key, found {found}")]
+    KeyCount {
+        /// How many are.
+        found: usize,
+    },
+    /// A derived column (an e-mail) names a column that is not an earlier one.
+    #[error("column `{column}` is derived from `{source_column}`, which must be an earlier column")]
+    DerivedFrom {
+        /// The derived column.
+        column: String,
+        /// The column it names.
+        source_column: String,
+    },
+    /// An `Integer` column whose minimum is above its maximum.
+    #[error("column `{column}`: Integer min {min} > max {max}")]
+    IntegerRange {
+        /// The column.
+        column: String,
+        /// Its minimum.
+        min: i64,
+        /// Its maximum.
+        max: i64,
+    },
+    /// A `Choice` column with no values.
+    #[error("column `{column}`: Choice has no values")]
+    NoChoices {
+        /// The column.
+        column: String,
+    },
+    /// A change group name used twice.
+    #[error("duplicate group `{group}`")]
+    DuplicateGroup {
+        /// The name.
+        group: String,
+    },
+    /// A change group with no columns.
+    #[error("group `{group}` has no columns")]
+    EmptyGroup {
+        /// The group.
+        group: String,
+    },
+    /// A change group names a column the spec does not have.
+    #[error("group `{group}` names unknown column `{column}`")]
+    UnknownColumn {
+        /// The group.
+        group: String,
+        /// The name it gives.
+        column: String,
+    },
+    /// A change group names the key column.
+    #[error("group `{group}` may not change the key column `{column}`")]
+    ChangesKey {
+        /// The group.
+        group: String,
+        /// The key column.
+        column: String,
+    },
+    /// A column of the spec has the name of a column the change stream adds (`op`, the
+    /// sequence or event-time column).
+    #[error("column `{column}` clashes with an extra column of the change stream")]
+    ClashesWithStreamColumn {
+        /// The column.
+        column: String,
+    },
 }
 
 /// Result alias for this crate.

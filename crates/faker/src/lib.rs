@@ -55,7 +55,7 @@ mod truth;
 mod values;
 
 pub use arrival::OutOfOrder;
-pub use error::{FakerError, Result};
+pub use error::{FakerError, Result, SpecProblem};
 pub use locale::Locale;
 pub use options::ChangeMix;
 pub use rng::FakerRng;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::{FakerError, FakerRng, Result};
+use crate::{FakerError, FakerRng, Result, SpecProblem};
 
 /// A user-supplied value generator: draw from the given RNG (for example with
 /// any `fake` faker's `fake_with_rng`) and return the value, or `None` for NULL.
@@ -291,30 +291,26 @@ impl EntitySpecBuilder {
 
     /// Validate and build.
     pub fn build(self) -> Result<EntitySpec> {
-        let invalid = |reason: String| FakerError::InvalidSpec {
+        let invalid = |problem: SpecProblem| FakerError::InvalidSpec {
             entity: self.name.clone(),
-            reason,
+            problem,
         };
         if self.columns.is_empty() {
-            return Err(invalid("no columns".into()));
+            return Err(invalid(SpecProblem::NoColumns));
         }
         let mut seen = HashSet::new();
         for c in &self.columns {
             if c.name.is_empty() || !seen.insert(c.name.as_str()) {
-                return Err(invalid(format!(
-                    "empty or duplicate column name `{}`",
-                    c.name
-                )));
+                return Err(invalid(SpecProblem::ColumnName {
+                    column: c.name.clone(),
+                }));
             }
         }
         let keys: Vec<usize> = (0..self.columns.len())
             .filter(|&i| matches!(self.columns[i].kind, ColumnKind::Key))
             .collect();
         let [key] = keys[..] else {
-            return Err(invalid(format!(
-                "exactly one column must be ColumnKind::Key, found {}",
-                keys.len()
-            )));
+            return Err(invalid(SpecProblem::KeyCount { found: keys.len() }));
         };
         let derived_from = self.resolve_derivations(&invalid)?;
         let groups = self.resolve_groups(key, &derived_from, &invalid)?;
@@ -336,7 +332,7 @@ impl EntitySpecBuilder {
 
     fn resolve_derivations(
         &self,
-        invalid: &dyn Fn(String) -> FakerError,
+        invalid: &dyn Fn(SpecProblem) -> FakerError,
     ) -> Result<Vec<Vec<usize>>> {
         let mut derived_from = vec![Vec::new(); self.columns.len()];
         for (i, c) in self.columns.iter().enumerate() {
@@ -350,25 +346,25 @@ impl EntitySpecBuilder {
                             .iter()
                             .position(|d| &d.name == dep)
                             .ok_or_else(|| {
-                                invalid(format!(
-                                    "column `{}` is derived from `{dep}`, which must be an earlier column",
-                                    c.name
-                                ))
+                                invalid(SpecProblem::DerivedFrom {
+                                    column: c.name.clone(),
+                                    source_column: dep.clone(),
+                                })
                             })?;
                         derived_from[i].push(j);
                     }
                 }
                 ColumnKind::Integer { min, max } if min > max => {
-                    return Err(invalid(format!(
-                        "column `{}`: Integer min {min} > max {max}",
-                        c.name
-                    )));
+                    return Err(invalid(SpecProblem::IntegerRange {
+                        column: c.name.clone(),
+                        min: *min,
+                        max: *max,
+                    }));
                 }
                 ColumnKind::Choice(values) if values.is_empty() => {
-                    return Err(invalid(format!(
-                        "column `{}`: Choice has no values",
-                        c.name
-                    )));
+                    return Err(invalid(SpecProblem::NoChoices {
+                        column: c.name.clone(),
+                    }));
                 }
                 _ => {}
             }
@@ -380,16 +376,20 @@ impl EntitySpecBuilder {
         &self,
         key: usize,
         derived_from: &[Vec<usize>],
-        invalid: &dyn Fn(String) -> FakerError,
+        invalid: &dyn Fn(SpecProblem) -> FakerError,
     ) -> Result<Vec<ResolvedGroup>> {
         let mut names = HashSet::new();
         let mut out = Vec::with_capacity(self.groups.len());
         for g in &self.groups {
             if !names.insert(g.name.as_str()) {
-                return Err(invalid(format!("duplicate group `{}`", g.name)));
+                return Err(invalid(SpecProblem::DuplicateGroup {
+                    group: g.name.clone(),
+                }));
             }
             if g.columns.is_empty() {
-                return Err(invalid(format!("group `{}` has no columns", g.name)));
+                return Err(invalid(SpecProblem::EmptyGroup {
+                    group: g.name.clone(),
+                }));
             }
             let mut cols = Vec::new();
             for name in &g.columns {
@@ -398,13 +398,16 @@ impl EntitySpecBuilder {
                     .iter()
                     .position(|c| &c.name == name)
                     .ok_or_else(|| {
-                        invalid(format!("group `{}` names unknown column `{name}`", g.name))
+                        invalid(SpecProblem::UnknownColumn {
+                            group: g.name.clone(),
+                            column: name.clone(),
+                        })
                     })?;
                 if i == key {
-                    return Err(invalid(format!(
-                        "group `{}` may not change the key column `{name}`",
-                        g.name
-                    )));
+                    return Err(invalid(SpecProblem::ChangesKey {
+                        group: g.name.clone(),
+                        column: name.clone(),
+                    }));
                 }
                 cols.push(i);
             }
@@ -466,51 +469,88 @@ mod tests {
 
     #[test]
     fn invalid_specs_are_rejected_with_context() {
-        let err = EntitySpec::builder("x").build().unwrap_err();
-        assert!(err.to_string().contains("no columns"));
+        #[track_caller]
+        fn problem(built: Result<EntitySpec>) -> SpecProblem {
+            match built {
+                Err(FakerError::InvalidSpec { entity, problem }) => {
+                    assert_eq!(entity, "x");
+                    problem
+                }
+                other => panic!("expected InvalidSpec, got {other:?}"),
+            }
+        }
+        let key = || EntitySpec::builder("x").column("id", ColumnKind::Key);
+        assert_eq!(
+            problem(EntitySpec::builder("x").build()),
+            SpecProblem::NoColumns
+        );
+        assert_eq!(
+            problem(
+                EntitySpec::builder("x")
+                    .column("a", ColumnKind::FirstName)
+                    .build()
+            ),
+            SpecProblem::KeyCount { found: 0 }
+        );
+        let email = ColumnKind::Email {
+            first_name: "f".into(),
+            last_name: "l".into(),
+        };
+        assert_eq!(
+            problem(key().column("mail", email).build()),
+            SpecProblem::DerivedFrom {
+                column: "mail".into(),
+                source_column: "f".into()
+            }
+        );
+        assert_eq!(
+            problem(
+                key()
+                    .column("a", ColumnKind::City)
+                    .group("g", ["b"], 1)
+                    .build()
+            ),
+            SpecProblem::UnknownColumn {
+                group: "g".into(),
+                column: "b".into()
+            }
+        );
+        assert_eq!(
+            problem(key().group("g", ["id"], 1).build()),
+            SpecProblem::ChangesKey {
+                group: "g".into(),
+                column: "id".into()
+            }
+        );
+        assert_eq!(
+            problem(key().column("id", ColumnKind::City).build()),
+            SpecProblem::ColumnName {
+                column: "id".into()
+            }
+        );
+        assert_eq!(
+            problem(
+                key()
+                    .column("n", ColumnKind::Integer { min: 2, max: 1 })
+                    .build()
+            ),
+            SpecProblem::IntegerRange {
+                column: "n".into(),
+                min: 2,
+                max: 1
+            }
+        );
+    }
 
+    #[test]
+    fn an_invalid_spec_says_which_entity_and_what_is_wrong() {
         let err = EntitySpec::builder("x")
             .column("a", ColumnKind::FirstName)
             .build()
             .unwrap_err();
-        assert!(err.to_string().contains("exactly one column"), "{err}");
-
-        let err = EntitySpec::builder("x")
-            .column("id", ColumnKind::Key)
-            .column(
-                "mail",
-                ColumnKind::Email {
-                    first_name: "f".into(),
-                    last_name: "l".into(),
-                },
-            )
-            .build()
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("`mail` is derived from `f`"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "invalid entity spec `x`: exactly one column must be ColumnKind::Key, found 0"
         );
-
-        let err = EntitySpec::builder("x")
-            .column("id", ColumnKind::Key)
-            .column("a", ColumnKind::City)
-            .group("g", ["b"], 1)
-            .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("unknown column `b`"), "{err}");
-
-        let err = EntitySpec::builder("x")
-            .column("id", ColumnKind::Key)
-            .group("g", ["id"], 1)
-            .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("may not change the key"), "{err}");
-
-        let err = EntitySpec::builder("x")
-            .column("id", ColumnKind::Key)
-            .column("id", ColumnKind::City)
-            .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("duplicate column"), "{err}");
     }
 }

@@ -270,10 +270,9 @@ fn change_schema(spec: &EntitySpec, options: &ChangeOptions) -> Result<SchemaRef
         if !names.insert(f.name().as_str()) {
             return Err(FakerError::InvalidSpec {
                 entity: spec.name().to_string(),
-                reason: format!(
-                    "column `{}` clashes with an extra column of the change stream",
-                    f.name()
-                ),
+                problem: crate::error::SpecProblem::ClashesWithStreamColumn {
+                    column: f.name().clone(),
+                },
             });
         }
     }

@@ -376,13 +376,7 @@ impl Warehouse for SnowflakeWarehouse {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            pipes: true,
-            streams: true,
-            tasks: true,
-            sub_second_schedules: false,
-            durable: true,
-        }
+        Capabilities::ALL
     }
 
     async fn create(&self, object: ObjectDef, mode: CreateMode) -> snowdrift_warehouse::Result<()> {

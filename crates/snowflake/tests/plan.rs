@@ -313,7 +313,10 @@ fn scd2_options_render_tracked_columns_and_tombstones() {
     let err = Renderer::new("db", "sc")
         .merge_body(&bad, &history, SourceShape::Changes)
         .unwrap_err();
-    assert!(err.to_string().contains("tracked column `nope`"), "{err}");
+    assert!(
+        matches!(&err, SnowflakeError::InvalidMerge { target, .. } if *target == bad.target),
+        "{err}"
+    );
 }
 
 #[test]
@@ -327,7 +330,10 @@ fn sources_of_the_wrong_shape_are_refused() {
             SourceShape::Changes,
         )
         .unwrap_err();
-    assert!(err.to_string().contains("append-only"), "{err}");
+    assert!(
+        matches!(&err, SnowflakeError::Unsupported { object, .. } if object.contains("customer_raw_stream")),
+        "{err}"
+    );
 }
 
 #[test]

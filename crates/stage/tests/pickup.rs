@@ -11,7 +11,7 @@ use std::time::Duration;
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
 use snowdrift_stage::{
-    AfterUpload, FolderPickup, RetryPolicy, Stability, StageLocation, UploadTuning,
+    AfterUpload, FolderPickup, RetryPolicy, Stability, StageError, StageLocation, UploadTuning,
 };
 use support::read_stage;
 use support::stores::{Faults, FaultyStore};
@@ -175,7 +175,7 @@ async fn an_unreadable_file_is_reported_and_does_not_stop_the_others() {
     let (path, error) = &report.failed[0];
     assert!(path.ends_with("broken.csv"));
     assert!(
-        error.to_string().contains("broken.csv") && error.to_string().contains("stat"),
+        matches!(error, StageError::Io { operation: "stat", path, .. } if path.ends_with("broken.csv")),
         "{error}"
     );
     // Still reported on every scan until fixed, then taken.

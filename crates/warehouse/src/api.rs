@@ -15,19 +15,37 @@ use crate::load::LoadError;
 use crate::scan::{Scan, ScanPlan};
 use crate::spec::PipelineSpec;
 
-/// What a backend supports; the conformance suite runs only what a backend declares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The optional abilities a backend has ([`Warehouse::capabilities`]); the conformance suite
+/// runs only what a backend declares. Tables, `COPY INTO`, DML and reads are not optional.
+/// The default declares none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Capabilities {
-    /// Pipes that load new staged files on their own.
+    /// Pipes that load new staged files on their own ([`Warehouse::pipe_status`],
+    /// [`Warehouse::refresh_pipe`], [`Warehouse::alter_pipe`]).
     pub pipes: bool,
-    /// Streams on tables.
+    /// Streams on tables ([`Warehouse::stream_has_data`], [`Relation::Stream`]).
     pub streams: bool,
-    /// Scheduled tasks and task graphs.
+    /// Scheduled tasks and task graphs ([`Warehouse::alter_task`],
+    /// [`Warehouse::execute_task`], [`Warehouse::task_history`]).
     pub tasks: bool,
-    /// Task intervals below Snowflake's 10 seconds.
-    pub sub_second_schedules: bool,
-    /// Data survives closing and reopening the warehouse.
-    pub durable: bool,
+}
+
+impl Capabilities {
+    /// Pipes, streams and tasks: everything a pipeline needs.
+    pub const ALL: Capabilities = Capabilities {
+        pipes: true,
+        streams: true,
+        tasks: true,
+    };
+}
+
+/// The error of an optional method a backend does not implement.
+fn unsupported(kind: ObjectKind, name: &str, ability: &str) -> crate::WarehouseError {
+    crate::WarehouseError::Unsupported {
+        kind,
+        name: name.to_owned(),
+        reason: format!("this backend has no {ability} (see Warehouse::capabilities)"),
+    }
 }
 
 /// What to read.
@@ -259,8 +277,12 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
     /// A short backend name (`"local"`, `"snowflake"`).
     fn backend(&self) -> &'static str;
 
-    /// What this backend supports.
-    fn capabilities(&self) -> Capabilities;
+    /// The optional abilities this backend has. The provided implementation declares none,
+    /// matching the provided pipe, stream and task methods, which fail with
+    /// [`crate::WarehouseError::Unsupported`]; a backend that has them overrides both.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
 
     /// Creates an object.
     async fn create(&self, object: ObjectDef, mode: CreateMode) -> Result<()>;
@@ -311,31 +333,47 @@ pub trait Warehouse: Send + Sync + std::fmt::Debug {
 
     /// `SYSTEM$STREAM_HAS_DATA`: may say true when the net change is empty, never false when
     /// it is not.
-    async fn stream_has_data(&self, stream: &str) -> Result<bool>;
+    async fn stream_has_data(&self, stream: &str) -> Result<bool> {
+        Err(unsupported(ObjectKind::Stream, stream, "streams"))
+    }
 
     /// The load history of a table, oldest first.
     async fn copy_history(&self, table: &str) -> Result<Vec<FileLoad>>;
 
     /// `SYSTEM$PIPE_STATUS`.
-    async fn pipe_status(&self, pipe: &str) -> Result<PipeStatus>;
+    async fn pipe_status(&self, pipe: &str) -> Result<PipeStatus> {
+        Err(unsupported(ObjectKind::Pipe, pipe, "pipes"))
+    }
 
     /// `ALTER PIPE … REFRESH`: queues the stage's files the pipe has not loaded; returns how
     /// many were queued.
-    async fn refresh_pipe(&self, pipe: &str) -> Result<u64>;
+    async fn refresh_pipe(&self, pipe: &str) -> Result<u64> {
+        Err(unsupported(ObjectKind::Pipe, pipe, "pipes"))
+    }
 
     /// Pauses or resumes a pipe. A paused pipe shows `Paused` in its status, loads nothing and
     /// stays paused across restarts.
-    async fn alter_pipe(&self, pipe: &str, action: PipeAction) -> Result<()>;
+    async fn alter_pipe(&self, pipe: &str, action: PipeAction) -> Result<()> {
+        let _ = action;
+        Err(unsupported(ObjectKind::Pipe, pipe, "pipes"))
+    }
 
     /// `ALTER TASK … SUSPEND | RESUME`.
-    async fn alter_task(&self, task: &str, action: TaskAction) -> Result<()>;
+    async fn alter_task(&self, task: &str, action: TaskAction) -> Result<()> {
+        let _ = action;
+        Err(unsupported(ObjectKind::Task, task, "tasks"))
+    }
 
     /// `EXECUTE TASK`: runs the task (and, for a root, its graph) now; returns the task's run (its
     /// last attempt when failed attempts were retried).
-    async fn execute_task(&self, task: &str) -> Result<TaskRun>;
+    async fn execute_task(&self, task: &str) -> Result<TaskRun> {
+        Err(unsupported(ObjectKind::Task, task, "tasks"))
+    }
 
     /// The task's runs, oldest first.
-    async fn task_history(&self, task: &str) -> Result<Vec<TaskRun>>;
+    async fn task_history(&self, task: &str) -> Result<Vec<TaskRun>> {
+        Err(unsupported(ObjectKind::Task, task, "tasks"))
+    }
 }
 
 /// Conveniences on any [`Warehouse`].

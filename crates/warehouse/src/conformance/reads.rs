@@ -7,7 +7,7 @@ use arrow::array::{Int64Array, RecordBatch};
 use futures::TryStreamExt as _;
 
 use super::Fixture;
-use super::scenarios::{Outcome, check, create, err, keyed};
+use super::scenarios::{OrFail, Outcome, check, create, keyed};
 use crate::api::{Dml, Warehouse};
 use crate::catalog::TableLayout;
 use crate::error::WarehouseError;
@@ -23,18 +23,16 @@ fn ids(ids: &[i64]) -> RecordBatch {
 async fn scanned(w: &dyn Warehouse, table: &str, scan: Scan) -> Result<Vec<RecordBatch>, String> {
     w.scan(table, scan)
         .await
-        .map_err(err)?
+        .or_fail()?
         .try_collect()
         .await
-        .map_err(err)
+        .or_fail()
 }
 
 pub(super) async fn scan_columns_and_keys(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     create(w, keyed("scan_t", TableLayout::Plain)).await?;
     let rows = super::scenarios::people(&[1, 2, 3], &[Some("a"), Some("b"), None]);
-    w.dml("scan_t", Dml::Insert(vec![rows]))
-        .await
-        .map_err(err)?;
+    w.dml("scan_t", Dml::Insert(vec![rows])).await.or_fail()?;
     let all = scanned(w, "scan_t", Scan::new()).await?;
     check(
         "rows of a whole scan",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 
 use super::Fixture;
-use super::scenarios::{Outcome, check, create, err, keyed, stream, stream_rows};
+use super::scenarios::{OrFail, Outcome, check, create, keyed, stream, stream_rows};
 use crate::api::{Dml, TaskAction, TaskRunState, Warehouse, WarehouseExt};
 use crate::catalog::{
     Column, ColumnType, MergeDef, ObjectDef, TableDef, TableLayout, TaskBody, TaskDef,
@@ -50,7 +50,7 @@ async fn merge_task_with(
     create(w, ObjectDef::Task(task)).await?;
     w.alter_task(&format!("{prefix}_task"), TaskAction::Resume)
         .await
-        .map_err(err)
+        .or_fail()
 }
 
 fn rows(
@@ -66,7 +66,7 @@ fn rows(
     .expect("three columns of one length")
 }
 
-pub(super) async fn bad_rows(w: &dyn Warehouse, _: &Fixture) -> Outcome {
+pub(super) async fn bad_rows_go_to_the_rejected_table(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     let merge = MergeDef {
         operation_column: Some("op".into()),
         ..MergeDef::new("rejects_s", "rejects_target")
@@ -82,17 +82,17 @@ pub(super) async fn bad_rows(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     );
     w.dml("rejects_raw", Dml::Insert(vec![batch]))
         .await
-        .map_err(err)?;
-    let run = w.execute_task("rejects_task").await.map_err(err)?;
+        .or_fail()?;
+    let run = w.execute_task("rejects_task").await.or_fail()?;
     check("run", run.state, TaskRunState::Succeeded)?;
     check("rejected rows", run.rejected_rows, 2)?;
-    let target = w.table("rejects_target").await.map_err(err)?;
+    let target = w.table("rejects_target").await.or_fail()?;
     check(
         "target",
         sorted_rows(&target, &["id", "email"]),
         vec!["1|a".into(), "3|d".into()],
     )?;
-    let rejected = w.table("rejects_target_rejected").await.map_err(err)?;
+    let rejected = w.table("rejects_target_rejected").await.or_fail()?;
     check(
         "rejected",
         sorted_rows(
@@ -117,7 +117,7 @@ pub(super) async fn bad_rows(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     )
 }
 
-pub(super) async fn late_rows(w: &dyn Warehouse, _: &Fixture) -> Outcome {
+pub(super) async fn late_rows_go_to_the_rejected_table(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     let merge = MergeDef {
         sequence: Some("seq".into()),
         ..MergeDef::new("late_s", "late_target")
@@ -128,17 +128,17 @@ pub(super) async fn late_rows(w: &dyn Warehouse, _: &Fixture) -> Outcome {
         let batch = rows(&[Some(1)], &[email], ("seq", seqs));
         w.dml("late_raw", Dml::Insert(vec![batch]))
             .await
-            .map_err(err)?;
-        let run = w.execute_task("late_task").await.map_err(err)?;
+            .or_fail()?;
+        let run = w.execute_task("late_task").await.or_fail()?;
         check("run", run.state, TaskRunState::Succeeded)?;
     }
-    let target = w.table("late_target").await.map_err(err)?;
+    let target = w.table("late_target").await.or_fail()?;
     check(
         "target",
         sorted_rows(&target, &["id", "email"]),
         vec!["1|new".into()],
     )?;
-    let rejected = w.table("late_target_rejected").await.map_err(err)?;
+    let rejected = w.table("late_target_rejected").await.or_fail()?;
     check(
         "rejected",
         sorted_rows(&rejected, &["id", "email", "seq", rejected::REASON]),
@@ -146,7 +146,10 @@ pub(super) async fn late_rows(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     )
 }
 
-pub(super) async fn retries(w: &dyn Warehouse, _: &Fixture) -> Outcome {
+pub(super) async fn failed_runs_are_retried_with_attempt_numbers(
+    w: &dyn Warehouse,
+    _: &Fixture,
+) -> Outcome {
     // A bad row under on_bad_row = fail fails every attempt the same way.
     let merge = MergeDef {
         operation_column: Some("op".into()),
@@ -165,17 +168,17 @@ pub(super) async fn retries(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     let batch = rows(&[Some(1), Some(2)], &["a", "b"], ("op", ops));
     w.dml("retried_raw", Dml::Insert(vec![batch]))
         .await
-        .map_err(err)?;
-    let run = w.execute_task("retried_task").await.map_err(err)?;
+        .or_fail()?;
+    let run = w.execute_task("retried_task").await.or_fail()?;
     check(
         "last attempt",
         (run.state, run.attempt),
         (TaskRunState::Failed, 3),
     )?;
-    let history = w.task_history("retried_task").await.map_err(err)?;
+    let history = w.task_history("retried_task").await.or_fail()?;
     let attempts: Vec<u32> = history.iter().map(|r| r.attempt).collect();
     check("attempts in history", attempts, vec![1, 2, 3])?;
     check("stream kept", stream_rows(w, "retried_s").await?.len(), 2)?;
-    let target = w.table("retried_target").await.map_err(err)?;
+    let target = w.table("retried_target").await.or_fail()?;
     check("target untouched", target.num_rows(), 0)
 }

@@ -45,7 +45,7 @@ pub(super) fn all() -> Vec<Scenario> {
         Scenario {
             name: "original_flow_defects_fixed",
             needs: |c| c.streams && c.tasks,
-            run: |w, f| Box::pin(original_flow(w, f)),
+            run: |w, f| Box::pin(original_flow_defects_fixed(w, f)),
         },
         Scenario {
             name: "copy_once",
@@ -60,22 +60,22 @@ pub(super) fn all() -> Vec<Scenario> {
         Scenario {
             name: "failed_task_keeps_its_stream",
             needs: |c| c.streams && c.tasks,
-            run: |w, f| Box::pin(failed_task(w, f)),
+            run: |w, f| Box::pin(failed_task_keeps_its_stream(w, f)),
         },
         Scenario {
             name: "pipe_loads_new_files",
             needs: |c| c.pipes,
-            run: |w, f| Box::pin(pipe_loads(w, f)),
+            run: |w, f| Box::pin(pipe_loads_new_files(w, f)),
         },
         Scenario {
             name: "bad_rows_go_to_the_rejected_table",
             needs: |c| c.streams && c.tasks,
-            run: |w, f| Box::pin(super::rejects::bad_rows(w, f)),
+            run: |w, f| Box::pin(super::rejects::bad_rows_go_to_the_rejected_table(w, f)),
         },
         Scenario {
             name: "late_rows_go_to_the_rejected_table",
             needs: |c| c.streams && c.tasks,
-            run: |w, f| Box::pin(super::rejects::late_rows(w, f)),
+            run: |w, f| Box::pin(super::rejects::late_rows_go_to_the_rejected_table(w, f)),
         },
         Scenario {
             name: "scan_columns_and_keys",
@@ -85,7 +85,9 @@ pub(super) fn all() -> Vec<Scenario> {
         Scenario {
             name: "failed_runs_are_retried_with_attempt_numbers",
             needs: |c| c.streams && c.tasks,
-            run: |w, f| Box::pin(super::rejects::retries(w, f)),
+            run: |w, f| {
+                Box::pin(super::rejects::failed_runs_are_retried_with_attempt_numbers(w, f))
+            },
         },
     ]
 }
@@ -98,8 +100,18 @@ pub(super) fn check<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T)
     }
 }
 
-pub(super) fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+/// A scenario's step that failed, with the line of the scenario it failed at.
+pub(super) trait OrFail<T> {
+    /// The step's value, or its error as the scenario's failure, naming the caller's line.
+    fn or_fail(self) -> Result<T, String>;
+}
+
+impl<T, E: std::fmt::Display> OrFail<T> for Result<T, E> {
+    #[track_caller]
+    fn or_fail(self) -> Result<T, String> {
+        let at = std::panic::Location::caller();
+        self.map_err(|e| format!("{e} (at {}:{})", at.file(), at.line()))
+    }
 }
 
 fn columns() -> Vec<Column> {
@@ -127,7 +139,7 @@ fn changes(ids: &[i64], emails: &[Option<&str>], ops: &[&str]) -> RecordBatch {
 }
 
 pub(super) async fn create(w: &dyn Warehouse, object: ObjectDef) -> Outcome {
-    w.create(object, CreateMode::OrReplace).await.map_err(err)
+    w.create(object, CreateMode::OrReplace).await.or_fail()
 }
 
 pub(super) fn keyed(name: &str, layout: TableLayout) -> ObjectDef {
@@ -154,7 +166,7 @@ pub(super) fn stream(
 
 /// Stream rows as `action|isupdate|id|email`, sorted.
 pub(super) async fn stream_rows(w: &dyn Warehouse, name: &str) -> Result<Vec<String>, String> {
-    let batch = w.stream(name).await.map_err(err)?;
+    let batch = w.stream(name).await.or_fail()?;
     Ok(sorted_rows(
         &batch,
         &["METADATA$ACTION", "METADATA$ISUPDATE", "id", "email"],
@@ -165,24 +177,24 @@ async fn objects(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     let table = ObjectDef::Table(TableDef::new("objects_t", columns()));
     w.drop_object(ObjectKind::Table, "objects_t", true)
         .await
-        .map_err(err)?;
+        .or_fail()?;
     w.create(table.clone(), CreateMode::Create)
         .await
-        .map_err(err)?;
+        .or_fail()?;
     match w.create(table.clone(), CreateMode::Create).await {
         Err(WarehouseError::AlreadyExists { .. }) => {}
         other => return Err(format!("creating a table twice: {other:?}")),
     }
     w.create(table.clone(), CreateMode::IfNotExists)
         .await
-        .map_err(err)?;
+        .or_fail()?;
     w.dml("objects_t", Dml::Insert(vec![people(&[1], &[Some("a")])]))
         .await
-        .map_err(err)?;
-    w.create(table, CreateMode::OrReplace).await.map_err(err)?;
+        .or_fail()?;
+    w.create(table, CreateMode::OrReplace).await.or_fail()?;
     check(
         "rows after OR REPLACE",
-        w.table("objects_t").await.map_err(err)?.num_rows(),
+        w.table("objects_t").await.or_fail()?.num_rows(),
         0,
     )?;
     match w
@@ -194,14 +206,14 @@ async fn objects(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     }
     w.drop_object(ObjectKind::Table, "objects_t", false)
         .await
-        .map_err(err)?;
+        .or_fail()?;
     match w.drop_object(ObjectKind::Table, "objects_t", false).await {
         Err(WarehouseError::NotFound { .. }) => {}
         other => return Err(format!("dropping a missing table: {other:?}")),
     }
     w.drop_object(ObjectKind::Table, "objects_t", true)
         .await
-        .map_err(err)?;
+        .or_fail()?;
     match w
         .create(
             ObjectDef::Table(TableDef::new("bad name;--", columns())),
@@ -222,7 +234,7 @@ async fn stream_netting(w: &dyn Warehouse, _: &Fixture) -> Outcome {
         &[Some("two"), Some("three")],
     )]))
     .await
-    .map_err(err)?;
+    .or_fail()?;
     for s in ["netting_s1", "netting_s2", "netting_s3"] {
         create(w, stream(s, "netting_t", false, false)).await?;
     }
@@ -232,23 +244,23 @@ async fn stream_netting(w: &dyn Warehouse, _: &Fixture) -> Outcome {
         &[Some("one"), Some("four")],
     )]))
     .await
-    .map_err(err)?;
-    dml(Dml::Delete(people(&[1], &[None]))).await.map_err(err)?;
+    .or_fail()?;
+    dml(Dml::Delete(people(&[1], &[None]))).await.or_fail()?;
     dml(Dml::Update(vec![people(&[4], &[Some("four-b")])]))
         .await
-        .map_err(err)?;
+        .or_fail()?;
     // 2: updated then deleted → the DELETE of its original values.
     dml(Dml::Update(vec![people(&[2], &[Some("two-b")])]))
         .await
-        .map_err(err)?;
-    dml(Dml::Delete(people(&[2], &[None]))).await.map_err(err)?;
+        .or_fail()?;
+    dml(Dml::Delete(people(&[2], &[None]))).await.or_fail()?;
     // 3: updated twice → one pair, oldest to newest.
     dml(Dml::Update(vec![people(&[3], &[Some("three-b")])]))
         .await
-        .map_err(err)?;
+        .or_fail()?;
     dml(Dml::Update(vec![people(&[3], &[None])]))
         .await
-        .map_err(err)?;
+        .or_fail()?;
     let want = vec![
         "DELETE|false|2|two".to_string(),
         "DELETE|true|3|three".into(),
@@ -260,7 +272,7 @@ async fn stream_netting(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     }
     check(
         "has data",
-        w.stream_has_data("netting_s1").await.map_err(err)?,
+        w.stream_has_data("netting_s1").await.or_fail()?,
         true,
     )
 }
@@ -269,21 +281,21 @@ async fn append_only_and_initial_rows(w: &dyn Warehouse, _: &Fixture) -> Outcome
     create(w, keyed("append_t", TableLayout::Plain)).await?;
     w.dml("append_t", Dml::Insert(vec![people(&[1], &[Some("one")])]))
         .await
-        .map_err(err)?;
+        .or_fail()?;
     create(w, stream("append_s", "append_t", true, false)).await?;
     create(w, stream("append_initial", "append_t", false, true)).await?;
     w.dml("append_t", Dml::Insert(vec![people(&[2], &[Some("two")])]))
         .await
-        .map_err(err)?;
+        .or_fail()?;
     w.dml(
         "append_t",
         Dml::Update(vec![people(&[2], &[Some("two-b")])]),
     )
     .await
-    .map_err(err)?;
+    .or_fail()?;
     w.dml("append_t", Dml::Delete(people(&[1], &[None])))
         .await
-        .map_err(err)?;
+        .or_fail()?;
     check(
         "append-only",
         stream_rows(w, "append_s").await?,
@@ -309,7 +321,7 @@ async fn merge_consumes_atomically(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     let rows = people(&[1, 2, 1], &[Some("a"), Some("b"), Some("a2")]);
     w.dml("consume_raw", Dml::Insert(vec![rows]))
         .await
-        .map_err(err)?;
+        .or_fail()?;
     let first = stream_rows(w, "consume_s").await?;
     check(
         "a read does not consume",
@@ -317,7 +329,7 @@ async fn merge_consumes_atomically(w: &dyn Warehouse, _: &Fixture) -> Outcome {
         first.clone(),
     )?;
     check("rows in the stream", first.len(), 3)?;
-    let run = w.execute_task("consume_task").await.map_err(err)?;
+    let run = w.execute_task("consume_task").await.or_fail()?;
     check("run state", run.state, TaskRunState::Succeeded)?;
     check("consumed", run.rows_consumed, 3)?;
     check(
@@ -325,7 +337,7 @@ async fn merge_consumes_atomically(w: &dyn Warehouse, _: &Fixture) -> Outcome {
         stream_rows(w, "consume_s").await?,
         Vec::<String>::new(),
     )?;
-    let current = w.table("consume_current").await.map_err(err)?;
+    let current = w.table("consume_current").await.or_fail()?;
     check(
         "target",
         sorted_rows(&current, &["id", "email"]),
@@ -333,12 +345,12 @@ async fn merge_consumes_atomically(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     )?;
     check(
         "raw is kept",
-        w.table("consume_raw").await.map_err(err)?.num_rows(),
+        w.table("consume_raw").await.or_fail()?.num_rows(),
         3,
     )
 }
 
-async fn original_flow(w: &dyn Warehouse, _: &Fixture) -> Outcome {
+async fn original_flow_defects_fixed(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     let mut raw_columns = columns();
     raw_columns.push(Column::new("op", ColumnType::Varchar));
     create(w, ObjectDef::Table(TableDef::new("flow_raw", raw_columns))).await?;
@@ -363,7 +375,7 @@ async fn original_flow(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     create(w, ObjectDef::Task(child)).await?;
     w.alter_task("flow_scd2", TaskAction::Resume)
         .await
-        .map_err(err)?;
+        .or_fail()?;
     let steps = [
         // duplicate key 1 in one batch: the later row wins, deterministically
         changes(
@@ -379,25 +391,23 @@ async fn original_flow(w: &dyn Warehouse, _: &Fixture) -> Outcome {
         changes(&[1], &[Some("z")], &["INSERT"]),
     ];
     for step in steps {
-        w.dml("flow_raw", Dml::Insert(vec![step]))
-            .await
-            .map_err(err)?;
-        let run = w.execute_task("flow_scd1").await.map_err(err)?;
+        w.dml("flow_raw", Dml::Insert(vec![step])).await.or_fail()?;
+        let run = w.execute_task("flow_scd1").await.or_fail()?;
         check("scd1 run", run.state, TaskRunState::Succeeded)?;
-        let child = w.task_history("flow_scd2").await.map_err(err)?;
+        let child = w.task_history("flow_scd2").await.or_fail()?;
         check(
             "scd2 ran after scd1",
             child.last().map(|r| r.state),
             Some(TaskRunState::Succeeded),
         )?;
     }
-    let customer = w.table("flow_customer").await.map_err(err)?;
+    let customer = w.table("flow_customer").await.or_fail()?;
     check(
         "customer",
         sorted_rows(&customer, &["id", "email"]),
         vec!["1|z".to_string(), "2|NULL".into(), "3|c".into()],
     )?;
-    let history = w.table("flow_history").await.map_err(err)?;
+    let history = w.table("flow_history").await.or_fail()?;
     check(
         "history",
         sorted_rows(&history, &["id", "email", "is_current"]),
@@ -483,7 +493,7 @@ async fn put(f: &Fixture, folder: &Path, file: &str, body: &str) -> Outcome {
         .put(&folder.clone().join(file), body.to_string().into())
         .await
         .map(|_| ())
-        .map_err(err)
+        .or_fail()
 }
 
 async fn copy_once(w: &dyn Warehouse, f: &Fixture) -> Outcome {
@@ -492,20 +502,20 @@ async fn copy_once(w: &dyn Warehouse, f: &Fixture) -> Outcome {
     put(f, &folder, "a.csv", "id,email\n1,a\n2,b\n").await?;
     put(f, &folder, "b.csv", "id,email\n3,c\n").await?;
     let copy = || w.copy_into("copy_once_t", "copy_once", CopyOptions::default());
-    let first = copy().await.map_err(err)?;
+    let first = copy().await.or_fail()?;
     check(
         "first copy",
         first.iter().map(|l| l.status).collect::<Vec<_>>(),
         vec![LoadStatus::Loaded; 2],
     )?;
-    let second = copy().await.map_err(err)?;
+    let second = copy().await.or_fail()?;
     check(
         "second copy",
         second.iter().map(|l| l.status).collect::<Vec<_>>(),
         vec![LoadStatus::LoadSkipped; 2],
     )?;
     put(f, &folder, "b.csv", "id,email\n3,c\n4,d\n").await?;
-    let third = copy().await.map_err(err)?;
+    let third = copy().await.or_fail()?;
     let rewritten = third
         .iter()
         .find(|l| l.status == LoadStatus::Loaded)
@@ -524,7 +534,7 @@ async fn copy_once(w: &dyn Warehouse, f: &Fixture) -> Outcome {
     }
     check(
         "rows",
-        w.table("copy_once_t").await.map_err(err)?.num_rows(),
+        w.table("copy_once_t").await.or_fail()?.num_rows(),
         5,
     )?;
     let forced = w
@@ -537,7 +547,7 @@ async fn copy_once(w: &dyn Warehouse, f: &Fixture) -> Outcome {
             },
         )
         .await
-        .map_err(err)?;
+        .or_fail()?;
     check(
         "forced loads",
         forced
@@ -548,7 +558,7 @@ async fn copy_once(w: &dyn Warehouse, f: &Fixture) -> Outcome {
     )?;
     check(
         "history entries",
-        w.copy_history("copy_once_t").await.map_err(err)?.len(),
+        w.copy_history("copy_once_t").await.or_fail()?.len(),
         5,
     )
 }
@@ -572,7 +582,7 @@ async fn copy_on_error(w: &dyn Warehouse, f: &Fixture) -> Outcome {
     }
     check(
         "nothing loaded on abort",
-        w.table("on_error_abort").await.map_err(err)?.num_rows(),
+        w.table("on_error_abort").await.or_fail()?.num_rows(),
         0,
     )?;
     let options = |on_error| CopyOptions {
@@ -582,7 +592,7 @@ async fn copy_on_error(w: &dyn Warehouse, f: &Fixture) -> Outcome {
     let skip = w
         .copy_into("on_error_skip", "on_error", options(OnError::SkipFile))
         .await
-        .map_err(err)?;
+        .or_fail()?;
     let mut statuses: Vec<_> = skip
         .iter()
         .map(|l| {
@@ -603,13 +613,13 @@ async fn copy_on_error(w: &dyn Warehouse, f: &Fixture) -> Outcome {
     )?;
     check(
         "rows after SKIP_FILE",
-        w.table("on_error_skip").await.map_err(err)?.num_rows(),
+        w.table("on_error_skip").await.or_fail()?.num_rows(),
         2,
     )?;
     let cont = w
         .copy_into("on_error_continue", "on_error", options(OnError::Continue))
         .await
-        .map_err(err)?;
+        .or_fail()?;
     let bad = cont
         .iter()
         .find(|l| l.file.ends_with("bad.csv"))
@@ -622,12 +632,12 @@ async fn copy_on_error(w: &dyn Warehouse, f: &Fixture) -> Outcome {
     )?;
     check(
         "rows after CONTINUE",
-        w.table("on_error_continue").await.map_err(err)?.num_rows(),
+        w.table("on_error_continue").await.or_fail()?.num_rows(),
         4,
     )
 }
 
-async fn failed_task(w: &dyn Warehouse, _: &Fixture) -> Outcome {
+async fn failed_task_keeps_its_stream(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     let nullable = vec![
         Column::new("id", ColumnType::Number),
         Column::new("email", ColumnType::Varchar),
@@ -653,14 +663,14 @@ async fn failed_task(w: &dyn Warehouse, _: &Fixture) -> Outcome {
             Arc::new(StringArray::from(vec!["a", "b"])) as Arc<dyn Array>,
         ),
     ])
-    .map_err(err)?;
+    .or_fail()?;
     w.dml("failing_raw", Dml::Insert(vec![bad]))
         .await
-        .map_err(err)?;
+        .or_fail()?;
     w.alter_task("failing_task", TaskAction::Resume)
         .await
-        .map_err(err)?;
-    let first = w.execute_task("failing_task").await.map_err(err)?;
+        .or_fail()?;
+    let first = w.execute_task("failing_task").await.or_fail()?;
     check("first run", first.state, TaskRunState::Failed)?;
     if first.error.is_none() {
         return Err("a failed run says why".into());
@@ -668,10 +678,10 @@ async fn failed_task(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     check("stream kept", stream_rows(w, "failing_s").await?.len(), 2)?;
     check(
         "target untouched",
-        w.table("failing_target").await.map_err(err)?.num_rows(),
+        w.table("failing_target").await.or_fail()?.num_rows(),
         0,
     )?;
-    let second = w.execute_task("failing_task").await.map_err(err)?;
+    let second = w.execute_task("failing_task").await.or_fail()?;
     check(
         "second run",
         second.state,
@@ -679,12 +689,12 @@ async fn failed_task(w: &dyn Warehouse, _: &Fixture) -> Outcome {
     )?;
     check(
         "history",
-        w.task_history("failing_task").await.map_err(err)?.len(),
+        w.task_history("failing_task").await.or_fail()?.len(),
         2,
     )
 }
 
-async fn pipe_loads(w: &dyn Warehouse, f: &Fixture) -> Outcome {
+async fn pipe_loads_new_files(w: &dyn Warehouse, f: &Fixture) -> Outcome {
     let folder = stage_for(w, f, "piped").await?;
     create(w, ObjectDef::Table(TableDef::new("piped_t", columns()))).await?;
     let pipe = PipeDef {
@@ -699,9 +709,9 @@ async fn pipe_loads(w: &dyn Warehouse, f: &Fixture) -> Outcome {
     create(w, ObjectDef::Pipe(pipe)).await?;
     put(f, &folder, "one.csv", "id,email\n1,a\n").await?;
     put(f, &folder, "skip.txt", "not a csv file").await?;
-    w.refresh_pipe("piped_pipe").await.map_err(err)?;
+    w.refresh_pipe("piped_pipe").await.or_fail()?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while w.copy_history("piped_t").await.map_err(err)?.is_empty() {
+    while w.copy_history("piped_t").await.or_fail()?.is_empty() {
         if Instant::now() > deadline {
             return Err(format!(
                 "the pipe loaded nothing in 30 s: {:?}",
@@ -710,10 +720,10 @@ async fn pipe_loads(w: &dyn Warehouse, f: &Fixture) -> Outcome {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let history = w.copy_history("piped_t").await.map_err(err)?;
+    let history = w.copy_history("piped_t").await.or_fail()?;
     check("files loaded", history.len(), 1)?;
-    check("rows", w.table("piped_t").await.map_err(err)?.num_rows(), 1)?;
-    let status = w.pipe_status("piped_pipe").await.map_err(err)?;
+    check("rows", w.table("piped_t").await.or_fail()?.num_rows(), 1)?;
+    let status = w.pipe_status("piped_pipe").await.or_fail()?;
     check("pending", status.pending_file_count, 0)?;
     check(
         "last file",
@@ -722,4 +732,16 @@ async fn pipe_loads(w: &dyn Warehouse, f: &Fixture) -> Outcome {
             .map(|p| p.ends_with("one.csv")),
         Some(true),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrFail;
+
+    #[test]
+    fn a_failed_step_names_the_line_it_failed_at() {
+        let line = line!() + 1;
+        let failure = Err::<(), _>("boom").or_fail().unwrap_err();
+        assert_eq!(failure, format!("boom (at {}:{line})", file!()));
+    }
 }

@@ -27,13 +27,7 @@ impl Warehouse for LocalWarehouse {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            pipes: true,
-            streams: true,
-            tasks: true,
-            sub_second_schedules: true,
-            durable: true,
-        }
+        Capabilities::ALL
     }
 
     async fn create(&self, object: ObjectDef, mode: CreateMode) -> Result<()> {
