@@ -13,7 +13,7 @@ use clap::Parser;
 use std::error::Error;
 
 use snowdrift::faker::{ChangeStream, EntitySpec};
-use snowdrift::stage::{RollPolicy, StageLocation, StageSink};
+use snowdrift::stage::{RollPolicy, StageLocation, StageSink, aws_environment};
 
 /// Files of customers as the original generator wrote them.
 #[derive(Debug, Parser)]
@@ -46,12 +46,15 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .seed(seed)
         .classic(rows)
         .build()?;
-    let sink = StageSink::builder(StageLocation::parse(&out)?, customers.schema())
-        .roll(RollPolicy {
-            max_rows: rows,
-            ..RollPolicy::default()
-        })
-        .build()?;
+    let sink = StageSink::builder(
+        StageLocation::parse_opts(&out, aws_environment())?,
+        customers.schema(),
+    )
+    .roll(RollPolicy {
+        max_rows: rows,
+        ..RollPolicy::default()
+    })
+    .build()?;
     let mut written = sink.subscribe();
     for _ in 0..files {
         sink.write(&customers.next_batch().batch).await?;

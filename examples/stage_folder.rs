@@ -13,7 +13,7 @@ use clap::Parser;
 use std::error::Error;
 use std::time::Duration;
 
-use snowdrift::stage::{FolderPickup, Stability, StageLocation};
+use snowdrift::stage::{FolderPickup, Stability, StageLocation, aws_environment};
 
 /// Stages the files another program writes into a folder, each exactly once.
 #[derive(Debug, Parser)]
@@ -42,10 +42,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let interval = Duration::from_millis(args.interval_ms);
     let min_age = Duration::from_millis(args.min_age_ms);
 
-    let mut pickup = FolderPickup::builder(&from, StageLocation::parse(&to)?)
-        .pattern("*.csv*")
-        .stability(Stability { min_age })
-        .build()?;
+    let mut pickup =
+        FolderPickup::builder(&from, StageLocation::parse_opts(&to, aws_environment())?)
+            .pattern("*.csv*")
+            .stability(Stability { min_age })
+            .build()?;
     if once {
         // A file is taken once it looks the same in two scans and is old enough.
         let mut uploaded = 0;

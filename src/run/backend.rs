@@ -29,7 +29,11 @@ impl Backend {
         match name {
             "embedded" => {
                 let root = folder.join("warehouse");
-                let warehouse = LocalWarehouse::open(root.to_str().ok_or("non-UTF-8 path")?).await?;
+                // The stage may be on S3: its pipe reads it with the `AWS_*` environment.
+                let warehouse = LocalWarehouse::builder(root.to_str().ok_or("non-UTF-8 path")?)
+                    .store_options(snowdrift_stage::aws_environment())
+                    .open()
+                    .await?;
                 warehouse.deploy(spec).await?;
                 Ok(Backend::Embedded(warehouse))
             }

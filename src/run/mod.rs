@@ -374,18 +374,21 @@ async fn produce(
 ) -> Result<Produced, CheckError> {
     let mut changes = changes(options)?;
     let mut arrival = OutOfOrder::new(options.seed, options.out_of_order, options.delay)?;
-    let sink = StageSink::builder(StageLocation::parse(&spec.stage_url)?, changes.schema())
-        .roll(RollPolicy {
-            // A snapshot holds every live customer, more rows than a file of changes: it
-            // must stay one file.
-            max_rows: if options.snapshots {
-                usize::MAX
-            } else {
-                options.rows
-            },
-            ..RollPolicy::default()
-        })
-        .build()?;
+    let sink = StageSink::builder(
+        StageLocation::parse_opts(&spec.stage_url, crate::stage::aws_environment())?,
+        changes.schema(),
+    )
+    .roll(RollPolicy {
+        // A snapshot holds every live customer, more rows than a file of changes: it
+        // must stay one file.
+        max_rows: if options.snapshots {
+            usize::MAX
+        } else {
+            options.rows
+        },
+        ..RollPolicy::default()
+    })
+    .build()?;
     let mut announced = sink.subscribe();
     backend.listen(spec, &sink);
     let start = Instant::now();

@@ -74,7 +74,7 @@ async fn live_deploy_run_and_teardown() {
     // Deploying again is safe.
     warehouse.deploy_spec(&spec).await.unwrap();
 
-    let stage = StageLocation::parse(&prefix).unwrap();
+    let stage = StageLocation::parse_opts(&prefix, snowdrift_stage::aws_environment()).unwrap();
     let csv = "customer_id,first_name,last_name,email,street,city,state,country\n\
                1,Ada,Lovelace,ada@example.com,1 Analytical St,London,LDN,UK\n\
                2,Alan,Turing,alan@example.com,2 Enigma Rd,Wilmslow,CHS,UK\n";

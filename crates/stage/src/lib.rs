@@ -67,7 +67,7 @@ pub use encode::{CsvEncoder, EncodedRows};
 pub use error::{Result, StageError};
 pub use file::RollPolicy;
 pub use format::{Compression, CsvFormat, LineEnding};
-pub use location::StageLocation;
+pub use location::{StageLocation, aws_environment};
 pub use naming::{FileNamer, MAX_WRITER_ID};
 pub use pickup::glob::matches as glob_matches;
 pub use pickup::{AfterUpload, FolderPickup, FolderPickupBuilder, PickupReport, Stability};

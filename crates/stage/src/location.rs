@@ -1,6 +1,9 @@
 //! [`StageLocation`]: where staged files go, from one URL — a local folder (the default), an
-//! in-memory store for tests, or S3 configured from the standard `AWS_*` environment through
-//! `object_store`'s own builder. Credentials never come from the URL and never appear in errors.
+//! in-memory store for tests, or S3 through `object_store`'s own builder. Like object_store's
+//! `parse_url` / `parse_url_opts`, [`StageLocation::parse`] reads nothing but the URL and
+//! [`StageLocation::parse_opts`] takes the store's options from the caller (the `AWS_*`
+//! environment when the caller passes [`aws_environment`]). Credentials never come from the URL
+//! and never appear in errors.
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,15 +37,21 @@ impl fmt::Display for StageLocation {
     }
 }
 
+/// The `AWS_*` variables of this process's environment, as options for
+/// [`StageLocation::parse_opts`]: the one place the crate reads the environment, and only
+/// when its caller asks.
+pub fn aws_environment() -> impl Iterator<Item = (String, String)> {
+    std::env::vars().filter(|(key, _)| key.starts_with("AWS_"))
+}
+
 impl StageLocation {
-    /// Parses a stage location:
+    /// Parses a stage location, reading nothing but `url`:
     ///
     /// - a path or `file:///path` — a local folder (created if missing); the prefix is empty;
     /// - `memory://` or `memory:///prefix` — a fresh in-memory store;
-    /// - `s3://bucket/prefix` — S3 (feature `s3`, on by default), configured by
-    ///   `AmazonS3Builder::from_env()`: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-    ///   `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT` (for S3-compatible servers),
-    ///   `AWS_ALLOW_HTTP`, ...
+    /// - `s3://bucket/prefix` — S3 (feature `s3`, on by default) with object_store's defaults:
+    ///   no keys (instance or web-identity credentials, if the machine has them), the default
+    ///   region. Use [`StageLocation::parse_opts`] to give keys, a region or an endpoint.
     ///
     /// ```
     /// use snowdrift_stage::StageLocation;
@@ -50,7 +59,47 @@ impl StageLocation {
     /// assert_eq!(stage.prefix(), "landing/customer");
     /// # Ok::<(), snowdrift_stage::StageError>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StageError::Location`] for an unknown scheme, credentials in the URL or an S3 URL the
+    /// store refuses; [`StageError::Io`] or [`StageError::Store`] when a local folder cannot be
+    /// created or opened.
     pub fn parse(url: &str) -> Result<Self> {
+        Self::parse_opts(url, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// Parses a stage location as [`StageLocation::parse`] does, configuring an S3 store with
+    /// `options`: the names of object_store's `AmazonS3ConfigKey` in any case
+    /// (`aws_access_key_id`, `AWS_SECRET_ACCESS_KEY`, `aws_region`, `aws_endpoint` for
+    /// S3-compatible servers, `aws_allow_http`, ...); names that are none are ignored, and other
+    /// schemes take no options. The URL's bucket wins over any bucket option.
+    ///
+    /// `StageLocation::parse_opts(url, aws_environment())` configures S3 from the `AWS_*`
+    /// environment, as `AmazonS3Builder::from_env` and the AWS tools do:
+    ///
+    /// ```
+    /// use snowdrift_stage::{StageLocation, aws_environment};
+    /// let stage = StageLocation::parse_opts("s3://my-bucket/landing", aws_environment())?;
+    /// assert_eq!(stage.prefix(), "landing");
+    /// let stage = StageLocation::parse_opts(
+    ///     "s3://my-bucket/landing",
+    ///     [("aws_region", "eu-west-1"), ("aws_endpoint", "http://127.0.0.1:9000")],
+    /// )?;
+    /// assert_eq!(stage.to_string(), "s3://my-bucket/landing");
+    /// # Ok::<(), snowdrift_stage::StageError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`StageLocation::parse`], and [`StageError::Location`] for an option value the store
+    /// refuses.
+    pub fn parse_opts<I, K, V>(url: &str, options: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
         let display = redact_user_info(url);
         let fail = |reason: String| StageError::Location {
             url: display.clone(),
@@ -70,10 +119,10 @@ impl StageLocation {
                 .is_some_and(|authority| authority.contains('@'))
             {
                 return Err(fail(
-                    "credentials are not accepted in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+                    "credentials are not accepted in the URL; give them as options (aws_access_key_id, aws_secret_access_key) or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and pass aws_environment()".into(),
                 ));
             }
-            return Self::s3(url, rest, display.clone()).map_err(fail);
+            return Self::s3(url, rest, options, display.clone()).map_err(fail);
         }
         let path = url.strip_prefix("file://").unwrap_or(url);
         if path.contains("://") {
@@ -112,15 +161,31 @@ impl StageLocation {
     }
 
     #[cfg(feature = "s3")]
-    fn s3(url: &str, rest: &str, display: String) -> Result<Self, String> {
+    fn s3<I, K, V>(url: &str, rest: &str, options: I, display: String) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
         let prefix = rest
             .split_once('/')
             .map(|(_, p)| p.trim_matches('/'))
             .unwrap_or("");
-        let store = object_store::aws::AmazonS3Builder::from_env()
-            .with_url(url)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let builder = options
+            .into_iter()
+            .fold(AmazonS3Builder::new(), |builder, (key, value)| {
+                match key
+                    .as_ref()
+                    .to_ascii_lowercase()
+                    .parse::<AmazonS3ConfigKey>()
+                {
+                    Ok(key) => builder.with_config(key, value),
+                    Err(_) => builder,
+                }
+            });
+        // The URL last: its bucket wins over an option's.
+        let store = builder.with_url(url).build().map_err(|e| e.to_string())?;
         Ok(StageLocation {
             store: Arc::new(store),
             prefix: prefix.to_owned(),
@@ -129,7 +194,7 @@ impl StageLocation {
     }
 
     #[cfg(not(feature = "s3"))]
-    fn s3(_url: &str, _rest: &str, _display: String) -> Result<Self, String> {
+    fn s3<I>(_url: &str, _rest: &str, _options: I, _display: String) -> Result<Self, String> {
         Err("this build has no S3 support; enable the `s3` feature of snowdrift-stage".into())
     }
 

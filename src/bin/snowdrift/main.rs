@@ -116,6 +116,7 @@ impl Failure {
 /// Opens the warehouse at `root` read-only.
 pub(crate) async fn open(root: &str) -> Result<LocalWarehouse, Failure> {
     LocalWarehouse::builder(root)
+        .store_options(snowdrift::stage::aws_environment())
         .read_only(true)
         .open()
         .await

@@ -76,20 +76,21 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
 }
 
 async fn open(args: &Args) -> Result<Arc<LocalWarehouse>, Failure> {
-    let warehouse =
-        if args.read_only {
-            crate::open(&args.root).await?
-        } else {
-            // Unlike the other commands this one may change the warehouse; a root with no
-            // warehouse yet is an error here too rather than a new empty warehouse.
-            crate::open(&args.root).await?;
-            LocalWarehouse::open(&args.root).await.map_err(|e| match e {
+    let warehouse = if args.read_only {
+        crate::open(&args.root).await?
+    } else {
+        // Unlike the other commands this one may change the warehouse; a root with no
+        // warehouse yet is an error here too rather than a new empty warehouse.
+        crate::open(&args.root).await?;
+        let builder =
+            LocalWarehouse::builder(&args.root).store_options(snowdrift::stage::aws_environment());
+        builder.open().await.map_err(|e| match e {
             WarehouseError::Locked { .. } => Failure::Failed(format!(
                 "{e}\n(`snowdrift sql --read-only` reads it while the other process runs it)"
             )),
             other => Failure::from_warehouse("--root", other),
         })?
-        };
+    };
     Ok(Arc::new(warehouse))
 }
 

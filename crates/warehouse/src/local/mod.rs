@@ -73,6 +73,26 @@ impl LocalWarehouseBuilder {
         self
     }
 
+    /// Options for the stores of stage and root URLs no [`Self::object_store`] covers, as
+    /// `snowdrift_stage::StageLocation::parse_opts` takes them: for `s3://` URLs the names of
+    /// object_store's `AmazonS3ConfigKey` in any case (`aws_access_key_id`, `aws_region`,
+    /// `aws_endpoint`, ...), others ignored. Default: none — the warehouse never reads the
+    /// environment itself; `.store_options(snowdrift_stage::aws_environment())` configures S3
+    /// from `AWS_*` as the AWS tools do. Values never appear in `Debug` output or errors.
+    pub fn store_options<I, K, V>(mut self, options: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let options = options
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.stores.set_options(options);
+        self
+    }
+
     /// Write a checkpoint every `n` commits (default 1,000); a restart replays at most that
     /// many log entries.
     pub fn checkpoint_every(mut self, n: u64) -> Self {
@@ -304,7 +324,8 @@ pub const DEFAULT_ROOT: &str = "./snowdrift-data";
 
 impl LocalWarehouse {
     /// A builder for the warehouse at `root`: a folder path, `file:///…`, `memory://` or
-    /// `s3://bucket/prefix` (configured from `AWS_*`).
+    /// `s3://bucket/prefix` (configured by [`LocalWarehouseBuilder::store_options`] or a store
+    /// given with [`LocalWarehouseBuilder::object_store`]).
     pub fn builder(root: impl Into<String>) -> LocalWarehouseBuilder {
         LocalWarehouseBuilder {
             root: root.into(),

@@ -1,7 +1,8 @@
 //! Object stores given to the warehouse by URL prefix (like DataFusion's object store
 //! registry): a stage or root URL under a registered prefix uses that store, configured however
 //! its owner wants (credentials provider, client options, an S3-compatible endpoint); any other
-//! URL is parsed by [`StageLocation::parse`] (S3 configured from `AWS_*`).
+//! URL is parsed by [`StageLocation::parse_opts`] with the options the warehouse was given
+//! (none unless its opener passes them: the library never reads the environment itself).
 
 use std::sync::Arc;
 
@@ -10,12 +11,30 @@ use snowdrift_stage::StageLocation;
 
 use crate::error::Result;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub(crate) struct StoreRegistry {
     entries: Vec<(String, Arc<dyn ObjectStore>)>,
+    /// Options for URLs no registered store covers (S3 keys among them).
+    options: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for StoreRegistry {
+    /// The prefixes and the names of the options, never their values (keys are secrets).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prefixes: Vec<&str> = self.entries.iter().map(|(p, _)| p.as_str()).collect();
+        let options: Vec<&str> = self.options.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("StoreRegistry")
+            .field("prefixes", &prefixes)
+            .field("options", &options)
+            .finish()
+    }
 }
 
 impl StoreRegistry {
+    pub(crate) fn set_options(&mut self, options: Vec<(String, String)>) {
+        self.options = options;
+    }
+
     pub(crate) fn register(&mut self, prefix: &str, store: Arc<dyn ObjectStore>) {
         self.entries
             .push((prefix.trim_end_matches('/').to_owned(), store));
@@ -33,13 +52,26 @@ impl StoreRegistry {
                 ));
             }
         }
-        Ok(StageLocation::parse(url)?)
+        let options = self.options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        Ok(StageLocation::parse_opts(url, options)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_show_their_names_never_their_values() {
+        let mut registry = StoreRegistry::default();
+        registry.set_options(vec![(
+            "AWS_SECRET_ACCESS_KEY".into(),
+            "wJalrXUtnFEMI-secret".into(),
+        )]);
+        let shown = format!("{registry:?}");
+        assert!(shown.contains("AWS_SECRET_ACCESS_KEY"), "{shown}");
+        assert!(!shown.contains("wJalrXUtnFEMI-secret"), "{shown}");
+    }
 
     #[test]
     fn registered_prefixes_win_and_others_parse() {
