@@ -13,6 +13,7 @@ use crate::{ChangeOp, Result, TableSpec};
 
 /// What a Type 1 table does with a delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Scd1Delete {
     /// Remove the row (the default; a stream on the table shows a DELETE).
     #[default]

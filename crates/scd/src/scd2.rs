@@ -18,6 +18,7 @@ use crate::{ChangeOp, Result, TableSpec};
 
 /// What a Type 2 table does with a delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Scd2Delete {
     /// Keep the current version open, as if nothing happened.
     Ignore,

@@ -16,7 +16,7 @@
 
 use snowdrift_scd::{OPEN_END_MICROS, OpenEnd};
 use snowdrift_warehouse::{
-    IgnoreNullUpdates, MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout,
+    IgnoreNullUpdates, MergeDef, ObjectKind, Scd1Delete, Scd2Delete, TableDef, TableLayout,
     Validity,
 };
 
@@ -274,8 +274,8 @@ pub(crate) fn scd1_from(
         insert_values.push(now.clone());
     }
     let delete = match merge.scd1_on_delete {
-        Scd1OnDelete::Remove => "WHEN MATCHED AND s.\"_SNOWDRIFT_OP\" = 'DELETE' THEN DELETE ",
-        Scd1OnDelete::Ignore => "",
+        Scd1Delete::Remove => "WHEN MATCHED AND s.\"_SNOWDRIFT_OP\" = 'DELETE' THEN DELETE ",
+        Scd1Delete::Ignore => "",
     };
     let update = if set.is_empty() {
         String::new()
@@ -408,7 +408,7 @@ pub(crate) fn scd2_from(
         .cloned()
         .collect();
     let v = ValidityIdents::new(validity)?;
-    if merge.scd2_on_delete == Scd2OnDelete::CloseWithTombstone && v.deleted.is_none() {
+    if merge.scd2_on_delete == Scd2Delete::CloseWithTombstone && v.deleted.is_none() {
         return Err(unsupported(
             merge,
             "tombstones without a `deleted` validity column on the target",
@@ -557,7 +557,7 @@ fn changes_cte(
     }
     order.push("(\"METADATA$ACTION\" = 'INSERT') DESC".into());
     order.push("\"METADATA$ROW_ID\" DESC".into());
-    let deletes = if merge.scd2_on_delete == Scd2OnDelete::Ignore {
+    let deletes = if merge.scd2_on_delete == Scd2Delete::Ignore {
         "\"METADATA$ACTION\" = 'INSERT'"
     } else {
         "NOT (\"METADATA$ACTION\" = 'DELETE' AND \"METADATA$ISUPDATE\")"
@@ -701,7 +701,7 @@ fn using_rows(
     business: &[String],
     v: &ValidityIdents,
     overwrites: bool,
-    on_delete: Scd2OnDelete,
+    on_delete: Scd2Delete,
 ) -> String {
     let keys_as = |from_row: bool| -> String {
         cols.key
@@ -739,7 +739,7 @@ fn using_rows(
             business.join(", ")
         ));
     }
-    if on_delete == Scd2OnDelete::CloseWithTombstone && v.deleted.is_some() {
+    if on_delete == Scd2Delete::CloseWithTombstone && v.deleted.is_some() {
         let latest_values: Vec<String> = business.iter().map(|b| latest_alias(b)).collect();
         parts.push(format!(
             "SELECT {}, NULL, 'INSERT', {}, \"_SNOWDRIFT_TIME\", \"_SNOWDRIFT_TIME\", TRUE \

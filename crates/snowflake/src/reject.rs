@@ -12,7 +12,7 @@
 
 use snowdrift_scd::{OnBadRow, Operation, RejectReason};
 use snowdrift_warehouse::{
-    ChangeSource, Column, ColumnType, MergeDef, ObjectKind, OnLateRow, Scd2OnDelete, TableDef,
+    ChangeSource, Column, ColumnType, MergeDef, ObjectKind, OnLateRow, Scd2Delete, TableDef,
     TableLayout, rejected,
 };
 
@@ -146,7 +146,7 @@ pub(crate) fn statements(
 }
 
 /// The SCD-2 merge's `"_CHANGES"`: the winners that are not late, each an `'INSERT'` (an
-/// upsert) or a `'DELETE'` at its sequence. With `Scd2OnDelete::Ignore` a delete that wins
+/// upsert) or a `'DELETE'` at its sequence. With `Scd2Delete::Ignore` a delete that wins
 /// changes nothing (its key's applied sequence still moves), as `snowdrift-scd` ignores it.
 fn history_changes(cols: &MergeColumns, merge: &MergeDef, winners: &str) -> Result<String> {
     let mut select = prefixed("w", &cols.business());
@@ -154,7 +154,7 @@ fn history_changes(cols: &MergeColumns, merge: &MergeDef, winners: &str) -> Resu
         select.push(format!("w.{}", ident(ObjectKind::Table, sequence)?));
     }
     let ignored = match merge.scd2_on_delete {
-        Scd2OnDelete::Ignore => " AND w.\"_SNOWDRIFT_OP\" <> 'DELETE'",
+        Scd2Delete::Ignore => " AND w.\"_SNOWDRIFT_OP\" <> 'DELETE'",
         _ => "",
     };
     Ok(format!(

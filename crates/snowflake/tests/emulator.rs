@@ -19,7 +19,7 @@ use snowdrift_testkit::fakesnow::FakeSnowServer;
 use snowdrift_warehouse::rows::sorted_rows;
 use snowdrift_warehouse::{
     AbsentKeys, ChangePredicate, ChangeSource, Clock, ColumnSelection, ColumnType, CreateMode, Dml,
-    IgnoreNullUpdates, LocalWarehouse, ObjectDef, ObjectKind, OpenEnd, PipelineSpec, Scd2OnDelete,
+    IgnoreNullUpdates, LocalWarehouse, ObjectDef, ObjectKind, OpenEnd, PipelineSpec, Scd2Delete,
     TableDef, TableLayout, TaskBody, TaskDef, TaskRunState, Validity, Warehouse, WarehouseExt,
 };
 
@@ -516,7 +516,7 @@ fn tracked_with_tombstones(spec: &PipelineSpec) -> Vec<ObjectDef> {
             ObjectDef::Task(mut task) if task.name == spec.history_task => {
                 let TaskBody::Merge(merge) = &mut task.body;
                 merge.tracked = Some(vec!["street".into(), "city".into(), "state".into()]);
-                merge.scd2_on_delete = Scd2OnDelete::CloseWithTombstone;
+                merge.scd2_on_delete = Scd2Delete::CloseWithTombstone;
                 ObjectDef::Task(task)
             }
             other => other,
@@ -555,7 +555,7 @@ async fn dbt_validity_columns_match_the_embedded_engine() {
     for (seed, open_end) in [(11, OpenEnd::Null), (12, OpenEnd::FarFuture)] {
         let spec = PipelineSpec {
             operation_column: Some("op".into()),
-            history_on_delete: Scd2OnDelete::CloseWithTombstone,
+            history_on_delete: Scd2Delete::CloseWithTombstone,
             history_validity: Validity {
                 deleted: Some("dbt_is_deleted".into()),
                 open_end,
@@ -865,10 +865,10 @@ async fn a_history_by_event_time_that_rejects_late_changes_matches_the_embedded_
     let server = FakeSnowServer::start();
     let connection = connect(&server).await;
     for (seed, on_delete, validity) in [
-        (41, Scd2OnDelete::Close, Validity::default()),
+        (41, Scd2Delete::Close, Validity::default()),
         (
             42,
-            Scd2OnDelete::CloseWithTombstone,
+            Scd2Delete::CloseWithTombstone,
             Validity {
                 deleted: Some("dbt_is_deleted".into()),
                 ..Validity::dbt()
@@ -876,7 +876,7 @@ async fn a_history_by_event_time_that_rejects_late_changes_matches_the_embedded_
         ),
         // A pipeline refuses to ignore deletes in a history by event time; a merge of its
         // own may (a delete that wins its key changes nothing).
-        (43, Scd2OnDelete::Ignore, Validity::default()),
+        (43, Scd2Delete::Ignore, Validity::default()),
     ] {
         let spec = PipelineSpec {
             operation_column: Some("op".into()),
@@ -885,7 +885,7 @@ async fn a_history_by_event_time_that_rejects_late_changes_matches_the_embedded_
                 ..snowdrift_warehouse::EventTime::default()
             }),
             history_on_delete: match on_delete {
-                Scd2OnDelete::Ignore => Scd2OnDelete::Close,
+                Scd2Delete::Ignore => Scd2Delete::Close,
                 other => other,
             },
             history_validity: validity,

@@ -4,7 +4,7 @@
 use snowdrift_snowflake::{Now, Renderer, SnowflakeError, SourceShape, StageAccess};
 use snowdrift_warehouse::{
     ChangePredicate, EventTime, IgnoreNullUpdates, LateChanges, MergeDef, ObjectDef, OnBadRow,
-    PipelineSpec, Scd2OnDelete, TableDef, TaskBody, TaskDef, Validity,
+    PipelineSpec, Scd2Delete, TableDef, TaskBody, TaskDef, Validity,
 };
 
 fn spec() -> PipelineSpec {
@@ -295,7 +295,7 @@ fn scd2_options_render_tracked_columns_and_tombstones() {
     };
     let merge = MergeDef {
         tracked: Some(vec!["street".into(), "city".into(), "state".into()]),
-        scd2_on_delete: Scd2OnDelete::CloseWithTombstone,
+        scd2_on_delete: Scd2Delete::CloseWithTombstone,
         ..merge_of(&task(&spec, "customer_scd2_task")).clone()
     };
     let sql = Renderer::new("db", "sc")

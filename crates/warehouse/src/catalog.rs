@@ -13,6 +13,8 @@ pub use snowdrift_scd::{
     AbsentKeys, ChangePredicate, ChangeSource, IgnoreNullUpdates, LateChanges, OnBadRow, OpenEnd,
 };
 
+pub use snowdrift_scd::{Scd1Delete, Scd2Delete};
+
 use crate::error::{Result, WarehouseError};
 use crate::load::CsvFileFormat;
 use crate::schedule::Schedule;
@@ -548,28 +550,6 @@ pub enum TaskCondition {
     StreamHasData(Vec<String>),
 }
 
-/// What a merge does with a delete in a Type 1 table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum Scd1OnDelete {
-    /// Remove the row.
-    #[default]
-    Remove,
-    /// Ignore the delete.
-    Ignore,
-}
-
-/// What a merge does with a delete in a Type 2 table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum Scd2OnDelete {
-    /// Keep the current version open.
-    Ignore,
-    /// Close the current version (a logical delete).
-    #[default]
-    Close,
-    /// Close it and add a tombstone version (needs a `deleted` validity column).
-    CloseWithTombstone,
-}
-
 /// The statement a merge task runs: consume a stream, merge it into a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergeDef {
@@ -586,9 +566,9 @@ pub struct MergeDef {
     /// SCD Type 2: columns whose change opens a version (default: all compared).
     pub tracked: Option<Vec<String>>,
     /// Deletes in a Type 1 target.
-    pub scd1_on_delete: Scd1OnDelete,
+    pub scd1_on_delete: Scd1Delete,
     /// Deletes in a Type 2 target.
-    pub scd2_on_delete: Scd2OnDelete,
+    pub scd2_on_delete: Scd2Delete,
     /// What the merge does with a change row it cannot apply (an unknown operation, a NULL key
     /// or sequence, a value that does not fit): [`OnBadRow::Reject`] (the default) merges the
     /// good rows and writes the bad ones to the rejected table in the same commit;
@@ -657,8 +637,8 @@ impl MergeDef {
             sequence: None,
             operation_column: None,
             tracked: None,
-            scd1_on_delete: Scd1OnDelete::Remove,
-            scd2_on_delete: Scd2OnDelete::Close,
+            scd1_on_delete: Scd1Delete::Remove,
+            scd2_on_delete: Scd2Delete::Close,
             on_bad_row: OnBadRow::Reject,
             rejected_table: None,
             on_late_row: OnLateRow::Reject,

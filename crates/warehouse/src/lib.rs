@@ -75,8 +75,8 @@ pub use catalog::{
     AbsentKeys, ChangePredicate, ChangeSource, Column, ColumnType, CreateMode,
     DEFAULT_MAX_DATA_EXTENSION_DAYS, DEFAULT_RETENTION_DAYS, FileFormatDef, IgnoreNullUpdates,
     LateChanges, MergeDef, ObjectDef, ObjectKind, OnBadRow, OnError, OnLateRow, OpenEnd, PipeDef,
-    Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody,
-    TaskCondition, TaskDef, Validity,
+    Scd1Delete, Scd2Delete, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskCondition,
+    TaskDef, Validity,
 };
 pub use error::{Result, WarehouseError};
 pub use load::{CsvFileFormat, FileCompression, LoadError, LoadLimits};

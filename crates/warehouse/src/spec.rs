@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::catalog::{
     ChangePredicate, ChangeSource, Column, ColumnType, FileFormatDef, IgnoreNullUpdates,
     LateChanges, MergeDef, ObjectDef, ObjectKind, OnBadRow, OnError, OnLateRow, PipeDef,
-    Scd1OnDelete, Scd2OnDelete, StageDef, StreamDef, TableDef, TableLayout, TaskBody,
-    TaskCondition, TaskDef, Validity,
+    Scd1Delete, Scd2Delete, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskCondition,
+    TaskDef, Validity,
 };
 use crate::load::CsvFileFormat;
 use crate::rejected;
@@ -71,9 +71,9 @@ pub struct PipelineSpec {
     /// An optional column of raw rows ordering versions of a key.
     pub sequence_column: Option<String>,
     /// Deletes in the SCD-1 table.
-    pub current_on_delete: Scd1OnDelete,
+    pub current_on_delete: Scd1Delete,
     /// Deletes in the SCD-2 table (default: close the current version).
-    pub history_on_delete: Scd2OnDelete,
+    pub history_on_delete: Scd2Delete,
     /// What both merge tasks do with a row they cannot apply (default: write it to the
     /// target's rejected table, `customer_rejected` and `customer_history_rejected`, and go
     /// on; [`OnBadRow::Fail`] fails the run and keeps the stream's offset). Late rows go to
@@ -106,7 +106,7 @@ pub struct PipelineSpec {
     pub delete_when: Option<ChangePredicate>,
     /// The validity columns of `customer_history`: names, how the open end is written (NULL as
     /// dbt and AUTO CDC write it, or 9999-12-31), a dbt-style version id, and the tombstone
-    /// flag that [`Scd2OnDelete::CloseWithTombstone`] needs (dbt's `hard_deletes:
+    /// flag that [`Scd2Delete::CloseWithTombstone`] needs (dbt's `hard_deletes:
     /// new_record`). Default: the original's `start_time`, `end_time`, `is_current`.
     pub history_validity: Validity,
     /// `APPLY AS TRUNCATE WHEN`: raw rows this holds for truncate `customer` at their place in
@@ -230,8 +230,8 @@ impl Default for PipelineSpec {
             schedule: Schedule::Interval(Duration::from_secs(1)),
             operation_column: None,
             sequence_column: None,
-            current_on_delete: Scd1OnDelete::Remove,
-            history_on_delete: Scd2OnDelete::Close,
+            current_on_delete: Scd1Delete::Remove,
+            history_on_delete: Scd2Delete::Close,
             on_bad_row: OnBadRow::Reject,
             retention_days: None,
             event_time: None,
@@ -268,7 +268,7 @@ impl PipelineSpec {
                 reason,
             ))
         };
-        if self.history_on_delete == Scd2OnDelete::CloseWithTombstone
+        if self.history_on_delete == Scd2Delete::CloseWithTombstone
             && self.history_validity.deleted.is_none()
         {
             return invalid("tombstones need a `deleted` column in `history_validity`");
@@ -310,7 +310,7 @@ impl PipelineSpec {
         if self.event_time.is_none() {
             return Ok(());
         }
-        if self.history_on_delete == Scd2OnDelete::Ignore {
+        if self.history_on_delete == Scd2Delete::Ignore {
             return invalid("a history sequenced by event time cannot ignore deletes");
         }
         Ok(())

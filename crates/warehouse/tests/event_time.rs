@@ -402,7 +402,7 @@ fn the_history_of_an_event_time_pipeline_reads_the_raw_rows() {
 async fn a_history_by_event_time_that_ignores_deletes_is_refused_at_deploy() {
     let dir = tempfile::tempdir().unwrap();
     let bad = PipelineSpec {
-        history_on_delete: snowdrift_warehouse::Scd2OnDelete::Ignore,
+        history_on_delete: snowdrift_warehouse::Scd2Delete::Ignore,
         ..spec(dir.path(), LateChanges::RESTITCH_ANY)
     };
     let warehouse = LocalWarehouse::builder("memory://").open().await.unwrap();

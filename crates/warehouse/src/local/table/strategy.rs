@@ -7,7 +7,7 @@ use snowdrift_scd::{
     Scd2, Scd2Delete, TableSpec, TableSpecBuilder,
 };
 
-use crate::catalog::{MergeDef, ObjectKind, Scd1OnDelete, Scd2OnDelete, TableDef, TableLayout};
+use crate::catalog::{MergeDef, ObjectKind, TableDef, TableLayout};
 use crate::error::{Result, WarehouseError};
 
 /// The merge behind a DML statement: a bad row fails the statement (nothing to reject to).
@@ -50,10 +50,7 @@ pub(super) fn merge_strategy(def: &TableDef, merge: &MergeDef) -> Result<Arc<dyn
             };
             Arc::new(Scd1 {
                 updated_at,
-                on_delete: match merge.scd1_on_delete {
-                    Scd1OnDelete::Remove => Scd1Delete::Remove,
-                    Scd1OnDelete::Ignore => Scd1Delete::Ignore,
-                },
+                on_delete: merge.scd1_on_delete,
             })
         }
         TableLayout::Scd2 { validity, late } => {
@@ -66,18 +63,14 @@ pub(super) fn merge_strategy(def: &TableDef, merge: &MergeDef) -> Result<Arc<dyn
                 ));
             }
             let on_delete = match merge.scd2_on_delete {
-                Scd2OnDelete::Ignore => Scd2Delete::Ignore,
-                Scd2OnDelete::Close => Scd2Delete::Close,
-                Scd2OnDelete::CloseWithTombstone if validity.deleted.is_some() => {
-                    Scd2Delete::CloseWithTombstone
-                }
-                Scd2OnDelete::CloseWithTombstone => {
+                Scd2Delete::CloseWithTombstone if validity.deleted.is_none() => {
                     return Err(WarehouseError::invalid(
                         ObjectKind::Task,
                         &def.name,
                         "tombstones need a `deleted` validity column on the target",
                     ));
                 }
+                other => other,
             };
             Arc::new(Scd2 {
                 columns: validity.columns(),
