@@ -785,3 +785,26 @@ pub enum CreateMode {
 fn days(days: u32) -> std::time::Duration {
     std::time::Duration::from_secs(u64::from(days) * 86_400)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delete_rules_are_written_to_the_log_as_they_always_were() {
+        // Logs written while the catalog had its own copies of these enums must still read.
+        fn written(value: &impl Serialize) -> String {
+            serde_json::to_string(value).unwrap()
+        }
+        assert_eq!(written(&Scd1Delete::Remove), r#""Remove""#);
+        assert_eq!(written(&Scd1Delete::Ignore), r#""Ignore""#);
+        assert_eq!(written(&Scd2Delete::Ignore), r#""Ignore""#);
+        assert_eq!(written(&Scd2Delete::Close), r#""Close""#);
+        assert_eq!(
+            written(&Scd2Delete::CloseWithTombstone),
+            r#""CloseWithTombstone""#
+        );
+        let read: Scd2Delete = serde_json::from_str(r#""CloseWithTombstone""#).unwrap();
+        assert_eq!(read, Scd2Delete::CloseWithTombstone);
+    }
+}
