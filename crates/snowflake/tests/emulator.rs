@@ -1,7 +1,7 @@
 //! The rendered merge bodies executed by an emulator, through the real Rust connector, and
 //! compared row for row with the embedded engine on the same input.
 //!
-//! The emulator is fakesnow in server mode behind `ci/fakesnow_adapter.py`; `ci/test`
+//! The emulator is fakesnow in server mode behind `crates/testkit/fakesnow_adapter.py`; `ci/test`
 //! installs it. It has no streams or tasks, so each stream is replaced by a table holding
 //! the change rows the embedded engine's stream showed before its merge, and each merge body
 //! runs on its own with the clock the embedded engine used.

@@ -1,10 +1,10 @@
 //! [`FakeSnowServer`]: fakesnow (a Snowflake emulator on DuckDB, from PyPI) in server mode
-//! behind `ci/fakesnow_adapter.py`, started on 127.0.0.1 for one test and stopped when
+//! behind `crates/testkit/fakesnow_adapter.py`, started on 127.0.0.1 for one test and stopped when
 //! dropped. `ci/test` installs it (pinned) into `.cache/venv`; `SNOWDRIFT_PYTHON` names
 //! another Python that has it.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -40,7 +40,8 @@ impl FakeSnowServer {
         );
         let temp = tempfile::tempdir().expect("a temporary folder for the emulator");
         let mut child = Command::new(&python)
-            .arg(root.join("ci/fakesnow_adapter.py"))
+            // The adapter is this crate's own fixture, beside its sources.
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fakesnow_adapter.py"))
             .env("TMPDIR", temp.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

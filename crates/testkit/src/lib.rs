@@ -8,7 +8,7 @@
 //! - [`faults::FaultStore`]: an `ObjectStore` wrapper that fails a seeded share of calls and
 //!   can crash right after a chosen commit, for fault and crash tests of durable code.
 //! - [`fakesnow::FakeSnowServer`]: the fakesnow Snowflake emulator behind
-//!   `ci/fakesnow_adapter.py`, for the snowflake crate's emulator tests.
+//!   `fakesnow_adapter.py` (beside this crate's sources), for the snowflake crate's emulator tests.
 #![warn(missing_docs)]
 
 pub mod fakesnow;

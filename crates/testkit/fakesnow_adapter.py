@@ -1,6 +1,6 @@
 """fakesnow in server mode, behind the small adapter the Rust connector needs.
 
-    .cache/venv/bin/python ci/fakesnow_adapter.py [--port N]
+    .cache/venv/bin/python crates/testkit/fakesnow_adapter.py [--port N]
 
 Prints `listening on <port>` once it accepts connections, then serves Snowflake's
 REST protocol on 127.0.0.1 from fakesnow (a Snowflake emulator on DuckDB). It
