@@ -237,10 +237,16 @@ impl CheckpointPlan {
         self.version
     }
 
-    /// Writes its files, then the checkpoint entry (the checkpoint exists from then on), then
-    /// the manifests; then removes the log entries and older checkpoints, and the data files
+    /// Waits until its version is durable (it may have been captured while the log writer
+    /// was still writing it), writes its files, then the checkpoint entry (the checkpoint
+    /// exists from then on), then the manifests; then removes the log entries and older checkpoints, and the data files
     /// of versions up to its own that it does not refer to once their table's retention
     /// period has passed (see `garbage`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::Rebuilding`] when its version never became durable (nothing
+    /// is written then); the storage error of a file that could not be written.
     ///
     /// # Cancel safety
     ///
@@ -250,6 +256,11 @@ impl CheckpointPlan {
         storage: &Storage,
         garbage: &Mutex<Unreferenced>,
     ) -> Result<()> {
+        if !storage.durability().wait_for(self.version).await {
+            return Err(crate::WarehouseError::Rebuilding {
+                root: storage.label().to_owned(),
+            });
+        }
         for (name, batch) in &self.files {
             storage.write_batch(name, batch, Codec::Compact).await?;
         }

@@ -20,6 +20,7 @@ use crate::error::{Result, WarehouseError};
 use crate::load::{CsvFileFormat, LoadError, LoadLimits, ParsedFile, parse_csv, whole_file_error};
 use crate::local::Inner;
 use crate::local::load_history::LoadHistory;
+use crate::local::log_writer::PendingCommit;
 use crate::local::origin::RowOrigin;
 use crate::local::state::{Action, State, key};
 use crate::local::table::{Rows, TableWrite};
@@ -144,11 +145,11 @@ async fn load_files(inner: &Inner, plan: LoadPlan, files: Vec<Candidate>) -> Res
             first_error: Box::new(first),
         });
     }
-    let mut state = inner.lock().await;
-    let results = commit_fetched(inner, &mut state, &plan, fetched, skipped, Vec::new()).await?;
+    let mut state = inner.lock_to_commit().await;
+    let loading = commit_fetched(inner, &mut state, &plan, fetched, skipped, Vec::new()).await?;
     drop(state);
     inner.wake_tasks.notify_one();
-    Ok(results)
+    loading.durable().await
 }
 
 /// Reads and parses files, several at once, without the state lock; each file's outcome on
@@ -202,8 +203,9 @@ pub(crate) async fn fetch_all(
 }
 
 /// Adds the good rows of `fetched` to the table and records every file in the load history
-/// (and the `failed` records, files that could not be read), in one commit; returns the load
-/// records after `results`.
+/// (and the `failed` records, files that could not be read), in one commit handed to the log
+/// writer; returns the load records after `results`, durable once [`Loading::durable`] says
+/// so.
 pub(crate) async fn commit_fetched(
     inner: &Inner,
     state: &mut State,
@@ -211,7 +213,7 @@ pub(crate) async fn commit_fetched(
     fetched: Vec<Fetched>,
     mut results: Vec<FileLoad>,
     failed: Vec<FileLoad>,
-) -> Result<Vec<FileLoad>> {
+) -> Result<Loading> {
     let now = SystemTime::now();
     let mut batches = Vec::new();
     let mut origin = RowOrigin::default();
@@ -243,29 +245,59 @@ pub(crate) async fn commit_fetched(
         results.push(load);
     }
     if actions.is_empty() {
-        return Ok(results);
+        return Ok(Loading {
+            table: plan.table.clone(),
+            loads: results,
+            pending: None,
+        });
     }
     let changes = apply_rows(state, plan, batches, origin)?;
     let writes = changes
         .into_iter()
         .map(|c| (plan.table.clone(), c))
         .collect();
-    let version = inner.commit(state, actions, writes).await?;
-    for load in &results {
-        if load.status == LoadStatus::LoadSkipped {
-            continue;
+    let pending = inner.begin_commit(state, actions, writes).await?;
+    Ok(Loading {
+        table: plan.table.clone(),
+        loads: results,
+        pending: Some(pending),
+    })
+}
+
+/// The load records of one commit, which may still be being written.
+pub(crate) struct Loading {
+    table: String,
+    pub(crate) loads: Vec<FileLoad>,
+    pending: Option<PendingCommit>,
+}
+
+impl Loading {
+    /// Waits until the commit is durable; returns its load records.
+    ///
+    /// # Errors
+    ///
+    /// The storage error that stopped the commit: none of its files is loaded then.
+    pub(crate) async fn durable(self) -> Result<Vec<FileLoad>> {
+        let Some(pending) = self.pending else {
+            return Ok(self.loads);
+        };
+        let version = pending.durable().await?;
+        for load in &self.loads {
+            if load.status == LoadStatus::LoadSkipped {
+                continue;
+            }
+            tracing::info!(
+                table = %self.table,
+                file = %load.file,
+                status = ?load.status,
+                rows_loaded = load.rows_loaded,
+                error_count = load.error_count,
+                version,
+                "file loaded"
+            );
         }
-        tracing::info!(
-            table = %plan.table,
-            file = %load.file,
-            status = ?load.status,
-            rows_loaded = load.rows_loaded,
-            error_count = load.error_count,
-            version,
-            "file loaded"
-        );
+        Ok(self.loads)
     }
-    Ok(results)
 }
 
 /// What the load history says about loading `file` now: nothing for a new file, else that it

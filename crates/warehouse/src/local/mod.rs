@@ -10,6 +10,7 @@ mod copy;
 mod export;
 mod garbage;
 mod load_history;
+mod log_writer;
 mod manifest;
 mod ops;
 mod origin;
@@ -39,7 +40,7 @@ use crate::scan::Scan;
 pub use backoff::PipeRetry;
 pub use clock::Clock;
 use state::{Action, CommitEntry, State, key};
-use storage::{Codec, Storage};
+use storage::Storage;
 use table::TableWrite;
 
 /// Options of a [`LocalWarehouse`].
@@ -166,7 +167,8 @@ impl LocalWarehouseBuilder {
         let stores = Arc::new(self.stores);
         let location = stores.resolve(&self.root)?;
         let storage = Storage::new(location.store().clone(), location.prefix())
-            .with_public_base(public_base(&self.root, &location));
+            .with_public_base(public_base(&self.root, &location))
+            .with_label(location.to_string());
         if self.read_only && !storage.holds_warehouse().await? {
             return Err(crate::WarehouseError::NotAWarehouse {
                 root: location.to_string(),
@@ -181,8 +183,14 @@ impl LocalWarehouseBuilder {
         let mut state = recover::recover(&storage, &stores, self.memory_budget).await?;
         state.clock = self.clock;
         state.limits = self.limits;
+        storage.durability().reset(state.version);
         let (shutdown, _) = watch::channel(false);
         let (checkpoints, pending_checkpoints) = mpsc::channel(1);
+        let published = Arc::new(snapshot::Published::default());
+        // Not a background task to stop: it ends once the warehouse is gone and every commit
+        // handed to it is written.
+        let (log, log_writer) = log_writer::LogWriter::new(storage.clone(), published.clone());
+        tokio::spawn(log_writer);
         let inner = Arc::new(Inner {
             storage,
             root: location.to_string(),
@@ -197,7 +205,8 @@ impl LocalWarehouseBuilder {
             shutdown,
             background: std::sync::Mutex::new(Vec::new()),
             checkpoints,
-            published: snapshot::Published::default(),
+            log,
+            published,
             garbage: Arc::default(),
             read_only: self.read_only,
             next_runs: std::sync::Mutex::default(),
@@ -412,7 +421,7 @@ impl LocalWarehouse {
     ///
     /// [`crate::WarehouseError::NotFound`] for an unknown task.
     pub async fn task_state(&self, task: &str) -> Result<TaskState> {
-        let state = self.inner.state.lock().await;
+        let state = self.inner.lock().await;
         let t = state.task(task)?;
         let now = std::time::SystemTime::now();
         let next_run = match (&t.def.schedule, t.resumed) {
@@ -434,7 +443,7 @@ impl LocalWarehouse {
 
     /// Every object, in creation order (`SHOW TABLES`, `SHOW PIPES` and the like).
     pub async fn objects(&self) -> Vec<crate::catalog::ObjectDef> {
-        self.inner.state.lock().await.objects()
+        self.inner.lock().await.objects()
     }
 
     /// Writes the rows of `table` at the last committed version as an Arrow IPC file at
@@ -569,8 +578,10 @@ pub(crate) struct Inner {
     background: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// Checkpoints captured after commits, written by a background task.
     checkpoints: mpsc::Sender<checkpoint::CheckpointPlan>,
-    /// The last committed version of the tables, for readers.
-    published: snapshot::Published,
+    /// Writes each commit's files and log entry, in order, off the state lock.
+    log: log_writer::LogWriter,
+    /// The last durable version of the tables, for readers.
+    published: Arc<snapshot::Published>,
     /// Data files no checkpoint refers to, waiting for their retention period.
     garbage: Arc<Mutex<garbage::Unreferenced>>,
     /// Opened with [`LocalWarehouseBuilder::read_only`]: every commit is refused.
@@ -619,11 +630,21 @@ impl Inner {
         self.next_runs().clear();
     }
 
-    /// The state, rebuilt from storage first when a failed commit could not rebuild it (so
-    /// no reader or writer ever sees a change that is not durable).
+    /// The state with every commit in it durable, rebuilt from storage first when a commit
+    /// failed (so no reader or writer ever sees a change that is not durable).
     async fn lock(&self) -> MutexGuard<'_, State> {
+        let mut state = self.lock_to_commit().await;
+        if !self.storage.durability().wait_for(state.version).await {
+            self.reload(&mut state).await;
+        }
+        state
+    }
+
+    /// The state to decide the next commit on, which may build on commits still being written
+    /// (the hot paths: merges and loads). Rebuilt from storage first when a commit failed.
+    async fn lock_to_commit(&self) -> MutexGuard<'_, State> {
         let mut state = self.state.lock().await;
-        if state.stale {
+        if state.stale || self.storage.durability().failed() {
             self.reload(&mut state).await;
         }
         state
@@ -641,36 +662,58 @@ impl Inner {
     }
 
     /// Commits `actions` plus the change sets of tables already changed in memory, as one
-    /// log entry. On any failure the state is rebuilt from storage (so memory never shows a
-    /// change that is not durable) and the error returned.
+    /// log entry, and waits until it is durable. On any failure the state is rebuilt from
+    /// storage (so memory never shows a change that is not durable) and the error returned.
     async fn commit(
         &self,
         state: &mut State,
         actions: Vec<Action>,
         changes: Vec<(String, TableWrite)>,
     ) -> Result<u64> {
+        let pending = self.begin_commit(state, actions, changes).await?;
+        match pending.durable().await {
+            Ok(version) => Ok(version),
+            Err(error) => {
+                self.reload(state).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Decides a commit of `actions` plus the change sets of tables already changed in
+    /// memory: gives it the next version, applies it to memory and hands its files and log
+    /// entry to the log writer. The caller may release the lock and then wait for
+    /// [`log_writer::PendingCommit::durable`]; later commits may build on this one meanwhile.
+    /// On a failure before the hand-over the state is rebuilt from storage and the error
+    /// returned.
+    async fn begin_commit(
+        &self,
+        state: &mut State,
+        actions: Vec<Action>,
+        changes: Vec<(String, TableWrite)>,
+    ) -> Result<log_writer::PendingCommit> {
         if let Err(error) = self.writable("a commit") {
             // A merge or load may have changed memory already: drop it.
             self.reload(state).await;
             return Err(error);
         }
-        if state.stale {
-            // An earlier failed commit could not be rebuilt from storage: memory may hold its
-            // changes, and anything computed from it (this commit's changes, a checkpoint of
-            // it) must never reach storage.
+        if state.stale || self.storage.durability().failed() {
+            // An earlier commit failed or could not be rebuilt from storage: memory may hold
+            // its changes, and anything computed from it (this commit's changes, a checkpoint
+            // of it) must never reach storage.
             self.reload(state).await;
             return Err(crate::WarehouseError::Rebuilding {
                 root: self.root.clone(),
             });
         }
-        // Until the entry is durable and applied, memory holds a change storage may lack: a
+        // Until the commit is handed over, memory holds a change the writer may never get: a
         // caller that drops this future meanwhile (a `select!`, a timeout) leaves the state
         // marked stale, so the next lock rebuilds it from storage (cancel safety).
         state.stale = true;
-        let outcome = self.try_commit(state, actions, changes).await;
+        let outcome = self.hand_over(state, actions, changes).await;
         state.stale = false;
         match outcome {
-            Ok(version) => Ok(version),
+            Ok(pending) => Ok(pending),
             Err(error) => {
                 self.reload(state).await;
                 Err(error)
@@ -682,9 +725,12 @@ impl Inner {
     /// keeping its clock and limits. When storage cannot be read even after a few tries, the
     /// state is marked stale and rebuilt by the next [`Inner::lock`].
     async fn reload(&self, state: &mut State) {
+        // Storage is read once every commit in flight landed or failed.
+        self.storage.durability().drained().await;
         for attempt in 0..RELOAD_ATTEMPTS {
             match recover::recover(&self.storage, &self.stores, state.memory_budget).await {
                 Ok(mut restored) => {
+                    self.storage.durability().reset(restored.version);
                     restored.clock = state.clock.clone();
                     restored.limits = state.limits;
                     restored.clock_micros = restored.clock_micros.max(state.clock_micros);
@@ -701,42 +747,41 @@ impl Inner {
         state.stale = true;
     }
 
-    /// Writes the files of one table's change in commit `version` (no lock on storage is
-    /// needed: nothing refers to them until the log entry lands) and returns its log action.
-    async fn write_change(
-        &self,
+    /// The files of one table's change in commit `version` (the log writer writes them; no
+    /// lock on storage is needed: nothing refers to them until the log entry lands), its log
+    /// action and its retained delta.
+    fn plan_change(
         version: u64,
         time_micros: i64,
         n: usize,
         table: &str,
         change: TableWrite,
-    ) -> Result<(Action, table::Delta)> {
+    ) -> Result<(Action, table::Delta, Vec<log_writer::FileWrite>)> {
         let name = key(table);
         let file = match change.appended_from() {
             // Appended rows are a segment of the table as they are: Parquet.
             Some(_) => Storage::segment_name(&name, version, n),
             None => Storage::data_name(&name, version, n),
         };
-        self.storage
-            .write_batch(&file, change.data()?, Codec::Fast)
-            .await?;
-        let sequences = match change.sequences() {
-            Some(batch) => {
-                let sequences = Storage::sequences_name(&name, version, n);
-                self.storage
-                    .write_batch(&sequences, batch, Codec::Fast)
-                    .await?;
-                Some(sequences)
-            }
-            None => None,
-        };
+        let mut files = vec![log_writer::FileWrite {
+            name: file.clone(),
+            batch: change.data()?.clone(),
+        }];
+        let sequences = change.sequences().map(|batch| {
+            let name = Storage::sequences_name(&name, version, n);
+            files.push(log_writer::FileWrite {
+                name: name.clone(),
+                batch: batch.clone(),
+            });
+            name
+        });
         let retired = match change.retired() {
             Some(retired) => {
                 let segment = Storage::retired_name(&name, version, n);
-                let rows = table::with_row_ids(&retired.rows, retired.row_ids.clone())?;
-                self.storage
-                    .write_batch(&segment, &rows, Codec::Fast)
-                    .await?;
+                files.push(log_writer::FileWrite {
+                    name: segment.clone(),
+                    batch: table::with_row_ids(&retired.rows, retired.row_ids.clone())?,
+                });
                 Some(segment::Segment {
                     file: segment,
                     rows: retired.row_ids.len() as u64,
@@ -754,7 +799,7 @@ impl Inner {
             sequences,
             retired,
         };
-        Ok((action, change.into_delta(version, time_micros, file)))
+        Ok((action, change.into_delta(version, time_micros, file), files))
     }
 
     /// Captures a checkpoint of `state` for the background writer, unless it is still
@@ -773,34 +818,38 @@ impl Inner {
         }
     }
 
-    async fn try_commit(
+    /// Takes a slot in the log writer's queue, then gives the commit the next version, applies
+    /// it to memory and hands it over.
+    async fn hand_over(
         &self,
         state: &mut State,
         actions: Vec<Action>,
         changes: Vec<(String, TableWrite)>,
-    ) -> Result<u64> {
+    ) -> Result<log_writer::PendingCommit> {
+        let slot = self.log.slot(&self.root).await?;
         let version = state.version + 1;
         let time_micros = state.tick();
         let mut all = Vec::with_capacity(actions.len() + changes.len());
         let mut deltas = Vec::with_capacity(changes.len());
+        let mut files = Vec::new();
         for (n, (table, change)) in changes.into_iter().enumerate() {
             if change.is_empty() {
                 continue;
             }
-            let (action, delta) = self
-                .write_change(version, time_micros, n, &table, change)
-                .await?;
+            let (action, delta, written) =
+                Self::plan_change(version, time_micros, n, &table, change)?;
             all.push(action);
             deltas.push(delta);
+            files.extend(written);
         }
         all.extend(actions);
-        // A task run ends when its writes are durable: stamp it now, before the log entry.
-        let written = std::time::SystemTime::now();
+        // A task run ends when its commit is decided; it is acknowledged once durable.
+        let decided = std::time::SystemTime::now();
         for action in &mut all {
             if let Action::TaskRun(run) = action
                 && run.completed.is_none()
             {
-                run.completed = Some(written);
+                run.completed = Some(decided);
             }
         }
         let entry = CommitEntry {
@@ -808,8 +857,6 @@ impl Inner {
             time_micros,
             actions: all,
         };
-        self.storage.write_log_entry(version, &entry).await?;
-        tracing::debug!(version, actions = entry.actions.len(), "committed");
         state.version = version;
         let mut deltas = deltas.into_iter();
         for action in &entry.actions {
@@ -821,12 +868,20 @@ impl Inner {
         }
         state.prune_deltas();
         state.fit_budget();
-        self.published.publish(state);
+        let snapshot = snapshot::Snapshot::of(state);
+        let pending = slot.send(
+            log_writer::CommitJob {
+                files,
+                entry,
+                snapshot,
+            },
+            &self.root,
+        );
         self.wake_compaction.notify_one();
         state.commits_since_checkpoint += 1;
         if state.commits_since_checkpoint >= self.checkpoint_every {
             self.start_checkpoint(state).await;
         }
-        Ok(version)
+        Ok(pending)
     }
 }

@@ -12,8 +12,8 @@ use crate::catalog::ObjectKind;
 use crate::error::{Result, WarehouseError};
 use crate::local::Inner;
 use crate::local::copy::{
-    Candidate, Fetched, LoadPlan, already_loaded, commit_fetched, fetch_each, list, normalize_etag,
-    plan, unreadable, wanted,
+    Candidate, Fetched, LoadPlan, Loading, already_loaded, commit_fetched, fetch_each, list,
+    normalize_etag, plan, unreadable, wanted,
 };
 use crate::local::state::{PendingFile, State, key};
 
@@ -21,7 +21,7 @@ use crate::local::state::{PendingFile, State, key};
 const FILES_PER_LOAD: usize = 64;
 
 pub(crate) async fn notify(inner: &Inner, stage: &str, file: &StagedFile) -> Result<()> {
-    let mut state = inner.lock().await;
+    let mut state = inner.lock_to_commit().await;
     let prefix = state.stage(stage)?.location.prefix().to_owned();
     let path = file.path.to_string();
     let e_tag = normalize_etag(file.e_tag.clone());
@@ -59,7 +59,7 @@ pub(crate) async fn run_pipes(weak: Weak<Inner>) {
         }
         let work = match std::mem::take(&mut next) {
             ready if !ready.is_empty() => ready,
-            _ => collect_work(&mut *inner.lock().await),
+            _ => collect_work(&mut *inner.lock_to_commit().await),
         };
         if !work.is_empty() {
             let (handled, more) = load_work(&inner, work).await;
@@ -93,7 +93,7 @@ pub(crate) async fn run_pipes(weak: Weak<Inner>) {
 
 /// Files of running pipes that may be tried now, and the earliest time one backing off may.
 async fn pending_now(inner: &Inner) -> (usize, Option<Instant>) {
-    let state = inner.lock().await;
+    let state = inner.lock_to_commit().await;
     let now = Instant::now();
     let files = state
         .pipes
@@ -114,7 +114,7 @@ async fn pending_now(inner: &Inner) -> (usize, Option<Instant>) {
 async fn list_stages(inner: &Inner) {
     // A pipe without auto-ingest loads only what ALTER PIPE … REFRESH queues.
     let pipes: Vec<String> = {
-        let state = inner.lock().await;
+        let state = inner.lock_to_commit().await;
         state
             .pipes
             .iter()
@@ -124,7 +124,7 @@ async fn list_stages(inner: &Inner) {
     };
     for pipe in pipes {
         let outcome = queue_unloaded(inner, &pipe).await;
-        let mut state = inner.lock().await;
+        let mut state = inner.lock_to_commit().await;
         if let Ok(p) = state.pipe_mut(&pipe) {
             p.error = outcome.err().map(|e| e.to_string());
         }
@@ -134,7 +134,7 @@ async fn list_stages(inner: &Inner) {
 /// Lists the pipe's stage and queues the files it has not loaded; returns how many.
 pub(crate) async fn queue_unloaded(inner: &Inner, pipe: &str) -> Result<u64> {
     let (store, prefix, pattern, table) = {
-        let state = inner.lock().await;
+        let state = inner.lock_to_commit().await;
         let p = state
             .pipes
             .get(&key(pipe))
@@ -148,7 +148,7 @@ pub(crate) async fn queue_unloaded(inner: &Inner, pipe: &str) -> Result<u64> {
         )
     };
     let listed = list(&store, &prefix).await?;
-    let mut state = inner.lock().await;
+    let mut state = inner.lock_to_commit().await;
     let State { pipes, loads, .. } = &mut *state;
     let history = loads.get(&key(&table));
     let Some(p) = pipes.get_mut(&key(pipe)) else {
@@ -243,6 +243,7 @@ fn collect_work(state: &mut State) -> Vec<PipeWork> {
 async fn load_work(inner: &Inner, work: Vec<PipeWork>) -> (usize, Vec<PipeWork>) {
     let mut handled = 0;
     let mut next = Vec::new();
+    let mut loading = Vec::new();
     let count = work.len();
     for (i, w) in work.into_iter().enumerate() {
         let mut fetched = Vec::new();
@@ -253,27 +254,46 @@ async fn load_work(inner: &Inner, work: Vec<PipeWork>) -> (usize, Vec<PipeWork>)
                 Err(error) => unread.push((candidate, error.to_string())),
             }
         }
-        let mut state = inner.lock().await;
+        let mut state = inner.lock_to_commit().await;
         if state.catalog_epoch == w.epoch {
-            handled += commit_work(inner, &mut state, &w, fetched, unread).await;
+            let (done, commit) = commit_work(inner, &mut state, &w, fetched, unread).await;
+            handled += done;
+            loading.extend(commit.map(|c| (w.pipe.clone(), c)));
         }
         if i + 1 == count {
             next = collect_work(&mut state);
         }
     }
+    // The tasks may build on the loads while they are written.
     inner.wake_tasks.notify_one();
+    for (pipe, commit) in loading {
+        if let Err(error) = commit.durable().await {
+            record_failed_commit(inner, &pipe, &error).await;
+        }
+    }
     (handled, next)
 }
 
+/// A pipe's load that did not become durable: the next lock rebuilds the state from storage
+/// (the pipe's queue with it: its files are found again by the next listing), and the pipe's
+/// status shows why.
+async fn record_failed_commit(inner: &Inner, pipe: &str, error: &WarehouseError) {
+    tracing::warn!(%pipe, %error, "a pipe's load did not commit; retried later");
+    let mut state = inner.lock_to_commit().await;
+    if let Ok(p) = state.pipe_mut(pipe) {
+        p.error = Some(error.to_string());
+    }
+}
+
 /// Commits the files of `w` that were read and the ones out of attempts; backs off the rest.
-/// Returns the files that left the queue.
+/// Returns the files that left the queue and the commit, which may still be being written.
 async fn commit_work(
     inner: &Inner,
     state: &mut State,
     w: &PipeWork,
     fetched: Vec<Fetched>,
     unread: Vec<(Candidate, String)>,
-) -> usize {
+) -> (usize, Option<Loading>) {
     let retry = inner.pipe_retry;
     let now = Instant::now();
     let mut failed = Vec::new();
@@ -304,23 +324,23 @@ async fn commit_work(
     let read: Vec<String> = fetched.iter().map(|f| f.path().to_owned()).collect();
     let outcome = commit_fetched(inner, state, &w.plan, fetched, Vec::new(), failed).await;
     let Ok(p) = state.pipe_mut(&w.pipe) else {
-        return 0;
+        return (0, outcome.ok());
     };
     match outcome {
-        Ok(loads) => {
+        Ok(loading) => {
             let mut done = 0;
-            for load in &loads {
+            for load in &loading.loads {
                 if p.pending.remove(&load.file).is_some() {
                     done += 1;
                 }
             }
-            if let Some(last) = loads.iter().rev().find(|l| {
+            if let Some(last) = loading.loads.iter().rev().find(|l| {
                 read.contains(&l.file) && (l.rows_loaded > 0 || l.status == LoadStatus::Loaded)
             }) {
                 p.last_ingested = Some((last.load_time, last.file.clone()));
             }
             p.error = None;
-            done
+            (done, Some(loading))
         }
         Err(error) => {
             // The commit failed (storage): every file of the batch is tried again later.
@@ -336,7 +356,7 @@ async fn commit_work(
                 }
             }
             p.error = Some(error);
-            0
+            (0, None)
         }
     }
 }

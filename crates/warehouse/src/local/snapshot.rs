@@ -70,7 +70,12 @@ impl Published {
 
     /// Publishes the state's tables at its version.
     pub(crate) fn publish(&self, state: &State) {
-        let snapshot = Arc::new(Snapshot::of(state));
+        self.set(Snapshot::of(state));
+    }
+
+    /// Publishes `snapshot`.
+    pub(crate) fn set(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
         *self
             .0
             .write()

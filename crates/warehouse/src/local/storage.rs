@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Result, WarehouseError};
+use crate::local::log_writer::Durability;
 
 /// Where the warehouse lives.
 #[derive(Debug, Clone)]
@@ -37,6 +38,11 @@ pub(crate) struct Storage {
     /// The root's full location for other tools (an absolute folder or an `s3://` URL), when
     /// it has one.
     public_base: Option<String>,
+    /// The root as errors name it.
+    label: String,
+    /// Which commits are durable: a data file of a commit still in flight is read only once
+    /// the commit landed.
+    durability: Arc<Durability>,
 }
 
 impl Storage {
@@ -46,7 +52,25 @@ impl Storage {
             root: Path::from(root),
             exclusive_puts: true,
             public_base: None,
+            label: root.to_owned(),
+            durability: Arc::default(),
         }
+    }
+
+    /// Sets how errors name the root (its URL).
+    pub(crate) fn with_label(mut self, label: String) -> Self {
+        self.label = label;
+        self
+    }
+
+    /// The root as errors name it.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Which commits are durable.
+    pub(crate) fn durability(&self) -> &Arc<Durability> {
+        &self.durability
     }
 
     /// Sets the root's full location as other tools (DuckDB) reach it.
@@ -154,6 +178,14 @@ impl Storage {
         name: &str,
         columns: Option<&[String]>,
     ) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
+        if let Some(version) = data_file_version(name)
+            && !self.durability.wait_for(version).await
+        {
+            // The commit that writes it failed, or one before it: it will never be there.
+            return Err(WarehouseError::Rebuilding {
+                root: self.label.clone(),
+            });
+        }
         let path = self.path(name);
         let bytes = self.get(&path, "read data file").await?;
         let decoded = if is_parquet(name) {

@@ -50,7 +50,7 @@ pub(crate) async fn run_graph(
 ) -> Result<Vec<TaskRun>> {
     let graph_run = u64::try_from(micros(SystemTime::now())).unwrap_or_default();
     let (order, retries) = {
-        let state = inner.lock().await;
+        let state = inner.lock_to_commit().await;
         let retries = state.task(task)?.def.auto_retry_attempts;
         (graph_order(&state, task)?, retries)
     };
@@ -60,7 +60,11 @@ pub(crate) async fn run_graph(
         let is_start = key(&name) == key(task);
         if !is_start {
             let ready = preds.iter().all(|p| succeeded.contains(&key(p)));
-            let resumed = inner.lock().await.task(&name).is_ok_and(|t| t.resumed);
+            let resumed = inner
+                .lock_to_commit()
+                .await
+                .task(&name)
+                .is_ok_and(|t| t.resumed);
             if !ready || !resumed {
                 continue;
             }
@@ -153,7 +157,7 @@ pub(crate) async fn run_task(
     attempt: u32,
     last_attempt: bool,
 ) -> Result<TaskRun> {
-    let mut state = inner.lock().await;
+    let mut state = inner.lock_to_commit().await;
     let def = state.task(task)?.def.clone();
     let started_micros = state.clock.now_micros();
     let mut run = TaskRun {
@@ -231,22 +235,36 @@ pub(crate) async fn run_task(
     ];
     let mut writes = vec![(merge.target.clone(), done.write)];
     writes.extend(done.rejected);
-    match inner.commit(&mut state, actions, writes).await {
+    let pending = match inner.begin_commit(&mut state, actions, writes).await {
+        Ok(pending) => pending,
+        Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,
+    };
+    let recorded = state.task(task)?.history.back().cloned().unwrap_or(run);
+    // The next merge or load may be decided while this one is written.
+    drop(state);
+    match pending.durable().await {
         Ok(version) => {
             tracing::info!(
                 task = %def.name,
-                graph_run = run.graph_run,
-                attempt = run.attempt,
+                graph_run = recorded.graph_run,
+                attempt = recorded.attempt,
                 version,
-                rows_consumed = run.rows_consumed,
-                rows_written = run.rows_written,
-                late_rows = run.late_rows,
-                rejected_rows = run.rejected_rows,
+                rows_consumed = recorded.rows_consumed,
+                rows_written = recorded.rows_written,
+                late_rows = recorded.late_rows,
+                rejected_rows = recorded.rejected_rows,
                 "task run succeeded"
             );
-            Ok(state.task(task)?.history.back().cloned().unwrap_or(run))
+            Ok(recorded)
         }
-        Err(error) => end.fail(inner, &mut state, run, &error.to_string()).await,
+        Err(error) => {
+            // The next lock rebuilds the state from storage, without this run.
+            let mut state = inner.lock().await;
+            let mut run = recorded;
+            run.state = TaskRunState::Executing;
+            (run.completed, run.version) = (None, None);
+            end.fail(inner, &mut state, run, &error.to_string()).await
+        }
     }
 }
 
@@ -518,7 +536,7 @@ pub(crate) async fn run_scheduler(weak: Weak<Inner>) {
 }
 
 async fn scheduled_roots(inner: &Inner) -> HashMap<String, Schedule> {
-    let state = inner.lock().await;
+    let state = inner.lock_to_commit().await;
     state
         .tasks
         .iter()
