@@ -12,7 +12,8 @@ use std::error::Error;
 
 use snowdrift::faker::{ChangeStream, EntitySpec};
 use snowdrift::scd::{
-    ChangeFormat, MergeContext, Scd1, Scd2, TableSpec, ValidityColumns, check_history, merge,
+    ChangeFormat, MergeContext, MergeStrategy as _, Scd1, Scd2, TableSpec, ValidityColumns,
+    check_history, merge,
 };
 
 /// SCD-1 and SCD-2 merges of generated change batches.

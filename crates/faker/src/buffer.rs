@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanBufferBuilder, StringArray};
 use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 
-use crate::tables::{WORD_CHUNK, WordRef, Words};
+use crate::locale_data::{WORD_CHUNK, WordRef, Words};
 
 /// Where a value's text goes: the column being built, or a scratch string.
 pub(crate) trait Sink {
@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn words_nulls_and_text_round_trip() {
-        let words = crate::tables::tables(crate::Locale::En);
+        let words = crate::locale_data::tables(crate::Locale::En);
         let mut b = TextBuffer::with_capacity(3, 8);
         let w = words.states.get(0);
         b.put_word(&words.states, w);

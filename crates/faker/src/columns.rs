@@ -15,8 +15,8 @@ use arrow::array::{ArrayRef, Int64Builder};
 use rayon::prelude::*;
 
 use crate::buffer::{Sink, TextBuffer};
+use crate::locale_data::{LocaleTables, Words, push_ascii_lower, tables};
 use crate::spec::{ColumnKind, EntitySpec};
-use crate::tables::{LocaleTables, Words, push_ascii_lower, tables};
 use crate::values::{LoweredName, NULL_BIT, Text, email, text};
 use crate::{FakerRng, Locale};
 

@@ -43,6 +43,7 @@ mod buffer;
 mod columns;
 mod error;
 mod locale;
+mod locale_data;
 mod options;
 mod planner;
 mod population;
@@ -50,7 +51,6 @@ mod restitch;
 mod rng;
 mod spec;
 mod stream;
-mod tables;
 mod truth;
 mod values;
 

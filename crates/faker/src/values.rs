@@ -8,8 +8,8 @@
 
 use crate::FakerRng;
 use crate::buffer::Sink;
+use crate::locale_data::{DigitPiece, LocaleTables, Piece, WordRef, Words};
 use crate::spec::ColumnKind;
-use crate::tables::{DigitPiece, LocaleTables, Piece, WordRef, Words};
 
 /// Version flag: the column holds NULL at this version.
 pub(crate) const NULL_BIT: u32 = 1 << 31;
@@ -150,7 +150,7 @@ pub(crate) fn email(
 mod tests {
     use super::*;
     use crate::Locale;
-    use crate::tables::tables;
+    use crate::locale_data::tables;
 
     #[test]
     fn numerify_replaces_every_hash() {

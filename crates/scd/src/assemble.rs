@@ -13,7 +13,7 @@ use arrow::datatypes::DataType;
 use rayon::prelude::*;
 
 use crate::Result;
-use crate::merge::{PlanInput, SystemValue, Values, Write};
+use crate::strategy::{PlanInput, SystemValue, Values, Write};
 
 /// Build the written rows in the target schema as one batch. Writes come
 /// grouped by where their values come from (see [`order_writes`]), and within

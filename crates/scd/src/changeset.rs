@@ -242,7 +242,7 @@ fn row_id_column(ids: &[u64]) -> StringArray {
 /// # use std::sync::Arc;
 /// # use arrow::array::{Int64Array, RecordBatch, StringArray};
 /// # use arrow::datatypes::{DataType, Field, Schema};
-/// use snowdrift_scd::{ChangeSet, MergeContext, Scd1, TableSpec, merge, net_changes};
+/// use snowdrift_scd::{ChangeSet, MergeContext, MergeStrategy as _, Scd1, TableSpec, merge, net_changes};
 ///
 /// # let schema = Arc::new(Schema::new(vec![
 /// #     Field::new("id", DataType::Int64, false),

@@ -18,14 +18,13 @@ use arrow::compute::{SortOptions, concat, interleave, take};
 use rayon::prelude::*;
 
 use crate::assemble::system_column;
-use crate::changes::Changes;
+use crate::change_batches::Changes;
 use crate::changeset::ChangeSet;
 use crate::event_time::{Effect, Event, Version, VersionValues, apply};
 use crate::keys::KeyRef;
-use crate::merge::{
-    LateChange, MergeContext, MergeMetrics, MergeOutcome, rejections, take_rows, times,
-};
+use crate::merge::{LateChange, MergeMetrics, MergeOutcome, rejections, take_rows};
 use crate::spec::ChangeFormat;
+use crate::strategy::{MergeContext, times};
 use crate::table::{KeyState, RowAddr, Table};
 use crate::validity::{
     OPEN_END_MICROS, ValidityColumns, end_times, system_values, with_version_ids,
@@ -421,7 +420,7 @@ impl Validity {
                 })
         };
         let tombstone = match rules.tombstones {
-            true => Some(crate::merge::flags(column(&rules.columns.deleted)?)?),
+            true => Some(crate::strategy::flags(column(&rules.columns.deleted)?)?),
             false => None,
         };
         Ok(Self {

@@ -19,7 +19,7 @@
 use arrow::array::Array;
 use hashbrown::HashSet;
 
-use crate::changes::Changes;
+use crate::change_batches::Changes;
 use crate::keys::KeyRef;
 use crate::spec::{AbsentKeys, ChangeSource};
 use crate::table::{RowAddr, Table};

@@ -24,7 +24,7 @@
 //! use std::sync::Arc;
 //! use arrow::array::{Int64Array, RecordBatch, StringArray};
 //! use arrow::datatypes::{DataType, Field, Schema};
-//! use snowdrift_scd::{MergeContext, Scd1, Scd2, TableSpec, merge};
+//! use snowdrift_scd::{MergeContext, MergeStrategy as _, Scd1, Scd2, TableSpec, merge};
 //!
 //! let schema = Arc::new(Schema::new(vec![
 //!     Field::new("customer_id", DataType::Int64, false),
@@ -55,7 +55,7 @@
 #![warn(missing_docs)]
 
 mod assemble;
-mod changes;
+mod change_batches;
 mod changeset;
 mod error;
 mod event_history;
@@ -68,10 +68,12 @@ mod null_updates;
 mod operation;
 mod predicate;
 mod reject;
+mod scd0;
 mod scd1;
 mod scd2;
 mod segment;
 mod spec;
+pub mod strategy;
 mod table;
 mod validity;
 mod versions;
@@ -81,16 +83,16 @@ pub use error::{Result, ScdError};
 pub use event_history::EventTimeRules;
 pub use invariants::{Rule, Violation, check_history};
 pub use merge::{
-    KeyOutcome, LateChange, MAX_SYSTEM_COLUMNS, MergeContext, MergeMetrics, MergeOutcome,
-    MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values, Winner, Write,
-    create_table, load_into, load_table, load_table_with_row_ids, merge, value_at,
+    LateChange, MergeMetrics, MergeOutcome, load_into, load_table, load_table_with_row_ids, merge,
 };
 pub use null_updates::IgnoreNullUpdates;
 pub use operation::{ChangeOp, OPERATION_TRIM, Operation};
 pub use predicate::ChangePredicate;
 pub use reject::{OnBadRow, RejectReason, Rejection, late_detail};
-pub use scd1::{Scd0, Scd1, Scd1Delete};
+pub use scd0::Scd0;
+pub use scd1::{Scd1, Scd1Delete};
 pub use scd2::{LateChanges, Scd2, Scd2Delete};
 pub use spec::{AbsentKeys, ChangeFormat, ChangeSource, TIMESTAMP, TableSpec, TableSpecBuilder};
+pub use strategy::{KeyOutcome, MergeContext, MergeStrategy};
 pub use table::{APPLIED_SEQUENCE, RowAddr, SEQUENCE_FLOOR, Table, TableSnapshot};
 pub use validity::{OPEN_END_MICROS, OpenEnd, ValidityColumns, version_id};

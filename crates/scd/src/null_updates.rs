@@ -12,7 +12,7 @@
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::{is_null, take};
 
-use crate::merge::Winner;
+use crate::strategy::Winner;
 use crate::{ChangeOp, Result};
 
 /// Which columns keep their stored value when a change holds NULL there.

@@ -1,14 +1,12 @@
-//! SCD Type 1 (latest state, overwritten in place) and Type 0 (retain the
-//! original: keys are inserted once and never changed).
+//! SCD Type 1: the latest state of each key, overwritten in place.
 
 use arrow::datatypes::{Field, SchemaRef};
 
-use crate::merge::{
+use crate::spec::TIMESTAMP;
+use crate::strategy::{
     KeyOutcome, MergeStrategy, Plan, PlanInput, RowIdentity, SystemValue, SystemValues, Values,
     Write,
 };
-use crate::spec::TIMESTAMP;
-use crate::table::Table;
 use crate::{ChangeOp, Result, TableSpec};
 
 /// What a Type 1 table does with a delete.
@@ -32,7 +30,7 @@ pub enum Scd1Delete {
 /// # use std::sync::Arc;
 /// # use arrow::array::{Int64Array, RecordBatch, StringArray};
 /// # use arrow::datatypes::{DataType, Field, Schema};
-/// use snowdrift_scd::{MergeContext, Scd1, TableSpec, merge};
+/// use snowdrift_scd::{MergeContext, MergeStrategy as _, Scd1, TableSpec, merge};
 ///
 /// # let schema = Arc::new(Schema::new(vec![
 /// #     Field::new("customer_id", DataType::Int64, false),
@@ -66,13 +64,6 @@ impl Default for Scd1 {
             updated_at: Some("update_timestamp".into()),
             on_delete: Scd1Delete::Remove,
         }
-    }
-}
-
-impl Scd1 {
-    /// An empty target table for `spec`.
-    pub fn create_table(&self, spec: &TableSpec) -> Result<Table> {
-        crate::create_table(self, spec)
     }
 }
 
@@ -132,48 +123,6 @@ impl MergeStrategy for Scd1 {
                     Scd1Delete::Ignore => KeyOutcome::Ignored,
                 },
                 (ChangeOp::Delete, _, _) => KeyOutcome::Unchanged,
-            };
-            plan.outcomes.push(outcome);
-        }
-        Ok(plan)
-    }
-}
-
-/// SCD Type 0: the first values of a key are kept forever; updates and
-/// deletes are ignored (and counted as such).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Scd0;
-
-impl Scd0 {
-    /// An empty target table for `spec`.
-    pub fn create_table(&self, spec: &TableSpec) -> Result<Table> {
-        crate::create_table(self, spec)
-    }
-}
-
-impl MergeStrategy for Scd0 {
-    fn name(&self) -> &'static str {
-        "scd0"
-    }
-
-    fn target_schema(&self, spec: &TableSpec) -> Result<SchemaRef> {
-        spec.extend_schema(Vec::new())
-    }
-
-    fn plan(&self, input: &PlanInput<'_>) -> Result<Plan> {
-        let mut plan = Plan::with_capacity(input.winners.len(), 1);
-        for (i, w) in input.winners.iter().enumerate() {
-            let outcome = match (w.op, w.latest) {
-                (ChangeOp::Upsert, None) => {
-                    plan.write.push(Write {
-                        winner: i,
-                        values: Values::Change,
-                        system: SystemValues::NONE,
-                        identity: RowIdentity::New,
-                    });
-                    KeyOutcome::Inserted
-                }
-                _ => KeyOutcome::Ignored,
             };
             plan.outcomes.push(outcome);
         }

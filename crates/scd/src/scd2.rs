@@ -5,12 +5,11 @@ use arrow::array::{Array, BooleanArray, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, SchemaRef};
 
 use crate::event_history::EventTimeRules;
-use crate::merge::{
+use crate::spec::{ChangeFormat, TIMESTAMP};
+use crate::strategy::{
     KeyOutcome, MergeStrategy, Plan, PlanInput, RowIdentity, SystemValues, Values, Winner, Write,
     value_at,
 };
-use crate::spec::{ChangeFormat, TIMESTAMP};
-use crate::table::Table;
 use crate::validity::{
     OPEN_END_MICROS, OpenEnd, ValidityColumns, end_times, system_values, with_version_ids,
 };
@@ -97,11 +96,6 @@ pub struct Scd2 {
 }
 
 impl Scd2 {
-    /// An empty history table for `spec`.
-    pub fn create_table(&self, spec: &TableSpec) -> Result<Table> {
-        crate::create_table(self, spec)
-    }
-
     fn tombstones(&self) -> bool {
         self.on_delete == Scd2Delete::CloseWithTombstone
     }

@@ -97,8 +97,7 @@ fn trailing_merge(tiers: &[u32]) -> Option<usize> {
 /// A merge target: rows in the table's schema, indexed by key, each with a
 /// stable row id (the `METADATA$ROW_ID` a stream reports; an update keeps it).
 ///
-/// Create one with a strategy ([`crate::Scd1::create_table`],
-/// [`crate::Scd2::create_table`]) and change it with
+/// Create one with a strategy ([`crate::MergeStrategy::create_table`]) and change it with
 /// [`crate::MergeStrategy`]s through [`crate::merge`].
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -150,7 +149,7 @@ impl Table {
         let mut index = VersionIndex::new(matches!(self.keys, KeyMap::Int(_)), columns);
         for (segment, s) in self.segments.iter().enumerate() {
             let keys = self.encode_keys(&self.key_columns(&s.batch)?)?;
-            let starts = crate::merge::times(s.batch.column(columns.start))?;
+            let starts = crate::strategy::times(s.batch.column(columns.start))?;
             for row in (0..s.batch.num_rows()).filter(|&r| !s.deleted[r]) {
                 let addr = RowAddr {
                     segment: segment as u32,
@@ -195,7 +194,7 @@ impl Table {
                 .map(|s| times(s.batch.column(c)))
                 .collect::<Result<Vec<Int64Array>>>()
         };
-        let starts = read(columns.start, crate::merge::times)?;
+        let starts = read(columns.start, crate::strategy::times)?;
         let ends = read(columns.end, crate::validity::end_times)?;
         let mut gone = Vec::new();
         for list in index.iter() {

@@ -16,7 +16,7 @@ use arrow::datatypes::DataType;
 use md5::{Digest, Md5};
 
 use crate::Result;
-use crate::merge::{SystemValue, SystemValues};
+use crate::strategy::{SystemValue, SystemValues};
 
 /// 9999-12-31T00:00:00, the original's "open" end time, in µs. The engine
 /// computes with it whatever [`OpenEnd`] a table writes.
@@ -139,7 +139,7 @@ pub(crate) fn system_values(
 /// An end column as µs, with the open end (NULL or [`OPEN_END_MICROS`]) as
 /// [`OPEN_END_MICROS`].
 pub(crate) fn end_times(column: &ArrayRef) -> Result<Int64Array> {
-    let ends = crate::merge::times(column)?;
+    let ends = crate::strategy::times(column)?;
     if ends.null_count() == 0 {
         return Ok(ends);
     }
@@ -199,7 +199,7 @@ pub(crate) fn with_version_ids(
     let (Ok(id), Ok(start)) = (schema.index_of(id_name), schema.index_of(&columns.start)) else {
         return Ok(batch);
     };
-    let starts = crate::merge::times(batch.column(start))?;
+    let starts = crate::strategy::times(batch.column(start))?;
     let keys = key
         .iter()
         .map(|&k| Ok(cast(batch.column(k), &DataType::Utf8)?))

@@ -12,6 +12,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema};
 use common::{Row, schema};
 use proptest::prelude::*;
+use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     ChangeFormat, IgnoreNullUpdates, LateChanges, MergeContext, MergeOutcome, OPEN_END_MICROS,
     OpenEnd, Scd2, Scd2Delete, ScdError, TIMESTAMP, Table, TableSpec, ValidityColumns,

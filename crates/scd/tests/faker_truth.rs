@@ -9,6 +9,7 @@ use arrow::array::RecordBatch;
 use common::text_rows;
 use proptest::prelude::*;
 use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth, VersionOrder};
+use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{ChangeFormat, MergeContext, Scd1, Scd2, TableSpec, merge};
 
 fn without(batch: &RecordBatch, drop: &[&str]) -> RecordBatch {

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{apply, changes, s, spec, table_rows};
+use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     KeyOutcome, MergeContext, OPEN_END_MICROS, Rule, Scd0, Scd1, Scd1Delete, Scd2, Scd2Delete,
     ValidityColumns, check_history, merge,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use common::{Row, apply, changes, s, table_rows};
 use proptest::prelude::*;
+use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     ChangeFormat, ChangePredicate, IgnoreNullUpdates, MergeContext, Scd1, Scd2, ScdError,
     TableSpec, TableSpecBuilder, merge,

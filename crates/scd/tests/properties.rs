@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use common::{Row, changes, spec, table_rows};
 use proptest::prelude::*;
+use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     MergeContext, OPEN_END_MICROS, Scd1, Scd2, ValidityColumns, check_history, merge, net_changes,
 };

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use common::{apply, s, schema, table_rows};
+use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     APPLIED_SEQUENCE, ChangeFormat, MergeContext, OnBadRow, RejectReason, Scd1, ScdError,
     TableSpec, merge,

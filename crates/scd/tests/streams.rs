@@ -10,6 +10,7 @@ use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use common::{apply, s, spec, table_rows, text_rows};
 use snowdrift_faker::{ChangeStream, EntitySpec};
+use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     ACTION, ChangeFormat, ChangeSet, IS_UPDATE, MergeContext, OPEN_END_MICROS, ROW_ID, Scd1, Scd2,
     TableSpec, ValidityColumns, check_history, load_table, merge, net_changes, row_ids,

@@ -11,6 +11,7 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use common::{Row, apply, changes, s, table_rows};
 use proptest::prelude::*;
+use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     AbsentKeys, ChangeFormat, ChangePredicate, ChangeSource, MergeContext, OnBadRow, RejectReason,
     Scd1, Scd2, ScdError, TableSpec, merge,

@@ -8,6 +8,7 @@ use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use common::{apply, spec};
+use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     OPEN_END_MICROS, OpenEnd, Scd2, Scd2Delete, ValidityColumns, check_history, version_id,
 };

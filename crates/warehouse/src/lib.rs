@@ -53,24 +53,23 @@
 //! ```
 #![warn(missing_docs)]
 
-mod api;
+mod backend;
 pub mod catalog;
 mod columns;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod ext;
 pub mod load;
 mod local;
+mod records;
 pub mod rejected;
 pub mod rows;
 mod scan;
 mod schedule;
 mod spec;
 
-pub use api::{
-    Capabilities, CopyOptions, Dml, DmlCount, FileLoad, LoadStatus, PipeAction, PipeExecutionState,
-    PipeStatus, Relation, TaskAction, TaskRun, TaskRunState, Warehouse, WarehouseExt,
-};
+pub use backend::{Capabilities, Warehouse};
 pub use catalog::{
     AbsentKeys, ChangePredicate, ChangeSource, Column, ColumnType, CreateMode,
     DEFAULT_MAX_DATA_EXTENSION_DAYS, DEFAULT_RETENTION_DAYS, FileFormatDef, IgnoreNullUpdates,
@@ -79,10 +78,15 @@ pub use catalog::{
     TaskDef, Validity,
 };
 pub use error::{Result, WarehouseError};
+pub use ext::WarehouseExt;
 pub use load::{CsvFileFormat, FileCompression, LoadError, LoadLimits};
 pub use local::{
     Clock, DEFAULT_MEMORY_BUDGET, DEFAULT_ROOT, LocalWarehouse, LocalWarehouseBuilder, PipeRetry,
     TableStorage, TaskState,
+};
+pub use records::{
+    CopyOptions, Dml, DmlCount, FileLoad, LoadStatus, PipeAction, PipeExecutionState, PipeStatus,
+    Relation, TaskAction, TaskRun, TaskRunState,
 };
 pub use scan::Scan;
 pub use schedule::Schedule;

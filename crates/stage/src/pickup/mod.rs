@@ -5,7 +5,6 @@
 //! nor misses one; a file that changes while it is read is abandoned before its object becomes
 //! visible and taken again once stable.
 
-pub(crate) mod glob;
 mod journal;
 
 use std::collections::HashMap;
@@ -270,7 +269,7 @@ impl FolderPickup {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if !name.starts_with('.') && glob::matches(&self.pattern, &name) {
+            if !name.starts_with('.') && crate::glob::matches(&self.pattern, &name) {
                 found.push((entry.path(), name));
             }
         }

@@ -23,7 +23,7 @@ use std::pin::Pin;
 
 use snowdrift_stage::StageLocation;
 
-use crate::api::{Capabilities, Warehouse};
+use crate::{Capabilities, Warehouse};
 
 pub use crate::rows::{rows_of, sorted_rows};
 

@@ -8,11 +8,11 @@ use futures::TryStreamExt as _;
 
 use super::Fixture;
 use super::scenarios::{OrFail, Outcome, check, create, keyed};
-use crate::api::{Dml, Warehouse};
 use crate::catalog::TableLayout;
 use crate::error::WarehouseError;
 use crate::rows::sorted_rows;
 use crate::scan::Scan;
+use crate::{Dml, Warehouse};
 
 fn ids(ids: &[i64]) -> RecordBatch {
     RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from(ids.to_vec())) as _)])

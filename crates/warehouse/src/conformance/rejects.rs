@@ -9,12 +9,12 @@ use arrow::array::{Int64Array, RecordBatch, StringArray};
 
 use super::Fixture;
 use super::scenarios::{OrFail, Outcome, check, create, keyed, stream, stream_rows};
-use crate::api::{Dml, TaskAction, TaskRunState, Warehouse, WarehouseExt};
 use crate::catalog::{
     Column, ColumnType, MergeDef, ObjectDef, TableDef, TableLayout, TaskBody, TaskDef,
 };
 use crate::rejected;
 use crate::rows::sorted_rows;
+use crate::{Dml, TaskAction, TaskRunState, Warehouse, WarehouseExt};
 
 fn raw_columns(extra: Column) -> Vec<Column> {
     vec![

@@ -9,7 +9,6 @@ use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 
 use super::{Fixture, Scenario};
-use crate::api::{CopyOptions, Dml, LoadStatus, TaskAction, TaskRunState, Warehouse, WarehouseExt};
 use crate::catalog::{
     Column, ColumnType, CreateMode, FileFormatDef, MergeDef, ObjectDef, ObjectKind, OnBadRow,
     OnError, PipeDef, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskDef,
@@ -17,6 +16,7 @@ use crate::catalog::{
 use crate::error::WarehouseError;
 use crate::load::CsvFileFormat;
 use crate::rows::sorted_rows;
+use crate::{CopyOptions, Dml, LoadStatus, TaskAction, TaskRunState, Warehouse, WarehouseExt};
 
 pub(super) type Outcome = Result<(), String>;
 

@@ -14,7 +14,6 @@ use tokio::sync::Mutex;
 use arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{FileLoad, TaskRun};
 use crate::catalog::ObjectDef;
 use crate::error::Result;
 use crate::local::garbage::{Collection, Unreferenced};
@@ -25,6 +24,7 @@ use crate::local::segment::Segment;
 use crate::local::state::State;
 use crate::local::storage::{Codec, Storage};
 use crate::local::table::with_row_ids;
+use crate::{FileLoad, TaskRun};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct TableCheckpoint {

@@ -14,7 +14,6 @@ use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 use snowdrift_stage::glob_matches;
 
-use crate::api::{CopyOptions, FileLoad, LoadStatus};
 use crate::catalog::OnError;
 use crate::error::{Result, WarehouseError};
 use crate::load::{CsvFileFormat, LoadError, LoadLimits, ParsedFile, parse_csv, whole_file_error};
@@ -24,6 +23,7 @@ use crate::local::log_writer::PendingCommit;
 use crate::local::origin::RowOrigin;
 use crate::local::state::{Action, State, key};
 use crate::local::table::{Rows, TableWrite};
+use crate::{CopyOptions, FileLoad, LoadStatus};
 
 /// Files fetched and parsed at once.
 const PARALLEL_FILES: usize = 4;

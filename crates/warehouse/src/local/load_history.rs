@@ -18,9 +18,9 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, UInt64Type};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{FileLoad, LoadStatus};
 use crate::error::{Result, WarehouseError};
 use crate::local::storage::{Codec, Storage};
+use crate::{FileLoad, LoadStatus};
 
 /// One Parquet file of a table's load history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,13 +16,13 @@ mod ops;
 mod origin;
 mod pipe;
 mod recover;
+mod registry;
 mod reject;
 mod scan;
 mod segment;
 mod snapshot;
 mod state;
 mod storage;
-mod stores;
 mod streams;
 mod table;
 mod tasks;
@@ -50,7 +50,7 @@ pub struct LocalWarehouseBuilder {
     checkpoint_every: u64,
     list_interval: Duration,
     background: bool,
-    stores: stores::StoreRegistry,
+    stores: registry::StoreRegistry,
     clock: Clock,
     pipe_retry: PipeRetry,
     limits: crate::load::LoadLimits,
@@ -341,7 +341,7 @@ impl LocalWarehouse {
             checkpoint_every: 1000,
             list_interval: Duration::from_secs(10),
             background: true,
-            stores: stores::StoreRegistry::default(),
+            stores: registry::StoreRegistry::default(),
             clock: Clock::system(),
             pipe_retry: PipeRetry::default(),
             limits: crate::load::LoadLimits::default(),
@@ -564,7 +564,7 @@ impl Drop for LocalWarehouse {
 
 pub(crate) struct Inner {
     storage: Storage,
-    stores: Arc<stores::StoreRegistry>,
+    stores: Arc<registry::StoreRegistry>,
     root: String,
     state: Mutex<State>,
     checkpoint_every: u64,

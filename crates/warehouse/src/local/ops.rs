@@ -8,10 +8,6 @@ use arrow::compute::{CastOptions, cast_with_options, concat_batches};
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 
-use crate::api::{
-    Capabilities, CopyOptions, Dml, DmlCount, FileLoad, PipeAction, PipeExecutionState, PipeStatus,
-    Relation, TaskAction, TaskRun, Warehouse,
-};
 use crate::catalog::{CreateMode, ObjectDef, ObjectKind};
 use crate::error::{Result, WarehouseError};
 use crate::local::load_history::LoadHistory;
@@ -19,6 +15,10 @@ use crate::local::state::{Action, key};
 use crate::local::table::Rows;
 use crate::local::{LocalWarehouse, copy, pipe, streams, tasks};
 use crate::scan::Scan;
+use crate::{
+    Capabilities, CopyOptions, Dml, DmlCount, FileLoad, PipeAction, PipeExecutionState, PipeStatus,
+    Relation, TaskAction, TaskRun, Warehouse,
+};
 
 #[async_trait]
 impl Warehouse for LocalWarehouse {
@@ -230,7 +230,7 @@ impl Warehouse for LocalWarehouse {
             if let Some(last) = loads
                 .iter()
                 .rev()
-                .find(|l| l.rows_loaded > 0 || l.status == crate::api::LoadStatus::Loaded)
+                .find(|l| l.rows_loaded > 0 || l.status == crate::LoadStatus::Loaded)
             {
                 status.last_ingested_timestamp = Some(last.load_time);
                 status.last_ingested_file_path = Some(last.file.clone());

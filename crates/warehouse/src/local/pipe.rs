@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use snowdrift_stage::StagedFile;
 
-use crate::api::LoadStatus;
+use crate::LoadStatus;
 use crate::catalog::ObjectKind;
 use crate::error::{Result, WarehouseError};
 use crate::local::Inner;

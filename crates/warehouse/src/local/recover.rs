@@ -13,10 +13,10 @@ use crate::error::{Result, WarehouseError};
 use crate::local::checkpoint::Checkpoint;
 use crate::local::load_history::LoadHistory;
 use crate::local::origin::RowOrigin;
+use crate::local::registry::StoreRegistry;
 use crate::local::segment::Segment;
 use crate::local::state::{Action, CommitEntry, State, key, push_run};
 use crate::local::storage::Storage;
-use crate::local::stores::StoreRegistry;
 use crate::local::table::{
     Appended, Delta, LocalTable, Restoring, Retained, Rows, TableWrite, fit_budget, split_row_ids,
 };

@@ -8,7 +8,6 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use snowdrift_stage::StageLocation;
 
-use crate::api::{FileLoad, TaskRun};
 use crate::catalog::{
     FileFormatDef, MergeDef, ObjectDef, ObjectKind, PipeDef, StageDef, StreamDef, TaskDef,
 };
@@ -17,6 +16,7 @@ use crate::local::load_history::LoadHistory;
 use crate::local::origin::RowOrigin;
 use crate::local::segment::Segment;
 use crate::local::table::{Delta, LocalTable};
+use crate::{FileLoad, TaskRun};
 
 /// Task runs kept per task in memory (and in checkpoints).
 pub(crate) const TASK_HISTORY: usize = 1000;
@@ -173,7 +173,7 @@ pub(crate) struct State {
     /// Changes with every create or drop (cached plans made under another epoch are stale).
     pub(crate) catalog_epoch: u64,
     /// Stores given by URL prefix.
-    pub(crate) stores: std::sync::Arc<crate::local::stores::StoreRegistry>,
+    pub(crate) stores: std::sync::Arc<crate::local::registry::StoreRegistry>,
 }
 
 pub(crate) fn key(name: &str) -> String {

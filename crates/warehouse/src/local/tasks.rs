@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime};
 use snowdrift_scd::{AbsentKeys, ChangeFormat, ChangeSet, ChangeSource};
 use tokio::task::JoinHandle;
 
-use crate::api::{TaskRun, TaskRunState};
 use crate::catalog::{
     MergeDef, ObjectDef, ObjectKind, OnLateRow, TableDef, TaskBody, TaskCondition,
 };
@@ -22,6 +21,7 @@ use crate::local::streams;
 use crate::local::table::TableWrite;
 use crate::rejected;
 use crate::schedule::Schedule;
+use crate::{TaskRun, TaskRunState};
 
 /// What a merge run did.
 struct MergeDone {

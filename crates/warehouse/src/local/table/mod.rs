@@ -75,7 +75,7 @@ impl LocalTable {
         } else {
             let strategy = default_strategy(&def);
             let spec = restore_spec(&def)?;
-            let mut table = snowdrift_scd::create_table(strategy.as_ref(), &spec)?;
+            let mut table = strategy.create_table(&spec)?;
             table.retire_superseded(retires(&def));
             if let Some(batch) = memory {
                 let (batch, ids) = split_row_ids(&batch)?;

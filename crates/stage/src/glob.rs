@@ -1,5 +1,5 @@
-//! File-name patterns for folder pickup: `*` (any run of characters) and `?` (one character),
-//! matched against the whole name.
+//! File-name patterns, `*` (any run of characters) and `?` (one character), for folder pickup
+//! and for the warehouse's pipe and `COPY` patterns, matched against the whole name.
 
 /// Whether `name` matches `pattern` (`*` any run of characters, `?` one character, the whole
 /// name). Used for pickup patterns; the warehouse uses it for pipe and COPY patterns.
