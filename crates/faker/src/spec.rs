@@ -290,6 +290,10 @@ impl EntitySpecBuilder {
     }
 
     /// Validate and build.
+    ///
+    /// # Errors
+    ///
+    /// [`FakerError::InvalidSpec`] with the entity and the [`crate::SpecProblem`] found first.
     pub fn build(self) -> Result<EntitySpec> {
         let invalid = |problem: SpecProblem| FakerError::InvalidSpec {
             entity: self.name.clone(),

@@ -220,6 +220,11 @@ impl ChangeStreamBuilder {
     }
 
     /// Validate the options and build the stream.
+    ///
+    /// # Errors
+    ///
+    /// [`FakerError::InvalidOption`] naming the first option out of range or at odds with
+    /// another.
     pub fn build(self) -> Result<ChangeStream> {
         self.options.validate()?;
         if matches!(self.mode, Mode::Changes)

@@ -201,6 +201,11 @@ impl GroundTruth {
     }
 
     /// Choose the version order (default [`VersionOrder::Arrival`]).
+    ///
+    /// # Errors
+    ///
+    /// [`FakerError::InvalidOption`] when the stream lacks the column the order needs (a
+    /// sequence or an event time).
     pub fn with_order(mut self, order: VersionOrder) -> Result<Self> {
         let by_event_time = matches!(
             order,
@@ -235,6 +240,11 @@ impl GroundTruth {
 
     /// Merge the rows of `batches` as ONE merge (as a task run that finds all
     /// of them in raw would). Nothing is applied if any batch is malformed.
+    ///
+    /// # Errors
+    ///
+    /// [`FakerError::BatchShape`] when a batch lacks a column of the entity or holds one of
+    /// another type.
     pub fn merge(&mut self, batches: &[&RecordBatch]) -> Result<MergeSummary> {
         let mut candidates = Vec::new();
         let mut seq = self.next_seq;
@@ -466,6 +476,11 @@ impl GroundTruth {
 
     /// The expected SCD-1 table: every live key at its current values,
     /// ordered by key, in the entity's schema.
+    ///
+    /// # Errors
+    ///
+    /// [`FakerError::Arrow`] if the batch cannot be assembled (not expected: the columns are
+    /// built for the entity's schema).
     pub fn expected_current(&self) -> Result<RecordBatch> {
         let rows = self
             .keys
@@ -481,6 +496,10 @@ impl GroundTruth {
     /// `start_time` / `end_time` — event times under
     /// [`VersionOrder::EventTime`] (open end = 9999-12-31), NULL under
     /// arrival order, where the pipeline's clock assigns them.
+    ///
+    /// # Errors
+    ///
+    /// As [`GroundTruth::expected_current`].
     pub fn expected_history(&self) -> Result<RecordBatch> {
         let mut versions = Vec::new();
         let mut is_current = Vec::new();

@@ -55,6 +55,12 @@ impl fmt::Display for Violation {
 /// tables that never delete or that use tombstones.
 ///
 /// Returns every violation found; an empty list means the table is sound.
+///
+/// # Errors
+///
+/// [`crate::ScdError::TargetShape`] when `history` lacks a key or validity
+/// column or holds one of another type (a violation of the rules is not an
+/// error: it is in the list).
 pub fn check_history(
     history: &RecordBatch,
     spec: &TableSpec,

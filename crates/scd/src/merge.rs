@@ -30,6 +30,11 @@ use crate::{Result, ScdError, TableSpec};
 
 /// A target holding `rows` (in the target schema, columns matched by name),
 /// for example a table read back from storage or a bulk load.
+///
+/// # Errors
+///
+/// [`ScdError::TargetShape`] when the rows do not fit the strategy's target
+/// schema or a key is NULL.
 pub fn load_table(
     strategy: &dyn MergeStrategy,
     spec: &TableSpec,
@@ -48,6 +53,10 @@ pub fn load_table(
 /// Like [`load_table`], but the rows keep the given row ids (`row_ids[i]` for
 /// row `i`), for example a table restored from storage whose streams still
 /// refer to them. Row ids allocated later are above all of them.
+///
+/// # Errors
+///
+/// As [`load_into`].
 pub fn load_table_with_row_ids(
     strategy: &dyn MergeStrategy,
     spec: &TableSpec,
@@ -156,6 +165,16 @@ pub struct MergeOutcome {
 ///
 /// Nothing is applied when any batch is malformed: the error names the
 /// table, the row (counted across `batches`), the column and the value.
+///
+/// # Errors
+///
+/// [`ScdError::TargetShape`] when `table` was not made for `strategy` and
+/// `spec`; [`ScdError::MissingColumn`] or [`ScdError::ColumnType`] when the
+/// changes lack a column the spec needs or hold one that cannot be read as
+/// its type; [`ScdError::BadRow`] for the first row that cannot be applied
+/// under [`crate::OnBadRow::Fail`] (under `Reject` such rows are returned in
+/// [`MergeOutcome::rejected`] instead); [`ScdError::InvalidSpec`] when the
+/// spec's options do not suit the strategy. The table is unchanged then.
 pub fn merge(
     strategy: &dyn MergeStrategy,
     spec: &TableSpec,

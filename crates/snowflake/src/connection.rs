@@ -14,6 +14,7 @@ use crate::config::{Auth, SnowflakeConfig};
 use crate::decode::{arrow_schema, rows_to_batch};
 use crate::error::{Result, SnowflakeError};
 use crate::render::Statement;
+use crate::results::Record;
 
 /// Longest statement text an error repeats.
 const SHOWN_STATEMENT_CHARS: usize = 300;
@@ -86,15 +87,36 @@ impl Connection {
         })
     }
 
-    /// Runs a statement (its secrets substituted) and returns its result rows.
-    pub async fn execute(&self, statement: &Statement) -> Result<Vec<DynamicRow>> {
+    /// Runs a statement (its secrets substituted); its result rows, if any, are dropped (read
+    /// rows with [`Connection::query_inferred`] or [`Connection::query_batch`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::Query`] with the statement as shown (secrets masked) and Snowflake's
+    /// message.
+    pub async fn execute(&self, statement: &Statement) -> Result<()> {
         self.run(&statement.expose_sql(), &statement.to_string())
             .await
+            .map(drop)
     }
 
-    /// Runs SQL that holds no secret.
-    pub async fn execute_sql(&self, sql: &str) -> Result<Vec<DynamicRow>> {
-        self.run(sql, sql).await
+    /// Runs SQL that holds no secret; its result rows, if any, are dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::execute`].
+    pub async fn execute_sql(&self, sql: &str) -> Result<()> {
+        self.run(sql, sql).await.map(drop)
+    }
+
+    /// Runs SQL that holds no secret and returns its rows as name/value records.
+    pub(crate) async fn records(&self, sql: &str) -> Result<Vec<Record>> {
+        Ok(self
+            .run(sql, sql)
+            .await?
+            .iter()
+            .map(Record::from_row)
+            .collect())
     }
 
     /// Runs a query and reads its rows into a batch whose schema follows the result's column
@@ -126,7 +148,7 @@ impl Connection {
         schema: SchemaRef,
         relation: &str,
     ) -> Result<RecordBatch> {
-        let rows = self.execute_sql(sql).await?;
+        let rows = self.run(sql, sql).await?;
         rows_to_batch(&rows, schema, relation)
     }
 

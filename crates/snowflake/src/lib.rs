@@ -15,11 +15,13 @@
 //!   task bodies ([`merge`]): SCD-1 consuming raw through a stream, SCD-2 through the stream
 //!   on the SCD-1 table, with the original's five defects fixed; [`reject`]: rejected rows
 //!   and durable late detection for the SCD-1 merge, in one transaction.
-//! - [`Plan`]: deploy and teardown in dependency order, safe to apply twice, tasks resumed
+//! - [`SqlPlan`]: deploy and teardown in dependency order, safe to apply twice, tasks resumed
 //!   children first.
 //! - [`SnowflakeWarehouse`]: the [`Warehouse`](snowdrift_warehouse::Warehouse) on an account —
 //!   objects, DML, COPY, tables and streams as `RecordBatch`es, pipe status and refresh, copy
-//!   and task history, execute, suspend and resume. [`results`] reads Snowflake's answers.
+//!   and task history, execute, suspend and resume. Its answers are read into the
+//!   warehouse's records (`FileLoad`, `PipeStatus`, `TaskRun`); no type of the connector is
+//!   in this crate's public API.
 //!
 //! Verified by rendered-SQL tests, by an emulator suite that runs the rendered merges on
 //! fakesnow through the real connector and compares every table with the embedded engine, and
@@ -54,7 +56,7 @@ mod plan;
 mod predicate;
 pub mod reject;
 pub mod render;
-pub mod results;
+mod results;
 mod secret;
 pub mod sql;
 pub mod values;
@@ -64,7 +66,7 @@ pub use config::{Auth, SnowflakeConfig};
 pub use connection::Connection;
 pub use error::{Result, SnowflakeError};
 pub use merge::Now;
-pub use plan::Plan;
+pub use plan::SqlPlan;
 pub use render::{Renderer, SourceShape, StageAccess, Statement};
 pub use secret::Secret;
 pub use warehouse::SnowflakeWarehouse;

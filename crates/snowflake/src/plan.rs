@@ -15,12 +15,12 @@ use crate::render::{Renderer, SourceShape, StageAccess, Statement};
 
 /// Statements to run in order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
+pub struct SqlPlan {
     /// The statements.
     pub statements: Vec<Statement>,
 }
 
-impl fmt::Display for Plan {
+impl fmt::Display for SqlPlan {
     /// One statement per line, ending in `;`, secrets shown as `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for statement in &self.statements {
@@ -51,7 +51,7 @@ impl Renderer {
     /// assert!(text.ends_with("ALTER TASK \"SNOWDRIFT\".\"PUBLIC\".\"CUSTOMER_SCD1_TASK\" RESUME;\n"));
     /// # Ok::<(), snowdrift_snowflake::SnowflakeError>(())
     /// ```
-    pub fn deploy_plan(&self, spec: &PipelineSpec, access: &StageAccess) -> Result<Plan> {
+    pub fn deploy_plan(&self, spec: &PipelineSpec, access: &StageAccess) -> Result<SqlPlan> {
         let objects = spec.objects();
         let tasks = tasks_children_first(&objects)?;
         let mut statements = self.suspend_roots(&tasks)?;
@@ -65,13 +65,13 @@ impl Renderer {
         for task in &tasks {
             statements.push(self.alter_task(&task.name, "RESUME")?);
         }
-        Ok(Plan { statements })
+        Ok(SqlPlan { statements })
     }
 
     /// The statements that remove what [`Renderer::deploy_plan`] made, in reverse order
     /// (the database and schema stay: they may hold other things). Tables are dropped with
     /// their data.
-    pub fn teardown_plan(&self, spec: &PipelineSpec) -> Result<Plan> {
+    pub fn teardown_plan(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         let objects = spec.objects();
         let tasks = tasks_children_first(&objects)?;
         let mut statements = self.suspend_roots(&tasks)?;
@@ -88,13 +88,13 @@ impl Renderer {
                 statements.push(self.drop_statement(object.kind(), object.name())?);
             }
         }
-        Ok(Plan { statements })
+        Ok(SqlPlan { statements })
     }
 
     /// [`Renderer::teardown_plan`], then `DROP SCHEMA` and `DROP DATABASE` too: everything
     /// deploy made when it created the database. Only for a database that holds nothing else
     /// — both drops take their whole contents with them.
-    pub fn teardown_plan_with_namespace(&self, spec: &PipelineSpec) -> Result<Plan> {
+    pub fn teardown_plan_with_namespace(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         let mut plan = self.teardown_plan(spec)?;
         for (keyword, name) in [
             ("SCHEMA", self.schema_name()?),

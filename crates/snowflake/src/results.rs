@@ -15,11 +15,11 @@ use crate::error::{Result, SnowflakeError};
 
 /// One result row: column names (as Snowflake returns them) and values.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Record(pub Vec<(String, CellValue)>);
+pub(crate) struct Record(pub(crate) Vec<(String, CellValue)>);
 
 impl Record {
     /// A connector row as a record.
-    pub fn from_row(row: &DynamicRow) -> Self {
+    pub(crate) fn from_row(row: &DynamicRow) -> Self {
         Record(
             row.schema()
                 .columns()
@@ -78,7 +78,7 @@ impl Record {
 }
 
 /// The counts of an INSERT, UPDATE, DELETE or MERGE result.
-pub fn dml_count(records: &[Record]) -> DmlCount {
+pub(crate) fn dml_count(records: &[Record]) -> DmlCount {
     records
         .iter()
         .fold(DmlCount::default(), |total, r| DmlCount {
@@ -116,7 +116,7 @@ fn first_error(r: &Record, file: &str, prefix: &str) -> Option<LoadError> {
 }
 
 /// The rows of a `COPY INTO` result (one per file; none when nothing was new).
-pub fn copy_results(records: &[Record], now: SystemTime) -> Vec<FileLoad> {
+pub(crate) fn copy_results(records: &[Record], now: SystemTime) -> Vec<FileLoad> {
     records
         .iter()
         .filter_map(|r| {
@@ -139,7 +139,7 @@ pub fn copy_results(records: &[Record], now: SystemTime) -> Vec<FileLoad> {
 }
 
 /// `INFORMATION_SCHEMA.COPY_HISTORY` rows, oldest first.
-pub fn copy_history(records: &[Record]) -> Vec<FileLoad> {
+pub(crate) fn copy_history(records: &[Record]) -> Vec<FileLoad> {
     let mut loads: Vec<FileLoad> = records
         .iter()
         .filter_map(|r| {
@@ -169,7 +169,7 @@ pub fn copy_history(records: &[Record]) -> Vec<FileLoad> {
 }
 
 /// The JSON `SYSTEM$PIPE_STATUS` returns.
-pub fn pipe_status(pipe: &str, json: &str) -> Result<PipeStatus> {
+pub(crate) fn pipe_status(pipe: &str, json: &str) -> Result<PipeStatus> {
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| SnowflakeError::Decode {
             relation: format!("SYSTEM$PIPE_STATUS of {pipe}"),
@@ -210,7 +210,7 @@ pub fn pipe_status(pipe: &str, json: &str) -> Result<PipeStatus> {
 
 /// `INFORMATION_SCHEMA.TASK_HISTORY` rows as runs, oldest first; runs still only scheduled
 /// are left out.
-pub fn task_history(task: &str, records: &[Record]) -> Vec<TaskRun> {
+pub(crate) fn task_history(task: &str, records: &[Record]) -> Vec<TaskRun> {
     let mut runs: Vec<TaskRun> = records
         .iter()
         .filter_map(|r| {

@@ -19,7 +19,7 @@ use crate::config::SnowflakeConfig;
 use crate::connection::Connection;
 use crate::dml;
 use crate::error::{Result, SnowflakeError};
-use crate::plan::Plan;
+use crate::plan::SqlPlan;
 use crate::render::{self, Renderer, StageAccess, Statement};
 use crate::results::{self, Record};
 use crate::sql::{ident, literal};
@@ -78,12 +78,12 @@ impl SnowflakeWarehouse {
     }
 
     /// The deploy plan of `spec` with this warehouse's stage access.
-    pub fn deploy_plan(&self, spec: &PipelineSpec) -> Result<Plan> {
+    pub fn deploy_plan(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         self.renderer.deploy_plan(spec, &self.access)
     }
 
     /// Runs a plan's statements in order; stops at the first failure.
-    pub async fn apply(&self, plan: &Plan) -> Result<()> {
+    pub async fn apply(&self, plan: &SqlPlan) -> Result<()> {
         for statement in &plan.statements {
             self.connection.execute(statement).await?;
         }
@@ -91,7 +91,7 @@ impl SnowflakeWarehouse {
     }
 
     /// Deploys `spec` as [`Renderer::deploy_plan`] says and remembers its objects.
-    pub async fn deploy_spec(&self, spec: &PipelineSpec) -> Result<Plan> {
+    pub async fn deploy_spec(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         let plan = self.deploy_plan(spec)?;
         self.apply(&plan).await?;
         self.register(spec).await;
@@ -100,19 +100,19 @@ impl SnowflakeWarehouse {
 
     /// Removes what [`SnowflakeWarehouse::deploy_spec`] made, leaving the database and
     /// schema (they may hold other things).
-    pub async fn teardown_spec(&self, spec: &PipelineSpec) -> Result<Plan> {
+    pub async fn teardown_spec(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         self.teardown(spec, self.renderer.teardown_plan(spec)?)
             .await
     }
 
     /// [`SnowflakeWarehouse::teardown_spec`], then drops the schema and the database as
     /// well: for a database deploy created and nothing else uses.
-    pub async fn teardown_spec_with_namespace(&self, spec: &PipelineSpec) -> Result<Plan> {
+    pub async fn teardown_spec_with_namespace(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         self.teardown(spec, self.renderer.teardown_plan_with_namespace(spec)?)
             .await
     }
 
-    async fn teardown(&self, spec: &PipelineSpec, plan: Plan) -> Result<Plan> {
+    async fn teardown(&self, spec: &PipelineSpec, plan: SqlPlan) -> Result<SqlPlan> {
         self.apply(&plan).await?;
         let mut catalog = self.catalog.lock().await;
         for object in spec.objects() {
@@ -162,13 +162,7 @@ impl SnowflakeWarehouse {
     }
 
     async fn records(&self, sql: &str) -> Result<Vec<Record>> {
-        Ok(self
-            .connection
-            .execute_sql(sql)
-            .await?
-            .iter()
-            .map(Record::from_row)
-            .collect())
+        self.connection.records(sql).await
     }
 
     async fn create_object(&self, object: ObjectDef, mode: CreateMode) -> Result<()> {

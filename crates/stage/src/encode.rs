@@ -54,7 +54,12 @@ pub struct CsvEncoder {
 }
 
 impl CsvEncoder {
-    /// An encoder for `schema`; fails on a column type it cannot write or an invalid format.
+    /// An encoder for `schema`.
+    ///
+    /// # Errors
+    ///
+    /// [`StageError::Config`] for an invalid format; [`StageError::UnsupportedType`] for a
+    /// column type it cannot write, naming the column.
     pub fn new(schema: SchemaRef, format: CsvFormat) -> Result<Self> {
         format.validate().map_err(StageError::Config)?;
         for field in schema.fields() {
@@ -96,6 +101,11 @@ impl CsvEncoder {
     }
 
     /// Encodes every row of `batch`.
+    ///
+    /// # Errors
+    ///
+    /// [`StageError::SchemaMismatch`] when `batch` does not have the encoder's schema;
+    /// [`StageError::Csv`] when a value cannot be written.
     pub fn encode(&self, batch: &RecordBatch) -> Result<EncodedRows> {
         self.check_schema(batch)?;
         let columns = batch

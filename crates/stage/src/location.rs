@@ -134,6 +134,10 @@ impl StageLocation {
     }
 
     /// A local folder, created if missing.
+    ///
+    /// # Errors
+    ///
+    /// [`StageError::Store`] (with the folder) when it cannot be created or opened.
     pub fn local(folder: &std::path::Path, display: String) -> Result<Self> {
         std::fs::create_dir_all(folder).map_err(|e| StageError::io("create folder", folder, e))?;
         let store =

@@ -29,6 +29,11 @@ pub struct FileNamer {
 
 impl FileNamer {
     /// A namer for files of `entity` under `prefix` (empty for the store root).
+    ///
+    /// # Errors
+    ///
+    /// Why the entity name or the writer id cannot be used in a file name (the sink's
+    /// builder turns it into a `StageError::Config`).
     pub fn new(
         prefix: &str,
         entity: &str,

@@ -115,6 +115,11 @@ impl StageSinkBuilder {
     }
 
     /// Starts the sink. Needs a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`StageError::Config`] for options that do not fit together (a roll policy, a writer
+    /// id or an entity name out of range), with the option named.
     pub fn build(self) -> Result<StageSink> {
         self.roll.validate().map_err(StageError::Config)?;
         if self.queued_files == 0 || self.concurrent_uploads == 0 {
@@ -333,6 +338,16 @@ impl StageSink {
 
     /// Tries the unsent files again (for example after the store came back); the sink is
     /// healthy again when all of them are staged.
+    ///
+    /// # Errors
+    ///
+    /// [`StageError::SinkFailed`] when some are still unsent, with their count and the first
+    /// one's path and error (they stay listed in [`StageSink::unsent`] for the next try).
+    ///
+    /// # Cancel safety
+    ///
+    /// A file whose upload the dropped future had not finished is neither lost nor doubled:
+    /// its object is written whole or not at all, and it is announced only once staged.
     pub async fn retry_unsent(&self) -> Result<SinkMetrics> {
         let unsent = {
             let mut outcome = lock(&self.shared.outcome);

@@ -60,7 +60,7 @@ mod columns;
 pub mod conformance;
 mod error;
 mod ext;
-pub mod load;
+mod load;
 mod local;
 mod records;
 pub mod rejected;

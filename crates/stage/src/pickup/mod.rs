@@ -119,6 +119,11 @@ impl FolderPickupBuilder {
     }
 
     /// Opens the journal and returns the pickup, ready to scan.
+    ///
+    /// # Errors
+    ///
+    /// [`StageError::Config`] for options that do not fit together; [`StageError::Io`] (with
+    /// the path) when the folder cannot be created or its journal cannot be opened.
     pub fn build(self) -> Result<FolderPickup> {
         if !self.folder.is_dir() {
             return Err(StageError::Config(format!(

@@ -16,8 +16,9 @@ use snowdrift_stage::glob_matches;
 
 use crate::catalog::OnError;
 use crate::error::{Result, WarehouseError};
-use crate::load::{CsvFileFormat, LoadError, LoadLimits, ParsedFile, parse_csv, whole_file_error};
+use crate::load::{CsvFileFormat, LoadError, LoadLimits};
 use crate::local::Inner;
+use crate::local::csv_read::{ParsedFile, parse_csv, whole_file_error};
 use crate::local::load_history::LoadHistory;
 use crate::local::log_writer::PendingCommit;
 use crate::local::origin::RowOrigin;

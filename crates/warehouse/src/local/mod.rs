@@ -7,6 +7,7 @@ mod checkpoint;
 mod clock;
 mod compaction;
 mod copy;
+mod csv_read;
 mod export;
 mod garbage;
 mod load_history;
@@ -159,6 +160,19 @@ impl LocalWarehouseBuilder {
     }
 
     /// Opens (or creates) the warehouse and restores its state. Needs a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::NotAWarehouse`] for a read-only open of a root that holds
+    /// none; [`crate::WarehouseError::Locked`] when another process has the local folder open
+    /// for writing; [`crate::WarehouseError::Storage`] when the root cannot be reached or read,
+    /// and [`crate::WarehouseError::Corrupt`] when what it holds cannot be decoded (the path is
+    /// in the error; nothing is changed).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it returns leaves storage as it was, apart from a retired
+    /// segment an older layout is given (a complete file nothing refers to yet).
     pub async fn open(self) -> Result<LocalWarehouse> {
         if self.read_only && local_folder(&self.root).is_some_and(|f| !f.exists()) {
             // Resolving a local root creates its folder: a read-only open must not.
@@ -351,11 +365,20 @@ impl LocalWarehouse {
     }
 
     /// Opens the warehouse at `root` with the default options.
+    ///
+    /// # Errors
+    ///
+    /// As [`LocalWarehouseBuilder::open`].
     pub async fn open(root: impl Into<String>) -> Result<Self> {
         Self::builder(root).open().await
     }
 
     /// A warehouse in memory (nothing survives dropping it).
+    ///
+    /// # Errors
+    ///
+    /// None in practice: an empty in-memory store always opens (the `Result` is
+    /// [`LocalWarehouseBuilder::open`]'s).
     pub async fn in_memory() -> Result<Self> {
         Self::open("memory://").await
     }
@@ -368,6 +391,11 @@ impl LocalWarehouse {
     /// Tells the pipes on stage `stage` that `file` is complete (the analogue of an S3 event
     /// notification). Files the stage sink announces can be forwarded with
     /// [`LocalWarehouse::forward_notifications`].
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::NotFound`] for an unknown stage. A file no pipe wants (another
+    /// pattern, already loaded) is no error.
     pub async fn notify_file(&self, stage: &str, file: &StagedFile) -> Result<()> {
         pipe::notify(&self.inner, stage, file).await
     }
@@ -396,6 +424,18 @@ impl LocalWarehouse {
     /// Writes a checkpoint now, so the next open replays nothing, and the table manifests
     /// (`tables/<name>.json`, `tables/<name>.duckdb.sql`) at this version. Commits go on
     /// while its files are written.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::ReadOnly`] when opened read-only;
+    /// [`crate::WarehouseError::Rebuilding`] when a commit in flight failed (nothing is
+    /// written); [`crate::WarehouseError::Storage`] when a file cannot be written. Commits are
+    /// durable either way: a checkpoint only shortens the next open.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves at worst files nothing refers to, removed by a later
+    /// checkpoint.
     pub async fn checkpoint(&self) -> Result<()> {
         self.inner.writable("a checkpoint")?;
         let plan = {
@@ -406,6 +446,10 @@ impl LocalWarehouse {
     }
 
     /// Stops pipes and tasks and writes a checkpoint (none when opened read-only).
+    ///
+    /// # Errors
+    ///
+    /// As [`LocalWarehouse::checkpoint`]; the warehouse is closed either way.
     pub async fn close(self) -> Result<()> {
         self.inner.stop_background();
         if self.inner.read_only {
@@ -528,6 +572,10 @@ impl LocalWarehouse {
 
     /// Where the rows of `table` are kept: how many are in memory (the latest row of each key
     /// of a keyed table) and how many in segment files on storage.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::NotFound`] for an unknown table.
     pub async fn table_storage(&self, table: &str) -> Result<TableStorage> {
         Ok(self.inner.published.current().table(table)?.storage)
     }
@@ -546,6 +594,10 @@ impl LocalWarehouse {
     }
 
     /// The number of rows in `table`, without reading them.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::WarehouseError::NotFound`] for an unknown table.
     pub async fn row_count(&self, table: &str) -> Result<usize> {
         Ok(self.inner.published.current().table(table)?.storage.rows as usize)
     }
