@@ -20,6 +20,10 @@ use crate::warehouse::{PipelineSpec, TaskRun, TaskRunState, Warehouse, Warehouse
 
 /// The merges of a run: per SCD-1 run that consumed rows, its staged files in load order,
 /// oldest run first. Empty when the backend records no files (then the grouping is unknown).
+///
+/// # Errors
+///
+/// The backend's error when its task history cannot be read.
 pub async fn merge_groups(
     warehouse: &dyn Warehouse,
     spec: &PipelineSpec,
@@ -66,6 +70,10 @@ pub fn replay(
 /// Whether every SCD-2 run that consumed rows read the changes of exactly one SCD-1 run that
 /// wrote some: then the history's versions are the truth's, one per merge. (After a failed or
 /// interrupted SCD-2 run, one run reads several SCD-1 merges as one net change.)
+///
+/// # Errors
+///
+/// The backend's error when its task history cannot be read.
 pub async fn history_follows_merges(
     warehouse: &dyn Warehouse,
     spec: &PipelineSpec,
@@ -90,6 +98,12 @@ pub async fn history_follows_merges(
 
 /// Compares the whole of `customer_history` with `truth`: per key, the business values of
 /// every version in order, which one is current and, by event time, its validity. Returns the problems found.
+///
+/// # Errors
+///
+/// The backend's error when the history cannot be read, or an Arrow error when its columns
+/// are not of the pipeline's types. Differences from the truth are not errors: they are the
+/// returned problems.
 pub async fn check_full_history(
     warehouse: &dyn Warehouse,
     spec: &PipelineSpec,
@@ -165,6 +179,12 @@ fn versions(
 /// Compares the late rows of the table they land in (`customer_rejected`, or
 /// `customer_history_rejected` by event time: [`PipelineSpec::late_rows_table`]) by key and
 /// sequence with the truth's, and checks that the other rejected table is empty.
+///
+/// # Errors
+///
+/// The backend's error when a rejected table cannot be read, or an Arrow error when its
+/// columns are not of the rejected-table layout. Differences from the truth are the returned
+/// problems.
 pub async fn check_late_rows(
     warehouse: &dyn Warehouse,
     spec: &PipelineSpec,

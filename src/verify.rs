@@ -45,6 +45,12 @@ impl RunCheck {
 ///
 /// The history's closed versions depend on how the tasks grouped the files (a merge sees the
 /// net change since the previous one), so they are checked by the invariants, not row by row.
+///
+/// # Errors
+///
+/// The backend's error when a table, the load history or the task history cannot be read, or
+/// an Arrow error when a table's columns are not of the pipeline's types. What does not match
+/// the truth is reported in the returned [`RunCheck`], not as an error.
 pub async fn check_run(
     warehouse: &dyn Warehouse,
     spec: &PipelineSpec,
@@ -164,6 +170,10 @@ pub struct Freshness {
 /// For each staged file: from its announcement (object complete) to the completion of the
 /// SCD-2 run that made it visible — the first graph run that started after the file was
 /// loaded. `None` when no file has been merged yet.
+///
+/// # Errors
+///
+/// As [`file_latencies`].
 pub async fn freshness(
     warehouse: &dyn Warehouse,
     spec: &PipelineSpec,
@@ -189,6 +199,10 @@ pub async fn freshness(
 
 /// The files of `staged` already visible in history, each with its time from announcement
 /// to visible (as [`freshness`] measures it); files not merged yet are left out.
+///
+/// # Errors
+///
+/// The backend's error when its load history or task history cannot be read.
 pub async fn file_latencies(
     warehouse: &dyn Warehouse,
     spec: &PipelineSpec,

@@ -78,6 +78,11 @@ pub struct ScdWorkload {
 impl ScdWorkload {
     /// `changes` rows against `keys` customers, of which `new_share` are new
     /// customers; the same `seed` gives the same rows.
+    ///
+    /// # Errors
+    ///
+    /// [`FakerError`] when the faker refuses the sizes (for example zero keys); an Arrow failure
+    /// while picking the changed rows comes back as [`FakerError::Arrow`].
     pub fn generate(
         keys: usize,
         changes: usize,
@@ -101,6 +106,11 @@ impl ScdWorkload {
     }
 
     /// The target as an SCD-1 table: every row stamped [`LOADED_AT`].
+    ///
+    /// # Errors
+    ///
+    /// An [`ArrowError`] if the stamped column cannot be appended (it always can for a target
+    /// built by [`ScdWorkload::generate`]).
     pub fn scd1_target(&self) -> Result<RecordBatch, ArrowError> {
         let n = self.target.num_rows();
         let stamp: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![LOADED_AT; n]));
@@ -112,6 +122,11 @@ impl ScdWorkload {
 
     /// The target as an SCD-2 history: one current version per customer,
     /// valid from [`LOADED_AT`].
+    ///
+    /// # Errors
+    ///
+    /// An [`ArrowError`] if the validity columns cannot be appended (they always can for a target
+    /// built by [`ScdWorkload::generate`]).
     pub fn scd2_target(&self) -> Result<RecordBatch, ArrowError> {
         with_validity(&self.target, LOADED_AT, OPEN_END_MICROS)
     }

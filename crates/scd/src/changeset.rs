@@ -91,6 +91,11 @@ impl ChangeSet {
 
     /// Wrap a batch that has the change-set columns (for example one read
     /// back from storage).
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::TargetShape`] when `action`, `is_update` or `row_id` is missing, of another
+    /// type, or holds a NULL.
     pub fn try_new(batch: RecordBatch) -> Result<Self> {
         for (name, ty) in [
             (ACTION, DataType::Utf8),
@@ -263,6 +268,11 @@ fn row_id_column(ids: &[u64]) -> StringArray {
 /// assert_eq!(net_changes(&[b.changes, c.changes])?.len(), 2);
 /// # Ok::<(), snowdrift_scd::ScdError>(())
 /// ```
+///
+/// # Errors
+///
+/// [`ScdError::TargetShape`] for an empty window or change sets of different schemas, and
+/// [`ScdError::Arrow`] when the net rows do not fit one batch.
 pub fn net_changes(window: &[ChangeSet]) -> Result<ChangeSet> {
     let Some(first) = window.first() else {
         return Err(ScdError::TargetShape {

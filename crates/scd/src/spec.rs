@@ -291,6 +291,12 @@ impl TableSpecBuilder {
     }
 
     /// Validate and build.
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::InvalidSpec`] naming the table when there is no key, a key or option names a
+    /// column the schema lacks, a key column is listed twice or cannot be compared, or an option
+    /// does not fit the change format (each reason says which).
     pub fn build(self) -> Result<TableSpec> {
         let invalid = |reason: String| ScdError::InvalidSpec {
             table: self.name.clone(),

@@ -230,11 +230,21 @@ impl PlanInput<'_> {
     }
 
     /// A timestamp column of the latest rows, as µs (NULL stays NULL).
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::TargetShape`] when the target has no column `column`, and [`ScdError::Arrow`]
+    /// when it is not a timestamp or integer column.
     pub fn latest_times(&self, column: &str) -> Result<Int64Array> {
         times(self.latest_column(column)?)
     }
 
     /// A boolean column of the latest rows.
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::TargetShape`] when the target has no column `column`, and [`ScdError::Arrow`]
+    /// when it does not cast to boolean.
     pub fn latest_flags(&self, column: &str) -> Result<BooleanArray> {
         flags(self.latest_column(column)?)
     }

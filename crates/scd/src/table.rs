@@ -341,11 +341,20 @@ impl Table {
     }
 
     /// Every row, in storage order (not sorted).
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::Arrow`] when the rows do not fit one batch (more than 2 GiB of text in one
+    /// column).
     pub fn to_batch(&self) -> Result<RecordBatch> {
         Ok(self.to_batch_with_row_ids()?.0)
     }
 
     /// Every row and its row id, in storage order.
+    ///
+    /// # Errors
+    ///
+    /// As [`Table::to_batch`].
     pub fn to_batch_with_row_ids(&self) -> Result<(RecordBatch, UInt64Array)> {
         rows_of(&self.schema, &self.segments, self.live_rows)
     }
@@ -366,6 +375,10 @@ impl Table {
     /// and an `Int64` column [`APPLIED_SEQUENCE`]: what a durable store
     /// keeps so that late changes stay late after a restart (see
     /// [`Table::restore_applied_sequences`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ScdError::Arrow`] when the keys do not fit one batch.
     pub fn applied_sequences(&self) -> Result<RecordBatch> {
         let (keys, sequences): (Vec<KeyRef<'_>>, Vec<i64>) = self
             .keys

@@ -108,6 +108,11 @@ impl SnowflakeConfig {
     /// | `SNOWFLAKE_DATABASE`, `SNOWFLAKE_SCHEMA` | default `SNOWDRIFT`, `PUBLIC` |
     /// | `SNOWFLAKE_ROLE`, `SNOWFLAKE_WAREHOUSE` | optional |
     /// | `SNOWFLAKE_BASE_URL` | optional, for emulators |
+    ///
+    /// # Errors
+    ///
+    /// As [`SnowflakeConfig::from_lookup`]: [`SnowflakeError::MissingVariable`] or
+    /// [`SnowflakeError::InvalidVariable`] naming the variable (never its value).
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
@@ -126,6 +131,12 @@ impl SnowflakeConfig {
     /// assert!(!format!("{config:?}").contains("hunter2"));
     /// # Ok::<(), snowdrift_snowflake::SnowflakeError>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::MissingVariable`] when the account, the user or every way to authenticate
+    /// is missing, and [`SnowflakeError::InvalidVariable`] when both a password and a key file are
+    /// given or the account is a URL. Neither repeats a value: it may be secret.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let required = |name: &'static str, hint: &'static str| {
             lookup(name).ok_or(SnowflakeError::MissingVariable { name, hint })
@@ -191,28 +202,46 @@ mod tests {
 
     #[test]
     fn missing_and_conflicting_variables_say_what_to_set_without_values() {
-        let error = SnowflakeConfig::from_lookup(lookup(&[]))
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("SNOWFLAKE_ACCOUNT"), "{error}");
+        let error = SnowflakeConfig::from_lookup(lookup(&[])).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SnowflakeError::MissingVariable {
+                    name: "SNOWFLAKE_ACCOUNT",
+                    ..
+                }
+            ),
+            "{error}"
+        );
         let both = [
             ("SNOWFLAKE_ACCOUNT", "a"),
             ("SNOWFLAKE_USER", "u"),
             ("SNOWFLAKE_PASSWORD", "hunter2"),
             ("SNOWFLAKE_PRIVATE_KEY_FILE", "/k.p8"),
         ];
-        let error = SnowflakeConfig::from_lookup(lookup(&both))
-            .unwrap_err()
-            .to_string();
+        let error = SnowflakeConfig::from_lookup(lookup(&both)).unwrap_err();
         assert!(
-            error.contains("not both") && !error.contains("hunter2"),
+            matches!(
+                error,
+                SnowflakeError::InvalidVariable {
+                    name: "SNOWFLAKE_PASSWORD",
+                    ..
+                }
+            ),
             "{error}"
         );
+        // The one text check: a secret never reaches the message.
+        assert!(!error.to_string().contains("hunter2"), "{error}");
         let no_auth = [("SNOWFLAKE_ACCOUNT", "a"), ("SNOWFLAKE_USER", "u")];
-        let error = SnowflakeConfig::from_lookup(lookup(&no_auth))
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("SNOWFLAKE_PRIVATE_KEY_FILE"), "{error}");
+        let error = SnowflakeConfig::from_lookup(lookup(&no_auth)).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SnowflakeError::MissingVariable { name: "SNOWFLAKE_PASSWORD", hint }
+                    if hint.contains("SNOWFLAKE_PRIVATE_KEY_FILE")
+            ),
+            "{error}"
+        );
     }
 
     #[test]
@@ -240,9 +269,16 @@ mod tests {
             ("SNOWFLAKE_USER", "u"),
             ("SNOWFLAKE_PASSWORD", "p"),
         ];
-        let error = SnowflakeConfig::from_lookup(lookup(&vars))
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("SNOWFLAKE_BASE_URL"), "{error}");
+        let error = SnowflakeConfig::from_lookup(lookup(&vars)).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SnowflakeError::InvalidVariable {
+                    name: "SNOWFLAKE_ACCOUNT",
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 }

@@ -35,6 +35,12 @@ impl fmt::Debug for Connection {
 
 impl Connection {
     /// Logs in with `config` and opens a session in its role and warehouse.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::Connect`] when the key file cannot be read, `SNOWFLAKE_BASE_URL` is not a
+    /// URL, or the login or session is refused; the message names the account and user, never a
+    /// secret.
     pub async fn connect(config: &SnowflakeConfig) -> Result<Self> {
         let connect_error = |message: String| SnowflakeError::Connect {
             account: config.account.clone(),
@@ -123,6 +129,12 @@ impl Connection {
     /// types: `NUMBER` with scale 0 → Int64, `FLOAT` → Float64, `BOOLEAN`, `DATE`,
     /// timestamps → µs timestamps, anything else → Utf8 as Snowflake printed it. Names of
     /// unquoted upper-case columns come back in lower case, as the embedded engine names them.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::Query`] when Snowflake fails the statement, and
+    /// [`SnowflakeError::Decode`] when a value does not read as its column's type (with the
+    /// relation, row and column).
     pub async fn query_inferred(&self, sql: &str, relation: &str) -> Result<RecordBatch> {
         let query_error = |e: snowflake_connector_rs::Error| SnowflakeError::Query {
             statement: shorten(sql),
@@ -142,6 +154,11 @@ impl Connection {
     }
 
     /// Runs a query and reads its rows into a batch of `schema` (columns by position).
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::Query`] when Snowflake fails the statement, and
+    /// [`SnowflakeError::Decode`] when a value does not read as its column in `schema`.
     pub async fn query_batch(
         &self,
         sql: &str,

@@ -51,6 +51,15 @@ impl Renderer {
     /// assert!(text.ends_with("ALTER TASK \"SNOWDRIFT\".\"PUBLIC\".\"CUSTOMER_SCD1_TASK\" RESUME;\n"));
     /// # Ok::<(), snowdrift_snowflake::SnowflakeError>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] for a name Snowflake cannot hold,
+    /// [`SnowflakeError::Unsupported`] for an option Snowflake has no form of (a schedule under 10
+    /// seconds, a non-S3 stage, `ABORT_STATEMENT` on a pipe, a re-stitched history by event time),
+    /// [`SnowflakeError::InvalidMerge`] for a merge whose columns or sequence do not fit its
+    /// tables, and [`SnowflakeError::NotDeployed`] when the tasks' `AFTER` clauses form a cycle.
+    /// Nothing is run: a plan is only text.
     pub fn deploy_plan(&self, spec: &PipelineSpec, access: &StageAccess) -> Result<SqlPlan> {
         let objects = spec.objects();
         let tasks = tasks_children_first(&objects)?;
@@ -71,6 +80,11 @@ impl Renderer {
     /// The statements that remove what [`Renderer::deploy_plan`] made, in reverse order
     /// (the database and schema stay: they may hold other things). Tables are dropped with
     /// their data.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] for a name Snowflake cannot hold, and
+    /// [`SnowflakeError::NotDeployed`] when the tasks' `AFTER` clauses form a cycle.
     pub fn teardown_plan(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         let objects = spec.objects();
         let tasks = tasks_children_first(&objects)?;
@@ -94,6 +108,11 @@ impl Renderer {
     /// [`Renderer::teardown_plan`], then `DROP SCHEMA` and `DROP DATABASE` too: everything
     /// deploy made when it created the database. Only for a database that holds nothing else
     /// — both drops take their whole contents with them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Renderer::teardown_plan`], and [`SnowflakeError::InvalidIdentifier`] for the database
+    /// or schema name.
     pub fn teardown_plan_with_namespace(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         let mut plan = self.teardown_plan(spec)?;
         for (keyword, name) in [
@@ -110,6 +129,11 @@ impl Renderer {
     }
 
     /// `DROP <kind> IF EXISTS <name>`.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] when `name` (or the database or schema) cannot be a
+    /// Snowflake identifier.
     pub fn drop_statement(&self, kind: ObjectKind, name: &str) -> Result<Statement> {
         let sql = format!(
             "DROP {} IF EXISTS {}",
@@ -120,6 +144,11 @@ impl Renderer {
     }
 
     /// `ALTER TASK <name> RESUME | SUSPEND`.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] when `name` (or the database or schema) cannot be a
+    /// Snowflake identifier.
     pub fn alter_task(&self, name: &str, action: &str) -> Result<Statement> {
         let sql = format!(
             "ALTER TASK {} {action}",
@@ -143,6 +172,10 @@ impl Renderer {
     }
 
     /// The `CREATE` statement of one object of `objects`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Renderer::deploy_plan`], for this one object.
     pub fn create(
         &self,
         object: &ObjectDef,

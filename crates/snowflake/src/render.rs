@@ -163,6 +163,11 @@ impl Renderer {
     }
 
     /// The qualified, quoted name of an object in this schema.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] when `name`, the database or the schema cannot be a
+    /// Snowflake identifier.
     pub fn qualified(&self, kind: ObjectKind, name: &str) -> Result<String> {
         self.name(kind, name)
     }
@@ -186,6 +191,11 @@ impl Renderer {
     }
 
     /// `CREATE DATABASE` and `CREATE SCHEMA`, if missing.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] when the database or schema name cannot be a
+    /// Snowflake identifier.
     pub fn namespace(&self) -> Result<Vec<Statement>> {
         let database = self.database_name()?;
         let schema = ident(ObjectKind::Table, &self.schema)?;
@@ -205,6 +215,10 @@ impl Renderer {
 
     /// `CREATE TABLE IF NOT EXISTS` with the business columns, then the layout's system
     /// columns.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] for a table or column name Snowflake cannot hold.
     pub fn table(&self, def: &TableDef) -> Result<Statement> {
         self.table_with(def, &[])
     }
@@ -212,6 +226,10 @@ impl Renderer {
     /// A raw table a pipe loads: its columns, then the load-order columns
     /// [`LOAD_FILE_COLUMN`] (`METADATA$FILENAME`) and [`LOAD_ROW_COLUMN`]
     /// (`METADATA$FILE_ROW_NUMBER`) that make the SCD-1 merge's winner deterministic.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] for a table or column name Snowflake cannot hold.
     pub fn raw_table(&self, def: &TableDef) -> Result<Statement> {
         self.table_with(def, &load_columns())
     }
@@ -246,6 +264,10 @@ impl Renderer {
     }
 
     /// `CREATE FILE FORMAT … TYPE = CSV` with every option spelled out.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] for a name Snowflake cannot hold.
     pub fn file_format(&self, def: &FileFormatDef) -> Result<Statement> {
         let csv: &CsvFileFormat = &def.csv;
         let enclosed = match csv.field_optionally_enclosed_by {
@@ -280,6 +302,11 @@ impl Renderer {
     }
 
     /// `CREATE STAGE` on the def's URL. Keys are never part of the displayed SQL.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::Unsupported`] for a stage URL that is not `s3://`, and
+    /// [`SnowflakeError::InvalidIdentifier`] for a name Snowflake cannot hold.
     pub fn stage(&self, def: &StageDef, access: &StageAccess) -> Result<Statement> {
         if !def.url.starts_with("s3://") {
             return Err(SnowflakeError::Unsupported {
@@ -327,6 +354,11 @@ impl Renderer {
     /// `CREATE PIPE … AUTO_INGEST = TRUE AS COPY INTO …` into `table` (the pipe's target),
     /// selecting the file's fields in column order plus the file name and row number into the
     /// load-order columns. Pipes may not use `ABORT_STATEMENT`.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::Unsupported`] for a pipe with `ON_ERROR = ABORT_STATEMENT` (Snowflake
+    /// refuses it), and [`SnowflakeError::InvalidIdentifier`] for a name Snowflake cannot hold.
     pub fn pipe(&self, def: &PipeDef, table: &TableDef) -> Result<Statement> {
         if def.on_error == OnError::AbortStatement {
             return Err(SnowflakeError::Unsupported {
@@ -357,6 +389,11 @@ impl Renderer {
     /// the file's fields are selected in column order plus `METADATA$FILENAME` and
     /// `METADATA$FILE_ROW_NUMBER` into its load-order columns. Options (file format, pattern,
     /// ON_ERROR) are appended by the caller.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] for a table, stage or column name Snowflake cannot
+    /// hold.
     pub fn copy_from_stage(
         &self,
         table: &str,
@@ -389,6 +426,10 @@ impl Renderer {
     }
 
     /// `CREATE STREAM … ON TABLE …`.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidIdentifier`] for a stream or table name Snowflake cannot hold.
     pub fn stream(&self, def: &StreamDef) -> Result<Statement> {
         let sql = format!(
             "CREATE STREAM IF NOT EXISTS {} ON TABLE {} APPEND_ONLY = {} SHOW_INITIAL_ROWS = {}",
@@ -409,6 +450,10 @@ impl Renderer {
     /// A merge that rejects rows (`on_bad_row = reject`, the default) or has a sequence runs
     /// several statements ([`Renderer::merge_statements`]); its body is then a Snowflake
     /// Scripting block that runs them in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// As [`Renderer::merge_statements`].
     pub fn merge_body(
         &self,
         merge: &MergeDef,
@@ -432,6 +477,13 @@ impl Renderer {
     /// update of its sequences table ([`crate::reject::sequences_table`]) and, for a truncate
     /// with a sequence, of its sequence floor ([`crate::reject::sequence_floor_table`]);
     /// otherwise the one `MERGE`.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::InvalidMerge`] when the merge's key, columns or sequence are not columns of
+    /// its tables, [`SnowflakeError::Unsupported`] for an option Snowflake has no form of (a history
+    /// that re-stitches late changes), and [`SnowflakeError::InvalidIdentifier`] for a name Snowflake
+    /// cannot hold.
     pub fn merge_statements(
         &self,
         merge: &MergeDef,
@@ -494,6 +546,12 @@ impl Renderer {
     /// `CREATE TASK IF NOT EXISTS … AS <body>`, created suspended as Snowflake does: the
     /// warehouse (or serverless), `SCHEDULE`, `AFTER`, the failure, timeout and retry limits, and
     /// `WHEN SYSTEM$STREAM_HAS_DATA(…)`.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::Unsupported`] for a schedule Snowflake cannot run ([`schedule`]), and
+    /// [`SnowflakeError::InvalidIdentifier`] for a task, warehouse or stream name Snowflake cannot
+    /// hold.
     pub fn task(&self, def: &TaskDef, body: &str) -> Result<Statement> {
         let mut sql = format!(
             "CREATE TASK IF NOT EXISTS {}",
@@ -556,6 +614,11 @@ fn load_columns() -> Vec<Column> {
 
 /// A task's `SCHEDULE` clause value: `'1 MINUTE'`, `'10 SECONDS'`, `'USING CRON … tz'`.
 /// Snowflake's shortest interval is 10 seconds.
+///
+/// # Errors
+///
+/// [`SnowflakeError::Unsupported`] for an interval under 10 seconds or with a fraction of a
+/// second: Snowflake's shortest schedule is 10 seconds, in whole seconds.
 pub fn schedule(task: &str, schedule: &Schedule) -> Result<String> {
     match schedule {
         Schedule::Interval(d) if *d < Duration::from_secs(10) || d.subsec_nanos() != 0 => {

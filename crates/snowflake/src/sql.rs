@@ -16,6 +16,11 @@ use crate::error::{Result, SnowflakeError};
 /// assert!(ident(ObjectKind::Table, "x\"; DROP TABLE t; --").is_err());
 /// # Ok::<(), snowdrift_snowflake::SnowflakeError>(())
 /// ```
+///
+/// # Errors
+///
+/// [`SnowflakeError::InvalidIdentifier`] when `name` is empty, too long, or holds anything but
+/// letters, digits, `_` and `$` (so it can never break out of its quotes).
 pub fn ident(kind: ObjectKind, name: &str) -> Result<String> {
     validate_identifier(kind, name).map_err(|e| SnowflakeError::InvalidIdentifier {
         kind,
@@ -26,6 +31,10 @@ pub fn ident(kind: ObjectKind, name: &str) -> Result<String> {
 }
 
 /// [`ident`] for each of `names` (columns).
+///
+/// # Errors
+///
+/// As [`ident`], for the first name that cannot be an identifier.
 pub fn idents<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>> {
     names
         .into_iter()
@@ -34,6 +43,10 @@ pub fn idents<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<String
 }
 
 /// A name qualified by database and schema: `"DB"."SCHEMA"."NAME"`.
+///
+/// # Errors
+///
+/// As [`ident`], for the database, the schema or the name.
 pub fn qualified(database: &str, schema: &str, kind: ObjectKind, name: &str) -> Result<String> {
     Ok(format!(
         "{}.{}.{}",

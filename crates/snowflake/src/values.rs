@@ -36,6 +36,11 @@ pub const ROWS_PER_INSERT: usize = 1_000;
 /// assert_eq!(sql, vec!["INSERT INTO \"T\" (\"ID\", \"NAME\") VALUES (1, 'O''Brien'), (2, NULL)"]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Errors
+///
+/// [`SnowflakeError::InvalidIdentifier`] for a column name Snowflake cannot hold, and
+/// [`SnowflakeError::Unsupported`] for a column type with no literal here.
 pub fn insert_statements(table: &str, batch: &RecordBatch) -> Result<Vec<String>> {
     let schema = batch.schema();
     let columns = schema

@@ -46,11 +46,19 @@ pub struct SnowflakeWarehouse {
 
 impl SnowflakeWarehouse {
     /// Connects with `config`; stages get their credentials from [`StageAccess::from_env`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::connect`].
     pub async fn connect(config: &SnowflakeConfig) -> Result<Self> {
         Self::connect_with(config, StageAccess::from_env()).await
     }
 
     /// Connects with `config` and the given stage access.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::connect`].
     pub async fn connect_with(config: &SnowflakeConfig, access: StageAccess) -> Result<Self> {
         let connection = Connection::connect(config).await?;
         let mut renderer = Renderer::new(&config.database, &config.schema);
@@ -78,11 +86,25 @@ impl SnowflakeWarehouse {
     }
 
     /// The deploy plan of `spec` with this warehouse's stage access.
+    ///
+    /// # Errors
+    ///
+    /// As [`Renderer::deploy_plan`].
     pub fn deploy_plan(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         self.renderer.deploy_plan(spec, &self.access)
     }
 
     /// Runs a plan's statements in order; stops at the first failure.
+    ///
+    /// # Errors
+    ///
+    /// [`SnowflakeError::Query`] for the first statement Snowflake fails; the statements before it
+    /// have run (DDL is not transactional in Snowflake), the ones after it have not.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropped between statements, a prefix of the plan has run. Every statement of
+    /// a deploy plan is `IF NOT EXISTS` or idempotent, so applying the plan again completes it.
     pub async fn apply(&self, plan: &SqlPlan) -> Result<()> {
         for statement in &plan.statements {
             self.connection.execute(statement).await?;
@@ -91,6 +113,14 @@ impl SnowflakeWarehouse {
     }
 
     /// Deploys `spec` as [`Renderer::deploy_plan`] says and remembers its objects.
+    ///
+    /// # Errors
+    ///
+    /// As [`Renderer::deploy_plan`] and [`SnowflakeWarehouse::apply`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`SnowflakeWarehouse::apply`]; the spec is remembered only once every statement has run.
     pub async fn deploy_spec(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         let plan = self.deploy_plan(spec)?;
         self.apply(&plan).await?;
@@ -100,6 +130,11 @@ impl SnowflakeWarehouse {
 
     /// Removes what [`SnowflakeWarehouse::deploy_spec`] made, leaving the database and
     /// schema (they may hold other things).
+    ///
+    /// # Errors
+    ///
+    /// As [`Renderer::teardown_plan`] and [`SnowflakeWarehouse::apply`] (every drop is
+    /// `IF EXISTS`, so a teardown cut short can be run again).
     pub async fn teardown_spec(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         self.teardown(spec, self.renderer.teardown_plan(spec)?)
             .await
@@ -107,6 +142,10 @@ impl SnowflakeWarehouse {
 
     /// [`SnowflakeWarehouse::teardown_spec`], then drops the schema and the database as
     /// well: for a database deploy created and nothing else uses.
+    ///
+    /// # Errors
+    ///
+    /// As [`SnowflakeWarehouse::teardown_spec`].
     pub async fn teardown_spec_with_namespace(&self, spec: &PipelineSpec) -> Result<SqlPlan> {
         self.teardown(spec, self.renderer.teardown_plan_with_namespace(spec)?)
             .await

@@ -74,8 +74,8 @@ pub enum StageError {
     SinkFailed {
         /// How many closed files were not staged.
         unsent: usize,
-        /// The first failure, rendered.
-        first: String,
+        /// The first failure (an upload error names the file it was for).
+        first: std::sync::Arc<StageError>,
     },
 
     /// A store operation other than an upload failed (list, head, delete, ...).

@@ -31,8 +31,9 @@ pub struct UnsentFile {
     pub body: Bytes,
     /// Data records in it.
     pub rows: usize,
-    /// Why the last attempt failed.
-    pub error: String,
+    /// Why the last attempt failed (shared: the same failure is also the sink's
+    /// [`StageError::SinkFailed::first`] when this file failed first).
+    pub error: Arc<StageError>,
 }
 
 /// Counters of a sink's work so far.
@@ -373,7 +374,7 @@ impl StageSink {
             None => Ok(()),
             Some(first) => Err(StageError::SinkFailed {
                 unsent: outcome.unsent.len(),
-                first: format!("`{}`: {}", first.path, first.error),
+                first: first.error.clone(),
             }),
         }
     }
@@ -470,7 +471,7 @@ async fn close_current(shared: &Shared, writer: &mut Writer) -> Result<()> {
                 path: closed.path,
                 body: Bytes::from(closed.body),
                 rows: closed.rows,
-                error: "the uploader stopped".into(),
+                error: Arc::new(StageError::Config("the sink's uploader stopped".into())),
             });
             Err(StageError::Config("the sink's uploader stopped".into()))
         }
@@ -569,7 +570,7 @@ async fn upload_and_announce(
                 path: file.path,
                 body: Bytes::from(file.body),
                 rows: file.rows,
-                error: error.to_string(),
+                error: Arc::new(error),
             });
         }
     }

@@ -207,10 +207,7 @@ async fn a_file_that_changes_while_being_uploaded_is_abandoned_then_taken_whole(
     let report = pickup.scan().await.unwrap();
     assert_eq!(report.uploaded.len(), 0);
     assert!(
-        report.failed[0]
-            .1
-            .to_string()
-            .contains("changed while it was being uploaded"),
+        matches!(report.failed[0].1, StageError::FileChanged { .. }),
         "{:?}",
         report.failed
     );

@@ -9,8 +9,10 @@
 //!   can crash right after a chosen commit, for fault and crash tests of durable code.
 //! - [`fakesnow::FakeSnowServer`]: the fakesnow Snowflake emulator behind
 //!   `fakesnow_adapter.py` (beside this crate's sources), for the snowflake crate's emulator tests.
+//! - [`rows`]: batches as text cells, the one way the suites compare a batch with expected rows.
 #![warn(missing_docs)]
 
 pub mod fakesnow;
 pub mod faults;
+pub mod rows;
 pub mod s3;

@@ -51,6 +51,10 @@ impl fmt::Display for ObjectKind {
 
 /// Checks an object or column name: a letter or `_`, then letters, digits, `_` or `$`, at most
 /// 255 characters — an identifier Snowflake accepts unquoted, so no name can inject SQL.
+///
+/// # Errors
+///
+/// [`WarehouseError::InvalidDefinition`] with the kind, the name and the naming rule.
 pub fn validate_identifier(kind: ObjectKind, name: &str) -> Result<()> {
     let mut chars = name.chars();
     let valid_start = chars

@@ -37,6 +37,12 @@ impl Schedule {
     /// assert!(matches!(cron, Schedule::Cron { .. }));
     /// # Ok::<(), snowdrift_warehouse::WarehouseError>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`WarehouseError::InvalidDefinition`] for the task, saying what is wrong: not `<n> <unit>`
+    /// or `USING CRON`, an unknown unit, a zero or unreadable interval, a cron expression that does
+    /// not parse, or an unknown time zone.
     pub fn parse(text: &str) -> Result<Self> {
         let invalid = |reason: String| WarehouseError::invalid(ObjectKind::Task, text, reason);
         let trimmed = text.trim();

@@ -1,27 +1,11 @@
 //! Helpers shared by the faker integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use arrow::array::{Array, RecordBatch, StringArray};
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::array::RecordBatch;
 
 /// Every cell of a batch as text (NULL as `None`), row by row.
 pub fn rows(batch: &RecordBatch) -> Vec<Vec<Option<String>>> {
-    let cols: Vec<StringArray> = batch
-        .columns()
-        .iter()
-        .map(|c| {
-            let s = cast(c, &DataType::Utf8).unwrap();
-            s.as_any().downcast_ref::<StringArray>().unwrap().clone()
-        })
-        .collect();
-    (0..batch.num_rows())
-        .map(|i| {
-            cols.iter()
-                .map(|c| (!c.is_null(i)).then(|| c.value(i).to_string()))
-                .collect()
-        })
-        .collect()
+    snowdrift_testkit::rows::cells(batch)
 }
 
 /// The values of one column as text.

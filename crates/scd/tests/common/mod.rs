@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
-use arrow::compute::cast;
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use snowdrift_scd::{
     ChangeFormat, MergeContext, MergeOutcome, MergeStrategy, Table, TableSpec, merge,
@@ -69,27 +68,10 @@ pub fn apply(
     .unwrap()
 }
 
-/// Every cell as text (NULL as `None`), rows sorted.
+/// Every cell as text (NULL as `None`, timestamps as µs), rows sorted by id and then by the
+/// first system column (update or start time).
 pub fn text_rows(batch: &RecordBatch) -> Vec<Vec<Option<String>>> {
-    let cols: Vec<StringArray> = batch
-        .columns()
-        .iter()
-        .map(|c| {
-            let c = match c.data_type() {
-                DataType::Timestamp(..) => cast(c, &DataType::Int64).unwrap(),
-                _ => c.clone(),
-            };
-            let s = cast(&c, &DataType::Utf8).unwrap();
-            s.as_any().downcast_ref::<StringArray>().unwrap().clone()
-        })
-        .collect();
-    let mut rows: Vec<Vec<Option<String>>> = (0..batch.num_rows())
-        .map(|i| {
-            cols.iter()
-                .map(|c| (!c.is_null(i)).then(|| c.value(i).to_string()))
-                .collect()
-        })
-        .collect();
+    let mut rows = snowdrift_testkit::rows::cells_with_timestamps_as_micros(batch);
     rows.sort_by(|a, b| {
         // By id, then by the first system column (update or start time).
         let key = |r: &Vec<Option<String>>| {

@@ -231,8 +231,8 @@ mod tests {
             "done\ta.csv\t1\t2\tp/a.csv\nnonsense\ndone\tb.csv\t1\t2\tp/b.csv\n",
         )
         .unwrap();
-        let err = Journal::open(&path, |_| true).unwrap_err().to_string();
-        assert!(err.contains("line 2"), "{err}");
+        let err = Journal::open(&path, |_| true).unwrap_err();
+        assert!(matches!(err, StageError::Journal { line: 2, .. }), "{err}");
     }
 
     #[test]
