@@ -15,8 +15,7 @@ import time
 
 from faker import Faker
 
-FIELDS = ["customer_id", "first_name", "last_name", "email",
-          "street", "city", "state", "country"]
+from customer import FIELDS
 
 
 def record(fake, i):

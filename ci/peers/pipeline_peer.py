@@ -21,7 +21,7 @@ import time
 import duckdb
 import polars as pl
 
-ATTRS = ["first_name", "last_name", "email", "street", "city", "state", "country"]
+from customer import ATTRS
 COLUMNS = {"customer_id": "BIGINT", **{c: "VARCHAR" for c in ATTRS}, "op": "VARCHAR", "seq": "BIGINT"}
 DIFFERS = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in ATTRS)
 OPEN = "TIMESTAMP '9999-12-31 00:00:00'"

@@ -19,7 +19,7 @@ import time
 
 import duckdb
 
-ATTRS = ["first_name", "last_name", "email", "street", "city", "state", "country"]
+from customer import ATTRS
 BUSINESS = {"customer_id": "BIGINT", **{c: "VARCHAR" for c in ATTRS}}
 VALIDITY = {"start_time": "TIMESTAMP", "end_time": "TIMESTAMP", "is_current": "BOOLEAN"}
 OPEN = "TIMESTAMP '9999-12-31 00:00:00'"

@@ -12,7 +12,7 @@ import time
 
 import duckdb
 
-ATTRS = ["first_name", "last_name", "email", "street", "city", "state", "country"]
+from customer import ATTRS
 BUSINESS = {"customer_id": "BIGINT", **{c: "VARCHAR" for c in ATTRS}}
 LOADED_AT = "TIMESTAMP '2024-01-01 00:00:00'"
 MERGED_AT = "TIMESTAMP '2024-01-02 00:00:00'"

@@ -419,9 +419,9 @@ impl Validity {
                     reason: format!("the history has no column `{name}`"),
                 })
         };
-        let tombstone = match rules.tombstones {
-            true => Some(crate::strategy::flags(column(&rules.columns.deleted)?)?),
-            false => None,
+        let tombstone = match &rules.columns.deleted {
+            Some(deleted) => Some(crate::strategy::flags(column(deleted)?)?),
+            None => None,
         };
         Ok(Self {
             start: times(column(&rules.columns.start)?)?,
@@ -721,13 +721,7 @@ fn written_rows(
         .iter()
         .map(|w| {
             let v = &w.version;
-            system_values(
-                &rules.columns,
-                v.start,
-                v.end,
-                v.tombstone,
-                rules.tombstones,
-            )
+            system_values(&rules.columns, v.start, v.end, v.tombstone)
         })
         .collect();
     for (s, field) in target.fields().iter().enumerate().skip(business) {

@@ -100,6 +100,16 @@ impl Scd2 {
         self.on_delete == Scd2Delete::CloseWithTombstone
     }
 
+    /// Refuses tombstones without a column to flag them in.
+    fn check_tombstones(&self, spec: &TableSpec) -> Result<()> {
+        if self.tombstones() && self.columns.deleted.is_none() {
+            return Err(spec.invalid(
+                "tombstones need a `deleted` validity column (ValidityColumns::deleted)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Tracked and untracked compared columns.
     fn split_columns(&self, spec: &TableSpec) -> Result<(Vec<usize>, Vec<usize>)> {
         let Some(names) = &self.tracked else {
@@ -127,7 +137,7 @@ impl Scd2 {
     }
 
     fn system(&self, start: i64, end: i64, deleted: bool) -> SystemValues {
-        system_values(&self.columns, start, end, deleted, self.tombstones())
+        system_values(&self.columns, start, end, deleted)
     }
 }
 
@@ -148,14 +158,15 @@ impl MergeStrategy for Scd2 {
 
     fn target_schema(&self, spec: &TableSpec) -> Result<SchemaRef> {
         self.split_columns(spec)?;
+        self.check_tombstones(spec)?;
         let c = &self.columns;
         let mut extra = vec![
             Field::new(&c.start, TIMESTAMP, false),
             Field::new(&c.end, TIMESTAMP, c.open_end == OpenEnd::Null),
             Field::new(&c.current, DataType::Boolean, false),
         ];
-        if self.tombstones() {
-            extra.push(Field::new(&c.deleted, DataType::Boolean, false));
+        if let Some(deleted) = &c.deleted {
+            extra.push(Field::new(deleted, DataType::Boolean, false));
         }
         if let Some(id) = &c.scd_id {
             extra.push(Field::new(id, DataType::Utf8, false));
@@ -182,7 +193,7 @@ impl MergeStrategy for Scd2 {
                 .and_then(|c| c.as_any().downcast_ref::<BooleanArray>().cloned())
                 .is_some_and(|c| c.is_valid(row) && c.value(row))
         };
-        flag(&self.columns.current) && !(self.tombstones() && flag(&self.columns.deleted))
+        flag(&self.columns.current) && !self.columns.deleted.as_deref().is_some_and(flag)
     }
 
     fn complete_rows(&self, spec: &TableSpec, rows: RecordBatch) -> Result<RecordBatch> {
@@ -208,6 +219,7 @@ impl MergeStrategy for Scd2 {
             ));
         }
         let (tracked, untracked) = self.split_columns(spec)?;
+        self.check_tombstones(spec)?;
         Ok(Some(EventTimeRules {
             columns: self.columns.clone(),
             tombstones: self.tombstones(),
@@ -219,13 +231,13 @@ impl MergeStrategy for Scd2 {
 
     fn plan(&self, input: &PlanInput<'_>) -> Result<Plan> {
         let (tracked, untracked) = self.split_columns(input.spec)?;
+        self.check_tombstones(input.spec)?;
         let starts = input.latest_times(&self.columns.start)?;
         let ends = end_times(input.latest_column(&self.columns.end)?)?;
         let currents = input.latest_flags(&self.columns.current)?;
-        let tombstones = if self.tombstones() {
-            Some(input.latest_flags(&self.columns.deleted)?)
-        } else {
-            None
+        let tombstones = match &self.columns.deleted {
+            Some(deleted) => Some(input.latest_flags(deleted)?),
+            None => None,
         };
         let mut plan = Plan::with_capacity(input.winners.len(), 2);
         for (i, w) in input.winners.iter().enumerate() {

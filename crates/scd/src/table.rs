@@ -1023,6 +1023,7 @@ mod tests {
         for scd2 in [
             Scd2::default(),
             Scd2 {
+                columns: crate::ValidityColumns::default().with_tombstones("is_deleted"),
                 on_delete: crate::Scd2Delete::CloseWithTombstone,
                 ..Scd2::default()
             },

@@ -44,8 +44,15 @@ pub enum OpenEnd {
 /// assert_eq!((dbt.start.as_str(), dbt.end.as_str()), ("dbt_valid_from", "dbt_valid_to"));
 /// assert_eq!(dbt.open_end, OpenEnd::Null);
 /// assert_eq!(dbt.scd_id.as_deref(), Some("dbt_scd_id"));
+/// // dbt's `hard_deletes: new_record`: tombstones flagged in `dbt_is_deleted`.
+/// let with_tombstones = dbt.with_tombstones("dbt_is_deleted");
+/// assert!(with_tombstones.deleted.is_some());
 /// ```
+///
+/// With the `serde` feature this is the form a catalog stores (the warehouse's table
+/// definitions use it): `open_end` and `scd_id` may be left out and take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ValidityColumns {
     /// When the version became valid (inclusive).
     pub start: String,
@@ -54,15 +61,18 @@ pub struct ValidityColumns {
     pub end: String,
     /// Whether it is the key's current version.
     pub current: String,
-    /// Whether the version is a tombstone (only with
-    /// [`crate::Scd2Delete::CloseWithTombstone`]).
-    pub deleted: String,
+    /// A column flagging tombstone versions, when the history has one (none
+    /// by default). [`crate::Scd2Delete::CloseWithTombstone`] needs it; with
+    /// another delete rule the column is kept and written `FALSE`.
+    pub deleted: Option<String>,
     /// How the end of a current version is written (default
     /// [`OpenEnd::FarFuture`]).
+    #[cfg_attr(feature = "serde", serde(default))]
     pub open_end: OpenEnd,
     /// A column holding each version's id, as dbt's `dbt_scd_id`: the MD5 (32
     /// lowercase hex digits) of the key's values and the version's start,
     /// see [`version_id`]. `None` (the default): no such column.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub scd_id: Option<String>,
 }
 
@@ -72,7 +82,7 @@ impl Default for ValidityColumns {
             start: "start_time".into(),
             end: "end_time".into(),
             current: "is_current".into(),
-            deleted: "is_deleted".into(),
+            deleted: None,
             open_end: OpenEnd::FarFuture,
             scd_id: None,
         }
@@ -80,9 +90,25 @@ impl Default for ValidityColumns {
 }
 
 impl ValidityColumns {
+    /// These columns with tombstones flagged in `column`, as
+    /// [`crate::Scd2Delete::CloseWithTombstone`] needs.
+    ///
+    /// ```
+    /// use snowdrift_scd::ValidityColumns;
+    /// let columns = ValidityColumns::default().with_tombstones("is_deleted");
+    /// assert_eq!(columns.deleted.as_deref(), Some("is_deleted"));
+    /// ```
+    pub fn with_tombstones(self, column: impl Into<String>) -> Self {
+        Self {
+            deleted: Some(column.into()),
+            ..self
+        }
+    }
+
     /// dbt snapshot names: `dbt_valid_from`, `dbt_valid_to` (NULL while
-    /// current), `dbt_scd_id`, and `dbt_is_deleted` for tombstones (dbt's
-    /// `hard_deletes: new_record` is [`crate::Scd2Delete::CloseWithTombstone`]).
+    /// current), `dbt_scd_id`, no tombstones (dbt's `hard_deletes:
+    /// new_record` is [`crate::Scd2Delete::CloseWithTombstone`] with
+    /// `deleted: Some("dbt_is_deleted")`).
     /// dbt has no current flag; snowdrift keeps one, `dbt_is_current`. For
     /// `dbt_valid_to_current = '9999-12-31'`, set
     /// [`Self::open_end`] to [`OpenEnd::FarFuture`].
@@ -91,7 +117,7 @@ impl ValidityColumns {
             start: "dbt_valid_from".into(),
             end: "dbt_valid_to".into(),
             current: "dbt_is_current".into(),
-            deleted: "dbt_is_deleted".into(),
+            deleted: None,
             open_end: OpenEnd::Null,
             scd_id: Some("dbt_scd_id".into()),
         }
@@ -99,13 +125,13 @@ impl ValidityColumns {
 
     /// Databricks AUTO CDC names: `__START_AT`, `__END_AT` (NULL while
     /// current). AUTO CDC has no current flag or tombstones; snowdrift keeps
-    /// `__IS_CURRENT` and, with tombstones, `__IS_DELETED`.
+    /// `__IS_CURRENT`.
     pub fn auto_cdc() -> Self {
         Self {
             start: "__START_AT".into(),
             end: "__END_AT".into(),
             current: "__IS_CURRENT".into(),
-            deleted: "__IS_DELETED".into(),
+            deleted: None,
             open_end: OpenEnd::Null,
             scd_id: None,
         }
@@ -114,14 +140,13 @@ impl ValidityColumns {
 
 /// The system columns of a version, in the order of [`crate::Scd2`]'s
 /// target schema: start, end (written per [`OpenEnd`]), current (the end is
-/// open), deleted (with tombstones; ignored otherwise), then the version id,
-/// left NULL here and filled by [`with_version_ids`].
+/// open), the tombstone flag (when the history has the column), then the
+/// version id, left NULL here and filled by [`with_version_ids`].
 pub(crate) fn system_values(
     columns: &ValidityColumns,
     start: i64,
     end: i64,
     deleted: bool,
-    tombstones: bool,
 ) -> SystemValues {
     let open = end == OPEN_END_MICROS;
     let end = match (open, columns.open_end) {
@@ -129,7 +154,7 @@ pub(crate) fn system_values(
         _ => SystemValue::Timestamp(end),
     };
     let mut values = vec![SystemValue::Timestamp(start), end, SystemValue::Bool(open)];
-    if tombstones {
+    if columns.deleted.is_some() {
         values.push(SystemValue::Bool(deleted));
     }
     values.push(SystemValue::Null);
@@ -240,11 +265,11 @@ mod tests {
     #[test]
     fn an_open_end_is_written_as_asked_and_read_back_as_open() {
         let null = ValidityColumns::dbt();
-        let values = system_values(&null, 1, OPEN_END_MICROS, false, false);
+        let values = system_values(&null, 1, OPEN_END_MICROS, false);
         assert_eq!(values.get(1), SystemValue::Null);
         assert_eq!(values.get(2), SystemValue::Bool(true));
         let far = ValidityColumns::default();
-        let values = system_values(&far, 1, OPEN_END_MICROS, false, false);
+        let values = system_values(&far, 1, OPEN_END_MICROS, false);
         assert_eq!(values.get(1), SystemValue::Timestamp(OPEN_END_MICROS));
         let column: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), None]));
         let ends = end_times(&column).unwrap();

@@ -37,8 +37,14 @@ fn spec_ignoring(ignore: IgnoreNullUpdates) -> TableSpec {
         .unwrap()
 }
 
+/// A history by event time; with tombstones, they are flagged in `is_deleted`.
 fn history(on_delete: Scd2Delete) -> Scd2 {
+    let columns = ValidityColumns::default();
     Scd2 {
+        columns: match on_delete {
+            Scd2Delete::CloseWithTombstone => columns.with_tombstones("is_deleted"),
+            _ => columns,
+        },
         late: LateChanges::RESTITCH_ANY,
         on_delete,
         ..Scd2::default()
@@ -819,6 +825,7 @@ proptest! {
         let columns = ValidityColumns {
             open_end: if dbt_ends { OpenEnd::Null } else { OpenEnd::FarFuture },
             scd_id: dbt_ends.then(|| "scd_id".to_string()),
+            deleted: tombstones.then(|| "is_deleted".to_string()),
             ..ValidityColumns::default()
         };
         let h = Scd2 {

@@ -358,7 +358,14 @@ fn untracked_columns_are_overwritten_in_place() {
 fn hard_delete_policies() {
     let spec = spec(false);
     let run = |on_delete| {
+        let tombstones = on_delete == Scd2Delete::CloseWithTombstone;
+        let columns = ValidityColumns::default();
         let scd2 = Scd2 {
+            columns: if tombstones {
+                columns.with_tombstones("is_deleted")
+            } else {
+                columns
+            },
             on_delete,
             ..Scd2::default()
         };

@@ -34,6 +34,8 @@ fn dbt_history(on_delete: Scd2Delete, open_end: OpenEnd) -> RecordBatch {
     let scd2 = Scd2 {
         columns: ValidityColumns {
             open_end,
+            deleted: (on_delete == Scd2Delete::CloseWithTombstone)
+                .then(|| "dbt_is_deleted".to_string()),
             ..ValidityColumns::dbt()
         },
         on_delete,
@@ -190,4 +192,40 @@ fn a_key_back_after_a_delete_reopens_after_a_null_open_end() {
     // The re-statement at 40 changes nothing: the NULL end reads as open.
     assert_eq!(rows, [(10, Some(20)), (30, None)]);
     assert_eq!(check_history(&h, &spec, &scd2.columns, true).unwrap(), []);
+}
+
+#[test]
+fn tombstones_without_a_deleted_column_are_refused_and_the_column_is_written_false_without_them() {
+    let refused = Scd2 {
+        on_delete: Scd2Delete::CloseWithTombstone,
+        ..Scd2::default()
+    }
+    .create_table(&spec(false));
+    assert!(
+        matches!(refused, Err(snowdrift_scd::ScdError::InvalidSpec { .. })),
+        "{refused:?}"
+    );
+    // A history that has the column but closes deletes writes it FALSE and leaves a gap.
+    let closed = Scd2 {
+        columns: ValidityColumns::dbt().with_tombstones("dbt_is_deleted"),
+        on_delete: Scd2Delete::Close,
+        ..Scd2::default()
+    };
+    let spec = spec(false);
+    let mut t = closed.create_table(&spec).unwrap();
+    for (now, op) in [(10, "INSERT"), (20, "DELETE"), (30, "INSERT")] {
+        apply(
+            &closed,
+            &spec,
+            &mut t,
+            &[(1, Some("a@x"), None, op, 0)],
+            now,
+        );
+    }
+    let h = t.to_batch().unwrap();
+    assert_eq!(h.num_rows(), 2);
+    assert_eq!(
+        flags(&h, "dbt_is_deleted").iter().collect::<Vec<_>>(),
+        [Some(false), Some(false)]
+    );
 }

@@ -17,7 +17,7 @@
 use snowdrift_scd::{OPEN_END_MICROS, OpenEnd};
 use snowdrift_warehouse::{
     IgnoreNullUpdates, MergeDef, ObjectKind, Scd1Delete, Scd2Delete, TableDef, TableLayout,
-    Validity,
+    ValidityColumns,
 };
 
 use snowdrift_scd::{OPERATION_TRIM, Operation};
@@ -354,7 +354,7 @@ pub(crate) fn scd2(
     source: &str,
     target_name: &str,
     target: &TableDef,
-    validity: &Validity,
+    validity: &ValidityColumns,
     merge: &MergeDef,
     now: Now,
 ) -> Result<String> {
@@ -389,7 +389,7 @@ pub(crate) fn scd2_from(
     times: ChangeTimes,
     target_name: &str,
     target: &TableDef,
-    validity: &Validity,
+    validity: &ValidityColumns,
     merge: &MergeDef,
     now: Now,
 ) -> Result<String> {
@@ -516,7 +516,7 @@ struct ValidityIdents {
 }
 
 impl ValidityIdents {
-    fn new(validity: &Validity) -> Result<Self> {
+    fn new(validity: &ValidityColumns) -> Result<Self> {
         Ok(ValidityIdents {
             start: ident(ObjectKind::Table, &validity.start)?,
             end: ident(ObjectKind::Table, &validity.end)?,

@@ -20,7 +20,8 @@ use snowdrift_warehouse::rows::sorted_rows;
 use snowdrift_warehouse::{
     AbsentKeys, ChangePredicate, ChangeSource, Clock, ColumnSelection, ColumnType, CreateMode, Dml,
     IgnoreNullUpdates, LocalWarehouse, ObjectDef, ObjectKind, OpenEnd, PipelineSpec, Scd2Delete,
-    TableDef, TableLayout, TaskBody, TaskDef, TaskRunState, Validity, Warehouse, WarehouseExt,
+    TableDef, TableLayout, TaskBody, TaskDef, TaskRunState, ValidityColumns, Warehouse,
+    WarehouseExt,
 };
 
 const DATABASE: &str = "DIFF";
@@ -505,9 +506,9 @@ fn tracked_with_tombstones(spec: &PipelineSpec) -> Vec<ObjectDef> {
         .map(|object| match object {
             ObjectDef::Table(mut table) if table.name == spec.history_table => {
                 table.layout = TableLayout::Scd2 {
-                    validity: Validity {
+                    validity: ValidityColumns {
                         deleted: Some("is_deleted".into()),
-                        ..Validity::default()
+                        ..ValidityColumns::default()
                     },
                     late: Default::default(),
                 };
@@ -556,10 +557,10 @@ async fn dbt_validity_columns_match_the_embedded_engine() {
         let spec = PipelineSpec {
             operation_column: Some("op".into()),
             history_on_delete: Scd2Delete::CloseWithTombstone,
-            history_validity: Validity {
+            history_validity: ValidityColumns {
                 deleted: Some("dbt_is_deleted".into()),
                 open_end,
-                ..Validity::dbt()
+                ..ValidityColumns::dbt()
             },
             ..PipelineSpec::default()
         };
@@ -865,18 +866,18 @@ async fn a_history_by_event_time_that_rejects_late_changes_matches_the_embedded_
     let server = FakeSnowServer::start();
     let connection = connect(&server).await;
     for (seed, on_delete, validity) in [
-        (41, Scd2Delete::Close, Validity::default()),
+        (41, Scd2Delete::Close, ValidityColumns::default()),
         (
             42,
             Scd2Delete::CloseWithTombstone,
-            Validity {
+            ValidityColumns {
                 deleted: Some("dbt_is_deleted".into()),
-                ..Validity::dbt()
+                ..ValidityColumns::dbt()
             },
         ),
         // A pipeline refuses to ignore deletes in a history by event time; a merge of its
         // own may (a delete that wins its key changes nothing).
-        (43, Scd2Delete::Ignore, Validity::default()),
+        (43, Scd2Delete::Ignore, ValidityColumns::default()),
     ] {
         let spec = PipelineSpec {
             operation_column: Some("op".into()),

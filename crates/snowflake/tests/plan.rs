@@ -4,7 +4,7 @@
 use snowdrift_snowflake::{Now, Renderer, SnowflakeError, SourceShape, StageAccess};
 use snowdrift_warehouse::{
     ChangePredicate, EventTime, IgnoreNullUpdates, LateChanges, MergeDef, ObjectDef, OnBadRow,
-    PipelineSpec, Scd2Delete, TableDef, TaskBody, TaskDef, Validity,
+    PipelineSpec, Scd2Delete, TableDef, TaskBody, TaskDef, ValidityColumns,
 };
 
 fn spec() -> PipelineSpec {
@@ -287,9 +287,9 @@ fn scd2_options_render_tracked_columns_and_tombstones() {
     let spec = spec();
     let mut history = table(&spec, "customer_history");
     history.layout = snowdrift_warehouse::TableLayout::Scd2 {
-        validity: Validity {
+        validity: ValidityColumns {
             deleted: Some("is_deleted".into()),
-            ..Validity::default()
+            ..ValidityColumns::default()
         },
         late: Default::default(),
     };

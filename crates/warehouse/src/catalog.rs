@@ -11,6 +11,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 pub use snowdrift_scd::{
     AbsentKeys, ChangePredicate, ChangeSource, IgnoreNullUpdates, LateChanges, OnBadRow, OpenEnd,
+    ValidityColumns,
 };
 
 pub use snowdrift_scd::{Scd1Delete, Scd2Delete};
@@ -176,7 +177,7 @@ pub enum TableLayout {
     /// SCD Type 2: one row per version, with validity columns.
     Scd2 {
         /// The validity columns (`start_time`, `end_time`, `is_current` by default).
-        validity: Validity,
+        validity: ValidityColumns,
         /// What the history does with a change older than its key's newest version:
         /// [`LateChanges::Reject`] (the default: versions follow merge order, validity is the
         /// sequence of the change, a late change goes to the rejected table) or
@@ -200,7 +201,7 @@ impl TableLayout {
     /// SCD Type 2 with the original's validity columns.
     pub fn scd2() -> Self {
         TableLayout::Scd2 {
-            validity: Validity::default(),
+            validity: ValidityColumns::default(),
             late: LateChanges::Reject,
         }
     }
@@ -218,7 +219,7 @@ impl TableLayout {
     /// ```
     pub fn scd2_by_event_time(late: LateChanges) -> Self {
         TableLayout::Scd2 {
-            validity: Validity::default(),
+            validity: ValidityColumns::default(),
             late,
         }
     }
@@ -232,81 +233,6 @@ impl TableLayout {
                 ..
             }
         )
-    }
-}
-
-/// Names of the validity columns of an SCD Type 2 table, how the open end is written and the
-/// optional version id (see [`snowdrift_scd::ValidityColumns`] for the rules).
-///
-/// ```
-/// use snowdrift_warehouse::{OpenEnd, Validity};
-/// // dbt's names, `dbt_valid_to` NULL while current, `dbt_scd_id`; with
-/// // `hard_deletes: new_record` tombstones flagged in `dbt_is_deleted`.
-/// let dbt = Validity { deleted: Some("dbt_is_deleted".into()), ..Validity::dbt() };
-/// assert_eq!(dbt.open_end, OpenEnd::Null);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Validity {
-    /// Start of a version, inclusive.
-    pub start: String,
-    /// End of a version, exclusive; open per [`Validity::open_end`] while current.
-    pub end: String,
-    /// Whether the version is current.
-    pub current: String,
-    /// A tombstone flag column, when deletes leave tombstone versions.
-    pub deleted: Option<String>,
-    /// How a current version's end is written: 9999-12-31 (the default) or NULL.
-    #[serde(default)]
-    pub open_end: OpenEnd,
-    /// A `VARCHAR` column holding each version's id (dbt's `dbt_scd_id`: the MD5 of key and
-    /// start, [`snowdrift_scd::version_id`]); none by default.
-    #[serde(default)]
-    pub scd_id: Option<String>,
-}
-
-impl Default for Validity {
-    fn default() -> Self {
-        Validity::from_columns(snowdrift_scd::ValidityColumns::default(), false)
-    }
-}
-
-impl Validity {
-    /// dbt snapshot names (`dbt_valid_from`, `dbt_valid_to` NULL while current,
-    /// `dbt_scd_id`; `dbt_is_current` is snowdrift's own), no tombstones. See
-    /// [`snowdrift_scd::ValidityColumns::dbt`].
-    pub fn dbt() -> Self {
-        Validity::from_columns(snowdrift_scd::ValidityColumns::dbt(), false)
-    }
-
-    /// Databricks AUTO CDC names (`__START_AT`, `__END_AT` NULL while current;
-    /// `__IS_CURRENT` is snowdrift's own), no tombstones.
-    pub fn auto_cdc() -> Self {
-        Validity::from_columns(snowdrift_scd::ValidityColumns::auto_cdc(), false)
-    }
-
-    /// The catalog's form of the engine's columns; `tombstones` keeps the `deleted` column.
-    fn from_columns(columns: snowdrift_scd::ValidityColumns, tombstones: bool) -> Self {
-        Validity {
-            start: columns.start,
-            end: columns.end,
-            current: columns.current,
-            deleted: tombstones.then_some(columns.deleted),
-            open_end: columns.open_end,
-            scd_id: columns.scd_id,
-        }
-    }
-
-    /// The engine's form of these columns.
-    pub fn columns(&self) -> snowdrift_scd::ValidityColumns {
-        let default = snowdrift_scd::ValidityColumns::default();
-        snowdrift_scd::ValidityColumns {
-            start: self.start.clone(),
-            end: self.end.clone(),
-            current: self.current.clone(),
-            deleted: self.deleted.clone().unwrap_or(default.deleted),
-            open_end: self.open_end,
-            scd_id: self.scd_id.clone(),
-        }
     }
 }
 
@@ -810,5 +736,29 @@ mod tests {
         );
         let read: Scd2Delete = serde_json::from_str(r#""CloseWithTombstone""#).unwrap();
         assert_eq!(read, Scd2Delete::CloseWithTombstone);
+    }
+
+    #[test]
+    fn validity_columns_are_written_to_the_log_as_they_always_were() {
+        // The catalog once had its own `Validity` with these fields; its entries must still read,
+        // including those written before `open_end` and `scd_id` existed.
+        let written = serde_json::to_string(&ValidityColumns::default()).unwrap();
+        assert_eq!(
+            written,
+            r#"{"start":"start_time","end":"end_time","current":"is_current","deleted":null,"open_end":"FarFuture","scd_id":null}"#
+        );
+        let old = r#"{"start":"s","end":"e","current":"c","deleted":"d"}"#;
+        let read: ValidityColumns = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            read,
+            ValidityColumns {
+                start: "s".into(),
+                end: "e".into(),
+                current: "c".into(),
+                deleted: Some("d".into()),
+                open_end: OpenEnd::FarFuture,
+                scd_id: None,
+            }
+        );
     }
 }

@@ -75,7 +75,7 @@ pub use catalog::{
     DEFAULT_MAX_DATA_EXTENSION_DAYS, DEFAULT_RETENTION_DAYS, FileFormatDef, IgnoreNullUpdates,
     LateChanges, MergeDef, ObjectDef, ObjectKind, OnBadRow, OnError, OnLateRow, OpenEnd, PipeDef,
     Scd1Delete, Scd2Delete, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskCondition,
-    TaskDef, Validity,
+    TaskDef, ValidityColumns,
 };
 pub use error::{Result, WarehouseError};
 pub use ext::WarehouseExt;

@@ -8,7 +8,7 @@ use crate::catalog::{
     ChangePredicate, ChangeSource, Column, ColumnType, FileFormatDef, IgnoreNullUpdates,
     LateChanges, MergeDef, ObjectDef, ObjectKind, OnBadRow, OnError, OnLateRow, PipeDef,
     Scd1Delete, Scd2Delete, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskCondition,
-    TaskDef, Validity,
+    TaskDef, ValidityColumns,
 };
 use crate::load::CsvFileFormat;
 use crate::rejected;
@@ -108,7 +108,7 @@ pub struct PipelineSpec {
     /// dbt and AUTO CDC write it, or 9999-12-31), a dbt-style version id, and the tombstone
     /// flag that [`Scd2Delete::CloseWithTombstone`] needs (dbt's `hard_deletes:
     /// new_record`). Default: the original's `start_time`, `end_time`, `is_current`.
-    pub history_validity: Validity,
+    pub history_validity: ValidityColumns,
     /// `APPLY AS TRUNCATE WHEN`: raw rows this holds for truncate `customer` at their place in
     /// the change order (their key may be NULL); customers whose last change is not after the
     /// truncate are deleted, and the history closes their versions (default none).
@@ -239,7 +239,7 @@ impl Default for PipelineSpec {
             kept_columns: ColumnSelection::All,
             history_tracked: ColumnSelection::All,
             delete_when: None,
-            history_validity: Validity::default(),
+            history_validity: ValidityColumns::default(),
             truncate_when: None,
             change_source: ChangeSource::Changes,
         }

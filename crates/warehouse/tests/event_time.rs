@@ -15,7 +15,7 @@ use snowdrift_faker::{ChangeStream, EntitySpec, GroundTruth, VersionOrder};
 use snowdrift_warehouse::conformance::sorted_rows;
 use snowdrift_warehouse::{
     EventTime, LateChanges, LocalWarehouse, OpenEnd, PipelineSpec, Schedule, TableLayout,
-    TaskAction, TaskRunState, Validity, Warehouse, WarehouseExt,
+    TaskAction, TaskRunState, ValidityColumns, Warehouse, WarehouseExt,
 };
 use support::flow::{BUSINESS, assert_same, open_with, sink, stage_and_merge};
 
@@ -83,7 +83,7 @@ async fn run(
 ) -> Ended {
     run_with(
         late,
-        Validity::default(),
+        ValidityColumns::default(),
         batches,
         restart_after,
         checkpoint_every,
@@ -94,7 +94,7 @@ async fn run(
 /// [`run`] with the history's validity columns written as `validity` says.
 async fn run_with(
     late: LateChanges,
-    validity: Validity,
+    validity: ValidityColumns,
     batches: usize,
     restart_after: Option<usize>,
     checkpoint_every: u64,
@@ -162,7 +162,7 @@ async fn assert_matches_truth(ended: &Ended) {
         sorted_rows(&truth.expected_current().unwrap(), &BUSINESS),
     );
     let history = warehouse.table(&spec.history_table).await.unwrap();
-    let validity = spec.history_validity.columns();
+    let validity = spec.history_validity.clone();
     assert_same(
         "customer_history",
         sorted_rows(
@@ -323,10 +323,10 @@ async fn a_restart_from_a_checkpoint_keeps_the_event_time_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_history_with_a_null_open_end_and_version_ids_survives_restarts() {
     // dbt's spelling of the open end and its version id, under the original's names.
-    let validity = Validity {
+    let validity = ValidityColumns {
         open_end: OpenEnd::Null,
         scd_id: Some("scd_id".into()),
-        ..Validity::default()
+        ..ValidityColumns::default()
     };
     for (restart_after, checkpoint_every) in [(4, 3), (3, 1000)] {
         let ended = run_with(

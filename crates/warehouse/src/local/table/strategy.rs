@@ -29,7 +29,7 @@ pub(super) fn default_strategy(def: &TableDef) -> Arc<dyn MergeStrategy> {
             on_delete: Scd1Delete::Remove,
         }),
         TableLayout::Scd2 { validity, late } => Arc::new(Scd2 {
-            columns: validity.columns(),
+            columns: validity.clone(),
             tracked: None,
             late: *late,
             on_delete: if validity.deleted.is_some() {
@@ -73,7 +73,7 @@ pub(super) fn merge_strategy(def: &TableDef, merge: &MergeDef) -> Result<Arc<dyn
                 other => other,
             };
             Arc::new(Scd2 {
-                columns: validity.columns(),
+                columns: validity.clone(),
                 tracked: merge.tracked.clone(),
                 on_delete,
                 late: *late,
