@@ -8,6 +8,11 @@ use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch, String
 use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 
+use super::reads::scan_columns_and_keys;
+use super::rejects::{
+    bad_rows_go_to_the_rejected_table, failed_runs_are_retried_with_attempt_numbers,
+    late_rows_go_to_the_rejected_table,
+};
 use super::{Fixture, Scenario};
 use crate::catalog::{
     Column, ColumnType, CreateMode, FileFormatDef, MergeDef, ObjectDef, ObjectKind, OnBadRow,
@@ -16,79 +21,42 @@ use crate::catalog::{
 use crate::error::WarehouseError;
 use crate::load::CsvFileFormat;
 use crate::rows::sorted_rows;
-use crate::{CopyOptions, Dml, LoadStatus, TaskAction, TaskRunState, Warehouse, WarehouseExt};
+use crate::{
+    Capabilities, CopyOptions, Dml, LoadStatus, TaskAction, TaskRunState, Warehouse, WarehouseExt,
+};
 
 pub(super) type Outcome = Result<(), String>;
 
+/// A scenario named after its function, so a report names the function that failed.
+macro_rules! scenario {
+    ($run:ident, $needs:expr) => {
+        Scenario {
+            name: stringify!($run),
+            needs: $needs,
+            run: |w, f| Box::pin($run(w, f)),
+        }
+    };
+}
+
 pub(super) fn all() -> Vec<Scenario> {
+    let any = |_: &Capabilities| true;
+    let streams = |c: &Capabilities| c.streams;
+    let tasks = |c: &Capabilities| c.streams && c.tasks;
+    let pipes = |c: &Capabilities| c.pipes;
     vec![
-        Scenario {
-            name: "objects",
-            needs: |_| true,
-            run: |w, f| Box::pin(objects(w, f)),
-        },
-        Scenario {
-            name: "stream_netting",
-            needs: |c| c.streams,
-            run: |w, f| Box::pin(stream_netting(w, f)),
-        },
-        Scenario {
-            name: "append_only_and_initial_rows",
-            needs: |c| c.streams,
-            run: |w, f| Box::pin(append_only_and_initial_rows(w, f)),
-        },
-        Scenario {
-            name: "merge_consumes_atomically",
-            needs: |c| c.streams && c.tasks,
-            run: |w, f| Box::pin(merge_consumes_atomically(w, f)),
-        },
-        Scenario {
-            name: "original_flow_defects_fixed",
-            needs: |c| c.streams && c.tasks,
-            run: |w, f| Box::pin(original_flow_defects_fixed(w, f)),
-        },
-        Scenario {
-            name: "copy_once",
-            needs: |_| true,
-            run: |w, f| Box::pin(copy_once(w, f)),
-        },
-        Scenario {
-            name: "copy_on_error",
-            needs: |_| true,
-            run: |w, f| Box::pin(copy_on_error(w, f)),
-        },
-        Scenario {
-            name: "failed_task_keeps_its_stream",
-            needs: |c| c.streams && c.tasks,
-            run: |w, f| Box::pin(failed_task_keeps_its_stream(w, f)),
-        },
-        Scenario {
-            name: "pipe_loads_new_files",
-            needs: |c| c.pipes,
-            run: |w, f| Box::pin(pipe_loads_new_files(w, f)),
-        },
-        Scenario {
-            name: "bad_rows_go_to_the_rejected_table",
-            needs: |c| c.streams && c.tasks,
-            run: |w, f| Box::pin(super::rejects::bad_rows_go_to_the_rejected_table(w, f)),
-        },
-        Scenario {
-            name: "late_rows_go_to_the_rejected_table",
-            needs: |c| c.streams && c.tasks,
-            run: |w, f| Box::pin(super::rejects::late_rows_go_to_the_rejected_table(w, f)),
-        },
-        Scenario {
-            name: "scan_columns_and_keys",
-            needs: |_| true,
-            run: |w, f| Box::pin(super::reads::scan_columns_and_keys(w, f)),
-        },
-        Scenario {
-            name: "failed_runs_are_retried_with_attempt_numbers",
-            needs: |c| c.streams && c.tasks,
-            run: |w, f| {
-                Box::pin(super::rejects::failed_runs_are_retried_with_attempt_numbers(w, f))
-            },
-        },
+        scenario!(objects, any),
+        scenario!(stream_netting, streams),
+        scenario!(append_only_and_initial_rows, streams),
+        scenario!(merge_consumes_atomically, tasks),
+        scenario!(original_flow_defects_fixed, tasks),
+        scenario!(copy_once, any),
+        scenario!(copy_on_error, any),
+        scenario!(failed_task_keeps_its_stream, tasks),
+        scenario!(pipe_loads_new_files, pipes),
+        scenario!(bad_rows_go_to_the_rejected_table, tasks),
+        scenario!(late_rows_go_to_the_rejected_table, tasks),
+        scenario!(scan_columns_and_keys, any),
+        scenario!(failed_runs_are_retried_with_attempt_numbers, tasks),
     ]
 }
 

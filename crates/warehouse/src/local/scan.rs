@@ -10,7 +10,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use futures::stream::{self, BoxStream, StreamExt as _};
 
 use crate::catalog::TableDef;
-use crate::error::{Result, WarehouseError};
+use crate::error::Result;
 use crate::local::segment::TableRead;
 use crate::local::storage::Storage;
 use crate::scan::{Scan, ScanPlan};
@@ -61,21 +61,11 @@ pub(crate) fn widen(batch: &RecordBatch, schema: &SchemaRef, file: &str) -> Resu
     let columns = schema
         .fields()
         .iter()
-        .map(|field| match batch.column_by_name(field.name()) {
-            Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
-            Some(column) => Err(WarehouseError::Corrupt {
-                path: file.to_owned(),
-                reason: format!(
-                    "column `{}` is {}, the table's is {}",
-                    field.name(),
-                    column.data_type(),
-                    field.data_type()
-                ),
-            }),
-            None => Ok(arrow::array::new_null_array(
-                field.data_type(),
-                batch.num_rows(),
-            )),
+        .map(|field| {
+            let column = crate::local::table::stored_column(batch, field, file)?;
+            Ok(column.unwrap_or_else(|| {
+                arrow::array::new_null_array(field.data_type(), batch.num_rows())
+            }))
         })
         .collect::<Result<Vec<_>>>()?;
     let relaxed = Arc::new(Schema::new(

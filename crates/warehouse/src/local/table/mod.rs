@@ -19,7 +19,9 @@ use crate::catalog::{MergeDef, ObjectKind, TableDef};
 use crate::error::{Result, WarehouseError};
 use crate::local::origin::RowOrigin;
 use crate::local::segment::{Segment, TableRead};
-pub(crate) use restore::{ROW_ID_COLUMN, Restoring, conform, split_row_ids, with_row_ids};
+pub(crate) use restore::{
+    ROW_ID_COLUMN, Restoring, conform, split_row_ids, stored_column, with_row_ids,
+};
 pub(crate) use retained::{Delta, DeltaView, Retained, fit_budget};
 use strategy::{default_strategy, dml_merge, merge_spec, merge_strategy, restore_spec, retires};
 pub(crate) use write::{Appended, Retired, TableWrite};

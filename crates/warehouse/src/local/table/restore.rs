@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
@@ -157,6 +157,31 @@ pub(crate) fn split_row_ids(batch: &RecordBatch) -> Result<(RecordBatch, Vec<u64
     Ok((batch.project(&keep)?, ids))
 }
 
+/// The column of `batch` (read from the file `file`) named as `field`, if it has one; one of
+/// another type means the file is not the table's. The one check of a stored column against
+/// its table, for whole reads ([`conform`]) and projected ones (`scan::widen`).
+pub(crate) fn stored_column(
+    batch: &RecordBatch,
+    field: &Field,
+    file: &str,
+) -> Result<Option<ArrayRef>> {
+    let Some(column) = batch.column_by_name(field.name()) else {
+        return Ok(None);
+    };
+    if column.data_type() != field.data_type() {
+        return Err(WarehouseError::Corrupt {
+            path: file.to_owned(),
+            reason: format!(
+                "column `{}` is {}, the table's is {}",
+                field.name(),
+                column.data_type(),
+                field.data_type()
+            ),
+        });
+    }
+    Ok(Some(column.clone()))
+}
+
 /// `batch`'s columns in `schema`, by name (a file read back from storage). A column the
 /// file lacks, or of another type, means the file is not the table's.
 pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef, file: &str) -> Result<RecordBatch> {
@@ -167,25 +192,10 @@ pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef, file: &str) -> Re
         .fields()
         .iter()
         .map(|field| {
-            let column =
-                batch
-                    .column_by_name(field.name())
-                    .ok_or_else(|| WarehouseError::Corrupt {
-                        path: file.to_owned(),
-                        reason: format!("no column `{}`", field.name()),
-                    })?;
-            if column.data_type() != field.data_type() {
-                return Err(WarehouseError::Corrupt {
-                    path: file.to_owned(),
-                    reason: format!(
-                        "column `{}` is {}, the table's is {}",
-                        field.name(),
-                        column.data_type(),
-                        field.data_type()
-                    ),
-                });
-            }
-            Ok(column.clone())
+            stored_column(batch, field, file)?.ok_or_else(|| WarehouseError::Corrupt {
+                path: file.to_owned(),
+                reason: format!("no column `{}`", field.name()),
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
