@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{apply, changes, s, spec, table_rows};
+use common::{Target, apply, changes, s, spec, table_rows};
 use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     KeyOutcome, MergeContext, OPEN_END_MICROS, Rule, Scd0, Scd1, Scd1Delete, Scd2, Scd2Delete,
@@ -26,33 +26,18 @@ fn history_ok(table: &snowdrift_scd::Table, allow_gaps: bool) {
 #[test]
 fn scd1_inserts_updates_and_ignores_exact_restatements() {
     let (scd1, spec) = (Scd1::default(), spec(false));
-    let mut t = scd1.create_table(&spec).unwrap();
-    let m = apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)],
-        10,
-    )
-    .metrics;
+    let mut t = Target::new(&scd1, &spec);
+    let m = t
+        .apply(&[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)], 10)
+        .metrics;
     assert_eq!(m.inserted, 1);
-    let m = apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), Some("Oslo"), "UPDATE", 0)],
-        20,
-    )
-    .metrics;
+    let m = t
+        .apply(&[(1, Some("a@x"), Some("Oslo"), "UPDATE", 0)], 20)
+        .metrics;
     assert_eq!((m.unchanged, m.target_rows_written), (1, 0));
-    let m = apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("b@x"), Some("Oslo"), "UPDATE", 0)],
-        30,
-    )
-    .metrics;
+    let m = t
+        .apply(&[(1, Some("b@x"), Some("Oslo"), "UPDATE", 0)], 30)
+        .metrics;
     assert_eq!(m.updated, 1);
     assert_eq!(table_rows(&t), [[s("1"), s("b@x"), s("Oslo"), s("30")]]);
 }
@@ -60,13 +45,13 @@ fn scd1_inserts_updates_and_ignores_exact_restatements() {
 #[test]
 fn duplicate_keys_in_one_batch_pick_the_latest_row_deterministically() {
     let (scd1, spec) = (Scd1::default(), spec(false));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let rows = [
         (1, Some("first@x"), None, "INSERT", 0),
         (1, Some("second@x"), None, "UPDATE", 0),
         (1, Some("third@x"), None, "UPDATE", 0),
     ];
-    let m = apply(&scd1, &spec, &mut t, &rows, 1).metrics;
+    let m = t.apply(&rows, 1).metrics;
     assert_eq!((m.inserted, m.superseded), (1, 2));
     assert_eq!(table_rows(&t)[0][1], s("third@x"));
 }
@@ -74,14 +59,14 @@ fn duplicate_keys_in_one_batch_pick_the_latest_row_deterministically() {
 #[test]
 fn with_a_sequence_the_highest_sequence_wins_and_ties_go_to_the_later_row() {
     let (scd1, spec) = (Scd1::default(), spec(true));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let rows = [
         (1, Some("newest@x"), None, "INSERT", 9),
         (1, Some("older@x"), None, "UPDATE", 5),
         (2, Some("tie-first@x"), None, "INSERT", 7),
         (2, Some("tie-later@x"), None, "INSERT", 7),
     ];
-    apply(&scd1, &spec, &mut t, &rows, 1);
+    t.apply(&rows, 1);
     let rows = table_rows(&t);
     assert_eq!(
         (rows[0][1].clone(), rows[1][1].clone()),
@@ -92,13 +77,13 @@ fn with_a_sequence_the_highest_sequence_wins_and_ties_go_to_the_later_row() {
 #[test]
 fn a_change_to_or_from_null_is_a_change() {
     let (scd1, scd2, spec) = (Scd1::default(), Scd2::default(), spec(false));
-    let mut t1 = scd1.create_table(&spec).unwrap();
-    let mut t2 = scd2.create_table(&spec).unwrap();
+    let mut t1 = Target::new(&scd1, &spec);
+    let mut t2 = Target::new(&scd2, &spec);
     for (now, email) in [(1, Some("a@x")), (2, None), (3, None), (4, Some("a@x"))] {
         let op = if now == 1 { "INSERT" } else { "UPDATE" };
         let r = [(1, email, None, op, 0)];
-        let m1 = apply(&scd1, &spec, &mut t1, &r, now).metrics;
-        let m2 = apply(&scd2, &spec, &mut t2, &r, now).metrics;
+        let m1 = t1.apply(&r, now).metrics;
+        let m2 = t2.apply(&r, now).metrics;
         let expect = if now == 3 {
             KeyOutcome::Unchanged
         } else if now == 1 {
@@ -121,12 +106,12 @@ fn a_change_to_or_from_null_is_a_change() {
 #[test]
 fn delete_removes_the_scd1_row_and_closes_the_scd2_version() {
     let (scd1, scd2, spec) = (Scd1::default(), Scd2::default(), spec(false));
-    let mut t1 = scd1.create_table(&spec).unwrap();
-    let mut t2 = scd2.create_table(&spec).unwrap();
+    let mut t1 = Target::new(&scd1, &spec);
+    let mut t2 = Target::new(&scd2, &spec);
     for (now, op) in [(10, "INSERT"), (20, "DELETE")] {
         let r = [(1, Some("a@x"), None, op, 0)];
-        apply(&scd1, &spec, &mut t1, &r, now);
-        apply(&scd2, &spec, &mut t2, &r, now);
+        t1.apply(&r, now);
+        t2.apply(&r, now);
     }
     assert_eq!(t1.num_rows(), 0);
     // Logical delete: the version stays, closed at the delete's time.
@@ -140,14 +125,14 @@ fn delete_removes_the_scd1_row_and_closes_the_scd2_version() {
 #[test]
 fn a_deleted_key_that_comes_back_opens_a_new_version_never_a_second_current_row() {
     let (scd2, spec) = (Scd2::default(), spec(false));
-    let mut t = scd2.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd2, &spec);
     for (now, op) in [
         (10, "INSERT"),
         (20, "DELETE"),
         (30, "INSERT"),
         (40, "INSERT"),
     ] {
-        apply(&scd2, &spec, &mut t, &[(1, Some("a@x"), None, op, 0)], now);
+        t.apply(&[(1, Some("a@x"), None, op, 0)], now);
     }
     let rows = table_rows(&t);
     assert_eq!(rows.len(), 2, "{rows:?}");
@@ -158,7 +143,7 @@ fn a_deleted_key_that_comes_back_opens_a_new_version_never_a_second_current_row(
 #[test]
 fn many_merges_never_leave_duplicate_current_rows() {
     let (scd2, spec) = (Scd2::default(), spec(false));
-    let mut t = scd2.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd2, &spec);
     for now in 1..50 {
         let email = format!("v{}@x", now % 7);
         let rows: Vec<_> = (0..20)
@@ -176,7 +161,7 @@ fn many_merges_never_leave_duplicate_current_rows() {
                 )
             })
             .collect();
-        apply(&scd2, &spec, &mut t, &rows, now * 10);
+        t.apply(&rows, now * 10);
         history_ok(&t, true);
     }
 }
@@ -184,22 +169,10 @@ fn many_merges_never_leave_duplicate_current_rows() {
 #[test]
 fn a_late_change_is_rejected_to_the_dead_letter_output() {
     let (scd1, scd2, spec) = (Scd1::default(), Scd2::default(), spec(true));
-    let mut t1 = scd1.create_table(&spec).unwrap();
-    let mut t2 = scd2.create_table(&spec).unwrap();
-    apply(
-        &scd1,
-        &spec,
-        &mut t1,
-        &[(1, Some("new@x"), None, "INSERT", 100)],
-        1,
-    );
-    apply(
-        &scd2,
-        &spec,
-        &mut t2,
-        &[(1, Some("new@x"), None, "INSERT", 100)],
-        1,
-    );
+    let mut t1 = Target::new(&scd1, &spec);
+    let mut t2 = Target::new(&scd2, &spec);
+    t1.apply(&[(1, Some("new@x"), None, "INSERT", 100)], 1);
+    t2.apply(&[(1, Some("new@x"), None, "INSERT", 100)], 1);
     let pairs: [(&dyn snowdrift_scd::MergeStrategy, &mut snowdrift_scd::Table); 2] =
         [(&scd1, &mut t1), (&scd2, &mut t2)];
     for (strategy, t) in pairs {
@@ -234,28 +207,10 @@ fn a_late_change_is_rejected_to_the_dead_letter_output() {
 #[test]
 fn a_late_change_after_a_delete_does_not_resurrect_the_key() {
     let (scd1, spec) = (Scd1::default(), spec(true));
-    let mut t = scd1.create_table(&spec).unwrap();
-    apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), None, "INSERT", 10)],
-        1,
-    );
-    apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), None, "DELETE", 30)],
-        2,
-    );
-    let out = apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("b@x"), None, "UPDATE", 20)],
-        3,
-    );
+    let mut t = Target::new(&scd1, &spec);
+    t.apply(&[(1, Some("a@x"), None, "INSERT", 10)], 1);
+    t.apply(&[(1, Some("a@x"), None, "DELETE", 30)], 2);
+    let out = t.apply(&[(1, Some("b@x"), None, "UPDATE", 20)], 3);
     assert_eq!(out.metrics.late, 1);
     assert_eq!(t.num_rows(), 0);
 }
@@ -263,15 +218,9 @@ fn a_late_change_after_a_delete_does_not_resurrect_the_key() {
 #[test]
 fn validity_intervals_are_half_open_and_meet_exactly() {
     let (scd2, spec) = (Scd2::default(), spec(false));
-    let mut t = scd2.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd2, &spec);
     for (now, email) in [(100, "a@x"), (200, "b@x"), (300, "c@x")] {
-        apply(
-            &scd2,
-            &spec,
-            &mut t,
-            &[(1, Some(email), None, "UPDATE", 0)],
-            now,
-        );
+        t.apply(&[(1, Some(email), None, "UPDATE", 0)], now);
     }
     let rows = table_rows(&t);
     // [100, 200) [200, 300) [300, open): each end is the next start.
@@ -290,16 +239,10 @@ fn validity_intervals_are_half_open_and_meet_exactly() {
 #[test]
 fn versions_with_tied_timestamps_are_ordered_strictly() {
     let (scd2, spec) = (Scd2::default(), spec(false));
-    let mut t = scd2.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd2, &spec);
     // Three merges on the same clock tick (the original's defect 5).
     for email in ["a@x", "b@x", "c@x"] {
-        apply(
-            &scd2,
-            &spec,
-            &mut t,
-            &[(1, Some(email), None, "UPDATE", 0)],
-            500,
-        );
+        t.apply(&[(1, Some(email), None, "UPDATE", 0)], 500);
     }
     let rows = table_rows(&t);
     let starts: Vec<_> = rows.iter().map(|r| r[3].clone()).collect();
@@ -314,33 +257,15 @@ fn untracked_columns_are_overwritten_in_place() {
         ..Scd2::default()
     };
     let spec = spec(false);
-    let mut t = scd2.create_table(&spec).unwrap();
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)],
-        10,
-    );
-    let out = apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), Some("Bergen"), "UPDATE", 0)],
-        20,
-    );
+    let mut t = Target::new(&scd2, &spec);
+    t.apply(&[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)], 10);
+    let out = t.apply(&[(1, Some("a@x"), Some("Bergen"), "UPDATE", 0)], 20);
     assert_eq!(out.metrics.updated, 1);
     assert_eq!(
         table_rows(&t),
         [[s("1"), s("a@x"), s("Bergen"), s("10"), s(OPEN), s("true")]]
     );
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(1, Some("b@x"), Some("Bergen"), "UPDATE", 0)],
-        30,
-    );
+    t.apply(&[(1, Some("b@x"), Some("Bergen"), "UPDATE", 0)], 30);
     assert_eq!(t.num_rows(), 2);
     let bad = Scd2 {
         tracked: Some(vec!["id".into()]),
@@ -369,9 +294,9 @@ fn hard_delete_policies() {
             on_delete,
             ..Scd2::default()
         };
-        let mut t = scd2.create_table(&spec).unwrap();
+        let mut t = Target::new(&scd2, &spec);
         for (now, op) in [(10, "INSERT"), (20, "DELETE"), (30, "INSERT")] {
-            apply(&scd2, &spec, &mut t, &[(1, Some("a@x"), None, op, 0)], now);
+            t.apply(&[(1, Some("a@x"), None, op, 0)], now);
         }
         table_rows(&t)
     };
@@ -410,47 +335,26 @@ fn scd1_delete_can_be_ignored() {
         ..Scd1::default()
     };
     let spec = spec(false);
-    let mut t = scd1.create_table(&spec).unwrap();
-    apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), None, "INSERT", 0)],
-        1,
-    );
-    let m = apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), None, "DELETE", 0)],
-        2,
-    )
-    .metrics;
+    let mut t = Target::new(&scd1, &spec);
+    t.apply(&[(1, Some("a@x"), None, "INSERT", 0)], 1);
+    let m = t.apply(&[(1, Some("a@x"), None, "DELETE", 0)], 2).metrics;
     assert_eq!((m.ignored, t.num_rows()), (1, 1));
 }
 
 #[test]
 fn scd0_keeps_the_first_values() {
     let spec = spec(false);
-    let mut t = Scd0.create_table(&spec).unwrap();
-    apply(
-        &Scd0,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), None, "INSERT", 0)],
-        1,
-    );
-    let m = apply(
-        &Scd0,
-        &spec,
-        &mut t,
-        &[
-            (1, Some("b@x"), None, "UPDATE", 0),
-            (1, None, None, "DELETE", 0),
-        ],
-        2,
-    )
-    .metrics;
+    let mut t = Target::new(&Scd0, &spec);
+    t.apply(&[(1, Some("a@x"), None, "INSERT", 0)], 1);
+    let m = t
+        .apply(
+            &[
+                (1, Some("b@x"), None, "UPDATE", 0),
+                (1, None, None, "DELETE", 0),
+            ],
+            2,
+        )
+        .metrics;
     assert_eq!(m.ignored, 1);
     assert_eq!(table_rows(&t), [[s("1"), s("a@x"), None]]);
 }
@@ -458,28 +362,23 @@ fn scd0_keeps_the_first_values() {
 #[test]
 fn merge_metrics_count_target_rows() {
     let (scd2, spec) = (Scd2::default(), spec(false));
-    let mut t = scd2.create_table(&spec).unwrap();
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
+    let mut t = Target::new(&scd2, &spec);
+    t.apply(
         &[
             (1, Some("a@x"), None, "INSERT", 0),
             (2, Some("b@x"), None, "INSERT", 0),
         ],
         1,
     );
-    let m = apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[
-            (1, Some("c@x"), None, "UPDATE", 0),
-            (2, None, None, "DELETE", 0),
-        ],
-        2,
-    )
-    .metrics;
+    let m = t
+        .apply(
+            &[
+                (1, Some("c@x"), None, "UPDATE", 0),
+                (2, None, None, "DELETE", 0),
+            ],
+            2,
+        )
+        .metrics;
     // Update: close + new version; delete: close. Two old rows replaced.
     assert_eq!(
         (
@@ -571,14 +470,8 @@ fn the_checker_finds_every_kind_of_broken_history() {
 #[test]
 fn bad_input_is_refused_with_row_column_and_value_and_changes_nothing() {
     let (scd1, spec) = (Scd1::default(), spec(false));
-    let mut t = scd1.create_table(&spec).unwrap();
-    apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), None, "INSERT", 0)],
-        1,
-    );
+    let mut t = Target::new(&scd1, &spec);
+    t.apply(&[(1, Some("a@x"), None, "INSERT", 0)], 1);
     let before = table_rows(&t);
     let good = changes(&[(2, Some("b@x"), None, "INSERT", 0)]);
     let bad_op = changes(&[(3, None, None, "INSERT", 0), (4, None, None, "UPSURT", 0)]);

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Row, apply, changes, s, table_rows};
+use common::{Row, Target, apply, changes, s, table_rows};
 use proptest::prelude::*;
 use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
@@ -32,26 +32,14 @@ fn spec_ignoring(ignore: IgnoreNullUpdates) -> TableSpec {
 #[test]
 fn ignore_null_updates_keeps_the_stored_value_of_a_null_in_an_update() {
     let (scd1, spec) = (Scd1::default(), spec_ignoring(IgnoreNullUpdates::All));
-    let mut t = scd1.create_table(&spec).unwrap();
-    apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)],
-        10,
-    );
+    let mut t = Target::new(&scd1, &spec);
+    t.apply(&[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)], 10);
     // Only the city changed: the email is sent as NULL and kept.
-    let out = apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, None, Some("Rome"), "UPDATE", 0)],
-        20,
-    );
+    let out = t.apply(&[(1, None, Some("Rome"), "UPDATE", 0)], 20);
     assert_eq!(out.metrics.updated, 1);
     assert_eq!(table_rows(&t), [[s("1"), s("a@x"), s("Rome"), s("20")]]);
     // All NULL: nothing changes.
-    let out = apply(&scd1, &spec, &mut t, &[(1, None, None, "UPDATE", 0)], 30);
+    let out = t.apply(&[(1, None, None, "UPDATE", 0)], 30);
     assert_eq!(out.metrics.unchanged, 1);
     assert_eq!(table_rows(&t), [[s("1"), s("a@x"), s("Rome"), s("20")]]);
 }
@@ -68,15 +56,9 @@ fn ignore_null_updates_on_listed_columns_only() {
             updated_at: None,
             ..Scd1::default()
         };
-        let mut t = scd1.create_table(&spec).unwrap();
-        apply(
-            &scd1,
-            &spec,
-            &mut t,
-            &[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)],
-            10,
-        );
-        apply(&scd1, &spec, &mut t, &[(1, None, None, "UPDATE", 0)], 20);
+        let mut t = Target::new(&scd1, &spec);
+        t.apply(&[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)], 10);
+        t.apply(&[(1, None, None, "UPDATE", 0)], 20);
         assert_eq!(table_rows(&t), [want]);
     }
 }
@@ -84,30 +66,12 @@ fn ignore_null_updates_on_listed_columns_only() {
 #[test]
 fn ignore_null_updates_leaves_the_nulls_of_a_new_or_deleted_key() {
     let (scd1, spec) = (Scd1::default(), spec_ignoring(IgnoreNullUpdates::All));
-    let mut t = scd1.create_table(&spec).unwrap();
-    apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)],
-        10,
-    );
-    apply(&scd1, &spec, &mut t, &[(1, None, None, "DELETE", 0)], 20);
+    let mut t = Target::new(&scd1, &spec);
+    t.apply(&[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)], 10);
+    t.apply(&[(1, None, None, "DELETE", 0)], 20);
     // Back after its delete: there is no value to keep.
-    apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, None, Some("Rome"), "INSERT", 0)],
-        30,
-    );
-    apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(2, None, Some("Oslo"), "INSERT", 0)],
-        30,
-    );
+    t.apply(&[(1, None, Some("Rome"), "INSERT", 0)], 30);
+    t.apply(&[(2, None, Some("Oslo"), "INSERT", 0)], 30);
     assert_eq!(
         table_rows(&t),
         [
@@ -120,23 +84,11 @@ fn ignore_null_updates_leaves_the_nulls_of_a_new_or_deleted_key() {
 #[test]
 fn ignore_null_updates_opens_a_version_with_the_kept_values() {
     let (scd2, spec) = (Scd2::default(), spec_ignoring(IgnoreNullUpdates::All));
-    let mut t = scd2.create_table(&spec).unwrap();
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)],
-        10,
-    );
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(1, None, Some("Rome"), "UPDATE", 0)],
-        20,
-    );
+    let mut t = Target::new(&scd2, &spec);
+    t.apply(&[(1, Some("a@x"), Some("Oslo"), "INSERT", 0)], 10);
+    t.apply(&[(1, None, Some("Rome"), "UPDATE", 0)], 20);
     // A NULL-only update is no change: no version.
-    apply(&scd2, &spec, &mut t, &[(1, None, None, "UPDATE", 0)], 30);
+    t.apply(&[(1, None, None, "UPDATE", 0)], 30);
     let rows = table_rows(&t);
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(rows[1][..3], [s("1"), s("a@x"), s("Rome")]);
@@ -165,8 +117,8 @@ fn delete_when_d() -> ChangeFormat {
 fn apply_as_delete_when_deletes_the_rows_it_holds_for_and_upserts_the_others() {
     let spec = spec_with(delete_when_d());
     let (scd1, scd2) = (Scd1::default(), Scd2::default());
-    let mut t1 = scd1.create_table(&spec).unwrap();
-    let mut t2 = scd2.create_table(&spec).unwrap();
+    let mut t1 = Target::new(&scd1, &spec);
+    let mut t2 = Target::new(&scd2, &spec);
     for (now, rows) in [
         (
             10,
@@ -177,8 +129,8 @@ fn apply_as_delete_when_deletes_the_rows_it_holds_for_and_upserts_the_others() {
         ),
         (20, vec![(1, None, None, "D", 0)]),
     ] {
-        apply(&scd1, &spec, &mut t1, &rows, now);
-        apply(&scd2, &spec, &mut t2, &rows, now);
+        t1.apply(&rows, now);
+        t2.apply(&rows, now);
     }
     assert_eq!(table_rows(&t1), [[s("2"), s("b@x"), None, s("10")]]);
     // The history closes key 1's version at the delete.
@@ -193,7 +145,7 @@ fn apply_as_delete_when_names_a_missing_column() {
         "kind", "D",
     )));
     let scd1 = Scd1::default();
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let rows = changes(&[(1, Some("a@x"), None, "U", 0)]);
     let err = merge(&scd1, &spec, &mut t, &[&rows], MergeContext::at(0)).unwrap_err();
     assert!(matches!(err, ScdError::MissingColumn { .. }), "{err}");
@@ -251,9 +203,9 @@ proptest! {
             .collect();
         let spec = spec_ignoring(IgnoreNullUpdates::All);
         let scd1 = Scd1 { updated_at: None, ..Scd1::default() };
-        let mut t = scd1.create_table(&spec).unwrap();
+        let mut t = Target::new(&scd1, &spec);
         for (i, rows) in merges.iter().enumerate() {
-            apply(&scd1, &spec, &mut t, rows, 10 * i as i64);
+            t.apply(rows, 10 * i as i64);
             let want: Vec<[Option<String>; 3]> = model(&merges[..=i])
                 .into_iter()
                 .map(|(k, (e, c))| [Some(k.to_string()), e, c])

@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use common::{apply, s, schema, table_rows};
-use snowdrift_scd::MergeStrategy as _;
+use common::{Target, apply, s, schema, table_rows};
 use snowdrift_scd::{
     APPLIED_SEQUENCE, ChangeFormat, MergeContext, OnBadRow, RejectReason, Scd1, ScdError,
     TableSpec, merge,
@@ -63,7 +62,7 @@ fn poison() -> RecordBatch {
 #[test]
 fn reject_applies_the_good_rows_and_reports_each_bad_one_with_its_reason() {
     let (scd1, spec) = (Scd1::default(), spec(OnBadRow::Reject));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let out = merge(&scd1, &spec, &mut t, &[&poison()], MergeContext::at(10)).unwrap();
     let found: Vec<(usize, RejectReason, Option<&str>)> = out
         .rejected
@@ -90,7 +89,7 @@ fn reject_applies_the_good_rows_and_reports_each_bad_one_with_its_reason() {
 #[test]
 fn fail_stops_at_the_first_bad_row_and_changes_nothing() {
     let (scd1, spec) = (Scd1::default(), spec(OnBadRow::Fail));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let error = merge(&scd1, &spec, &mut t, &[&poison()], MergeContext::at(10)).unwrap_err();
     match error {
         ScdError::BadRow {
@@ -110,21 +109,9 @@ fn fail_stops_at_the_first_bad_row_and_changes_nothing() {
 #[test]
 fn late_rows_are_rejections_too_with_the_sequence_column() {
     let (scd1, spec) = (Scd1::default(), spec(OnBadRow::Reject));
-    let mut t = scd1.create_table(&spec).unwrap();
-    apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("new@x"), None, "INSERT", 200)],
-        1,
-    );
-    let out = apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("old@x"), None, "UPDATE", 100)],
-        2,
-    );
+    let mut t = Target::new(&scd1, &spec);
+    t.apply(&[(1, Some("new@x"), None, "INSERT", 200)], 1);
+    let out = t.apply(&[(1, Some("old@x"), None, "UPDATE", 100)], 2);
     assert_eq!(out.rejected.len(), 1);
     assert_eq!(out.rejected[0].reason, RejectReason::Late);
     assert_eq!(out.rejected[0].column.as_deref(), Some("seq"));
@@ -135,11 +122,8 @@ fn late_rows_are_rejections_too_with_the_sequence_column() {
 #[test]
 fn applied_sequences_restored_into_a_fresh_table_keep_late_changes_late() {
     let (scd1, spec) = (Scd1::default(), spec(OnBadRow::Reject));
-    let mut t = scd1.create_table(&spec).unwrap();
-    let first = apply(
-        &scd1,
-        &spec,
-        &mut t,
+    let mut t = Target::new(&scd1, &spec);
+    let first = t.apply(
         &[
             (1, Some("a@x"), None, "INSERT", 200),
             (2, Some("b@x"), None, "INSERT", 50),
@@ -176,7 +160,7 @@ fn applied_sequences_restored_into_a_fresh_table_keep_late_changes_late() {
 #[test]
 fn restoring_sequences_with_a_null_key_is_an_error_not_a_panic() {
     let (scd1, spec) = (Scd1::default(), spec(OnBadRow::Reject));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let bad = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, true),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use common::{apply, s, spec, table_rows, text_rows};
+use common::{Target, apply, s, spec, table_rows, text_rows};
 use snowdrift_faker::{ChangeStream, EntitySpec};
 use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
@@ -38,15 +38,8 @@ fn actions(c: &ChangeSet) -> Vec<(String, bool)> {
 #[test]
 fn change_sets_have_the_shape_of_a_standard_stream() {
     let (scd1, spec) = (Scd1::default(), spec(false));
-    let mut t = scd1.create_table(&spec).unwrap();
-    let ins = apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("a@x"), None, "INSERT", 0)],
-        1,
-    )
-    .changes;
+    let mut t = Target::new(&scd1, &spec);
+    let ins = t.apply(&[(1, Some("a@x"), None, "INSERT", 0)], 1).changes;
     assert_eq!(actions(&ins), [("INSERT".into(), false)]);
     let names: Vec<_> = ins
         .batch()
@@ -69,14 +62,7 @@ fn change_sets_have_the_shape_of_a_standard_stream() {
         ]
     );
 
-    let upd = apply(
-        &scd1,
-        &spec,
-        &mut t,
-        &[(1, Some("b@x"), None, "UPDATE", 0)],
-        2,
-    )
-    .changes;
+    let upd = t.apply(&[(1, Some("b@x"), None, "UPDATE", 0)], 2).changes;
     assert_eq!(
         actions(&upd),
         [("DELETE".into(), true), ("INSERT".into(), true)]
@@ -89,16 +75,16 @@ fn change_sets_have_the_shape_of_a_standard_stream() {
         "the DELETE half has the old values"
     );
 
-    let del = apply(&scd1, &spec, &mut t, &[(1, None, None, "DELETE", 0)], 3).changes;
+    let del = t.apply(&[(1, None, None, "DELETE", 0)], 3).changes;
     assert_eq!(actions(&del), [("DELETE".into(), false)]);
-    let none = apply(&scd1, &spec, &mut t, &[(1, None, None, "DELETE", 0)], 4).changes;
+    let none = t.apply(&[(1, None, None, "DELETE", 0)], 4).changes;
     assert!(none.is_empty());
 }
 
 #[test]
 fn net_changes_follow_snowflake_stream_rules() {
     let (scd1, spec) = (Scd1::default(), spec(false));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let mut sets = Vec::new();
     let steps = [
         (1, Some("a@x"), "INSERT"), // key 1 inserted...
@@ -107,7 +93,7 @@ fn net_changes_follow_snowflake_stream_rules() {
         (2, None, "DELETE"),        // ...then deleted: nothing
     ];
     for (now, (k, e, op)) in steps.into_iter().enumerate() {
-        sets.push(apply(&scd1, &spec, &mut t, &[(k, e, None, op, 0)], now as i64).changes);
+        sets.push(t.apply(&[(k, e, None, op, 0)], now as i64).changes);
     }
     let net = net_changes(&sets).unwrap();
     assert_eq!(actions(&net), [("INSERT".into(), false)]);
@@ -118,14 +104,8 @@ fn net_changes_follow_snowflake_stream_rules() {
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            apply(
-                &scd1,
-                &spec,
-                &mut t,
-                &[(1, Some(*e), None, "UPDATE", 0)],
-                10 + i as i64,
-            )
-            .changes
+            t.apply(&[(1, Some(*e), None, "UPDATE", 0)], 10 + i as i64)
+                .changes
         })
         .collect();
     let net = net_changes(&later).unwrap();
@@ -143,26 +123,11 @@ fn net_changes_follow_snowflake_stream_rules() {
         updated_at: None,
         ..Scd1::default()
     };
-    let mut t = plain.create_table(&spec).unwrap();
-    apply(
-        &plain,
-        &spec,
-        &mut t,
-        &[(1, Some("e@x"), None, "INSERT", 0)],
-        20,
-    );
+    let mut t = Target::new(&plain, &spec);
+    t.apply(&[(1, Some("e@x"), None, "INSERT", 0)], 20);
     let back: Vec<_> = ["f@x", "e@x"]
         .iter()
-        .map(|e| {
-            apply(
-                &plain,
-                &spec,
-                &mut t,
-                &[(1, Some(*e), None, "UPDATE", 0)],
-                21,
-            )
-            .changes
-        })
+        .map(|e| t.apply(&[(1, Some(*e), None, "UPDATE", 0)], 21).changes)
         .collect();
     assert!(net_changes(&back).unwrap().is_empty());
     assert!(
@@ -355,7 +320,7 @@ fn composite_keys_identify_rows_by_every_part() {
         .build()
         .unwrap();
     let scd2 = Scd2::default();
-    let mut t = scd2.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd2, &spec);
     let batch = |rows: Vec<(&str, i64, &str)>| {
         RecordBatch::try_new(
             schema.clone(),
@@ -399,16 +364,13 @@ fn composite_keys_identify_rows_by_every_part() {
 #[test]
 fn a_reloaded_table_merges_like_the_original() {
     let (scd2, spec) = (Scd2::default(), spec(false));
-    let mut t = scd2.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd2, &spec);
     for (now, e, op) in [
         (10, "a@x", "INSERT"),
         (20, "b@x", "UPDATE"),
         (30, "b@x", "DELETE"),
     ] {
-        apply(
-            &scd2,
-            &spec,
-            &mut t,
+        t.apply(
             &[(1, Some(e), None, op, 0), (2, Some(e), None, "UPDATE", 0)],
             now,
         );

@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use common::{Row, apply, changes, s, table_rows};
+use common::{Row, Target, apply, changes, s, table_rows};
 use proptest::prelude::*;
-use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     AbsentKeys, ChangeFormat, ChangePredicate, ChangeSource, MergeContext, OnBadRow, RejectReason,
     Scd1, Scd2, ScdError, TableSpec, merge,
@@ -39,15 +38,12 @@ fn plain_scd1() -> Scd1 {
 #[test]
 fn apply_as_truncate_when_deletes_every_key_then_applies_the_changes_after_it() {
     let (scd1, spec) = (plain_scd1(), truncating(false));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let seed: Vec<Row<'_>> = (1..=3)
         .map(|id| (id, s_("a"), s_("x"), "INSERT", 0))
         .collect();
-    apply(&scd1, &spec, &mut t, &seed, 10);
-    let out = apply(
-        &scd1,
-        &spec,
-        &mut t,
+    t.apply(&seed, 10);
+    let out = t.apply(
         &[
             (4, s_("d"), None, "INSERT", 0), // before the truncate: superseded
             (0, None, None, "TRUNCATE", 0),
@@ -71,8 +67,8 @@ fn apply_as_truncate_when_deletes_every_key_then_applies_the_changes_after_it() 
 #[test]
 fn a_truncate_row_needs_no_key_and_is_neither_applied_nor_rejected() {
     let (scd1, spec) = (plain_scd1(), truncating(false));
-    let mut t = scd1.create_table(&spec).unwrap();
-    apply(&scd1, &spec, &mut t, &[(1, s_("a"), None, "INSERT", 0)], 10);
+    let mut t = Target::new(&scd1, &spec);
+    t.apply(&[(1, s_("a"), None, "INSERT", 0)], 10);
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, true),
         Field::new("email", DataType::Utf8, true),
@@ -94,8 +90,8 @@ fn a_truncate_row_needs_no_key_and_is_neither_applied_nor_rejected() {
 #[test]
 fn a_truncate_with_a_null_sequence_is_rejected_and_truncates_nothing() {
     let (scd1, spec) = (plain_scd1(), truncating(true));
-    let mut t = scd1.create_table(&spec).unwrap();
-    apply(&scd1, &spec, &mut t, &[(1, s_("a"), None, "INSERT", 5)], 10);
+    let mut t = Target::new(&scd1, &spec);
+    t.apply(&[(1, s_("a"), None, "INSERT", 5)], 10);
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, true),
         Field::new("email", DataType::Utf8, true),
@@ -121,14 +117,14 @@ fn a_truncate_with_a_null_sequence_is_rejected_and_truncates_nothing() {
 #[test]
 fn with_a_sequence_a_truncate_keeps_keys_changed_after_it_and_later_older_changes_are_late() {
     let (scd1, spec) = (plain_scd1(), truncating(true));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let seed = [
         (1, s_("a"), None, "INSERT", 10),
         (2, s_("b"), None, "INSERT", 30),
     ];
-    apply(&scd1, &spec, &mut t, &seed, 10);
+    t.apply(&seed, 10);
     // The truncate happened at 20: key 2, changed at 30, stays.
-    let out = apply(&scd1, &spec, &mut t, &[(0, None, None, "TRUNCATE", 20)], 20);
+    let out = t.apply(&[(0, None, None, "TRUNCATE", 20)], 20);
     assert_eq!(out.metrics.implicit_deletes, 1);
     assert_eq!(table_rows(&t), [[s("2"), s("b"), None]]);
     assert_eq!(t.sequence_floor(), Some(20));
@@ -185,7 +181,7 @@ fn snapshot(rows: &[(i64, &str)]) -> RecordBatch {
 #[test]
 fn a_snapshot_updates_changed_keys_inserts_new_ones_and_deletes_absent_ones() {
     let (scd1, spec) = (plain_scd1(), snapshot_spec(AbsentKeys::Delete));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let first = snapshot(&[(1, "a"), (2, "b"), (3, "c")]);
     merge(&scd1, &spec, &mut t, &[&first], MergeContext::at(10)).unwrap();
     let second = snapshot(&[(1, "a"), (2, "B"), (4, "d")]);
@@ -214,7 +210,7 @@ fn a_snapshot_updates_changed_keys_inserts_new_ones_and_deletes_absent_ones() {
 #[test]
 fn absent_keys_keep_leaves_keys_a_snapshot_does_not_name() {
     let (scd1, spec) = (plain_scd1(), snapshot_spec(AbsentKeys::Keep));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let first = snapshot(&[(1, "a"), (2, "b")]);
     let second = snapshot(&[(2, "B")]);
     merge(&scd1, &spec, &mut t, &[&first], MergeContext::at(10)).unwrap();
@@ -229,7 +225,7 @@ fn absent_keys_keep_leaves_keys_a_snapshot_does_not_name() {
 #[test]
 fn only_the_last_snapshot_of_a_merge_decides() {
     let (scd1, spec) = (plain_scd1(), snapshot_spec(AbsentKeys::Delete));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let (a, b) = (
         snapshot(&[(1, "a"), (2, "b"), (3, "c")]),
         snapshot(&[(2, "b")]),
@@ -242,7 +238,7 @@ fn only_the_last_snapshot_of_a_merge_decides() {
 #[test]
 fn a_snapshot_row_whose_key_cannot_be_read_deletes_nothing() {
     let (scd1, spec) = (plain_scd1(), snapshot_spec(AbsentKeys::Delete));
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let first = snapshot(&[(1, "a"), (2, "b")]);
     merge(&scd1, &spec, &mut t, &[&first], MergeContext::at(10)).unwrap();
     let nullable = Arc::new(Schema::new(vec![
@@ -279,7 +275,7 @@ fn a_key_whose_snapshot_row_is_rejected_is_kept_as_stored() {
         .build()
         .unwrap();
     let scd1 = plain_scd1();
-    let mut t = scd1.create_table(&spec).unwrap();
+    let mut t = Target::new(&scd1, &spec);
     let rows = |emails: Vec<Option<&str>>| {
         let nullable = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
@@ -304,7 +300,7 @@ fn a_key_whose_snapshot_row_is_rejected_is_kept_as_stored() {
 #[test]
 fn a_history_from_snapshots_closes_the_versions_of_absent_keys() {
     let (scd2, spec) = (Scd2::default(), snapshot_spec(AbsentKeys::Delete));
-    let mut h = scd2.create_table(&spec).unwrap();
+    let mut h = Target::new(&scd2, &spec);
     let first = snapshot(&[(1, "a"), (2, "b")]);
     merge(&scd2, &spec, &mut h, &[&first], MergeContext::at(10)).unwrap();
     let second = snapshot(&[(1, "A")]);
@@ -371,7 +367,7 @@ proptest! {
         cuts in prop::collection::vec(1usize..6, 0..20),
     ) {
         let (scd1, spec) = (plain_scd1(), truncating(false));
-        let mut t = scd1.create_table(&spec).unwrap();
+        let mut t = Target::new(&scd1, &spec);
         let mut model: BTreeMap<i64, &str> = BTreeMap::new();
         let mut rest = &steps[..];
         let mut cuts = cuts.into_iter().chain(std::iter::repeat(3));
@@ -414,7 +410,7 @@ proptest! {
     ) {
         let absent = if keep { AbsentKeys::Keep } else { AbsentKeys::Delete };
         let (scd1, spec) = (plain_scd1(), snapshot_spec(absent));
-        let mut t = scd1.create_table(&spec).unwrap();
+        let mut t = Target::new(&scd1, &spec);
         let mut model: BTreeMap<i64, &str> = BTreeMap::new();
         for chunk in snaps.chunks(group) {
             let batches: Vec<RecordBatch> = chunk

@@ -7,7 +7,7 @@ mod common;
 use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
-use common::{apply, spec};
+use common::{Target, spec};
 use snowdrift_scd::MergeStrategy as _;
 use snowdrift_scd::{
     OPEN_END_MICROS, OpenEnd, Scd2, Scd2Delete, ValidityColumns, check_history, version_id,
@@ -42,29 +42,11 @@ fn dbt_history(on_delete: Scd2Delete, open_end: OpenEnd) -> RecordBatch {
         ..Scd2::default()
     };
     let spec = spec(false);
-    let mut t = scd2.create_table(&spec).unwrap();
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(1, Some("a"), None, "INSERT", 0)],
-        10,
-    );
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(1, Some("b"), None, "UPDATE", 0)],
-        20,
-    );
-    apply(&scd2, &spec, &mut t, &[(1, None, None, "DELETE", 0)], 30);
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(2, Some("z"), None, "INSERT", 0)],
-        40,
-    );
+    let mut t = Target::new(&scd2, &spec);
+    t.apply(&[(1, Some("a"), None, "INSERT", 0)], 10);
+    t.apply(&[(1, Some("b"), None, "UPDATE", 0)], 20);
+    t.apply(&[(1, None, None, "DELETE", 0)], 30);
+    t.apply(&[(2, Some("z"), None, "INSERT", 0)], 40);
     let batch = t.to_batch().unwrap();
     let violations = check_history(&batch, &spec, &scd2.columns, on_delete == Scd2Delete::Close);
     assert_eq!(violations.unwrap(), []);
@@ -158,29 +140,11 @@ fn a_key_back_after_a_delete_reopens_after_a_null_open_end() {
         ..Scd2::default()
     };
     let spec = spec(false);
-    let mut t = scd2.create_table(&spec).unwrap();
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(1, Some("a"), None, "INSERT", 0)],
-        10,
-    );
-    apply(&scd2, &spec, &mut t, &[(1, None, None, "DELETE", 0)], 20);
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(1, Some("a"), None, "INSERT", 0)],
-        30,
-    );
-    apply(
-        &scd2,
-        &spec,
-        &mut t,
-        &[(1, Some("a"), None, "UPDATE", 0)],
-        40,
-    );
+    let mut t = Target::new(&scd2, &spec);
+    t.apply(&[(1, Some("a"), None, "INSERT", 0)], 10);
+    t.apply(&[(1, None, None, "DELETE", 0)], 20);
+    t.apply(&[(1, Some("a"), None, "INSERT", 0)], 30);
+    t.apply(&[(1, Some("a"), None, "UPDATE", 0)], 40);
     let h = t.to_batch().unwrap();
     let mut rows: Vec<(i64, Option<i64>)> = ints(&h, "__START_AT")
         .values()
@@ -212,15 +176,9 @@ fn tombstones_without_a_deleted_column_are_refused_and_the_column_is_written_fal
         ..Scd2::default()
     };
     let spec = spec(false);
-    let mut t = closed.create_table(&spec).unwrap();
+    let mut t = Target::new(&closed, &spec);
     for (now, op) in [(10, "INSERT"), (20, "DELETE"), (30, "INSERT")] {
-        apply(
-            &closed,
-            &spec,
-            &mut t,
-            &[(1, Some("a@x"), None, op, 0)],
-            now,
-        );
+        t.apply(&[(1, Some("a@x"), None, op, 0)], now);
     }
     let h = t.to_batch().unwrap();
     assert_eq!(h.num_rows(), 2);

@@ -68,6 +68,44 @@ pub fn apply(
     .unwrap()
 }
 
+/// A target table with the strategy and spec that merge into it, so that a test's steps read
+/// as `t.apply(rows, now)`. It derefs to the [`Table`].
+pub struct Target<'a> {
+    strategy: &'a dyn MergeStrategy,
+    spec: &'a TableSpec,
+    table: Table,
+}
+
+impl<'a> Target<'a> {
+    /// An empty table of `strategy` for `spec`.
+    pub fn new(strategy: &'a dyn MergeStrategy, spec: &'a TableSpec) -> Self {
+        let table = strategy.create_table(spec).unwrap();
+        Target {
+            strategy,
+            spec,
+            table,
+        }
+    }
+
+    /// Merge `rows` at time `now` (see [`apply`]).
+    pub fn apply(&mut self, rows: &[Row<'_>], now: i64) -> MergeOutcome {
+        apply(self.strategy, self.spec, &mut self.table, rows, now)
+    }
+}
+
+impl std::ops::Deref for Target<'_> {
+    type Target = Table;
+    fn deref(&self) -> &Table {
+        &self.table
+    }
+}
+
+impl std::ops::DerefMut for Target<'_> {
+    fn deref_mut(&mut self) -> &mut Table {
+        &mut self.table
+    }
+}
+
 /// Every cell as text (NULL as `None`, timestamps as µs), rows sorted by id and then by the
 /// first system column (update or start time).
 pub fn text_rows(batch: &RecordBatch) -> Vec<Vec<Option<String>>> {
