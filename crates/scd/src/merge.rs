@@ -346,6 +346,11 @@ fn removed_rows(
         }
         idx.push(cursor as u32);
     }
+    // Every latest row removed, in order (an SCD-1 update or an SCD-2
+    // close of each matched key): the gathered batch itself, no copy.
+    if idx.len() == latest.num_rows() && idx.iter().enumerate().all(|(i, &r)| r as usize == i) {
+        return Ok(latest.clone());
+    }
     Ok(arrow::compute::take_record_batch(
         latest,
         &UInt32Array::from(idx),
