@@ -9,7 +9,7 @@ use arrow::array::{
     ArrayRef, BooleanArray, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::compute::{concat_batches, take_record_batch};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, SchemaBuilder};
 use arrow::error::ArrowError;
 
 use crate::faker::{ChangeMix, ChangeStream, EntitySpec, FakerError, FakerRng};
@@ -237,16 +237,11 @@ fn with_keys(rows: &RecordBatch, first: i64) -> Result<RecordBatch, ArrowError> 
 }
 
 fn append(batch: &RecordBatch, extra: Vec<(Field, ArrayRef)>) -> Result<RecordBatch, ArrowError> {
-    let mut fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let mut fields = SchemaBuilder::from(batch.schema().fields());
     let mut cols = batch.columns().to_vec();
     for (f, c) in extra {
         fields.push(f);
         cols.push(c);
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+    RecordBatch::try_new(Arc::new(fields.finish()), cols)
 }

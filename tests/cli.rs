@@ -22,22 +22,17 @@ async fn warehouse(dir: &std::path::Path) -> String {
         .unwrap();
     warehouse.deploy(&spec).await.unwrap();
     let text = |v: &str| Arc::new(StringArray::from(vec![v; 3])) as _;
-    let mut columns = vec![(
-        "customer_id",
-        Arc::new(Int64Array::from(vec![1, 2, 3])) as _,
-    )];
-    for name in [
-        "first_name",
-        "last_name",
-        "email",
-        "street",
-        "city",
-        "state",
-        "country",
-    ] {
-        columns.push((name, text(name)));
-    }
-    let rows = RecordBatch::try_from_iter(columns).unwrap();
+    // The generator's customer columns: the key, then text.
+    let schema = snowdrift::faker::EntitySpec::customer().schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            arrow::datatypes::DataType::Int64 => Arc::new(Int64Array::from(vec![1, 2, 3])) as _,
+            _ => text(f.name()),
+        })
+        .collect();
+    let rows = RecordBatch::try_new(schema, columns).unwrap();
     warehouse
         .dml(&spec.raw_table, Dml::Insert(vec![rows]))
         .await

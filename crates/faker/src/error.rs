@@ -29,8 +29,18 @@ pub enum FakerError {
     #[error("unknown locale `{0}` (known: en, fr_FR, de_DE, it_IT, pt_BR, nl_NL)")]
     UnknownLocale(String),
     /// A batch handed to the ground-truth model does not have the shape it needs.
-    #[error("batch does not fit the ground-truth model: {0}")]
-    BatchShape(String),
+    #[error(
+        "batch does not fit the ground-truth model: {}column `{column}`: {problem}",
+        at_row(*.row)
+    )]
+    BatchShape {
+        /// The 0-based row at fault, when one row is (not a whole column).
+        row: Option<usize>,
+        /// The column at fault.
+        column: String,
+        /// What is wrong, with the value.
+        problem: String,
+    },
     /// Building an Arrow array or batch failed.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
@@ -118,3 +128,35 @@ pub enum SpecProblem {
 
 /// Result alias for this crate.
 pub type Result<T, E = FakerError> = std::result::Result<T, E>;
+
+/// `row N, ` for a row, nothing for a whole column.
+fn at_row(row: Option<usize>) -> String {
+    row.map(|r| format!("row {r}, ")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_shape_error_names_the_row_when_one_row_is_at_fault() {
+        let row = FakerError::BatchShape {
+            row: Some(3),
+            column: "op".into(),
+            problem: "unknown operation `UPSURT`".into(),
+        };
+        assert_eq!(
+            row.to_string(),
+            "batch does not fit the ground-truth model: row 3, column `op`: unknown operation `UPSURT`"
+        );
+        let column = FakerError::BatchShape {
+            row: None,
+            column: "email".into(),
+            problem: "missing".into(),
+        };
+        assert_eq!(
+            column.to_string(),
+            "batch does not fit the ground-truth model: column `email`: missing"
+        );
+    }
+}

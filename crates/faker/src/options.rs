@@ -276,12 +276,15 @@ mod tests {
                     },
                     ..ChangeOptions::default()
                 },
-                "at least one share",
+                "mix",
             ),
         ];
-        for (options, needle) in cases {
-            let err = options.validate().unwrap_err().to_string();
-            assert!(err.contains(needle), "{err} should mention {needle}");
+        for (options, name) in cases {
+            let err = options.validate().unwrap_err();
+            assert!(
+                matches!(&err, FakerError::InvalidOption { option, .. } if *option == name),
+                "{err} should name {name}"
+            );
         }
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, SchemaBuilder, SchemaRef, TimeUnit};
 
 use crate::columns::{Generator, finish};
 use crate::options::{ChangeMix, ChangeOptions};
@@ -251,12 +251,7 @@ impl ChangeStreamBuilder {
 }
 
 fn change_schema(spec: &EntitySpec, options: &ChangeOptions) -> Result<SchemaRef> {
-    let mut fields: Vec<Field> = spec
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let mut fields = SchemaBuilder::from(spec.schema().fields());
     if let Some(op) = &options.operation_column {
         fields.push(Field::new(op, DataType::Utf8, false));
     }
@@ -270,8 +265,9 @@ fn change_schema(spec: &EntitySpec, options: &ChangeOptions) -> Result<SchemaRef
             false,
         ));
     }
+    let schema = fields.finish();
     let mut names = std::collections::HashSet::new();
-    for f in &fields {
+    for f in schema.fields() {
         if !names.insert(f.name().as_str()) {
             return Err(FakerError::InvalidSpec {
                 entity: spec.name().to_string(),
@@ -281,7 +277,7 @@ fn change_schema(spec: &EntitySpec, options: &ChangeOptions) -> Result<SchemaRef
             });
         }
     }
-    Ok(Arc::new(Schema::new(fields)))
+    Ok(Arc::new(schema))
 }
 
 /// An endless, deterministic stream of change batches over an evolving

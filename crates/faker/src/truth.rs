@@ -26,7 +26,7 @@ use arrow::array::{
     StringBuilder, TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, SchemaBuilder, SchemaRef, TimeUnit};
 
 use crate::restitch::Restitched;
 use crate::{ChangeStream, EntitySpec, FakerError, Operation, Result};
@@ -435,20 +435,26 @@ impl GroundTruth {
         let times = times.as_ref();
         for i in 0..batch.num_rows() {
             if keys.is_null(i) {
-                return Err(shape(format!("row {i}: key column `{key_name}` is NULL")));
+                return Err(shape(Some(i), key_name, "the key is NULL".into()));
             }
+            let op_column = || self.operation_column.as_deref().unwrap_or_default();
             let op = match ops {
                 Some(ops) if ops.is_null(i) => {
-                    return Err(shape(format!("row {i}: operation is NULL")));
+                    return Err(shape(Some(i), op_column(), "the operation is NULL".into()));
                 }
                 Some(ops) => Operation::parse(ops.value(i)).ok_or_else(|| {
-                    shape(format!("row {i}: unknown operation `{}`", ops.value(i)))
+                    let problem = format!("unknown operation `{}`", ops.value(i));
+                    shape(Some(i), op_column(), problem)
                 })?,
                 None => Operation::Update,
             };
             let time = times.and_then(|t| (!t.is_null(i)).then(|| t.value(i)));
             if self.order != VersionOrder::Arrival && time.is_none() {
-                return Err(shape(format!("row {i}: event time or sequence is NULL")));
+                let column = match (&self.order, &self.sequence_column) {
+                    (VersionOrder::Sequence, Some(name)) => name,
+                    _ => self.event_time_column.as_deref().unwrap_or_default(),
+                };
+                return Err(shape(Some(i), column, "the version's time is NULL".into()));
             }
             let row: Row = columns.iter().map(|c| scalar(c, i)).collect();
             out.push(Candidate {
@@ -535,19 +541,13 @@ impl GroundTruth {
 
     /// Schema of [`GroundTruth::expected_history`].
     pub fn history_schema(&self) -> SchemaRef {
-        let mut fields: Vec<Field> = self
-            .spec
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let mut fields = SchemaBuilder::from(self.spec.schema().fields());
         let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
         fields.push(Field::new("version", DataType::UInt32, false));
         fields.push(Field::new("is_current", DataType::Boolean, false));
         fields.push(Field::new("start_time", ts.clone(), true));
         fields.push(Field::new("end_time", ts, true));
-        Arc::new(Schema::new(fields))
+        Arc::new(fields.finish())
     }
 
     /// Changes rejected as late (event-time order only), in rejection order.
@@ -614,15 +614,19 @@ fn open(state: &mut KeyState, row: Row, time: Option<i64>) {
     });
 }
 
-fn shape(msg: String) -> FakerError {
-    FakerError::BatchShape(msg)
+fn shape(row: Option<usize>, column: &str, problem: String) -> FakerError {
+    FakerError::BatchShape {
+        row,
+        column: column.to_string(),
+        problem,
+    }
 }
 
 /// The column `name` of `batch`, cast to `ty` when its type differs.
 fn typed_column(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<ArrayRef> {
     let col = batch
         .column_by_name(name)
-        .ok_or_else(|| shape(format!("missing column `{name}`")))?;
+        .ok_or_else(|| shape(None, name, "missing".into()))?;
     if col.data_type() == ty {
         return Ok(col.clone());
     }
@@ -632,7 +636,7 @@ fn typed_column(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<ArrayR
         ..CastOptions::default()
     };
     cast_with_options(col, ty, &strict)
-        .map_err(|e| shape(format!("column `{name}` cannot be read as {ty}: {e}")))
+        .map_err(|e| shape(None, name, format!("cannot be read as {ty}: {e}")))
 }
 
 fn scalar(col: &ArrayRef, i: usize) -> Scalar {

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, SchemaBuilder, TimeUnit};
 use common::{column, rows};
 use snowdrift_faker::{
     ChangeStream, EntitySpec, FakerError, GroundTruth, MergeSummary, OPEN_END_MICROS, VersionOrder,
@@ -18,12 +18,7 @@ type Change<'a> = (i64, Option<&'a str>, &'a str, i64);
 
 fn batch(changes: &[Change<'_>]) -> RecordBatch {
     let spec = EntitySpec::customer();
-    let mut fields: Vec<Field> = spec
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let mut fields = SchemaBuilder::from(spec.schema().fields());
     fields.push(Field::new("op", DataType::Utf8, false));
     fields.push(Field::new(
         "event_time",
@@ -45,7 +40,7 @@ fn batch(changes: &[Change<'_>]) -> RecordBatch {
             changes.iter().map(|c| c.3 * 1_000_000),
         )),
     ];
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    RecordBatch::try_new(Arc::new(fields.finish()), columns).unwrap()
 }
 
 fn truth(order: VersionOrder) -> GroundTruth {
@@ -274,11 +269,18 @@ fn malformed_batches_are_rejected_with_context_and_change_nothing() {
         .unwrap();
     let good = batch(&[(2, Some("b@x"), "INSERT", 1)]);
     let bad_op = batch(&[(3, Some("c@x"), "INSERT", 1), (3, Some("d@x"), "UPSURT", 1)]);
-    let err = t.merge(&[&good, &bad_op]).unwrap_err().to_string();
-    assert!(err.contains("row 1") && err.contains("UPSURT"), "{err}");
+    let err = t.merge(&[&good, &bad_op]).unwrap_err();
+    assert!(
+        matches!(&err, FakerError::BatchShape { row: Some(1), column, problem }
+            if column == "op" && problem.contains("UPSURT")),
+        "{err}"
+    );
     let missing = bad_op.project(&[0, 1, 2, 4, 5, 6, 7, 8, 9]).unwrap();
-    let err = t.merge(&[&missing]).unwrap_err().to_string();
-    assert!(err.contains("missing column `email`"), "{err}");
+    let err = t.merge(&[&missing]).unwrap_err();
+    assert!(
+        matches!(&err, FakerError::BatchShape { row: None, column, .. } if column == "email"),
+        "{err}"
+    );
     // Neither failed merge applied anything, not even the good batch.
     assert_eq!(
         column(&t.expected_current().unwrap(), "customer_id"),

@@ -13,7 +13,7 @@ use arrow::array::{
 };
 use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::{concat_batches, interleave};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaBuilder, SchemaRef};
 use hashbrown::HashMap;
 
 use crate::{Result, ScdError};
@@ -63,15 +63,11 @@ impl PartialEq for ChangeSet {
 impl ChangeSet {
     /// The schema of change sets of a table with `table_schema`.
     pub fn schema_for(table_schema: &Schema) -> SchemaRef {
-        let mut fields: Vec<Field> = table_schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let mut fields = SchemaBuilder::from(table_schema.fields());
         fields.push(Field::new(ACTION, DataType::Utf8, false));
         fields.push(Field::new(IS_UPDATE, DataType::Boolean, false));
         fields.push(Field::new(ROW_ID, DataType::Utf8, false));
-        Arc::new(Schema::new(fields))
+        Arc::new(fields.finish())
     }
 
     /// An empty change set of a table with `table_schema`.

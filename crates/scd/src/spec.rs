@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 
 use crate::null_updates::IgnoreNullUpdates;
 use crate::predicate::ChangePredicate;
@@ -198,12 +198,7 @@ impl TableSpec {
 
     /// `schema` plus `extra` fields, refusing a name clash.
     pub(crate) fn extend_schema(&self, extra: Vec<Field>) -> Result<SchemaRef> {
-        let mut fields: Vec<Field> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let mut fields: Vec<FieldRef> = self.schema.fields().to_vec();
         for f in extra {
             if fields.iter().any(|g| g.name() == f.name()) {
                 return Err(self.invalid(format!(
@@ -211,7 +206,7 @@ impl TableSpec {
                     f.name()
                 )));
             }
-            fields.push(f);
+            fields.push(Arc::new(f));
         }
         Ok(Arc::new(Schema::new(fields)))
     }
@@ -451,8 +446,12 @@ mod tests {
             ),
         ];
         for (builder, needle) in cases {
-            let err = builder.build().unwrap_err().to_string();
-            assert!(err.contains(needle) && err.contains("`t`"), "{err}");
+            let err = builder.build().unwrap_err();
+            assert!(
+                matches!(&err, ScdError::InvalidSpec { table, reason }
+                    if table == "t" && reason.contains(needle)),
+                "{err}"
+            );
         }
     }
 }

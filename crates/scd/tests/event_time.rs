@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, SchemaBuilder};
 use common::{Row, schema};
 use proptest::prelude::*;
 use snowdrift_scd::MergeStrategy as _;
@@ -55,16 +55,11 @@ fn history(on_delete: Scd2Delete) -> Scd2 {
 fn changes(rows: &[Row<'_>]) -> RecordBatch {
     let batch = common::changes(rows);
     let seq = cast(batch.column(4), &TIMESTAMP).unwrap();
-    let mut fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields[4] = Field::new("seq", TIMESTAMP, false);
+    let mut fields = SchemaBuilder::from(batch.schema().fields());
+    *fields.field_mut(4) = Arc::new(Field::new("seq", TIMESTAMP, false));
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     columns[4] = seq;
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    RecordBatch::try_new(Arc::new(fields.finish()), columns).unwrap()
 }
 
 fn apply(scd2: &Scd2, table: &mut Table, rows: &[Row<'_>]) -> MergeOutcome {

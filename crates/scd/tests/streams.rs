@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaBuilder};
 use common::{Target, apply, s, spec, table_rows, text_rows};
 use snowdrift_faker::{ChangeStream, EntitySpec};
 use snowdrift_scd::MergeStrategy as _;
@@ -214,16 +214,11 @@ fn the_original_scenario_insert_223136_update_72_delete_73() {
         .unwrap();
     let first = files.next_batch().batch;
     let with_op = |b: &RecordBatch, ops: Vec<&str>| {
-        let mut fields: Vec<Field> = b
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let mut fields = SchemaBuilder::from(b.schema().fields());
         fields.push(Field::new("op", DataType::Utf8, false));
         let mut cols = b.columns().to_vec();
         cols.push(Arc::new(StringArray::from(ops)));
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+        RecordBatch::try_new(Arc::new(fields.finish()), cols).unwrap()
     };
     flow.run(&with_op(&first, vec!["INSERT"; 10_000]), 1_000);
     assert_eq!(

@@ -677,26 +677,34 @@ fn with_truncate_at(
     arrow::compute::concat_batches(&schema, [&before, &truncate, &after]).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apply_as_truncate_when_matches_the_embedded_engine() {
-    let server = FakeSnowServer::start();
-    let connection = connect(&server).await;
+/// A spec whose SCD-1 merge applies `op = 'TRUNCATE'` rows as truncates (sequenced by
+/// `sequence` when given), its raw table, and files of 200 changes over 100 customers.
+fn truncating(seed: u64, sequence: Option<&str>) -> (PipelineSpec, TableDef, ChangeStream) {
     let spec = PipelineSpec {
         operation_column: Some("op".into()),
+        sequence_column: sequence.map(Into::into),
         truncate_when: Some(ChangePredicate::equals("op", "TRUNCATE")),
         ..PipelineSpec::default()
     };
     spec.validate().unwrap();
-    let objects = spec.objects();
-    let raw = table_def(&objects, &spec.raw_table);
-    let mut changes = ChangeStream::builder(EntitySpec::customer())
-        .seed(21)
+    let raw = table_def(&spec.objects(), &spec.raw_table);
+    let changes = ChangeStream::builder(EntitySpec::customer())
+        .seed(seed)
         .batch_size(200)
         .initial_population(100)
         .operation_column(Some("op"))
+        .sequence_column(sequence)
         .event_time_column(None)
         .build()
         .unwrap();
+    (spec, raw, changes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_as_truncate_when_matches_the_embedded_engine() {
+    let server = FakeSnowServer::start();
+    let connection = connect(&server).await;
+    let (spec, raw, mut changes) = truncating(21, None);
     // A truncate in the middle of the second file and at the end of the fourth.
     let inserts: Vec<Vec<RecordBatch>> = (0..5)
         .map(|step| {
@@ -708,6 +716,7 @@ async fn apply_as_truncate_when_matches_the_embedded_engine() {
             }]
         })
         .collect();
+    let objects = spec.objects();
     differential_of(&connection, spec, objects, 21, inserts).await;
 }
 
@@ -715,24 +724,7 @@ async fn apply_as_truncate_when_matches_the_embedded_engine() {
 async fn apply_as_truncate_when_with_a_sequence_matches_the_embedded_engine() {
     let server = FakeSnowServer::start();
     let connection = connect(&server).await;
-    let spec = PipelineSpec {
-        operation_column: Some("op".into()),
-        sequence_column: Some("seq".into()),
-        truncate_when: Some(ChangePredicate::equals("op", "TRUNCATE")),
-        ..PipelineSpec::default()
-    };
-    spec.validate().unwrap();
-    let objects = spec.objects();
-    let raw = table_def(&objects, &spec.raw_table);
-    let mut changes = ChangeStream::builder(EntitySpec::customer())
-        .seed(22)
-        .batch_size(200)
-        .initial_population(100)
-        .operation_column(Some("op"))
-        .sequence_column(Some("seq"))
-        .event_time_column(None)
-        .build()
-        .unwrap();
+    let (spec, raw, mut changes) = truncating(22, Some("seq"));
     // Files of sequences 0..199, 200..399, ...; each row's sequence is its place in the file.
     let files: Vec<RecordBatch> = (0..5).map(|_| changes.next_batch().batch).collect();
     let conform =
@@ -760,6 +752,7 @@ async fn apply_as_truncate_when_with_a_sequence_matches_the_embedded_engine() {
         // Changes older than the floor (500) are late, for deleted and unknown keys alike.
         vec![conform(&files[1].slice(0, 60)), conform(&files[4])],
     ];
+    let objects = spec.objects();
     let rejected = differential_of(&connection, spec, objects, 22, inserts).await;
     assert!(rejected > 0, "no change was older than the floor");
 }
@@ -971,18 +964,13 @@ async fn bad_operation_source(
     let current = table_def(objects, &spec.current_table);
     recreate_tables(connection, &Renderer::new(DATABASE, SCHEMA), &[&current]).await;
     let raw = table_def(objects, &spec.raw_table);
-    let schema = Arc::new(Schema::new(
-        raw.schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .chain([
-                Field::new(LOAD_FILE_COLUMN, arrow::datatypes::DataType::Utf8, true),
-                Field::new(LOAD_ROW_COLUMN, arrow::datatypes::DataType::Int64, true),
-                Field::new("METADATA$ROW_ID", arrow::datatypes::DataType::Utf8, true),
-            ])
-            .collect::<Vec<_>>(),
-    ));
+    let mut fields = arrow::datatypes::SchemaBuilder::from(raw.schema().fields());
+    fields.extend([
+        Field::new(LOAD_FILE_COLUMN, arrow::datatypes::DataType::Utf8, true),
+        Field::new(LOAD_ROW_COLUMN, arrow::datatypes::DataType::Int64, true),
+        Field::new("METADATA$ROW_ID", arrow::datatypes::DataType::Utf8, true),
+    ]);
+    let schema = Arc::new(fields.finish());
     let mut columns: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![1, 2]))];
     for _ in 1..8 {
         columns.push(Arc::new(StringArray::from(vec!["a", "b"])));

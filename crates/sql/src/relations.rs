@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions};
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{Field, Schema, SchemaBuilder, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::memory::MemorySourceConfig;
 use datafusion::catalog::{Session, TableProvider};
@@ -229,11 +229,7 @@ pub(crate) struct StreamRelation {
 impl StreamRelation {
     /// The stream `name` on a table of `table_schema`.
     pub(crate) fn new(warehouse: Arc<LocalWarehouse>, name: String, table_schema: &Schema) -> Self {
-        let mut fields: Vec<Field> = table_schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let mut fields = SchemaBuilder::from(table_schema.fields());
         fields.extend([
             Field::new("metadata$action", arrow::datatypes::DataType::Utf8, false),
             Field::new(
@@ -246,7 +242,7 @@ impl StreamRelation {
         StreamRelation {
             warehouse,
             name,
-            schema: Arc::new(Schema::new(fields)),
+            schema: Arc::new(fields.finish()),
         }
     }
 }

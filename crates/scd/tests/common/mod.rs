@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaBuilder, SchemaRef};
 use snowdrift_scd::{
     ChangeFormat, MergeContext, MergeOutcome, MergeStrategy, Table, TableSpec, merge,
 };
@@ -33,11 +33,7 @@ pub fn spec(sequence: bool) -> TableSpec {
 pub type Row<'a> = (i64, Option<&'a str>, Option<&'a str>, &'a str, i64);
 
 pub fn changes(rows: &[Row<'_>]) -> RecordBatch {
-    let mut fields: Vec<Field> = schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let mut fields = SchemaBuilder::from(schema().fields());
     fields.push(Field::new("op", DataType::Utf8, false));
     fields.push(Field::new("seq", DataType::Int64, false));
     let columns: Vec<ArrayRef> = vec![
@@ -47,7 +43,7 @@ pub fn changes(rows: &[Row<'_>]) -> RecordBatch {
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3))),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.4))),
     ];
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    RecordBatch::try_new(Arc::new(fields.finish()), columns).unwrap()
 }
 
 /// Merge `rows` at time `now`.

@@ -2,23 +2,20 @@
 //! pipeline's objects, the wait for its pipe, the stage sink the faker's files go through, and
 //! a comparison of sorted rows that shows what differs.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
+use snowdrift_faker::EntitySpec;
 use snowdrift_stage::{RollPolicy, StageLocation, StageSink};
 use snowdrift_warehouse::{CreateMode, LocalWarehouse, PipelineSpec, TaskRunState, Warehouse};
 
-/// The customer's business columns.
-pub const BUSINESS: [&str; 8] = [
-    "customer_id",
-    "first_name",
-    "last_name",
-    "email",
-    "street",
-    "city",
-    "state",
-    "country",
-];
+/// The generator's customer, whose columns the pipeline's tables hold.
+static CUSTOMER: LazyLock<EntitySpec> = LazyLock::new(EntitySpec::customer);
+
+/// The customer's business columns, as the generator names them.
+pub static BUSINESS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| CUSTOMER.columns().iter().map(|c| c.name.as_str()).collect());
 
 /// A warehouse at `root` (a checkpoint every `every` commits) holding `spec`'s objects.
 pub async fn open_with(root: &std::path::Path, spec: &PipelineSpec, every: u64) -> LocalWarehouse {

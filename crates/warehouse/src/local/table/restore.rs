@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::compute::{concat_batches, filter_record_batch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, SchemaBuilder, SchemaRef};
 
 use crate::error::{Result, WarehouseError};
 
@@ -119,19 +119,11 @@ fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArr
 /// `batch` with the row ids as a last column (the checkpoint form of a table); the inverse of
 /// [`split_row_ids`].
 pub(crate) fn with_row_ids(batch: &RecordBatch, ids: Vec<u64>) -> Result<RecordBatch> {
-    let mut fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let mut fields = SchemaBuilder::from(batch.schema().fields());
     fields.push(Field::new(ROW_ID_COLUMN, DataType::UInt64, false));
     let mut columns = batch.columns().to_vec();
     columns.push(Arc::new(UInt64Array::from(ids)));
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    Ok(RecordBatch::try_new(Arc::new(fields.finish()), columns)?)
 }
 
 /// Splits the row id column off a checkpoint batch.
