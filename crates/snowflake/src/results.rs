@@ -224,24 +224,15 @@ pub(crate) fn task_history(task: &str, records: &[Record]) -> Vec<TaskRun> {
                 _ => return None,
             };
             let scheduled_time = r.time("SCHEDULED_TIME").unwrap_or(SystemTime::UNIX_EPOCH);
+            let attempt = u32::try_from(r.number("ATTEMPT_NUMBER"))
+                .unwrap_or(1)
+                .max(1);
+            let started = r.time("QUERY_START_TIME").unwrap_or(scheduled_time);
             Some(TaskRun {
-                task: task.to_owned(),
-                graph_run: r.number("RUN_ID"),
                 state,
-                scheduled_time,
-                started: r.time("QUERY_START_TIME").unwrap_or(scheduled_time),
                 completed: r.time("COMPLETED_TIME"),
                 error: r.text("ERROR_MESSAGE"),
-                attempt: u32::try_from(r.number("ATTEMPT_NUMBER"))
-                    .unwrap_or(1)
-                    .max(1),
-                rows_consumed: 0,
-                rows_written: 0,
-                late_rows: 0,
-                rejected_rows: 0,
-                window: None,
-                source_files: Vec::new(),
-                version: None,
+                ..TaskRun::begun(task, r.number("RUN_ID"), scheduled_time, started, attempt)
             })
         })
         .collect();

@@ -196,6 +196,36 @@ pub struct TaskRun {
     pub version: Option<u64>,
 }
 
+impl TaskRun {
+    /// Attempt `attempt` of `task` in graph run `graph_run`, due at `scheduled_time` and
+    /// started at `started`: executing, nothing counted, consumed or committed yet.
+    pub fn begun(
+        task: impl Into<String>,
+        graph_run: u64,
+        scheduled_time: SystemTime,
+        started: SystemTime,
+        attempt: u32,
+    ) -> Self {
+        TaskRun {
+            task: task.into(),
+            graph_run,
+            state: TaskRunState::Executing,
+            scheduled_time,
+            started,
+            completed: None,
+            error: None,
+            attempt,
+            rows_consumed: 0,
+            rows_written: 0,
+            late_rows: 0,
+            rejected_rows: 0,
+            window: None,
+            source_files: Vec::new(),
+            version: None,
+        }
+    }
+}
+
 /// Suspend or resume a task (`ALTER TASK … SUSPEND | RESUME`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskAction {

@@ -160,23 +160,13 @@ pub(crate) async fn run_task(
     let mut state = inner.lock_to_commit().await;
     let def = state.task(task)?.def.clone();
     let started_micros = state.clock.now_micros();
-    let mut run = TaskRun {
-        task: def.name.clone(),
+    let mut run = TaskRun::begun(
+        def.name.clone(),
         graph_run,
-        state: TaskRunState::Executing,
-        scheduled_time: scheduled,
-        started: SystemTime::now(),
-        completed: None,
-        error: None,
+        scheduled,
+        SystemTime::now(),
         attempt,
-        rows_consumed: 0,
-        rows_written: 0,
-        late_rows: 0,
-        rejected_rows: 0,
-        window: None,
-        source_files: Vec::new(),
-        version: None,
-    };
+    );
     let end = Ending { last_attempt };
     if !condition_holds(&state, &def.when)? {
         run.state = TaskRunState::Skipped;
