@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions};
-use arrow::datatypes::{Field, Schema, SchemaBuilder, SchemaRef};
+use arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::memory::MemorySourceConfig;
 use datafusion::catalog::{Session, TableProvider};
@@ -26,6 +26,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::scalar::ScalarValue;
 use futures::{StreamExt as _, TryStreamExt as _};
+use snowdrift_scd::ChangeSet;
 use snowdrift_warehouse::{LocalWarehouse, Relation, Scan, Warehouse};
 
 /// A warehouse error as DataFusion carries it (the original is kept as the source).
@@ -227,22 +228,27 @@ pub(crate) struct StreamRelation {
 }
 
 impl StreamRelation {
-    /// The stream `name` on a table of `table_schema`.
+    /// The stream `name` on a table of `table_schema`: the table's columns and the change
+    /// columns of a stream (`METADATA$ACTION`, …), whose names SQL spells in lower case.
     pub(crate) fn new(warehouse: Arc<LocalWarehouse>, name: String, table_schema: &Schema) -> Self {
-        let mut fields = SchemaBuilder::from(table_schema.fields());
-        fields.extend([
-            Field::new("metadata$action", arrow::datatypes::DataType::Utf8, false),
-            Field::new(
-                "metadata$isupdate",
-                arrow::datatypes::DataType::Boolean,
-                false,
-            ),
-            Field::new("metadata$row_id", arrow::datatypes::DataType::Utf8, false),
-        ]);
+        let changes = ChangeSet::schema_for(table_schema);
+        let columns = table_schema.fields().len();
+        let fields: Vec<FieldRef> = changes
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i < columns {
+                    f.clone()
+                } else {
+                    Arc::new(f.as_ref().clone().with_name(f.name().to_lowercase()))
+                }
+            })
+            .collect();
         StreamRelation {
             warehouse,
             name,
-            schema: Arc::new(fields.finish()),
+            schema: Arc::new(Schema::new(fields)),
         }
     }
 }
