@@ -26,6 +26,7 @@ mod state;
 mod storage;
 mod streams;
 mod table;
+mod task_merge;
 mod tasks;
 mod writer_lock;
 
@@ -786,6 +787,7 @@ impl Inner {
                     restored.clock = state.clock.clone();
                     restored.limits = state.limits;
                     restored.clock_micros = restored.clock_micros.max(state.clock_micros);
+                    restored.rebuilds = state.rebuilds + 1;
                     *state = restored;
                     self.published.publish(state);
                     return;

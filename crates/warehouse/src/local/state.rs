@@ -172,6 +172,9 @@ pub(crate) struct State {
     pub(crate) pending_files: std::collections::HashSet<String>,
     /// Changes with every create or drop (cached plans made under another epoch are stale).
     pub(crate) catalog_epoch: u64,
+    /// How many times this state was rebuilt from storage (a version number may be given
+    /// again after a failed commit: work decided on an earlier rebuild is stale).
+    pub(crate) rebuilds: u64,
     /// Stores given by URL prefix.
     pub(crate) stores: std::sync::Arc<crate::local::registry::StoreRegistry>,
 }

@@ -7,37 +7,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
-use snowdrift_scd::{AbsentKeys, ChangeFormat, ChangeSet, ChangeSource};
 use tokio::task::JoinHandle;
 
-use crate::catalog::{
-    MergeDef, ObjectDef, ObjectKind, OnLateRow, TableDef, TaskBody, TaskCondition,
-};
+use crate::catalog::{MergeDef, ObjectDef, ObjectKind, TableDef, TaskBody, TaskCondition};
 use crate::error::{Result, WarehouseError};
 use crate::local::Inner;
-use crate::local::reject::{self, RejectingRun};
 use crate::local::state::{Action, State, key, micros, push_run};
 use crate::local::streams;
-use crate::local::table::TableWrite;
+use crate::local::task_merge::MergeBasis;
 use crate::rejected;
 use crate::schedule::Schedule;
 use crate::{TaskRun, TaskRunState};
-
-/// What a merge run did.
-struct MergeDone {
-    /// The target's change set, applied sequences and retired versions.
-    write: TableWrite,
-    /// The rows for the rejected table, already appended to it in memory.
-    rejected: Option<(String, TableWrite)>,
-    consumed: u64,
-    written: u64,
-    late: u64,
-    rejected_rows: u64,
-    /// The stream's offset before the run.
-    offset: u64,
-    /// The staged files of the consumed rows, in load order.
-    files: Vec<String>,
-}
 
 /// Runs `task` and, when it succeeds, the tasks after it whose predecessors all succeeded in
 /// this graph run. A failed or cancelled run is attempted again up to the root's
@@ -178,15 +158,28 @@ pub(crate) async fn run_task(
     if let Err(error) = ensure_rejected_table(inner, &mut state, merge).await {
         return end.fail(inner, &mut state, run, &error.to_string()).await;
     }
-    let source_version = state.version;
-    let input = match merge_input(inner, &state, &merge.source).await {
-        Ok(input) => input,
+    let mut basis = match MergeBasis::read(inner, &mut state, merge).await {
+        Ok(basis) => basis,
         Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,
     };
-    let done = match execute_merge(&mut state, merge, &run, input) {
+    // The merge itself runs with the lock released: loads and commits go on meanwhile.
+    drop(state);
+    let mut merged = basis.merge(merge);
+    let mut state = inner.lock_to_commit().await;
+    if !basis.current(&state, merge) {
+        // Something changed the target, the stream or the catalog meanwhile (a DML
+        // statement, another run, a rebuild): decide again, under the lock this time.
+        basis = match MergeBasis::read(inner, &mut state, merge).await {
+            Ok(basis) => basis,
+            Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,
+        };
+        merged = basis.merge(merge);
+    }
+    let source_version = basis.source_version;
+    let done = match merged.and_then(|outcome| basis.finish(&mut state, merge, &run, outcome)) {
         Ok(done) => done,
         Err(error) => {
-            // The merge may have changed the tables in memory before it failed.
+            // Appending the rejected rows may have changed a table in memory before it failed.
             inner.reload(&mut state).await;
             return end.fail(inner, &mut state, run, &error.to_string()).await;
         }
@@ -352,112 +345,6 @@ pub(crate) fn missing_rejected_table(state: &State, merge: &MergeDef) -> Result<
     }
     let source = &state.stream(&merge.source)?.def.table;
     Ok(Some(rejected::table_def(&name, &state.table(source)?.def)))
-}
-
-/// The rows a merge consumes from `stream`: its table's rows when the stream's first read
-/// shows them as inserts, else its changes (read back from storage when they were spilled).
-async fn merge_input(inner: &Inner, state: &State, stream: &str) -> Result<streams::MergeInput> {
-    let stream = state.stream(stream)?;
-    let initial = streams::initial_rows(&inner.storage, state, stream).await?;
-    streams::read_for_merge(&inner.storage, state, stream, initial).await
-}
-
-fn execute_merge(
-    state: &mut State,
-    merge: &MergeDef,
-    run: &TaskRun,
-    input: streams::MergeInput,
-) -> Result<MergeDone> {
-    let stream = state.stream(&merge.source)?.clone();
-    let consumed = input.num_rows() as u64;
-    if consumed == 0 {
-        let schema = state.table(&merge.target)?.schema();
-        return Ok(MergeDone {
-            write: TableWrite::changes(ChangeSet::empty(&schema)),
-            rejected: None,
-            consumed,
-            written: 0,
-            late: 0,
-            rejected_rows: 0,
-            offset: stream.offset,
-            files: Vec::new(),
-        });
-    }
-    let format = if stream.def.append_only {
-        merge.change_format()
-    } else {
-        ChangeFormat::Stream
-    };
-    let now = state.tick();
-    let target = state
-        .table_mut(&merge.target)
-        .map_err(|_| WarehouseError::TaskFailed {
-            task: merge.source.clone(),
-            reason: format!("target table `{}` does not exist", merge.target),
-        })?;
-    let (change_source, snapshots) = snapshots_of(merge, &input);
-    let batches: Vec<&arrow::array::RecordBatch> = match &snapshots {
-        Some(snapshots) => snapshots.iter().collect(),
-        None => input.batches.iter().collect(),
-    };
-    let mut outcome = target.merge(merge, format, change_source, &batches, now)?;
-    if merge.on_late_row == OnLateRow::Skip {
-        outcome
-            .rejected
-            .retain(|r| r.reason != snowdrift_scd::RejectReason::Late);
-    }
-    let rejected = if outcome.rejected.is_empty() {
-        None
-    } else {
-        let name = merge.rejected_table();
-        let table = state.table_mut(&name)?;
-        let by = RejectingRun {
-            stream: &stream.def.name,
-            task: &run.task,
-            graph_run: run.graph_run,
-            now_micros: now,
-        };
-        let rows = reject::rejected_rows(&table.def, &input, &outcome.rejected, &by)?;
-        Some((name, table.append(rows, None)?))
-    };
-    let (written, late, rejected_rows) = (
-        outcome.metrics.target_rows_written as u64,
-        outcome.metrics.late as u64,
-        outcome.rejected.len() as u64,
-    );
-    let write = state.table_mut(&merge.target)?.changed(outcome)?;
-    Ok(MergeDone {
-        written,
-        late,
-        rejected_rows,
-        write,
-        rejected,
-        consumed,
-        offset: stream.offset,
-        files: input.files(),
-    })
-}
-
-/// How a merge reads its input: as changes, or (a snapshot source) one snapshot per staged
-/// file. A last snapshot the load skipped records of is not the whole entity, so it deletes
-/// nothing this time: its missing customers may be the skipped rows.
-fn snapshots_of(
-    merge: &MergeDef,
-    input: &streams::MergeInput,
-) -> (ChangeSource, Option<Vec<arrow::array::RecordBatch>>) {
-    let ChangeSource::Snapshots(absent) = merge.change_source else {
-        return (ChangeSource::Changes, None);
-    };
-    let (snapshots, whole) = input.snapshots();
-    if !whole && absent == AbsentKeys::Delete {
-        tracing::warn!(
-            source = %merge.source,
-            target = %merge.target,
-            "the last snapshot was loaded with bad records skipped: customers it leaves out are kept this time"
-        );
-        return (ChangeSource::Snapshots(AbsentKeys::Keep), Some(snapshots));
-    }
-    (merge.change_source, Some(snapshots))
 }
 
 /// The scheduler: runs every resumed root task's graph when its schedule says, never two runs

@@ -29,7 +29,7 @@ pub(crate) use write::{Appended, Retired, TableWrite};
 const DML_OP: &str = "__snowdrift_op";
 
 /// Where the rows of a table are kept besides its segments.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Rows {
     /// The latest row of each key, indexed (superseded versions are retired to segments).
     Keyed(Box<snowdrift_scd::Table>),
@@ -51,6 +51,37 @@ pub(crate) struct LocalTable {
     pub(crate) released_through: u64,
     /// The last version that changed the table (its creation, at least).
     pub(crate) version: u64,
+}
+
+impl Rows {
+    /// Merges `changes` into the rows of a keyed table defined by `def` (see
+    /// [`LocalTable::merge`]); a copy of a table's rows can be merged with no lock held.
+    pub(crate) fn merge(
+        &mut self,
+        def: &TableDef,
+        merge: &MergeDef,
+        format: ChangeFormat,
+        change_source: ChangeSource,
+        changes: &[&RecordBatch],
+        now_micros: i64,
+    ) -> Result<MergeOutcome> {
+        let Rows::Keyed(table) = self else {
+            return Err(WarehouseError::unsupported(
+                ObjectKind::Table,
+                &def.name,
+                "a merge needs a target with a key",
+            ));
+        };
+        let strategy = merge_strategy(def, merge)?;
+        let spec = merge_spec(def, merge, format, change_source)?;
+        Ok(snowdrift_scd::merge(
+            strategy.as_ref(),
+            &spec,
+            table,
+            changes,
+            MergeContext::at(now_micros),
+        )?)
+    }
 }
 
 impl LocalTable {
@@ -242,23 +273,8 @@ impl LocalTable {
         changes: &[&RecordBatch],
         now_micros: i64,
     ) -> Result<MergeOutcome> {
-        let def = self.def.clone();
-        let Rows::Keyed(table) = &mut self.rows else {
-            return Err(WarehouseError::unsupported(
-                ObjectKind::Table,
-                &def.name,
-                "a merge needs a target with a key",
-            ));
-        };
-        let strategy = merge_strategy(&def, merge)?;
-        let spec = merge_spec(&def, merge, format, change_source)?;
-        Ok(snowdrift_scd::merge(
-            strategy.as_ref(),
-            &spec,
-            table,
-            changes,
-            MergeContext::at(now_micros),
-        )?)
+        self.rows
+            .merge(&self.def, merge, format, change_source, changes, now_micros)
     }
 
     /// INSERT or UPDATE on a keyed table: an upsert merge with the table's own strategy.
