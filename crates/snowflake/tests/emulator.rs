@@ -954,6 +954,36 @@ async fn snapshot_sources_match_the_embedded_engine() {
     }
 }
 
+/// Runs `sql`, which must fail with an error that names `says` (the emulator's errors carry
+/// no structure to match), and checks that the SCD-1 target is still empty.
+async fn fails_and_merges_nothing(
+    connection: &Connection,
+    sql: &str,
+    spec: &PipelineSpec,
+    current: &TableDef,
+    says: &str,
+) {
+    let err = connection.execute_sql(sql).await.unwrap_err().to_string();
+    assert!(err.contains(says), "{err}");
+    let left = read_table(connection, &spec.current_table, current.schema()).await;
+    assert_eq!(left.num_rows(), 0, "nothing was merged");
+}
+
+/// The objects of `spec`, its SCD-1 target and a merge into it from `bad_ops`, a raw source
+/// made by [`bad_operation_source`].
+async fn bad_operation_merge(
+    connection: &Connection,
+    spec: &PipelineSpec,
+) -> (Vec<ObjectDef>, TableDef, snowdrift_warehouse::MergeDef) {
+    let objects = spec.objects();
+    let current = bad_operation_source(connection, spec, &objects).await;
+    let merge = snowdrift_warehouse::MergeDef {
+        source: "bad_ops".into(),
+        ..merge_def(&objects, &spec.current_task)
+    };
+    (objects, current, merge)
+}
+
 /// A raw source holding one good row and one bad one (a bad operation, or with a sequence in
 /// the spec a NULL sequence), and the SCD-1 target.
 async fn bad_operation_source(
@@ -1000,19 +1030,11 @@ async fn a_bad_operation_fails_the_merge_and_keeps_the_rows_under_on_bad_row_fai
         on_bad_row: snowdrift_warehouse::OnBadRow::Fail,
         ..PipelineSpec::default()
     };
-    let objects = spec.objects();
-    let current = bad_operation_source(&connection, &spec, &objects).await;
-    let merge = snowdrift_warehouse::MergeDef {
-        source: "bad_ops".into(),
-        ..merge_def(&objects, &spec.current_task)
-    };
+    let (_, current, merge) = bad_operation_merge(&connection, &spec).await;
     let sql = Renderer::new(DATABASE, SCHEMA)
         .merge_body(&merge, &current, SourceShape::AppendOnly)
         .unwrap();
-    let err = connection.execute_sql(&sql).await.unwrap_err().to_string();
-    assert!(err.contains("FROB"), "{err}");
-    let left = read_table(&connection, &spec.current_table, current.schema()).await;
-    assert_eq!(left.num_rows(), 0, "nothing was merged");
+    fails_and_merges_nothing(&connection, &sql, &spec, &current, "FROB").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1025,12 +1047,7 @@ async fn with_a_sequence_and_on_bad_row_fail_a_bad_row_fails_the_transaction() {
         on_bad_row: snowdrift_warehouse::OnBadRow::Fail,
         ..PipelineSpec::default()
     };
-    let objects = spec.objects();
-    let current = bad_operation_source(&connection, &spec, &objects).await;
-    let merge = snowdrift_warehouse::MergeDef {
-        source: "bad_ops".into(),
-        ..merge_def(&objects, &spec.current_task)
-    };
+    let (objects, current, merge) = bad_operation_merge(&connection, &spec).await;
     let renderer = Renderer::new(DATABASE, SCHEMA);
     create_merge_side_tables(&connection, &renderer, &objects, &current, &merge).await;
     let statements = renderer
@@ -1038,14 +1055,14 @@ async fn with_a_sequence_and_on_bad_row_fail_a_bad_row_fails_the_transaction() {
         .unwrap();
     assert_eq!(statements.len(), 3);
     // The first statement fails; in the task's transaction nothing after it runs.
-    let err = connection
-        .execute_sql(&statements[0])
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("null_sequence"), "{err}");
-    let left = read_table(&connection, &spec.current_table, current.schema()).await;
-    assert_eq!(left.num_rows(), 0, "nothing was merged");
+    fails_and_merges_nothing(
+        &connection,
+        &statements[0],
+        &spec,
+        &current,
+        "null_sequence",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1056,12 +1073,7 @@ async fn a_bad_operation_is_rejected_with_its_reason_and_the_good_row_merged() {
         operation_column: Some("op".into()),
         ..PipelineSpec::default()
     };
-    let objects = spec.objects();
-    let current = bad_operation_source(&connection, &spec, &objects).await;
-    let merge = snowdrift_warehouse::MergeDef {
-        source: "bad_ops".into(),
-        ..merge_def(&objects, &spec.current_task)
-    };
+    let (objects, current, merge) = bad_operation_merge(&connection, &spec).await;
     let renderer = Renderer::new(DATABASE, SCHEMA);
     let rejected =
         create_merge_side_tables(&connection, &renderer, &objects, &current, &merge).await;

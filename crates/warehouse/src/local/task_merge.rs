@@ -26,17 +26,37 @@ use crate::local::table::{Rows, TableWrite};
 /// What a merge run did.
 pub(crate) struct MergeDone {
     /// The target's change set, applied sequences and retired versions.
-    pub(crate) write: TableWrite,
+    write: TableWrite,
     /// The rows for the rejected table, already appended to it in memory.
-    pub(crate) rejected: Option<(String, TableWrite)>,
-    pub(crate) consumed: u64,
-    pub(crate) written: u64,
-    pub(crate) late: u64,
-    pub(crate) rejected_rows: u64,
+    rejected: Option<(String, TableWrite)>,
+    consumed: u64,
+    written: u64,
+    late: u64,
+    rejected_rows: u64,
     /// The stream's offset before the run.
-    pub(crate) offset: u64,
+    offset: u64,
     /// The staged files of the consumed rows, in load order.
-    pub(crate) files: Vec<String>,
+    files: Vec<String>,
+}
+
+impl MergeDone {
+    /// Records the run's counts, window (up to `source_version`) and files in `run`; returns
+    /// the writes to commit: `target`'s and the rejected table's.
+    pub(crate) fn record(
+        self,
+        run: &mut TaskRun,
+        target: &str,
+        source_version: u64,
+    ) -> Vec<(String, TableWrite)> {
+        (run.rows_consumed, run.rows_written, run.late_rows) =
+            (self.consumed, self.written, self.late);
+        run.rejected_rows = self.rejected_rows;
+        run.window = Some((self.offset, source_version));
+        run.source_files = self.files;
+        let mut writes = vec![(target.to_owned(), self.write)];
+        writes.extend(self.rejected);
+        writes
+    }
 }
 
 /// What a merge is decided on, read under the lock: the stream's rows, a copy of the
@@ -244,7 +264,7 @@ fn snapshots_of(
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Int64Array, RecordBatch, StringArray};
+    use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 
     use super::*;
     use crate::catalog::{Column, ColumnType, ObjectDef, StreamDef, TableLayout};
@@ -252,12 +272,10 @@ mod tests {
     use crate::{CreateMode, Dml, Warehouse as _};
 
     fn rows(ids: &[i64]) -> RecordBatch {
-        let emails: Vec<String> = ids.iter().map(|i| format!("{i}@x")).collect();
-        RecordBatch::try_from_iter(vec![
-            ("id", Arc::new(Int64Array::from(ids.to_vec())) as _),
-            ("email", Arc::new(StringArray::from(emails)) as _),
-        ])
-        .unwrap()
+        let names = StringArray::from_iter_values(ids.iter().map(|i| format!("c{i}")));
+        let ids = Int64Array::from(ids.to_vec());
+        RecordBatch::try_from_iter([("id", Arc::new(ids) as ArrayRef), ("name", Arc::new(names))])
+            .unwrap()
     }
 
     /// A raw table with rows 1 and 2, a keyed target and an append-only stream on raw.
@@ -267,26 +285,30 @@ mod tests {
             .open()
             .await
             .unwrap();
-        let columns = || {
+        let raw = TableDef::new(
+            "raw",
             vec![
                 Column::new("id", ColumnType::Number).not_null(),
-                Column::new("email", ColumnType::Varchar),
-            ]
+                Column::new("name", ColumnType::Varchar),
+            ],
+        );
+        let mut target = raw
+            .clone()
+            .with_key(["id"])
+            .with_layout(TableLayout::scd1());
+        target.name = "target".into();
+        let stream = StreamDef {
+            name: "raw_s".into(),
+            table: raw.name.clone(),
+            append_only: true,
+            show_initial_rows: false,
         };
-        for object in [
-            ObjectDef::Table(TableDef::new("raw", columns())),
-            ObjectDef::Table(
-                TableDef::new("target", columns())
-                    .with_key(["id"])
-                    .with_layout(TableLayout::scd1()),
-            ),
-            ObjectDef::Stream(StreamDef {
-                name: "raw_s".into(),
-                table: "raw".into(),
-                append_only: true,
-                show_initial_rows: false,
-            }),
-        ] {
+        let objects = [
+            ObjectDef::Table(raw),
+            ObjectDef::Table(target),
+            ObjectDef::Stream(stream),
+        ];
+        for object in objects {
             w.create(object, CreateMode::OrReplace).await.unwrap();
         }
         w.dml("raw", Dml::Insert(vec![rows(&[1, 2])]))
@@ -343,13 +365,15 @@ mod tests {
             std::time::SystemTime::now(),
             1,
         );
+        let mut run = run;
+        let version = first.source_version;
         let done = first.finish(&mut state, &merge, &run, outcome).unwrap();
-        assert_eq!((done.consumed, done.written), (2, 2));
+        let writes = done.record(&mut run, "target", version);
+        assert_eq!((run.rows_consumed, run.rows_written), (2, 2));
         let actions = vec![crate::local::state::Action::StreamOffset {
             stream: "raw_s".into(),
-            version: state.version,
+            version,
         }];
-        let writes = vec![("target".to_owned(), done.write)];
         w.inner.commit(&mut state, actions, writes).await.unwrap();
         assert!(!second.current(&state, &merge));
     }

@@ -175,18 +175,13 @@ pub(crate) async fn run_task(
         };
         merged = basis.merge(merge);
     }
-    let source_version = basis.source_version;
-    let done = match merged.and_then(|outcome| basis.finish(&mut state, merge, &run, outcome)) {
-        Ok(done) => done,
-        Err(error) => {
-            // Appending the rejected rows may have changed a table in memory before it failed.
-            inner.reload(&mut state).await;
-            return end.fail(inner, &mut state, run, &error.to_string()).await;
-        }
+    let outcome = match merged {
+        Ok(outcome) => outcome,
+        // The merge changed only its copy of the target's rows: nothing to undo.
+        Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,
     };
     let elapsed = state.clock.now_micros().saturating_sub(started_micros);
     if u128::try_from(elapsed).unwrap_or(0) > def.timeout.as_micros() {
-        inner.reload(&mut state).await;
         run.state = TaskRunState::Cancelled;
         let error = format!(
             "cancelled: the run took {} ms, longer than its timeout of {} ms (USER_TASK_TIMEOUT_MS); nothing was committed",
@@ -195,11 +190,17 @@ pub(crate) async fn run_task(
         );
         return end.fail(inner, &mut state, run, &error).await;
     }
+    let source_version = basis.source_version;
+    let done = match basis.finish(&mut state, merge, &run, outcome) {
+        Ok(done) => done,
+        Err(error) => {
+            // Appending the rejected rows may have changed a table in memory before it failed.
+            inner.reload(&mut state).await;
+            return end.fail(inner, &mut state, run, &error.to_string()).await;
+        }
+    };
     run.state = TaskRunState::Succeeded;
-    (run.rows_consumed, run.rows_written, run.late_rows) = (done.consumed, done.written, done.late);
-    run.rejected_rows = done.rejected_rows;
-    run.window = Some((done.offset, source_version));
-    run.source_files = done.files;
+    let writes = done.record(&mut run, &merge.target, source_version);
     // Commits are serialized under the state lock: this one gets the next version.
     run.version = Some(state.version + 1);
     let resumed = state.task(task)?.resumed;
@@ -216,8 +217,6 @@ pub(crate) async fn run_task(
         // Its completion time is stamped by the commit, once the data is written.
         Action::TaskRun(run.clone()),
     ];
-    let mut writes = vec![(merge.target.clone(), done.write)];
-    writes.extend(done.rejected);
     let pending = match inner.begin_commit(&mut state, actions, writes).await {
         Ok(pending) => pending,
         Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,

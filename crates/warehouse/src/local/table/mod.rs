@@ -54,8 +54,10 @@ pub(crate) struct LocalTable {
 }
 
 impl Rows {
-    /// Merges `changes` into the rows of a keyed table defined by `def` (see
-    /// [`LocalTable::merge`]); a copy of a table's rows can be merged with no lock held.
+    /// Merges `changes` into the rows of a keyed table defined by `def`, with the strategy
+    /// `merge` asks for, the rows read as `format` and as changes or snapshots
+    /// (`change_source`; one batch per snapshot). A copy of a table's rows can be merged with
+    /// no lock held.
     pub(crate) fn merge(
         &mut self,
         def: &TableDef,
@@ -263,24 +265,11 @@ impl LocalTable {
         }
     }
 
-    /// Merges `changes` into a keyed table with the strategy `merge` asks for, the rows read
-    /// as `format` and as changes or snapshots (`change_source`; one batch per snapshot).
-    pub(crate) fn merge(
-        &mut self,
-        merge: &MergeDef,
-        format: ChangeFormat,
-        change_source: ChangeSource,
-        changes: &[&RecordBatch],
-        now_micros: i64,
-    ) -> Result<MergeOutcome> {
-        self.rows
-            .merge(&self.def, merge, format, change_source, changes, now_micros)
-    }
-
     /// INSERT or UPDATE on a keyed table: an upsert merge with the table's own strategy.
     pub(crate) fn upsert(&mut self, rows: &RecordBatch, now_micros: i64) -> Result<MergeOutcome> {
         let merge = dml_merge(&self.def.name);
-        self.merge(
+        self.rows.merge(
+            &self.def,
             &merge,
             ChangeFormat::Upserts,
             ChangeSource::Changes,
@@ -322,7 +311,8 @@ impl LocalTable {
         columns.push(Arc::new(StringArray::from(vec!["DELETE"; n])));
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
         let merge = dml_merge(&self.def.name);
-        self.merge(
+        self.rows.merge(
+            &self.def,
             &merge,
             ChangeFormat::OperationColumn(DML_OP.into()),
             ChangeSource::Changes,
