@@ -30,6 +30,44 @@ fn staged_rows(objects: &[(object_store::path::Path, bytes::Bytes)]) -> Vec<Vec<
         .collect()
 }
 
+/// An in-memory store whose uploads each wait for a permit of the gate (none at first).
+fn gated_store() -> (
+    Arc<tokio::sync::Semaphore>,
+    Arc<dyn object_store::ObjectStore>,
+    Arc<Faults>,
+) {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let faults = Faults {
+        gate: Some(gate.clone()),
+        ..Faults::default()
+    };
+    let (store, faults) = FaultyStore::wrap(Arc::new(InMemory::new()), faults);
+    (gate, store, faults)
+}
+
+/// A sink for `batches` at `p` in `store` that rolls a file every 100 rows (or `max_age`),
+/// with `buffering` (files in flight, files queued).
+fn sink_of_100_row_files(
+    store: &Arc<dyn object_store::ObjectStore>,
+    batches: &[arrow::array::RecordBatch],
+    max_age: Option<Duration>,
+    buffering: (usize, usize),
+) -> StageSink {
+    let mut roll = RollPolicy {
+        max_rows: 100,
+        ..RollPolicy::default()
+    };
+    roll.max_age = max_age.unwrap_or(roll.max_age);
+    StageSink::builder(
+        StageLocation::from_store(store.clone(), "p"),
+        batches[0].schema(),
+    )
+    .roll(roll)
+    .buffering(buffering.0, buffering.1)
+    .build()
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_put_failures_are_retried_without_duplicates() {
     let (store, faults) = FaultyStore::wrap(Arc::new(InMemory::new()), Faults::default());
@@ -133,28 +171,9 @@ async fn an_unwritable_destination_fails_fast_keeps_the_data_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_store_holds_producers_back_instead_of_buffering() {
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let (store, faults) = FaultyStore::wrap(
-        Arc::new(InMemory::new()),
-        Faults {
-            gate: Some(gate.clone()),
-            ..Faults::default()
-        },
-    );
+    let (gate, store, faults) = gated_store();
     let batches = change_batches(13, 20, 100);
-    let sink = Arc::new(
-        StageSink::builder(
-            StageLocation::from_store(store.clone(), "p"),
-            batches[0].schema(),
-        )
-        .roll(RollPolicy {
-            max_rows: 100,
-            ..RollPolicy::default()
-        })
-        .buffering(1, 1)
-        .build()
-        .unwrap(),
-    );
+    let sink = Arc::new(sink_of_100_row_files(&store, &batches, None, (1, 1)));
     let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let producer = {
         let (sink, written, batches) = (sink.clone(), written.clone(), batches.clone());
@@ -193,28 +212,10 @@ async fn a_slow_store_holds_producers_back_instead_of_buffering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_dropped_while_the_queue_is_full_loses_no_rows_of_earlier_writes() {
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let (store, _faults) = FaultyStore::wrap(
-        Arc::new(InMemory::new()),
-        Faults {
-            gate: Some(gate.clone()),
-            ..Faults::default()
-        },
-    );
+    let (gate, store, _faults) = gated_store();
     // Two writes fill a file: the second write of each pair queues it.
     let batches = change_batches(15, 8, 50);
-    let sink = StageSink::builder(
-        StageLocation::from_store(store.clone(), "p"),
-        batches[0].schema(),
-    )
-    .roll(RollPolicy {
-        max_rows: 100,
-        max_age: Duration::from_secs(3600),
-        ..RollPolicy::default()
-    })
-    .buffering(1, 1)
-    .build()
-    .unwrap();
+    let sink = sink_of_100_row_files(&store, &batches, Some(Duration::from_secs(3600)), (1, 1));
     // The first file is uploading (held), the second waits in the queue, so the third
     // file's write waits for room: it is dropped there, as a `select!` or a timeout drops it.
     let mut completed = 0;
@@ -243,26 +244,9 @@ async fn a_write_dropped_while_the_queue_is_full_loses_no_rows_of_earlier_writes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_close_dropped_while_uploads_wait_can_be_called_again_and_waits_for_them() {
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let (store, _faults) = FaultyStore::wrap(
-        Arc::new(InMemory::new()),
-        Faults {
-            gate: Some(gate.clone()),
-            ..Faults::default()
-        },
-    );
+    let (gate, store, _faults) = gated_store();
     let batches = change_batches(16, 2, 100);
-    let sink = StageSink::builder(
-        StageLocation::from_store(store.clone(), "p"),
-        batches[0].schema(),
-    )
-    .roll(RollPolicy {
-        max_rows: 100,
-        ..RollPolicy::default()
-    })
-    .buffering(2, 1)
-    .build()
-    .unwrap();
+    let sink = sink_of_100_row_files(&store, &batches, None, (2, 1));
     for batch in &batches {
         sink.write(batch).await.unwrap();
     }

@@ -13,43 +13,55 @@ use snowdrift_warehouse::{
     WarehouseError,
 };
 
+/// `impl Warehouse for $ty` forwarding the required methods to the `LocalWarehouse` it wraps,
+/// named `$backend`, with the optional methods in `$optional` besides.
+macro_rules! forwarding {
+    ($ty:ident, $backend:literal, $($optional:tt)*) => {
+        #[async_trait]
+        impl Warehouse for $ty {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+            async fn create(&self, object: ObjectDef, mode: CreateMode) -> Result<()> {
+                self.0.create(object, mode).await
+            }
+            async fn drop_object(&self, kind: ObjectKind, name: &str, if_exists: bool) -> Result<()> {
+                self.0.drop_object(kind, name, if_exists).await
+            }
+            async fn dml(&self, table: &str, change: Dml) -> Result<DmlCount> {
+                self.0.dml(table, change).await
+            }
+            async fn copy_into(
+                &self,
+                table: &str,
+                stage: &str,
+                options: CopyOptions,
+            ) -> Result<Vec<FileLoad>> {
+                self.0.copy_into(table, stage, options).await
+            }
+            async fn query(&self, relation: Relation) -> Result<RecordBatch> {
+                self.0.query(relation).await
+            }
+            async fn copy_history(&self, table: &str) -> Result<Vec<FileLoad>> {
+                self.0.copy_history(table).await
+            }
+            $($optional)*
+        }
+    };
+}
+
 /// The embedded engine with every method forwarded but `scan` (and the `WarehouseExt` ones).
 #[derive(Debug)]
 struct WithoutScan(LocalWarehouse);
 
-#[async_trait]
-impl Warehouse for WithoutScan {
-    fn backend(&self) -> &'static str {
-        "without-scan"
-    }
+forwarding! {
+    WithoutScan,
+    "without-scan",
     fn capabilities(&self) -> Capabilities {
         self.0.capabilities()
     }
-    async fn create(&self, object: ObjectDef, mode: CreateMode) -> Result<()> {
-        self.0.create(object, mode).await
-    }
-    async fn drop_object(&self, kind: ObjectKind, name: &str, if_exists: bool) -> Result<()> {
-        self.0.drop_object(kind, name, if_exists).await
-    }
-    async fn dml(&self, table: &str, change: Dml) -> Result<DmlCount> {
-        self.0.dml(table, change).await
-    }
-    async fn copy_into(
-        &self,
-        table: &str,
-        stage: &str,
-        options: CopyOptions,
-    ) -> Result<Vec<FileLoad>> {
-        self.0.copy_into(table, stage, options).await
-    }
-    async fn query(&self, relation: Relation) -> Result<RecordBatch> {
-        self.0.query(relation).await
-    }
     async fn stream_has_data(&self, stream: &str) -> Result<bool> {
         self.0.stream_has_data(stream).await
-    }
-    async fn copy_history(&self, table: &str) -> Result<Vec<FileLoad>> {
-        self.0.copy_history(table).await
     }
     async fn pipe_status(&self, pipe: &str) -> Result<PipeStatus> {
         self.0.pipe_status(pipe).await
@@ -88,35 +100,7 @@ async fn every_scenario_passes_through_the_provided_methods() {
 #[derive(Debug)]
 struct RequiredOnly(LocalWarehouse);
 
-#[async_trait]
-impl Warehouse for RequiredOnly {
-    fn backend(&self) -> &'static str {
-        "required-only"
-    }
-    async fn create(&self, object: ObjectDef, mode: CreateMode) -> Result<()> {
-        self.0.create(object, mode).await
-    }
-    async fn drop_object(&self, kind: ObjectKind, name: &str, if_exists: bool) -> Result<()> {
-        self.0.drop_object(kind, name, if_exists).await
-    }
-    async fn dml(&self, table: &str, change: Dml) -> Result<DmlCount> {
-        self.0.dml(table, change).await
-    }
-    async fn copy_into(
-        &self,
-        table: &str,
-        stage: &str,
-        options: CopyOptions,
-    ) -> Result<Vec<FileLoad>> {
-        self.0.copy_into(table, stage, options).await
-    }
-    async fn query(&self, relation: Relation) -> Result<RecordBatch> {
-        self.0.query(relation).await
-    }
-    async fn copy_history(&self, table: &str) -> Result<Vec<FileLoad>> {
-        self.0.copy_history(table).await
-    }
-}
+forwarding! { RequiredOnly, "required-only", }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_with_only_the_required_methods_passes_the_scenarios_it_declares() {
