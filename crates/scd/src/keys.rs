@@ -139,13 +139,14 @@ impl<V> KeyMap<V> {
     }
 
     pub(crate) fn insert(&mut self, key: KeyRef<'_>, value: V) {
+        self.replace(key, value);
+    }
+
+    /// Sets the value of `key`; returns the value it had.
+    pub(crate) fn replace(&mut self, key: KeyRef<'_>, value: V) -> Option<V> {
         match (self, key) {
-            (KeyMap::Int(m), KeyRef::Int(k)) => {
-                m.insert(k, value);
-            }
-            (KeyMap::Bytes(m), KeyRef::Bytes(k)) => {
-                m.insert(k.into(), value);
-            }
+            (KeyMap::Int(m), KeyRef::Int(k)) => m.insert(k, value),
+            (KeyMap::Bytes(m), KeyRef::Bytes(k)) => m.insert(k.into(), value),
             _ => unreachable!("a key map holds one kind of key"),
         }
     }

@@ -632,16 +632,6 @@ impl Table {
         // (A history sequenced by event time retires by its lateness window
         // instead: `Table::retire_before`.)
         let winner_retire = self.retire && self.versions.is_none();
-        let superseded: Vec<RowAddr> = if winner_retire {
-            states
-                .iter()
-                .filter(|(_, _, latest_row)| latest_row.is_some())
-                .filter_map(|(key, _, _)| self.keys.get(*key).and_then(|s| s.latest))
-                .filter(|a| self.is_live(*a))
-                .collect()
-        } else {
-            Vec::new()
-        };
         // One segment per merge: the trailing-segment policy would merge the
         // parts right away anyway, and re-pointing moved keys costs more than
         // concatenating here.
@@ -677,6 +667,8 @@ impl Table {
             }
         }
         let mut latest_rows = Vec::new();
+        // Found as each key's state is replaced: one look-up per key (each key has one state).
+        let mut superseded = Vec::new();
         for (key, mut state, latest_row) in states {
             if let Some(row) = latest_row {
                 state.latest = Some(RowAddr {
@@ -685,7 +677,14 @@ impl Table {
                 });
                 latest_rows.push(row);
             }
-            self.keys.insert(key, state);
+            let previous = self.keys.replace(key, state);
+            if winner_retire
+                && latest_row.is_some()
+                && let Some(a) = previous.and_then(|s| s.latest)
+                && self.is_live(a)
+            {
+                superseded.push(a);
+            }
         }
         if winner_retire {
             let mut gone = superseded;
