@@ -2,7 +2,7 @@
 
 The generator (`snowdrift_faker::EntitySpec::customer`) and the pipeline's tables
 (`snowdrift_warehouse::PipelineSpec::default`) define them in Rust; the test
-`tests/customer_columns.rs` checks that this file, those two and each other agree.
+`tests/integration/customer_columns.rs` checks that this file, those two and each other agree.
 """
 
 KEY = "customer_id"

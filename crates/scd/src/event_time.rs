@@ -5,7 +5,7 @@
 //! This file owns the rules and nothing else: pure operations on a key's
 //! versions in start order, generic over how a version's values are held, so
 //! that every engine and test shares one definition
-//! (`crates/scd/tests/event_time.rs` checks the whole engine against a
+//! (`crates/scd/tests/integration/event_time.rs` checks the whole engine against a
 //! second formulation of the rules, over a grid of instants). The rules (see
 //! `docs/scd.md`, "History by event time"):
 //!

@@ -1,0 +1,13 @@
+//! The faker crate's integration tests: determinism, properties, rates and the ground truth.
+//!
+//! One test binary for the crate: every file beside this one is a module of it, so the
+//! crate's dependencies are linked once rather than once per file (each link of a test binary
+//! is about 100 MB on disk in a debug build). `cargo test --test integration <module>::`
+//! runs one file's tests.
+
+mod common;
+
+mod determinism;
+mod properties;
+mod rates;
+mod truth;

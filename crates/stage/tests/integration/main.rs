@@ -1,0 +1,14 @@
+//! The stage crate's integration tests: CSV encoding, the sink, locations, folder pickup and faults of the object store.
+//!
+//! One test binary for the crate: every file beside this one is a module of it, so the
+//! crate's dependencies are linked once rather than once per file (each link of a test binary
+//! is about 100 MB on disk in a debug build). `cargo test --test integration <module>::`
+//! runs one file's tests.
+
+mod support;
+
+mod encode;
+mod faults;
+mod location;
+mod pickup;
+mod sink;
