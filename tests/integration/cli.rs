@@ -6,21 +6,14 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
-use snowdrift::warehouse::{Dml, LocalWarehouse, PipelineSpec, Warehouse, WarehouseExt};
+use snowdrift::warehouse::{Dml, PipelineSpec, Warehouse};
+
+use crate::support::{deployed, snowdrift, succeeded};
 
 /// A warehouse with the default pipeline, three customers loaded into raw and both merges run.
 async fn warehouse(dir: &std::path::Path) -> String {
-    let root = dir.join("warehouse").to_str().unwrap().to_owned();
-    let spec = PipelineSpec {
-        stage_url: dir.join("stage").to_str().unwrap().to_owned(),
-        ..PipelineSpec::default()
-    };
-    let warehouse = LocalWarehouse::builder(root.clone())
-        .background(false)
-        .open()
-        .await
-        .unwrap();
-    warehouse.deploy(&spec).await.unwrap();
+    let spec = PipelineSpec::default();
+    let (root, warehouse) = deployed(dir, spec.clone()).await;
     let text = |v: &str| Arc::new(StringArray::from(vec![v; 3])) as _;
     // The generator's customer columns: the key, then text.
     let schema = snowdrift::faker::EntitySpec::customer().schema();
@@ -44,32 +37,14 @@ async fn warehouse(dir: &std::path::Path) -> String {
     root
 }
 
-fn snowdrift(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snowdrift"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn json(output: &Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    serde_json::from_str(&succeeded(output)).unwrap()
 }
 
 /// The one-line JSON summary of a successful `snowdrift run --json` (its other output shown
 /// when it failed).
 fn run_summary(output: &Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
+    succeeded(output)
         .lines()
         .find_map(|l| serde_json::from_str(l).ok())
         .unwrap()

@@ -5,11 +5,12 @@
 //! 2, failed statements with code 1.
 #![cfg(feature = "sql")]
 
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use snowdrift::sql::SqlSession;
-use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule, WarehouseExt};
+use snowdrift::warehouse::{LocalWarehouse, PipelineSpec, Schedule};
+
+use crate::support::{deployed, snowdrift, succeeded};
 
 /// Customers 71–74 into the raw table (shared with the other SQL tests).
 const FIXTURE: &str = include_str!("../../crates/sql/tests/fixture.sql");
@@ -21,18 +22,11 @@ const WORKSHEET: &str = concat!(
 
 /// A warehouse with the default pipeline on a 100 ms schedule, customers 71–74 merged.
 async fn warehouse(dir: &std::path::Path) -> String {
-    let root = dir.join("warehouse").to_str().unwrap().to_owned();
     let spec = PipelineSpec {
-        stage_url: dir.join("stage").to_str().unwrap().to_owned(),
         schedule: Schedule::Interval(Duration::from_millis(100)),
         ..PipelineSpec::default()
     };
-    let warehouse = LocalWarehouse::builder(root.clone())
-        .background(false)
-        .open()
-        .await
-        .unwrap();
-    warehouse.deploy(&spec).await.unwrap();
+    let (root, warehouse) = deployed(dir, spec).await;
     let sql = SqlSession::new(std::sync::Arc::new(warehouse));
     sql.execute(FIXTURE).await.unwrap();
     sql.execute("execute task customer_scd1_task")
@@ -48,33 +42,22 @@ async fn warehouse(dir: &std::path::Path) -> String {
     root
 }
 
-fn snowdrift(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snowdrift"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-/// `count(*)` of the raw table, read by a read-only `snowdrift sql`.
-fn raw_rows_read_only(root: &str) -> String {
-    let csv = succeeded(&snowdrift(&[
+/// `query` run by a read-only `snowdrift sql` on `root`, printed in `format`.
+fn read_only(root: &str, format: &str, query: &str) -> String {
+    succeeded(&snowdrift(&[
         "sql",
         "--root",
         root,
         "--read-only",
         "--format",
-        "csv",
-        "select count(*) from customer_raw",
-    ]));
+        format,
+        query,
+    ]))
+}
+
+/// `count(*)` of the raw table, read by a read-only `snowdrift sql`.
+fn raw_rows_read_only(root: &str) -> String {
+    let csv = read_only(root, "csv", "select count(*) from customer_raw");
     csv.lines().nth(1).unwrap_or_default().to_owned()
 }
 
@@ -140,15 +123,11 @@ async fn the_original_worksheet_runs_through_snowdrift_sql_with_the_tasks_runnin
 async fn results_print_as_csv_and_json_and_read_only_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let root = warehouse(dir.path()).await;
-    let csv = succeeded(&snowdrift(&[
-        "sql",
-        "--root",
+    let csv = read_only(
         &root,
-        "--read-only",
-        "--format",
         "csv",
         "select customer_id, first_name from customer order by customer_id",
-    ]));
+    );
     assert_eq!(
         csv.lines().collect::<Vec<_>>(),
         [
@@ -159,15 +138,11 @@ async fn results_print_as_csv_and_json_and_read_only_changes_nothing() {
             "74,Dee"
         ]
     );
-    let empty = succeeded(&snowdrift(&[
-        "sql",
-        "--root",
+    let empty = read_only(
         &root,
-        "--read-only",
-        "--format",
         "json",
         "select * from customer where customer_id = -1",
-    ]));
+    );
     assert!(last_json(&empty).is_empty());
 
     let refused = snowdrift(&[
@@ -178,15 +153,7 @@ async fn results_print_as_csv_and_json_and_read_only_changes_nothing() {
         "delete from customer where customer_id = 71",
     ]);
     assert_eq!(refused.status.code(), Some(1));
-    let count = succeeded(&snowdrift(&[
-        "sql",
-        "--root",
-        &root,
-        "--read-only",
-        "--format",
-        "csv",
-        "select count(*) as n from customer",
-    ]));
+    let count = read_only(&root, "csv", "select count(*) as n from customer");
     assert_eq!(count.lines().nth(1), Some("4"));
 }
 

@@ -5,6 +5,8 @@
 //! is about 100 MB on disk in a debug build). `cargo test --test integration <module>::`
 //! runs one file's tests.
 
+mod support;
+
 mod cli;
 mod cli_sql;
 mod customer_columns;

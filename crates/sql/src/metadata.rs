@@ -16,10 +16,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
-use datafusion::catalog::{Session, TableProvider};
 use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::ExecutionPlan;
 use snowdrift_warehouse::catalog::ObjectDef;
 use snowdrift_warehouse::{
     FileLoad, LoadStatus, LocalWarehouse, PipeExecutionState, PipeStatus, TaskRun, TaskRunState,
@@ -27,7 +24,7 @@ use snowdrift_warehouse::{
 };
 
 use crate::error::Result;
-use crate::relations::external;
+use crate::relations::{WholeRows, external};
 
 /// The views of `information_schema`.
 pub(crate) const VIEWS: [&str; 2] = ["copy_history", "task_history"];
@@ -78,38 +75,24 @@ impl MetadataView {
             schema,
         }
     }
-
-    async fn rows(&self) -> Result<RecordBatch> {
-        if self.view == "copy_history" {
-            copy_history(&self.warehouse).await
-        } else {
-            task_history(&self.warehouse).await
-        }
-    }
 }
 
 #[async_trait]
-impl TableProvider for MetadataView {
+impl WholeRows for MetadataView {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let rows = self.rows().await.map_err(|e| match e {
+    async fn rows(&self) -> DfResult<RecordBatch> {
+        let rows = if self.view == "copy_history" {
+            copy_history(&self.warehouse).await
+        } else {
+            task_history(&self.warehouse).await
+        };
+        rows.map_err(|e| match e {
             crate::SqlError::Warehouse(e) => external(e),
             other => datafusion::error::DataFusionError::External(Box::new(other)),
-        })?;
-        crate::relations::one_batch(rows, &self.schema, projection)
+        })
     }
 }
 

@@ -254,9 +254,41 @@ impl StreamRelation {
 }
 
 #[async_trait]
-impl TableProvider for StreamRelation {
+impl WholeRows for StreamRelation {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    async fn rows(&self) -> DfResult<RecordBatch> {
+        let rows = self
+            .warehouse
+            .query(Relation::Stream(self.name.clone()))
+            .await
+            .map_err(external)?;
+        with_schema(&rows, &self.schema)
+    }
+}
+
+/// A relation the warehouse returns whole, as one batch, when a query runs: a stream's
+/// changes, a view of the pipeline's metadata. [`WholeView`] makes it a DataFusion view.
+#[async_trait]
+pub(crate) trait WholeRows: std::fmt::Debug + Send + Sync {
+    /// The relation's columns.
+    fn schema(&self) -> SchemaRef;
+
+    /// Its rows now, under [`WholeRows::schema`].
+    async fn rows(&self) -> DfResult<RecordBatch>;
+}
+
+/// A [`WholeRows`] relation as a DataFusion view: each scan reads the rows once and yields
+/// them as one batch, projected as DataFusion asked.
+#[derive(Debug)]
+pub(crate) struct WholeView<R>(pub(crate) R);
+
+#[async_trait]
+impl<R: WholeRows + 'static> TableProvider for WholeView<R> {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
     }
 
     fn table_type(&self) -> TableType {
@@ -270,28 +302,13 @@ impl TableProvider for StreamRelation {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let rows = self
-            .warehouse
-            .query(Relation::Stream(self.name.clone()))
-            .await
-            .map_err(external)?;
-        let rows = with_schema(&rows, &self.schema)?;
-        one_batch(rows, &self.schema, projection)
+        let rows = self.0.rows().await?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![rows]],
+            self.0.schema(),
+            projection.cloned(),
+        )?)
     }
-}
-
-/// A plan that yields `rows` (of `schema`) as one batch, projected as DataFusion asked: for
-/// relations that the warehouse returns whole (a stream's changes, a metadata view).
-pub(crate) fn one_batch(
-    rows: RecordBatch,
-    schema: &SchemaRef,
-    projection: Option<&Vec<usize>>,
-) -> DfResult<Arc<dyn ExecutionPlan>> {
-    Ok(MemorySourceConfig::try_new_exec(
-        &[vec![rows]],
-        schema.clone(),
-        projection.cloned(),
-    )?)
 }
 
 /// `rows` under `schema` (the same columns, renamed), or an error naming what differs.

@@ -23,7 +23,7 @@ use crate::dml;
 use crate::error::{Result, SqlError};
 use crate::functions::TimestampDiff;
 use crate::metadata::{self, MetadataView, VIEWS};
-use crate::relations::{StreamRelation, TableRelation};
+use crate::relations::{StreamRelation, TableRelation, WholeView};
 use crate::rewrite::{self, SystemCall};
 
 /// The catalog and schema unqualified names resolve in.
@@ -118,7 +118,7 @@ impl SqlSession {
             // A fresh schema takes every name: registering cannot fail.
             let _ = views.register_table(
                 view.to_owned(),
-                Arc::new(MetadataView::new(warehouse.clone(), view)),
+                Arc::new(WholeView(MetadataView::new(warehouse.clone(), view))),
             );
         }
         let _ = catalog.register_schema(SCHEMA, tables.clone());
@@ -252,11 +252,11 @@ impl SqlSession {
                     }) else {
                         continue;
                     };
-                    Arc::new(StreamRelation::new(
+                    Arc::new(WholeView(StreamRelation::new(
                         self.warehouse.clone(),
                         s.name.clone(),
                         &table.schema(),
-                    ))
+                    )))
                 }
                 _ => continue,
             };

@@ -96,6 +96,33 @@ async fn read_table(connection: &Connection, name: &str, schema: SchemaRef) -> R
     connection.query_batch(&sql, schema, name).await.unwrap()
 }
 
+/// Asserts that `table` holds the same rows on the emulator as in the embedded engine, compared
+/// on `columns` (all when empty); `context` says which step of which run failed.
+async fn assert_same_table(
+    connection: &Connection,
+    embedded: &Embedded,
+    table: &str,
+    columns: &[&str],
+    context: &str,
+) {
+    let expected = embedded.warehouse.table(table).await.unwrap();
+    let got = read_table(connection, table, expected.schema()).await;
+    assert_eq!(
+        sorted_rows(&got, columns),
+        sorted_rows(&expected, columns),
+        "{table} differs {context}"
+    );
+}
+
+/// Replaces the rows of the emulator's source table `name`, creating it on first use.
+async fn stage_source(connection: &Connection, name: &str, rows: &RecordBatch, created: &mut bool) {
+    if !*created {
+        create_table_like(connection, name, &rows.schema()).await;
+        *created = true;
+    }
+    replace_rows(connection, name, rows).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connector_round_trips_every_column_type() {
     let server = FakeSnowServer::start();
@@ -417,11 +444,7 @@ async fn differential_of(
             &raw,
             step,
         );
-        if !raw_table_created {
-            create_table_like(connection, raw_source, &raw_rows.schema()).await;
-            raw_table_created = true;
-        }
-        replace_rows(connection, raw_source, &raw_rows).await;
+        stage_source(connection, raw_source, &raw_rows, &mut raw_table_created).await;
         embedded.run_task(&spec.current_task, at).await;
         let statements = renderer
             .clone()
@@ -429,21 +452,16 @@ async fn differential_of(
             .merge_statements(&scd1, &current, SourceShape::AppendOnly)
             .unwrap();
         run_merge(connection, statements).await;
-        let expected = embedded.warehouse.table(&spec.current_table).await.unwrap();
-        let got = read_table(connection, &spec.current_table, expected.schema()).await;
-        assert_eq!(
-            sorted_rows(&got, &[]),
-            sorted_rows(&expected, &[]),
-            "SCD-1 differs at step {step} (seed {seed})"
-        );
-        let expected = embedded.warehouse.table(&rejected.name).await.unwrap();
-        let got = read_table(connection, &rejected.name, expected.schema()).await;
-        assert_eq!(
-            sorted_rows(&got, &compared_rejected),
-            sorted_rows(&expected, &compared_rejected),
-            "{} differs at step {step} (seed {seed})",
-            rejected.name
-        );
+        let context = format!("after SCD-1 at step {step} (seed {seed})");
+        assert_same_table(connection, &embedded, &spec.current_table, &[], &context).await;
+        assert_same_table(
+            connection,
+            &embedded,
+            &rejected.name,
+            &compared_rejected,
+            &context,
+        )
+        .await;
 
         // SCD-2: the change rows the embedded stream on the SCD-1 table shows.
         let current_rows = embedded
@@ -451,11 +469,13 @@ async fn differential_of(
             .stream(&spec.current_stream)
             .await
             .unwrap();
-        if !changes_table_created {
-            create_table_like(connection, current_source, &current_rows.schema()).await;
-            changes_table_created = true;
-        }
-        replace_rows(connection, current_source, &current_rows).await;
+        stage_source(
+            connection,
+            current_source,
+            &current_rows,
+            &mut changes_table_created,
+        )
+        .await;
         embedded.run_task(&spec.history_task, at + 5_000_000).await;
         let sql = renderer
             .clone()
@@ -463,13 +483,8 @@ async fn differential_of(
             .merge_body(&scd2, &history, SourceShape::Changes)
             .unwrap();
         connection.execute_sql(&sql).await.unwrap();
-        let expected = embedded.warehouse.table(&spec.history_table).await.unwrap();
-        let got = read_table(connection, &spec.history_table, expected.schema()).await;
-        assert_eq!(
-            sorted_rows(&got, &[]),
-            sorted_rows(&expected, &[]),
-            "SCD-2 differs at step {step} (seed {seed})"
-        );
+        let context = format!("after SCD-2 at step {step} (seed {seed})");
+        assert_same_table(connection, &embedded, &spec.history_table, &[], &context).await;
     }
     embedded.warehouse.row_count(&rejected.name).await.unwrap()
 }
@@ -803,6 +818,7 @@ async fn history_of_raw_rows_differential(
     .await;
     let compared_rejected = comparable_rejected_columns(&rejected);
     let compared_rejected: Vec<&str> = compared_rejected.iter().map(String::as_str).collect();
+    let mut source_created = false;
     for (step, pending) in inserts.into_iter().enumerate() {
         // Loaded a second before the merges (the history's stream must not outlive the
         // retention; the engine's clock never gives two commits one time).
@@ -822,10 +838,7 @@ async fn history_of_raw_rows_differential(
             &raw,
             step,
         );
-        if step == 0 {
-            create_table_like(connection, source, &rows.schema()).await;
-        }
-        replace_rows(connection, source, &rows).await;
+        stage_source(connection, source, &rows, &mut source_created).await;
         embedded.run_task(&spec.current_task, at).await;
         embedded.run_task(&spec.history_task, at + 5_000_000).await;
         for (merge, target, at) in [(&scd1, &current, at), (&merge, &history, at + 5_000_000)] {
@@ -842,13 +855,8 @@ async fn history_of_raw_rows_differential(
             (&history.name, &[][..]),
             (&rejected.name, &compared_rejected[..]),
         ] {
-            let expected = embedded.warehouse.table(table).await.unwrap();
-            let got = read_table(connection, table, expected.schema()).await;
-            assert_eq!(
-                sorted_rows(&got, columns),
-                sorted_rows(&expected, columns),
-                "{table} differs at step {step} (seed {seed})"
-            );
+            let context = format!("at step {step} (seed {seed})");
+            assert_same_table(connection, &embedded, table, columns, &context).await;
         }
     }
     embedded.warehouse.row_count(&rejected.name).await.unwrap()
