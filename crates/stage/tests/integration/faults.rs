@@ -12,7 +12,7 @@ use object_store::memory::InMemory;
 use snowdrift_stage::{
     RetryPolicy, RollPolicy, StageError, StageLocation, StageSink, UploadTuning,
 };
-use support::stores::{Faults, FaultyStore};
+use snowdrift_testkit::faults::{FaultPlan, FaultStore};
 use support::{assert_same_rows, change_batches, expected_rows, read_stage, records};
 
 fn quick_retry(attempts: u32) -> RetryPolicy {
@@ -34,14 +34,11 @@ fn staged_rows(objects: &[(object_store::path::Path, bytes::Bytes)]) -> Vec<Vec<
 fn gated_store() -> (
     Arc<tokio::sync::Semaphore>,
     Arc<dyn object_store::ObjectStore>,
-    Arc<Faults>,
+    Arc<FaultPlan>,
 ) {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let faults = Faults {
-        gate: Some(gate.clone()),
-        ..Faults::default()
-    };
-    let (store, faults) = FaultyStore::wrap(Arc::new(InMemory::new()), faults);
+    let (store, faults) = FaultStore::wrap(Arc::new(InMemory::new()), 1);
+    faults.gate_puts(Some(gate.clone()));
     (gate, store, faults)
 }
 
@@ -70,8 +67,8 @@ fn sink_of_100_row_files(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_put_failures_are_retried_without_duplicates() {
-    let (store, faults) = FaultyStore::wrap(Arc::new(InMemory::new()), Faults::default());
-    faults.fail_puts.store(3, Ordering::SeqCst);
+    let (store, faults) = FaultStore::wrap(Arc::new(InMemory::new()), 1);
+    faults.failing_puts.store(3, Ordering::SeqCst);
     let batches = change_batches(10, 3, 1_000);
     let sink = StageSink::builder(
         StageLocation::from_store(store.clone(), "p"),
@@ -101,8 +98,8 @@ async fn transient_put_failures_are_retried_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multipart_upload_failing_mid_way_is_aborted_and_redone_whole() {
-    let (store, faults) = FaultyStore::wrap(Arc::new(InMemory::new()), Faults::default());
-    faults.fail_parts.store(1, Ordering::SeqCst);
+    let (store, faults) = FaultStore::wrap(Arc::new(InMemory::new()), 1);
+    faults.failing_parts.store(1, Ordering::SeqCst);
     let batches = change_batches(11, 1, 60_000);
     let sink = StageSink::builder(
         StageLocation::from_store(store.clone(), "p"),

@@ -13,8 +13,8 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use snowdrift_stage::{
     AfterUpload, FolderPickup, RetryPolicy, Stability, StageError, StageLocation, UploadTuning,
 };
+use snowdrift_testkit::faults::FaultStore;
 use support::read_stage;
-use support::stores::{Faults, FaultyStore};
 
 fn no_wait() -> Stability {
     Stability {
@@ -86,7 +86,7 @@ async fn min_age_holds_back_fresh_files_and_patterns_filter_names() {
 #[tokio::test]
 async fn a_restart_neither_uploads_again_nor_misses_a_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, faults) = FaultyStore::wrap(Arc::new(InMemory::new()), Faults::default());
+    let (store, faults) = FaultStore::wrap(Arc::new(InMemory::new()), 1);
     for i in 0..5 {
         write(dir.path(), &format!("f{i}.csv"), &format!("id\n{i}\n"));
     }
@@ -118,7 +118,7 @@ async fn a_restart_neither_uploads_again_nor_misses_a_file() {
 #[tokio::test]
 async fn an_upload_interrupted_before_it_was_journaled_is_confirmed_not_repeated() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, faults) = FaultyStore::wrap(Arc::new(InMemory::new()), Faults::default());
+    let (store, faults) = FaultStore::wrap(Arc::new(InMemory::new()), 1);
     write(dir.path(), "done.csv", "id\n1\n");
     write(dir.path(), "lost.csv", "id\n2\n");
     let meta = |name: &str| {
@@ -189,7 +189,7 @@ async fn an_unreadable_file_is_reported_and_does_not_stop_the_others() {
 #[tokio::test]
 async fn a_file_that_changes_while_being_uploaded_is_abandoned_then_taken_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, faults) = FaultyStore::wrap(Arc::new(InMemory::new()), Faults::default());
+    let (store, faults) = FaultStore::wrap(Arc::new(InMemory::new()), 1);
     let big: String = (0..200_000).map(|i| format!("{i},some text\n")).collect();
     write(dir.path(), "big.csv", &big);
     *faults.grow_on_part.lock().unwrap() = Some(dir.path().join("big.csv"));

@@ -1,9 +1,8 @@
 //! Shared helpers for the stage integration tests: change batches from the faker, reading a
-//! stage back, and stores that fail, count or hold back writes on purpose.
+//! stage back (stores that fail, count or hold back writes are the test kit's `FaultStore`).
 #![allow(unreachable_pub)]
 
 pub use snowdrift_testkit::s3;
-pub mod stores;
 
 use std::sync::Arc;
 

@@ -1,26 +1,14 @@
-//! [`FaultStore`]: an `ObjectStore` wrapper for fault tests of anything durable. It can
-//!
-//! - fail a seeded random share of puts, gets, heads and lists with transient errors (the
-//!   same seed fails the same calls, call for call), and
-//! - *crash*: let a given number of commit-log puts through (puts whose path has a `log/`
-//!   folder), then refuse every later put, as if the process had died right after that
-//!   commit. Reopening the warehouse on the inner store is the restart.
+//! [`FaultPlan`]: what a [`FaultStore`](super::FaultStore) does to the calls it sees, changed
+//! by the test while the store is in use.
 
-use std::fmt;
-use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-use futures::StreamExt as _;
-use futures::stream::BoxStream;
 use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
+use tokio::sync::Semaphore;
 
-/// What a [`FaultStore`] does to calls; change it while the store is in use.
+/// What a [`FaultStore`](super::FaultStore) does to calls; change it while the store is in use.
 #[derive(Debug)]
 pub struct FaultPlan {
     /// Per mille of puts, gets, heads and lists failed with a transient error.
@@ -38,9 +26,25 @@ pub struct FaultPlan {
     /// Calls failed on purpose so far.
     pub injected: AtomicU64,
     /// While set, commit-log puts wait here (a commit held in the middle of its writes).
-    held: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    held: Mutex<Option<Arc<Semaphore>>>,
     /// Commit-log puts waiting at the hold now.
     pub waiting: AtomicU64,
+    /// The next this many puts (of any path, single or the start of a multipart upload) fail
+    /// with a transient error.
+    pub failing_puts: AtomicU64,
+    /// The next this many parts of multipart uploads fail with a transient error.
+    pub failing_parts: AtomicU64,
+    /// Puts and completed multipart uploads that reached the inner store.
+    pub puts: AtomicU64,
+    /// Puts (single or multipart) in flight now.
+    pub in_flight: AtomicU64,
+    /// Most puts in flight at once so far.
+    pub max_in_flight: AtomicU64,
+    /// While set, every put waits for a permit of this gate ([`FaultPlan::gate_puts`]).
+    gate: Mutex<Option<Arc<Semaphore>>>,
+    /// While set, the next multipart part first appends a line to this local file (a writer
+    /// still writing a file that is being uploaded).
+    pub grow_on_part: Mutex<Option<PathBuf>>,
     rng: Mutex<u64>,
 }
 
@@ -57,6 +61,13 @@ impl FaultPlan {
             injected: AtomicU64::new(0),
             held: Mutex::new(None),
             waiting: AtomicU64::new(0),
+            failing_puts: AtomicU64::new(0),
+            failing_parts: AtomicU64::new(0),
+            puts: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+            gate: Mutex::new(None),
+            grow_on_part: Mutex::new(None),
             rng: Mutex::new(seed.max(1)),
         }
     }
@@ -64,19 +75,18 @@ impl FaultPlan {
     /// Holds every commit-log put until [`FaultPlan::release_commits`]: the data files of a
     /// commit are written, its log entry waits ([`FaultPlan::waiting`] counts the waiters).
     pub fn hold_commits(&self) {
-        *self.held.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(Arc::new(tokio::sync::Semaphore::new(0)));
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Semaphore::new(0)));
     }
 
     /// Lets held and later commit-log puts through.
     pub fn release_commits(&self) {
         if let Some(gate) = self.held.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS);
+            gate.add_permits(Semaphore::MAX_PERMITS);
         }
     }
 
     /// Waits at the hold if `location` is a commit-log entry and commits are held.
-    async fn wait_if_held(&self, location: &Path) {
+    pub(super) async fn wait_if_held(&self, location: &Path) {
         if !location.parts().any(|p| p.as_ref() == "log") {
             return;
         }
@@ -115,7 +125,7 @@ impl FaultPlan {
     }
 
     /// Whether this get of `location` is one planned to fail.
-    fn get_refused(&self, location: &Path) -> bool {
+    pub(super) fn get_refused(&self, location: &Path) -> bool {
         let mut planned = self.failing_gets.lock().unwrap_or_else(|e| e.into_inner());
         let hit = planned
             .iter_mut()
@@ -130,10 +140,45 @@ impl FaultPlan {
         }
     }
 
+    /// Makes every put wait for a permit of `gate` (a store that holds writes back until the
+    /// test lets them through); `None` lets them go again.
+    pub fn gate_puts(&self, gate: Option<Arc<Semaphore>>) {
+        *self.gate.lock().unwrap_or_else(|e| e.into_inner()) = gate;
+    }
+
+    /// Waits for a permit if puts are gated.
+    pub(super) async fn wait_at_gate(&self) {
+        let gate = self.gate.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(gate) = gate
+            && let Ok(permit) = gate.acquire().await
+        {
+            permit.forget();
+        }
+    }
+
+    /// Whether this put is one of the next [`FaultPlan::failing_puts`].
+    pub(super) fn planned_put_failure(&self) -> bool {
+        take_one(&self.failing_puts, &self.injected)
+    }
+
+    /// Whether this multipart part is one of the next [`FaultPlan::failing_parts`].
+    pub(super) fn planned_part_failure(&self) -> bool {
+        take_one(&self.failing_parts, &self.injected)
+    }
+
+    /// Counts a put in flight until the guard drops.
+    pub(super) fn enter_put(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(self)
+    }
+
     /// Turns every fault off (after a crash: the restarted process).
     pub fn heal(&self) {
         self.transient_per_mille.store(0, Ordering::SeqCst);
         self.failing_log_puts.store(0, Ordering::SeqCst);
+        self.failing_puts.store(0, Ordering::SeqCst);
+        self.failing_parts.store(0, Ordering::SeqCst);
         self.refuse_folder(None);
         self.failing_gets
             .lock()
@@ -143,7 +188,7 @@ impl FaultPlan {
         self.crashed.store(false, Ordering::SeqCst);
     }
 
-    fn draw(&self) -> bool {
+    pub(super) fn draw(&self) -> bool {
         let per_mille = self.transient_per_mille.load(Ordering::SeqCst);
         if per_mille == 0 {
             return false;
@@ -162,7 +207,7 @@ impl FaultPlan {
 
     /// Whether a put to `location` fails on purpose: refused by the crash or a refused
     /// folder, or a planned transient failure of a commit-log put.
-    fn put_refused(&self, location: &Path) -> Option<object_store::Error> {
+    pub(super) fn put_refused(&self, location: &Path) -> Option<object_store::Error> {
         if self.crash_refuses(location) {
             return Some(crashed(location));
         }
@@ -190,7 +235,7 @@ impl FaultPlan {
     }
 
     /// Whether a put to `location` is refused by the crash (and counts the log put).
-    fn crash_refuses(&self, location: &Path) -> bool {
+    pub(super) fn crash_refuses(&self, location: &Path) -> bool {
         if self.crashed.load(Ordering::SeqCst) {
             return true;
         }
@@ -211,25 +256,8 @@ impl FaultPlan {
     }
 }
 
-/// The wrapper; see the module documentation.
-pub struct FaultStore {
-    inner: Arc<dyn ObjectStore>,
-    plan: Arc<FaultPlan>,
-}
-
-impl FaultStore {
-    /// Wraps `inner`; returns the store and its plan.
-    pub fn wrap(inner: Arc<dyn ObjectStore>, seed: u64) -> (Arc<dyn ObjectStore>, Arc<FaultPlan>) {
-        let plan = Arc::new(FaultPlan::new(seed));
-        let store = FaultStore {
-            inner,
-            plan: plan.clone(),
-        };
-        (Arc::new(store), plan)
-    }
-}
-
-fn transient(what: &str, path: &str) -> object_store::Error {
+/// A transient failure of `what` on `path`, as a flaky network gives.
+pub(super) fn transient(what: &str, path: &str) -> object_store::Error {
     object_store::Error::Generic {
         store: "fault-store",
         source: Box::new(std::io::Error::new(
@@ -239,109 +267,30 @@ fn transient(what: &str, path: &str) -> object_store::Error {
     }
 }
 
-fn crashed(path: &Path) -> object_store::Error {
+/// The refusal of every call after the planned crash.
+pub(super) fn crashed(path: &Path) -> object_store::Error {
     object_store::Error::PermissionDenied {
         path: path.to_string(),
         source: "injected crash: the process is gone".into(),
     }
 }
 
-impl fmt::Display for FaultStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FaultStore({})", self.inner)
+/// A put in flight, counted in [`FaultPlan::in_flight`] until dropped.
+pub(super) struct InFlight<'a>(&'a FaultPlan);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-impl fmt::Debug for FaultStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FaultStore").finish_non_exhaustive()
+/// Takes one from `counter` if it is above zero (and counts the injected fault).
+fn take_one(counter: &AtomicU64, injected: &AtomicU64) -> bool {
+    let hit = counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if hit {
+        injected.fetch_add(1, Ordering::SeqCst);
     }
-}
-
-#[async_trait]
-impl ObjectStore for FaultStore {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.plan.wait_if_held(location).await;
-        if let Some(error) = self.plan.put_refused(location) {
-            return Err(error);
-        }
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        if let Some(error) = self.plan.put_refused(location) {
-            return Err(error);
-        }
-        self.inner.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        let what = if options.head { "head" } else { "get" };
-        if self.plan.get_refused(location) {
-            return Err(transient(what, location.as_ref()));
-        }
-        self.inner.get_opts(location, options).await
-    }
-
-    async fn get_ranges(
-        &self,
-        location: &Path,
-        ranges: &[Range<u64>],
-    ) -> object_store::Result<Vec<bytes::Bytes>> {
-        if self.plan.draw() {
-            return Err(transient("get", location.as_ref()));
-        }
-        self.inner.get_ranges(location, ranges).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        if self.plan.crashed.load(Ordering::SeqCst) {
-            return locations.map(|l| l.and_then(|p| Err(crashed(&p)))).boxed();
-        }
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        if self.plan.draw() {
-            let path = prefix.map(|p| p.to_string()).unwrap_or_default();
-            return futures::stream::once(async move { Err(transient("list", &path)) }).boxed();
-        }
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        if self.plan.draw() {
-            let path = prefix.map(|p| p.to_string()).unwrap_or_default();
-            return Err(transient("list", &path));
-        }
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
-        if self.plan.crash_refuses(to) {
-            return Err(crashed(to));
-        }
-        self.inner.copy_opts(from, to, options).await
-    }
+    hit
 }
