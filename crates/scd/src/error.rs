@@ -65,6 +65,13 @@ pub enum ScdError {
         /// What does not fit.
         reason: String,
     },
+    /// A prepared merge was applied to another table than the one it was decided on, or to
+    /// the table after it changed ([`crate::PreparedMerge::apply`]); prepare it again.
+    #[error("table `{table}` is not the table, or not in the state, the merge was prepared on")]
+    StalePreparedMerge {
+        /// The table's name.
+        table: String,
+    },
     /// An Arrow kernel failed.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),

@@ -67,6 +67,7 @@ mod merge;
 mod null_updates;
 mod operation;
 mod predicate;
+mod prepared;
 mod reject;
 mod scd0;
 mod scd1;
@@ -84,10 +85,12 @@ pub use event_history::EventTimeRules;
 pub use invariants::{Rule, Violation, check_history};
 pub use merge::{
     LateChange, MergeMetrics, MergeOutcome, load_into, load_table, load_table_with_row_ids, merge,
+    prepare_merge,
 };
 pub use null_updates::IgnoreNullUpdates;
 pub use operation::{ChangeOp, OPERATION_TRIM, Operation};
 pub use predicate::ChangePredicate;
+pub use prepared::PreparedMerge;
 pub use reject::{OnBadRow, RejectReason, Rejection, late_detail};
 pub use scd0::Scd0;
 pub use scd1::{Scd1, Scd1Delete};

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::assemble::{assemble, order_writes};
 use crate::change_batches::Changes;
 use crate::changeset::ChangeSet;
-use crate::event_history::merge_by_event_time;
+use crate::prepared::{Decided, PreparedMerge};
 use crate::reject::{RejectReason, Rejection};
 use crate::spec::ChangeSource;
 use crate::strategy::{
@@ -161,7 +161,8 @@ pub struct MergeOutcome {
     pub applied_sequences: Option<RecordBatch>,
 }
 
-/// Merge `batches` (in load order) into `table` as one merge.
+/// Merge `batches` (in load order) into `table` as one merge: [`prepare_merge`], then
+/// [`PreparedMerge::apply`].
 ///
 /// Nothing is applied when any batch is malformed: the error names the
 /// table, the row (counted across `batches`), the column and the value.
@@ -182,6 +183,27 @@ pub fn merge(
     batches: &[&RecordBatch],
     context: MergeContext,
 ) -> Result<MergeOutcome> {
+    prepare_merge(strategy, spec, table, batches, context)?.apply(table)
+}
+
+/// Decides the merge of `batches` (in load order) into `table` without changing it: the
+/// reads, comparisons, the strategy's plan and the new rows, which are most of a merge's
+/// work. [`PreparedMerge::apply`] then writes the decision into the table in time
+/// proportional to the change, so a store can prepare a merge on a shared, unchanging table
+/// (readers and writers of other tables go on) and apply it briefly, with no copy of the
+/// table. A history sequenced by event time decides as it applies: its preparation only
+/// checks the options, and the work happens in `apply`.
+///
+/// # Errors
+///
+/// As [`merge`]; the table is never changed.
+pub fn prepare_merge(
+    strategy: &dyn MergeStrategy,
+    spec: &TableSpec,
+    table: &Table,
+    batches: &[&RecordBatch],
+    context: MergeContext,
+) -> Result<PreparedMerge> {
     let target = table.schema().clone();
     check_target(strategy, spec, &target)?;
     if let Some(rules) = strategy.event_time_rules(spec)? {
@@ -191,8 +213,27 @@ pub fn merge(
                  truncate or diff the SCD-1 table and let the history follow its changes",
             ));
         }
-        return merge_by_event_time(&rules, spec, table, batches, context);
+        return Ok(PreparedMerge::by_event_time(
+            table,
+            rules,
+            spec.clone(),
+            batches.iter().map(|b| (*b).clone()).collect(),
+            context,
+        ));
     }
+    decide(strategy, spec, table, batches, context)
+        .map(|decided| PreparedMerge::decided(table, decided))
+}
+
+/// The merge of `batches` into `table` as decided (see [`prepare_merge`]).
+fn decide(
+    strategy: &dyn MergeStrategy,
+    spec: &TableSpec,
+    table: &Table,
+    batches: &[&RecordBatch],
+    context: MergeContext,
+) -> Result<Decided> {
+    let target = table.schema().clone();
     let mut changes = Changes::read(spec, table, batches)?;
     let source_rows = changes.ops.len();
     let not_applied = changes.ops.iter().filter(|o| o.is_none()).count();
@@ -267,7 +308,7 @@ pub fn merge(
                 || removed_rows(table, &winners, &latest, &plan.remove),
             )
         },
-        || next_key_states(&changes, &winners, &states, &plan, &last_write),
+        || next_key_states(&winners, &states, &plan, &last_write),
     );
     let (written, removed) = (written?, removed?);
     let written = written
@@ -275,34 +316,39 @@ pub fn merge(
         .map(|rows| strategy.complete_rows(spec, rows))
         .collect::<Result<Vec<_>>>()?;
     let removed_ids: Vec<u64> = plan.remove.iter().map(|a| table.row_id(*a)).collect();
-    let written_ids: Vec<u64> = ordered
+    let written_ids: Vec<Option<u64>> = ordered
         .iter()
         .map(|w| match w.identity {
-            RowIdentity::SameAs(a) => table.row_id(a),
-            RowIdentity::New => table.allocate_row_id(),
+            RowIdentity::SameAs(a) => Some(table.row_id(a)),
+            RowIdentity::New => None,
         })
         .collect();
     metrics.target_rows_written = written.iter().map(RecordBatch::num_rows).sum();
     metrics.target_rows_removed = removed.num_rows();
     let late_rows = take_rows(&changes.business, late.iter().map(|l| l.row))?;
     let late_rows = RecordBatch::try_new(spec.schema().clone(), late_rows.columns().to_vec())?;
-    table.apply(&plan.remove, &written, &written_ids, key_states, Vec::new())?;
-    if let Some(floor) = resets.floor {
-        table.raise_sequence_floor(floor);
-    }
-    let change_set = ChangeSet::from_mutation(removed, removed_ids, written, written_ids);
-    let applied_sequences = match spec.sequence() {
-        Some(_) => Some(table.applied_sequences_of(winners.iter().map(|w| changes.key(w.row)))?),
-        None => None,
-    };
-    let rejected = rejections(changes.rejected, &late, spec, changes.sequence_is_time);
-    Ok(MergeOutcome {
+    let winner_rows = winners.iter().map(|w| w.row).collect();
+    let rejected = rejections(
+        std::mem::take(&mut changes.rejected),
+        &late,
+        spec,
+        changes.sequence_is_time,
+    );
+    Ok(Decided {
         metrics,
-        changes: change_set,
+        remove: plan.remove,
+        written,
+        written_ids,
+        removed,
+        removed_ids,
+        winner_rows,
+        key_states,
+        floor: resets.floor,
+        with_sequence: spec.sequence().is_some(),
+        changes,
         late,
         late_rows,
         rejected,
-        applied_sequences,
     })
 }
 
@@ -469,13 +515,12 @@ fn count_outcomes(outcomes: &[KeyOutcome], m: &mut MergeMetrics) {
 }
 
 /// The keys' states after the plan: latest row, liveness and sequence.
-fn next_key_states<'c>(
-    changes: &'c Changes,
+fn next_key_states(
     winners: &[Winner],
     before: &[KeyState],
     plan: &Plan,
     last_write: &[Option<usize>],
-) -> Vec<(crate::keys::KeyRef<'c>, KeyState, Option<usize>)> {
+) -> Vec<(KeyState, Option<usize>)> {
     let removed: hashbrown::HashSet<RowAddr> = plan.remove.iter().copied().collect();
     winners
         .iter()
@@ -493,7 +538,7 @@ fn next_key_states<'c>(
             if w.sequence.is_some() {
                 state.sequence = w.sequence.max(before[i].sequence);
             }
-            (changes.key(w.row), state, last_write[i])
+            (state, last_write[i])
         })
         .collect()
 }

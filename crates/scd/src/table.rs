@@ -118,9 +118,40 @@ pub struct Table {
     versions: Option<VersionIndex>,
     /// The sequence of the last truncate: no later change may precede it.
     sequence_floor: Option<i64>,
+    /// Which table this is and how often its rows or keys changed: a prepared merge applies
+    /// only to the table, in the state, it was decided on (a clone shares both, and is equal).
+    stamp: Stamp,
+}
+
+/// A table's identity (unique per created table, shared by its clones) and the count of its
+/// changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    identity: u64,
+    changes: u64,
+}
+
+impl Stamp {
+    fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Stamp {
+            identity: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            changes: 0,
+        }
+    }
 }
 
 impl Table {
+    /// The table's identity and change count (see [`crate::PreparedMerge`]).
+    pub(crate) fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
+    /// Counts a change of rows, keys or options.
+    fn changed(&mut self) {
+        self.stamp.changes += 1;
+    }
+
     /// An empty table with `schema`, keyed by the columns at `key`.
     pub(crate) fn new(name: &str, schema: SchemaRef, key: Vec<usize>) -> Result<Self> {
         let types: Vec<DataType> = key
@@ -140,12 +171,14 @@ impl Table {
             retired: Vec::new(),
             versions: None,
             sequence_floor: None,
+            stamp: Stamp::new(),
         })
     }
 
     /// Indexes every row of each key by its start (a history sequenced by
     /// event time; see [`crate::EventTimeRules`]).
     pub(crate) fn index_versions(&mut self, columns: WindowColumns) -> Result<()> {
+        self.changed();
         let mut index = VersionIndex::new(matches!(self.keys, KeyMap::Int(_)), columns);
         for (segment, s) in self.segments.iter().enumerate() {
             let keys = self.encode_keys(&self.key_columns(&s.batch)?)?;
@@ -168,6 +201,7 @@ impl Table {
     /// [`crate::LateChanges::Restitch`]). Nothing when the table does not
     /// retire rows.
     pub(crate) fn retire_before(&mut self, horizons: &[(KeyRef<'_>, i64)]) -> Result<()> {
+        self.changed();
         let Some(index) = self.versions.as_mut().filter(|_| self.retire) else {
             return Ok(());
         };
@@ -244,6 +278,7 @@ impl Table {
     /// [`Table::to_batch`] no longer count or return them. Tables whose
     /// merges replace every row they touch (SCD-1) never retire a row.
     pub fn retire_superseded(&mut self, retire: bool) {
+        self.changed();
         self.retire = retire;
     }
 
@@ -436,6 +471,7 @@ impl Table {
     }
 
     pub(crate) fn raise_sequence_floor(&mut self, floor: i64) {
+        self.changed();
         self.sequence_floor = self.sequence_floor.max(Some(floor));
     }
 
@@ -450,6 +486,7 @@ impl Table {
     /// [`ScdError::TargetShape`] when a column is missing, of the wrong type
     /// or NULL.
     pub fn restore_applied_sequences(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.changed();
         if let Some(text) = batch.schema().metadata().get(SEQUENCE_FLOOR) {
             let floor = text.parse::<i64>().map_err(|_| ScdError::TargetShape {
                 table: self.name.clone(),
@@ -606,6 +643,7 @@ impl Table {
         states: Vec<(KeyRef<'_>, KeyState, Option<usize>)>,
         versions: Vec<VersionTail<'_>>,
     ) -> Result<()> {
+        self.changed();
         if let Some(bad) = inserted
             .iter()
             .find(|b| b.schema().fields() != self.schema.fields())
@@ -715,6 +753,7 @@ impl Table {
         live_of: impl Fn(&RecordBatch, usize) -> bool,
         newer: impl Fn(&RecordBatch, usize, usize) -> bool,
     ) -> Result<()> {
+        self.changed();
         if let Some(ids) = given_row_ids
             && ids.len() != batch.num_rows()
         {

@@ -1,18 +1,22 @@
-//! The merge of one task run, computed with the state lock released.
+//! The merge of one task run, decided with the state lock released.
 //!
-//! Under the lock a run reads its stream's rows and copies the target's rows (the key index
-//! and the latest batch: pointers and a table of small entries, not the rows themselves).
-//! It then merges the copy with no lock held, so loads, commits and other tables' merges go
-//! on meanwhile. Finally it takes the lock again and installs the merged copy, but only if
-//! nothing changed the target, the stream, the catalog or the whole state (a rebuild from
-//! storage) in between. Otherwise it reads and merges again under the lock. This is
-//! optimistic concurrency, the way pipe loads check the catalog epoch before they commit.
+//! Under the lock a run reads its stream's rows and takes a shared handle on the target's
+//! rows (no copy). It then decides the merge with no lock held (`snowdrift_scd::prepare_merge`:
+//! the reads, comparisons, plan and new rows, most of a merge's work), so loads, commits and
+//! other tables' merges go on meanwhile. Finally it takes the lock again and applies the
+//! decision, in time proportional to the change, but only if nothing changed the target, the
+//! stream, the catalog or the whole state (a rebuild from storage) in between. Otherwise it
+//! reads and decides again under the lock. This is optimistic concurrency, the way pipe loads
+//! check the catalog epoch before they commit. (A history by event time decides as it
+//! applies, under the lock.)
 //!
-//! Readers never wait either way: they read the published snapshot. A failed merge leaves
-//! nothing to undo, since it changed only its copy.
+//! Readers never wait either way: they read the published snapshot. A merge that fails to
+//! decide leaves nothing to undo, since deciding changes nothing.
 
 use arrow::array::RecordBatch;
-use snowdrift_scd::{AbsentKeys, ChangeFormat, ChangeSet, ChangeSource, MergeOutcome};
+use snowdrift_scd::{
+    AbsentKeys, ChangeFormat, ChangeSet, ChangeSource, MergeOutcome, PreparedMerge,
+};
 
 use crate::TaskRun;
 use crate::catalog::{MergeDef, OnLateRow, TableDef};
@@ -59,8 +63,8 @@ impl MergeDone {
     }
 }
 
-/// What a merge is decided on, read under the lock: the stream's rows, a copy of the
-/// target's rows, and what must not change before the result is installed.
+/// What a merge is decided on, read under the lock: the stream's rows, the target's rows
+/// (shared), and what must not change before the decision is applied.
 pub(crate) struct MergeBasis {
     /// The version the stream is read at (its offset after the run).
     pub(crate) source_version: u64,
@@ -71,7 +75,8 @@ pub(crate) struct MergeBasis {
     stream: String,
     append_only: bool,
     target: TableDef,
-    rows: Rows,
+    /// The target's rows, shared with the state until the decision is applied.
+    rows: Option<Rows>,
     now_micros: i64,
     seen: Seen,
 }
@@ -101,7 +106,7 @@ impl Seen {
 }
 
 impl MergeBasis {
-    /// Reads the stream of `merge` and copies its target's rows.
+    /// Reads the stream of `merge` and takes a handle on its target's rows.
     ///
     /// # Errors
     ///
@@ -131,7 +136,7 @@ impl MergeBasis {
             stream: name,
             append_only,
             target,
-            rows,
+            rows: Some(rows),
             now_micros: state.tick(),
             seen: Seen::of(state, merge)?,
         })
@@ -142,15 +147,18 @@ impl MergeBasis {
         Seen::of(state, merge).is_ok_and(|seen| seen == self.seen)
     }
 
-    /// Merges the stream's rows into the copy of the target's rows (no lock needed).
+    /// Decides the merge of the stream's rows into the target's (no lock needed).
     ///
     /// # Errors
     ///
     /// The SCD engine's error for changes the target cannot take.
-    pub(crate) fn merge(&mut self, merge: &MergeDef) -> Result<Option<MergeOutcome>> {
+    pub(crate) fn prepare(&self, merge: &MergeDef) -> Result<Option<PreparedMerge>> {
         if self.input.num_rows() == 0 {
             return Ok(None);
         }
+        let Some(rows) = &self.rows else {
+            return Ok(None);
+        };
         let format = if self.append_only {
             merge.change_format()
         } else {
@@ -161,14 +169,36 @@ impl MergeBasis {
             Some(snapshots) => snapshots.iter().collect(),
             None => self.input.batches.iter().collect(),
         };
-        let mut outcome = self.rows.merge(
+        rows.prepare_merge(
             &self.target,
             merge,
             format,
             change_source,
             &batches,
             self.now_micros,
-        )?;
+        )
+        .map(Some)
+    }
+
+    /// Applies the decision to the target's rows in `state` (in place: this basis lets go of
+    /// its handle first). Call it only while [`MergeBasis::current`].
+    ///
+    /// # Errors
+    ///
+    /// The SCD engine's error (a history by event time decides here); the rows are
+    /// unchanged then.
+    pub(crate) fn apply(
+        &mut self,
+        state: &mut State,
+        merge: &MergeDef,
+        prepared: Option<PreparedMerge>,
+    ) -> Result<Option<MergeOutcome>> {
+        self.rows = None;
+        let Some(prepared) = prepared else {
+            return Ok(None);
+        };
+        let target = state.table_mut(&merge.target)?;
+        let mut outcome = target.rows.apply(&target.def, prepared)?;
         if merge.on_late_row == OnLateRow::Skip {
             outcome
                 .rejected
@@ -177,8 +207,8 @@ impl MergeBasis {
         Ok(Some(outcome))
     }
 
-    /// Installs the merged rows in `state` and appends the rejected rows to the rejected
-    /// table; returns what the run commits. Call it only while [`MergeBasis::current`].
+    /// Appends the rejected rows of an applied merge to the rejected table and takes the
+    /// target's retired rows; returns what the run commits.
     ///
     /// # Errors
     ///
@@ -222,9 +252,7 @@ impl MergeBasis {
             outcome.metrics.late as u64,
             outcome.rejected.len() as u64,
         );
-        let target = state.table_mut(&merge.target)?;
-        target.rows = self.rows;
-        let write = target.changed(outcome)?;
+        let write = state.table_mut(&merge.target)?.changed(outcome)?;
         Ok(MergeDone {
             written,
             late,
@@ -330,13 +358,36 @@ mod tests {
     async fn a_merge_decided_off_the_lock_stays_current_while_only_its_source_grows() {
         let w = warehouse().await;
         let merge = MergeDef::new("raw_s", "target");
-        let mut basis = basis(&w, &merge).await;
+        let basis = basis(&w, &merge).await;
         w.dml("raw", Dml::Insert(vec![rows(&[3])])).await.unwrap();
         assert!(current(&w, &basis, &merge).await);
-        let outcome = basis.merge(&merge).unwrap();
-        assert_eq!(outcome.map(|o| o.metrics.target_rows_written), Some(2));
-        // The target itself is untouched until the merge is installed.
+        let prepared = basis.prepare(&merge).unwrap();
+        assert_eq!(prepared.map(|p| p.metrics().target_rows_written), Some(2));
+        // The target itself is untouched until the decision is applied.
         assert_eq!(w.row_count("target").await.unwrap(), 0);
+    }
+
+    /// Where the target's keyed rows live.
+    fn target_rows(state: &State) -> *const snowdrift_scd::Table {
+        match &state.table("target").unwrap().rows {
+            Rows::Keyed(table) => Arc::as_ptr(table),
+            Rows::Append { .. } => std::ptr::null(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_decided_merge_is_applied_to_the_targets_rows_in_place_with_no_copy() {
+        let w = warehouse().await;
+        let merge = MergeDef::new("raw_s", "target");
+        let mut basis = basis(&w, &merge).await;
+        let before = target_rows(&*w.inner.lock_to_commit().await);
+        assert!(!before.is_null());
+        let prepared = basis.prepare(&merge).unwrap();
+        let mut state = w.inner.lock_to_commit().await;
+        let outcome = basis.apply(&mut state, &merge, prepared).unwrap();
+        assert_eq!(outcome.map(|o| o.metrics.target_rows_written), Some(2));
+        assert_eq!(target_rows(&state), before);
+        assert_eq!(state.table("target").unwrap().num_rows(), 2);
     }
 
     #[tokio::test]
@@ -356,8 +407,9 @@ mod tests {
         let merge = MergeDef::new("raw_s", "target");
         let mut first = basis(&w, &merge).await;
         let second = basis(&w, &merge).await;
-        let outcome = first.merge(&merge).unwrap();
+        let prepared = first.prepare(&merge).unwrap();
         let mut state = w.inner.lock_to_commit().await;
+        let outcome = first.apply(&mut state, &merge, prepared).unwrap();
         let run = TaskRun::begun(
             "t",
             1,

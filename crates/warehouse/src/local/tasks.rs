@@ -162,22 +162,23 @@ pub(crate) async fn run_task(
         Ok(basis) => basis,
         Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,
     };
-    // The merge itself runs with the lock released: loads and commits go on meanwhile.
+    // The merge is decided with the lock released: loads and commits go on meanwhile.
     drop(state);
-    let mut merged = basis.merge(merge);
+    let mut prepared = basis.prepare(merge);
     let mut state = inner.lock_to_commit().await;
     if !basis.current(&state, merge) {
         // Something changed the target, the stream or the catalog meanwhile (a DML
         // statement, another run, a rebuild): decide again, under the lock this time.
+        drop(prepared);
         basis = match MergeBasis::read(inner, &mut state, merge).await {
             Ok(basis) => basis,
             Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,
         };
-        merged = basis.merge(merge);
+        prepared = basis.prepare(merge);
     }
-    let outcome = match merged {
-        Ok(outcome) => outcome,
-        // The merge changed only its copy of the target's rows: nothing to undo.
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        // Deciding changed nothing: nothing to undo.
         Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,
     };
     let elapsed = state.clock.now_micros().saturating_sub(started_micros);
@@ -190,6 +191,11 @@ pub(crate) async fn run_task(
         );
         return end.fail(inner, &mut state, run, &error).await;
     }
+    let outcome = match basis.apply(&mut state, merge, prepared) {
+        Ok(outcome) => outcome,
+        // A merge that fails leaves the target's rows as they were.
+        Err(error) => return end.fail(inner, &mut state, run, &error.to_string()).await,
+    };
     let source_version = basis.source_version;
     let done = match basis.finish(&mut state, merge, &run, outcome) {
         Ok(done) => done,

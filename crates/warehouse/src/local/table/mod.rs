@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use snowdrift_scd::{ChangeFormat, ChangeSource, MergeContext, MergeOutcome};
+use snowdrift_scd::{ChangeFormat, ChangeSource, MergeContext, MergeOutcome, PreparedMerge};
 
 use crate::catalog::{MergeDef, ObjectKind, TableDef};
 use crate::error::{Result, WarehouseError};
@@ -32,7 +32,9 @@ const DML_OP: &str = "__snowdrift_op";
 #[derive(Debug, Clone)]
 pub(crate) enum Rows {
     /// The latest row of each key, indexed (superseded versions are retired to segments).
-    Keyed(Box<snowdrift_scd::Table>),
+    /// Shared with a task run that decides a merge on it with the state lock released (see
+    /// `task_merge`); changed in place once that run let go of it (`Arc::make_mut`).
+    Keyed(Arc<snowdrift_scd::Table>),
     /// Only segments; the last row id given out.
     Append { next_row_id: u64 },
 }
@@ -56,8 +58,8 @@ pub(crate) struct LocalTable {
 impl Rows {
     /// Merges `changes` into the rows of a keyed table defined by `def`, with the strategy
     /// `merge` asks for, the rows read as `format` and as changes or snapshots
-    /// (`change_source`; one batch per snapshot). A copy of a table's rows can be merged with
-    /// no lock held.
+    /// (`change_source`; one batch per snapshot): [`Rows::prepare_merge`], then the prepared
+    /// merge applied.
     pub(crate) fn merge(
         &mut self,
         def: &TableDef,
@@ -67,16 +69,26 @@ impl Rows {
         changes: &[&RecordBatch],
         now_micros: i64,
     ) -> Result<MergeOutcome> {
-        let Rows::Keyed(table) = self else {
-            return Err(WarehouseError::unsupported(
-                ObjectKind::Table,
-                &def.name,
-                "a merge needs a target with a key",
-            ));
-        };
+        let prepared =
+            self.prepare_merge(def, merge, format, change_source, changes, now_micros)?;
+        self.apply(def, prepared)
+    }
+
+    /// Decides that merge without changing the rows (no lock is needed on them: they are
+    /// shared, and only read).
+    pub(crate) fn prepare_merge(
+        &self,
+        def: &TableDef,
+        merge: &MergeDef,
+        format: ChangeFormat,
+        change_source: ChangeSource,
+        changes: &[&RecordBatch],
+        now_micros: i64,
+    ) -> Result<PreparedMerge> {
+        let table = self.keyed(def)?;
         let strategy = merge_strategy(def, merge)?;
         let spec = merge_spec(def, merge, format, change_source)?;
-        Ok(snowdrift_scd::merge(
+        Ok(snowdrift_scd::prepare_merge(
             strategy.as_ref(),
             &spec,
             table,
@@ -84,6 +96,33 @@ impl Rows {
             MergeContext::at(now_micros),
         )?)
     }
+
+    /// Writes a merge prepared on these rows, unchanged since.
+    pub(crate) fn apply(
+        &mut self,
+        def: &TableDef,
+        prepared: PreparedMerge,
+    ) -> Result<MergeOutcome> {
+        match self {
+            Rows::Keyed(table) => Ok(prepared.apply(Arc::make_mut(table))?),
+            Rows::Append { .. } => Err(not_keyed(def)),
+        }
+    }
+
+    fn keyed(&self, def: &TableDef) -> Result<&snowdrift_scd::Table> {
+        match self {
+            Rows::Keyed(table) => Ok(table),
+            Rows::Append { .. } => Err(not_keyed(def)),
+        }
+    }
+}
+
+fn not_keyed(def: &TableDef) -> WarehouseError {
+    WarehouseError::unsupported(
+        ObjectKind::Table,
+        &def.name,
+        "a merge needs a target with a key",
+    )
 }
 
 impl LocalTable {
@@ -116,7 +155,7 @@ impl LocalTable {
                 let (batch, ids) = split_row_ids(&batch)?;
                 snowdrift_scd::load_into(strategy.as_ref(), &mut table, batch, &ids)?;
             }
-            Rows::Keyed(Box::new(table))
+            Rows::Keyed(Arc::new(table))
         };
         Ok(LocalTable {
             def,
@@ -258,10 +297,11 @@ impl LocalTable {
     /// The rows retired from memory that no segment holds yet.
     pub(crate) fn take_retired(&mut self) -> Result<Option<Retired>> {
         match &mut self.rows {
-            Rows::Keyed(table) => Ok(table
+            // Unchanged rows are left shared (a run deciding a merge on them may hold them).
+            Rows::Keyed(table) if table.has_retired() => Ok(Arc::make_mut(table)
                 .take_retired()?
                 .map(|(rows, row_ids)| Retired { rows, row_ids })),
-            Rows::Append { .. } => Ok(None),
+            Rows::Keyed(_) | Rows::Append { .. } => Ok(None),
         }
     }
 
@@ -324,7 +364,7 @@ impl LocalTable {
     /// Restores the applied sequences of keys (a checkpoint's or a merge's, read back).
     pub(crate) fn restore_sequences(&mut self, sequences: &RecordBatch) -> Result<()> {
         match &mut self.rows {
-            Rows::Keyed(table) => Ok(table.restore_applied_sequences(sequences)?),
+            Rows::Keyed(table) => Ok(Arc::make_mut(table).restore_applied_sequences(sequences)?),
             Rows::Append { .. } => Ok(()),
         }
     }
