@@ -76,6 +76,8 @@ mod segment;
 mod spec;
 pub mod strategy;
 mod table;
+#[cfg(test)]
+mod testing;
 mod validity;
 mod versions;
 

@@ -180,31 +180,12 @@ impl Decided {
 
 #[cfg(test)]
 mod tests {
-    use snowdrift_faker::{ChangeStream, EntitySpec};
-
-    use crate::{
-        ChangeFormat, MergeContext, MergeStrategy, Scd1, Scd2, ScdError, TableSpec, merge,
-        prepare_merge,
-    };
-
-    fn customers() -> (ChangeStream, TableSpec) {
-        let stream = ChangeStream::builder(EntitySpec::customer())
-            .seed(11)
-            .batch_size(400)
-            .initial_population(1_000)
-            .build()
-            .unwrap();
-        let spec = TableSpec::builder("customer", EntitySpec::customer().schema())
-            .key(["customer_id"])
-            .format(ChangeFormat::OperationColumn("op".into()))
-            .build()
-            .unwrap();
-        (stream, spec)
-    }
+    use crate::testing::customers;
+    use crate::{MergeContext, MergeStrategy, Scd1, Scd2, ScdError, merge, prepare_merge};
 
     #[test]
     fn a_prepared_merge_applied_is_the_merge_and_preparing_changes_nothing() {
-        let (mut stream, spec) = customers();
+        let (mut stream, spec) = customers(11, 400, 1_000);
         let (scd1, scd2) = (Scd1::default(), Scd2::default());
         let strategies: [&dyn MergeStrategy; 2] = [&scd1, &scd2];
         for strategy in strategies {
@@ -234,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_prepared_merge_is_refused_by_a_changed_table_and_by_another_one() {
-        let (mut stream, spec) = customers();
+        let (mut stream, spec) = customers(11, 400, 1_000);
         let scd1 = Scd1::default();
         let first = stream.next().unwrap().batch;
         let second = stream.next().unwrap().batch;

@@ -990,24 +990,8 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ChangeFormat, MergeContext, MergeStrategy, Scd1, Scd2, TableSpec, merge};
-    use snowdrift_faker::{ChangeStream, EntitySpec};
-
-    /// A customer change stream and the spec of a table keyed by customer that reads it.
-    fn customers(seed: u64, batch: usize, population: usize) -> (ChangeStream, TableSpec) {
-        let stream = ChangeStream::builder(EntitySpec::customer())
-            .seed(seed)
-            .batch_size(batch)
-            .initial_population(population)
-            .build()
-            .unwrap();
-        let spec = TableSpec::builder("customer", EntitySpec::customer().schema())
-            .key(["customer_id"])
-            .format(ChangeFormat::OperationColumn("op".into()))
-            .build()
-            .unwrap();
-        (stream, spec)
-    }
+    use crate::testing::customers;
+    use crate::{MergeContext, MergeStrategy, Scd1, Scd2, merge};
 
     #[test]
     fn tiers_keep_segments_few_under_many_small_merges() {

@@ -25,7 +25,7 @@ use crate::local::Inner;
 use crate::local::reject::{self, RejectingRun};
 use crate::local::state::State;
 use crate::local::streams;
-use crate::local::table::{Rows, TableWrite};
+use crate::local::table::{MergeRequest, Rows, TableWrite};
 
 /// What a merge run did.
 pub(crate) struct MergeDone {
@@ -169,15 +169,14 @@ impl MergeBasis {
             Some(snapshots) => snapshots.iter().collect(),
             None => self.input.batches.iter().collect(),
         };
-        rows.prepare_merge(
-            &self.target,
+        let request = MergeRequest {
             merge,
             format,
             change_source,
-            &batches,
-            self.now_micros,
-        )
-        .map(Some)
+            changes: &batches,
+            now_micros: self.now_micros,
+        };
+        rows.prepare_merge(&self.target, &request).map(Some)
     }
 
     /// Applies the decision to the target's rows in `state` (in place: this basis lets go of

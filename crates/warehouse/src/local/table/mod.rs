@@ -55,22 +55,25 @@ pub(crate) struct LocalTable {
     pub(crate) version: u64,
 }
 
+/// A merge into a keyed table's rows: its definition, how its rows read (`format`, and as
+/// changes or snapshots: `change_source`, one batch per snapshot), the rows, and its clock.
+pub(crate) struct MergeRequest<'a> {
+    pub(crate) merge: &'a MergeDef,
+    pub(crate) format: ChangeFormat,
+    pub(crate) change_source: ChangeSource,
+    pub(crate) changes: &'a [&'a RecordBatch],
+    pub(crate) now_micros: i64,
+}
+
 impl Rows {
-    /// Merges `changes` into the rows of a keyed table defined by `def`, with the strategy
-    /// `merge` asks for, the rows read as `format` and as changes or snapshots
-    /// (`change_source`; one batch per snapshot): [`Rows::prepare_merge`], then the prepared
-    /// merge applied.
+    /// Merges into the rows of a keyed table defined by `def`, with the strategy the merge
+    /// asks for: [`Rows::prepare_merge`], then the prepared merge applied.
     pub(crate) fn merge(
         &mut self,
         def: &TableDef,
-        merge: &MergeDef,
-        format: ChangeFormat,
-        change_source: ChangeSource,
-        changes: &[&RecordBatch],
-        now_micros: i64,
+        request: &MergeRequest<'_>,
     ) -> Result<MergeOutcome> {
-        let prepared =
-            self.prepare_merge(def, merge, format, change_source, changes, now_micros)?;
+        let prepared = self.prepare_merge(def, request)?;
         self.apply(def, prepared)
     }
 
@@ -79,21 +82,22 @@ impl Rows {
     pub(crate) fn prepare_merge(
         &self,
         def: &TableDef,
-        merge: &MergeDef,
-        format: ChangeFormat,
-        change_source: ChangeSource,
-        changes: &[&RecordBatch],
-        now_micros: i64,
+        request: &MergeRequest<'_>,
     ) -> Result<PreparedMerge> {
         let table = self.keyed(def)?;
-        let strategy = merge_strategy(def, merge)?;
-        let spec = merge_spec(def, merge, format, change_source)?;
+        let strategy = merge_strategy(def, request.merge)?;
+        let spec = merge_spec(
+            def,
+            request.merge,
+            request.format.clone(),
+            request.change_source,
+        )?;
         Ok(snowdrift_scd::prepare_merge(
             strategy.as_ref(),
             &spec,
             table,
-            changes,
-            MergeContext::at(now_micros),
+            request.changes,
+            MergeContext::at(request.now_micros),
         )?)
     }
 
@@ -308,14 +312,14 @@ impl LocalTable {
     /// INSERT or UPDATE on a keyed table: an upsert merge with the table's own strategy.
     pub(crate) fn upsert(&mut self, rows: &RecordBatch, now_micros: i64) -> Result<MergeOutcome> {
         let merge = dml_merge(&self.def.name);
-        self.rows.merge(
-            &self.def,
-            &merge,
-            ChangeFormat::Upserts,
-            ChangeSource::Changes,
-            &[rows],
+        let request = MergeRequest {
+            merge: &merge,
+            format: ChangeFormat::Upserts,
+            change_source: ChangeSource::Changes,
+            changes: &[rows],
             now_micros,
-        )
+        };
+        self.rows.merge(&self.def, &request)
     }
 
     /// DELETE of the keys in `keys` (a batch holding at least the key columns).
@@ -351,14 +355,14 @@ impl LocalTable {
         columns.push(Arc::new(StringArray::from(vec!["DELETE"; n])));
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
         let merge = dml_merge(&self.def.name);
-        self.rows.merge(
-            &self.def,
-            &merge,
-            ChangeFormat::OperationColumn(DML_OP.into()),
-            ChangeSource::Changes,
-            &[&batch],
+        let request = MergeRequest {
+            merge: &merge,
+            format: ChangeFormat::OperationColumn(DML_OP.into()),
+            change_source: ChangeSource::Changes,
+            changes: &[&batch],
             now_micros,
-        )
+        };
+        self.rows.merge(&self.def, &request)
     }
 
     /// Restores the applied sequences of keys (a checkpoint's or a merge's, read back).
