@@ -153,12 +153,19 @@ pub(crate) fn system_values(
         (true, OpenEnd::Null) => SystemValue::Null,
         _ => SystemValue::Timestamp(end),
     };
-    let mut values = vec![SystemValue::Timestamp(start), end, SystemValue::Bool(open)];
+    // On the stack: this runs once per written version.
+    let values = [
+        SystemValue::Timestamp(start),
+        end,
+        SystemValue::Bool(open),
+        SystemValue::Bool(deleted),
+        SystemValue::Null,
+    ];
     if columns.deleted.is_some() {
-        values.push(SystemValue::Bool(deleted));
+        SystemValues::from_slice(&values)
+    } else {
+        SystemValues::from_slice(&[values[0], values[1], values[2], values[4]])
     }
-    values.push(SystemValue::Null);
-    SystemValues::from_slice(&values)
 }
 
 /// An end column as µs, with the open end (NULL or [`OPEN_END_MICROS`]) as
