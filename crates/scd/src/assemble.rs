@@ -9,11 +9,11 @@ use arrow::array::{
     make_array,
 };
 use arrow::compute::{cast, take};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, FieldRef};
 use rayon::prelude::*;
 
 use crate::Result;
-use crate::strategy::{PlanInput, SystemValue, Values, Write};
+use crate::strategy::{PlanInput, SystemValue, SystemValues, Values, Write};
 
 /// Build the written rows in the target schema as one batch. Writes come
 /// grouped by where their values come from (see [`order_writes`]), and within
@@ -41,10 +41,10 @@ pub(crate) fn assemble(
         .map(|c| business_column(input, winner_values, writes, c, shared.as_deref()))
         .collect::<Result<Vec<_>>>()?;
     columns.extend(business_columns);
-    for (s, field) in input.target.fields().iter().enumerate().skip(business) {
-        let values = writes.iter().map(|w| w.system.get(s - business));
-        columns.push(system_column(field.data_type(), values)?);
-    }
+    columns.extend(system_columns(
+        &input.target.fields()[business..],
+        writes.iter().map(|w| &w.system),
+    )?);
     Ok(vec![RecordBatch::try_new(input.target.clone(), columns)?])
 }
 
@@ -147,35 +147,51 @@ pub(crate) fn order_writes(writes: &[Write], winners: usize) -> (Vec<&Write>, Ve
     (ordered, last)
 }
 
-/// A system column of `ty` holding `values`. A text system column holds a
-/// value derived from the rest of its row (a version id): it is left empty
-/// here and filled by [`crate::MergeStrategy::complete_rows`].
-pub(crate) fn system_column(
-    ty: &DataType,
-    values: impl Iterator<Item = SystemValue>,
-) -> Result<ArrayRef> {
-    if ty == &DataType::Utf8 {
-        let rows = values.count();
-        return Ok(Arc::new(arrow::array::StringArray::from_iter_values(
-            std::iter::repeat_n("", rows),
-        )));
+/// The system columns `fields` (those after the business columns) of rows with the system
+/// values `rows`, built in one pass over the rows. A text system column holds a value
+/// derived from the rest of its row (a version id): it is left empty here and filled by
+/// [`crate::MergeStrategy::complete_rows`].
+pub(crate) fn system_columns<'a>(
+    fields: &[FieldRef],
+    rows: impl Iterator<Item = &'a SystemValues>,
+) -> Result<Vec<ArrayRef>> {
+    enum Column {
+        Text(usize),
+        Bool(BooleanBuilder),
+        Time(Int64Builder),
     }
-    if ty == &DataType::Boolean {
-        let mut b = BooleanBuilder::new();
-        for v in values {
-            match v {
-                SystemValue::Bool(x) => b.append_value(x),
-                _ => b.append_null(),
+    let mut columns: Vec<Column> = fields
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => Column::Text(0),
+            DataType::Boolean => Column::Bool(BooleanBuilder::new()),
+            _ => Column::Time(Int64Builder::new()),
+        })
+        .collect();
+    for values in rows {
+        for (s, column) in columns.iter_mut().enumerate() {
+            match (column, values.get(s)) {
+                (Column::Text(n), _) => *n += 1,
+                (Column::Bool(b), SystemValue::Bool(x)) => b.append_value(x),
+                (Column::Bool(b), _) => b.append_null(),
+                (Column::Time(b), SystemValue::Timestamp(x)) => b.append_value(x),
+                (Column::Time(b), _) => b.append_null(),
             }
         }
-        return Ok(Arc::new(b.finish()));
     }
-    let mut b = Int64Builder::new();
-    for v in values {
-        match v {
-            SystemValue::Timestamp(x) => b.append_value(x),
-            _ => b.append_null(),
-        }
-    }
-    Ok(cast(&(Arc::new(b.finish()) as ArrayRef), ty)?)
+    columns
+        .into_iter()
+        .zip(fields)
+        .map(|(column, field)| -> Result<ArrayRef> {
+            Ok(match column {
+                Column::Text(rows) => Arc::new(arrow::array::StringArray::from_iter_values(
+                    std::iter::repeat_n("", rows),
+                )),
+                Column::Bool(mut b) => Arc::new(b.finish()),
+                Column::Time(mut b) => {
+                    cast(&(Arc::new(b.finish()) as ArrayRef), field.data_type())?
+                }
+            })
+        })
+        .collect()
 }

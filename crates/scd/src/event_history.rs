@@ -17,7 +17,7 @@ use arrow::buffer::NullBuffer;
 use arrow::compute::{SortOptions, concat, interleave, take};
 use rayon::prelude::*;
 
-use crate::assemble::system_column;
+use crate::assemble::system_columns;
 use crate::change_batches::Changes;
 use crate::changeset::ChangeSet;
 use crate::event_time::{Effect, Event, Version, VersionValues, apply};
@@ -724,10 +724,7 @@ fn written_rows(
             system_values(&rules.columns, v.start, v.end, v.tombstone)
         })
         .collect();
-    for (s, field) in target.fields().iter().enumerate().skip(business) {
-        let values = system.iter().map(|sv| sv.get(s - business));
-        columns.push(system_column(field.data_type(), values)?);
-    }
+    columns.extend(system_columns(&target.fields()[business..], system.iter())?);
     let rows = RecordBatch::try_new(target, columns)?;
     with_version_ids(&rules.columns, spec.key(), rows)
 }

@@ -252,10 +252,16 @@ fn decide(
     let (winners, states, late) = classify(&changes, table, &winner_rows);
     metrics.late = late.len();
     let addrs: Vec<RowAddr> = winners.iter().filter_map(|w| w.latest).collect();
-    // Independent reads, side by side on both cores.
-    let (latest, winner_values) = rayon::join(
+    // Independent reads, side by side on both cores; the latest rows' ids are read once,
+    // here, for the removed rows and the rows written in their place.
+    let (latest, (winner_values, latest_ids)) = rayon::join(
         || table.gather(&addrs),
-        || take_rows(&changes.business, winners.iter().map(|w| w.row)),
+        || {
+            rayon::join(
+                || take_rows(&changes.business, winners.iter().map(|w| w.row)),
+                || addrs.iter().map(|a| table.row_id(*a)).collect::<Vec<u64>>(),
+            )
+        },
     );
     let (latest, winner_values) = (latest?, winner_values?);
     let mut next = 0;
@@ -299,13 +305,14 @@ fn decide(
         });
     }
     count_outcomes(&plan.outcomes, &mut metrics);
+    let removed_at = positions_in(&addrs, &plan.remove);
     // The new rows, the removed rows (for the change set) and the key
     // states depend only on the plan: built side by side.
     let ((written, removed), key_states) = rayon::join(
         || {
             rayon::join(
                 || assemble(&input, &winner_values, &ordered),
-                || removed_rows(table, &winners, &latest, &plan.remove),
+                || removed_rows(table, &latest, &plan.remove, removed_at.as_deref()),
             )
         },
         || next_key_states(&winners, &states, &plan, &last_write),
@@ -315,11 +322,17 @@ fn decide(
         .into_iter()
         .map(|rows| strategy.complete_rows(spec, rows))
         .collect::<Result<Vec<_>>>()?;
-    let removed_ids: Vec<u64> = plan.remove.iter().map(|a| table.row_id(*a)).collect();
+    let removed_ids: Vec<u64> = match &removed_at {
+        Some(at) => at.iter().map(|&i| latest_ids[i as usize]).collect(),
+        None => plan.remove.iter().map(|a| table.row_id(*a)).collect(),
+    };
     let written_ids: Vec<Option<u64>> = ordered
         .iter()
         .map(|w| match w.identity {
-            RowIdentity::SameAs(a) => Some(table.row_id(a)),
+            RowIdentity::SameAs(a) => Some(match latest_row[w.winner] {
+                Some(r) if winners[w.winner].latest == Some(a) => latest_ids[r],
+                _ => table.row_id(a),
+            }),
             RowIdentity::New => None,
         })
         .collect();
@@ -371,27 +384,35 @@ pub(crate) fn rejections(
     all
 }
 
-/// The rows `remove` names: taken from the already gathered latest rows
-/// (the usual case: strategies remove winners' latest rows, in winner
-/// order, found by one forward walk), else read from the table.
-fn removed_rows(
-    table: &Table,
-    winners: &[Winner],
-    latest: &RecordBatch,
-    remove: &[RowAddr],
-) -> Result<RecordBatch> {
-    let latest_addrs: Vec<RowAddr> = winners.iter().filter_map(|w| w.latest).collect();
-    let mut idx = Vec::with_capacity(remove.len());
+/// Where each of `remove` stands in `latest` (the winners' latest rows, in winner order),
+/// found by one forward walk: the usual case, as strategies remove winners' latest rows in
+/// winner order. `None` when a removed row is not there, or out of that order.
+fn positions_in(latest: &[RowAddr], remove: &[RowAddr]) -> Option<Vec<u32>> {
+    let mut at = Vec::with_capacity(remove.len());
     let mut cursor = 0;
     for a in remove {
-        while cursor < latest_addrs.len() && latest_addrs[cursor] != *a {
+        while cursor < latest.len() && latest[cursor] != *a {
             cursor += 1;
         }
-        if cursor == latest_addrs.len() {
-            return table.gather(remove);
+        if cursor == latest.len() {
+            return None;
         }
-        idx.push(cursor as u32);
+        at.push(cursor as u32);
     }
+    Some(at)
+}
+
+/// The rows `remove` names: taken from the already gathered latest rows when all of them
+/// are there (`at`, see [`positions_in`]), else read from the table.
+fn removed_rows(
+    table: &Table,
+    latest: &RecordBatch,
+    remove: &[RowAddr],
+    at: Option<&[u32]>,
+) -> Result<RecordBatch> {
+    let Some(idx) = at else {
+        return table.gather(remove);
+    };
     // Every latest row removed, in order (an SCD-1 update or an SCD-2
     // close of each matched key): the gathered batch itself, no copy.
     if idx.len() == latest.num_rows() && idx.iter().enumerate().all(|(i, &r)| r as usize == i) {
@@ -399,7 +420,7 @@ fn removed_rows(
     }
     Ok(arrow::compute::take_record_batch(
         latest,
-        &UInt32Array::from(idx),
+        &UInt32Array::from(idx.to_vec()),
     )?)
 }
 
