@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{id_email, raw_and_target};
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use object_store::ObjectStoreExt as _;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use snowdrift_warehouse::{
-    Column, ColumnType, CopyOptions, CreateMode, CsvFileFormat, Dml, FileFormatDef, LocalWarehouse,
-    MergeDef, ObjectDef, StageDef, StreamDef, TableDef, TableLayout, TaskBody, TaskDef, Warehouse,
+    CopyOptions, CreateMode, CsvFileFormat, Dml, FileFormatDef, LocalWarehouse, MergeDef,
+    ObjectDef, StageDef, StreamDef, TaskBody, TaskDef, Warehouse,
 };
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
@@ -60,16 +61,35 @@ impl Recorder {
     }
 }
 
-fn columns() -> Vec<Column> {
-    vec![
-        Column::new("id", ColumnType::Number).not_null(),
-        Column::new("email", ColumnType::Varchar),
-    ]
+/// Runs [`events_worker`] alone in a child process of this test binary: which events reach a
+/// subscriber is decided per call site for the whole process (`tracing`'s interest cache), so
+/// other tests running beside it on other threads could make it miss some.
+#[test]
+fn loads_task_runs_commits_and_checkpoints_are_logged_with_their_facts() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "events::events_worker",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("EVENTS_WORKER", "1")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "the worker did not run: {text}");
 }
 
 // One thread: every event of the run is recorded by this thread's subscriber.
 #[tokio::test(flavor = "current_thread")]
-async fn loads_task_runs_commits_and_checkpoints_are_logged_with_their_facts() {
+#[ignore = "the worker process of loads_task_runs_commits_and_checkpoints_are_logged_with_their_facts"]
+async fn events_worker() {
+    if std::env::var_os("EVENTS_WORKER").is_none() {
+        return;
+    }
     let recorder = Recorder::default();
     let subscriber = tracing_subscriber::registry()
         .with(recorder.clone())
@@ -91,13 +111,7 @@ async fn loads_task_runs_commits_and_checkpoints_are_logged_with_their_facts() {
         .open()
         .await
         .unwrap();
-    for object in [
-        ObjectDef::Table(TableDef::new("raw", columns())),
-        ObjectDef::Table(
-            TableDef::new("target", columns())
-                .with_key(["id"])
-                .with_layout(TableLayout::scd1()),
-        ),
+    for object in raw_and_target(id_email()).into_iter().chain([
         ObjectDef::FileFormat(FileFormatDef {
             name: "csv".into(),
             csv: CsvFileFormat::staged(),
@@ -117,7 +131,7 @@ async fn loads_task_runs_commits_and_checkpoints_are_logged_with_their_facts() {
             "t",
             TaskBody::Merge(MergeDef::new("raw_s", "target")),
         )),
-    ] {
+    ]) {
         w.create(object, CreateMode::Create).await.unwrap();
     }
     let options = CopyOptions {

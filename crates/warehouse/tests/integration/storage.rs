@@ -20,10 +20,7 @@ async fn warehouse(root: &std::path::Path) -> LocalWarehouse {
         .open()
         .await
         .unwrap();
-    let columns = vec![
-        Column::new("id", ColumnType::Number).not_null(),
-        Column::new("email", ColumnType::Varchar),
-    ];
+    let columns = crate::support::id_email();
     let objects = [
         ObjectDef::Table(TableDef::new("raw", columns.clone())),
         ObjectDef::Table(
@@ -206,10 +203,7 @@ async fn reads_see_the_last_commit_without_waiting_for_a_merge_in_progress() {
             .await
             .unwrap(),
     );
-    let columns = vec![
-        Column::new("id", ColumnType::Number).not_null(),
-        Column::new("email", ColumnType::Varchar),
-    ];
+    let columns = crate::support::id_email();
     warehouse
         .create(
             ObjectDef::Table(TableDef::new("raw", columns)),
@@ -264,10 +258,7 @@ async fn a_commit_whose_caller_gives_up_while_it_is_written_lands_whole_in_memor
         .open()
         .await
         .unwrap();
-    let columns = vec![
-        Column::new("id", ColumnType::Number).not_null(),
-        Column::new("email", ColumnType::Varchar),
-    ];
+    let columns = crate::support::id_email();
     for def in [
         TableDef::new("raw", columns.clone()),
         TableDef::new("current", columns).with_key(["id"]),

@@ -6,23 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
+use crate::support::{id_email, raw_and_target};
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use object_store::ObjectStore;
 use object_store::memory::InMemory;
 use snowdrift_testkit::faults::{FaultPlan, FaultStore};
 use snowdrift_warehouse::{
-    Clock, Column, ColumnType, CreateMode, Dml, LocalWarehouse, MergeDef, ObjectDef, StreamDef,
-    TableDef, TableLayout, TaskAction, TaskBody, TaskDef, TaskRunState, Warehouse, WarehouseExt,
+    Clock, CreateMode, Dml, LocalWarehouse, MergeDef, ObjectDef, StreamDef, TaskAction, TaskBody,
+    TaskDef, TaskRunState, Warehouse, WarehouseExt,
 };
 
 const ROOT: &str = "memory://tasks";
-
-fn columns() -> Vec<Column> {
-    vec![
-        Column::new("id", ColumnType::Number).not_null(),
-        Column::new("email", ColumnType::Varchar),
-    ]
-}
 
 fn rows(ids: &[i64]) -> RecordBatch {
     let emails: Vec<String> = ids.iter().map(|i| format!("{i}@x")).collect();
@@ -35,13 +29,7 @@ fn rows(ids: &[i64]) -> RecordBatch {
 
 /// A raw table, a keyed target, a stream and a merge task `t` made by `task`.
 async fn deploy(w: &LocalWarehouse, task: impl FnOnce(TaskDef) -> TaskDef) {
-    for object in [
-        ObjectDef::Table(TableDef::new("raw", columns())),
-        ObjectDef::Table(
-            TableDef::new("target", columns())
-                .with_key(["id"])
-                .with_layout(TableLayout::scd1()),
-        ),
+    for object in raw_and_target(id_email()).into_iter().chain([
         ObjectDef::Stream(StreamDef {
             name: "raw_s".into(),
             table: "raw".into(),
@@ -52,7 +40,7 @@ async fn deploy(w: &LocalWarehouse, task: impl FnOnce(TaskDef) -> TaskDef) {
             "t",
             TaskBody::Merge(MergeDef::new("raw_s", "target")),
         ))),
-    ] {
+    ]) {
         w.create(object, CreateMode::OrReplace).await.unwrap();
     }
     w.alter_task("t", TaskAction::Resume).await.unwrap();

@@ -11,8 +11,30 @@ use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 use snowdrift_warehouse::{
     Column, ColumnType, CopyOptions, CreateMode, CsvFileFormat, FileFormatDef, LoadLimits,
-    LoadStatus, LocalWarehouse, ObjectDef, OnError, StageDef, TableDef, Warehouse, WarehouseError,
+    LoadStatus, LocalWarehouse, ObjectDef, OnError, StageDef, TableDef, TableLayout, Warehouse,
+    WarehouseError,
 };
+
+/// The columns of the small tables of the task and storage tests: `id` (NUMBER NOT NULL) and
+/// `email`.
+pub fn id_email() -> Vec<Column> {
+    vec![
+        Column::new("id", ColumnType::Number).not_null(),
+        Column::new("email", ColumnType::Varchar),
+    ]
+}
+
+/// A table `raw` and a table `target` keyed by `id` with the SCD-1 layout, both of `columns`.
+pub fn raw_and_target(columns: Vec<Column>) -> [ObjectDef; 2] {
+    [
+        ObjectDef::Table(TableDef::new("raw", columns.clone())),
+        ObjectDef::Table(
+            TableDef::new("target", columns)
+                .with_key(["id"])
+                .with_layout(TableLayout::scd1()),
+        ),
+    ]
+}
 
 /// Per file name: status, rows loaded, bad records.
 pub type Outcomes = BTreeMap<String, (LoadStatus, u64, u64)>;
