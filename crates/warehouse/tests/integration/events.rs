@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::support::{id_email, raw_and_target};
+use crate::support::{csv_stage, id_email, raw_and_target};
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use object_store::ObjectStoreExt as _;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use snowdrift_warehouse::{
-    CopyOptions, CreateMode, CsvFileFormat, Dml, FileFormatDef, LocalWarehouse, MergeDef,
-    ObjectDef, StageDef, StreamDef, TaskBody, TaskDef, Warehouse,
+    CopyOptions, CreateMode, Dml, LocalWarehouse, MergeDef, ObjectDef, StreamDef, TaskBody,
+    TaskDef, Warehouse,
 };
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
@@ -111,27 +111,22 @@ async fn events_worker() {
         .open()
         .await
         .unwrap();
-    for object in raw_and_target(id_email()).into_iter().chain([
-        ObjectDef::FileFormat(FileFormatDef {
-            name: "csv".into(),
-            csv: CsvFileFormat::staged(),
-        }),
-        ObjectDef::Stage(StageDef {
-            name: "landing".into(),
-            url: "memory://stage".into(),
-            file_format: Some("csv".into()),
-        }),
-        ObjectDef::Stream(StreamDef {
-            name: "raw_s".into(),
-            table: "raw".into(),
-            append_only: true,
-            show_initial_rows: false,
-        }),
-        ObjectDef::Task(TaskDef::new(
-            "t",
-            TaskBody::Merge(MergeDef::new("raw_s", "target")),
-        )),
-    ]) {
+    for object in raw_and_target(id_email())
+        .into_iter()
+        .chain(csv_stage("memory://stage"))
+        .chain([
+            ObjectDef::Stream(StreamDef {
+                name: "raw_s".into(),
+                table: "raw".into(),
+                append_only: true,
+                show_initial_rows: false,
+            }),
+            ObjectDef::Task(TaskDef::new(
+                "t",
+                TaskBody::Merge(MergeDef::new("raw_s", "target")),
+            )),
+        ])
+    {
         w.create(object, CreateMode::Create).await.unwrap();
     }
     let options = CopyOptions {

@@ -11,41 +11,32 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 use snowdrift_testkit::faults::{FaultPlan, FaultStore};
 use snowdrift_warehouse::{
-    Column, ColumnType, CreateMode, CsvFileFormat, FileFormatDef, LoadStatus, LocalWarehouse,
-    ObjectDef, OnError, PipeAction, PipeDef, PipeExecutionState, PipeRetry, StageDef, TableDef,
-    Warehouse,
+    Column, ColumnType, CreateMode, LoadStatus, LocalWarehouse, ObjectDef, OnError, PipeAction,
+    PipeDef, PipeExecutionState, PipeRetry, TableDef, Warehouse,
 };
 
 const STAGE: &str = "memory://stage";
 
 fn objects(auto_ingest: bool) -> Vec<ObjectDef> {
-    vec![
-        ObjectDef::Table(TableDef::new(
-            "raw",
-            vec![
-                Column::new("id", ColumnType::Number),
-                Column::new("email", ColumnType::Varchar),
-            ],
-        )),
-        ObjectDef::FileFormat(FileFormatDef {
-            name: "csv".into(),
-            csv: CsvFileFormat::staged(),
-        }),
-        ObjectDef::Stage(StageDef {
-            name: "landing".into(),
-            url: STAGE.into(),
-            file_format: Some("csv".into()),
-        }),
-        ObjectDef::Pipe(PipeDef {
-            name: "p".into(),
-            stage: "landing".into(),
-            table: "raw".into(),
-            file_format: None,
-            on_error: OnError::SkipFile,
-            auto_ingest,
-            pattern: None,
-        }),
-    ]
+    [ObjectDef::Table(TableDef::new(
+        "raw",
+        vec![
+            Column::new("id", ColumnType::Number),
+            Column::new("email", ColumnType::Varchar),
+        ],
+    ))]
+    .into_iter()
+    .chain(crate::support::csv_stage(STAGE))
+    .chain([ObjectDef::Pipe(PipeDef {
+        name: "p".into(),
+        stage: "landing".into(),
+        table: "raw".into(),
+        file_format: None,
+        on_error: OnError::SkipFile,
+        auto_ingest,
+        pattern: None,
+    })])
+    .collect()
 }
 
 async fn open(

@@ -515,19 +515,8 @@ async fn an_export_that_cannot_be_written_says_where_and_leaves_nothing() {
 
 /// Creates stage `landing` on folder `stage` with the staged CSV format.
 async fn create_stage(warehouse: &LocalWarehouse, stage: &std::path::Path) {
-    use snowdrift_warehouse::{CsvFileFormat, FileFormatDef, StageDef};
     std::fs::create_dir_all(stage).unwrap();
-    let objects = [
-        ObjectDef::FileFormat(FileFormatDef {
-            name: "csv".into(),
-            csv: CsvFileFormat::staged(),
-        }),
-        ObjectDef::Stage(StageDef {
-            name: "landing".into(),
-            url: stage.to_str().unwrap().into(),
-            file_format: Some("csv".into()),
-        }),
-    ];
+    let objects = crate::support::csv_stage(stage.to_str().unwrap());
     for object in objects {
         warehouse
             .create(object, CreateMode::IfNotExists)

@@ -24,6 +24,21 @@ pub fn id_email() -> Vec<Column> {
     ]
 }
 
+/// The staged CSV file format `csv` and the stage `landing` on `url` that reads files in it.
+pub fn csv_stage(url: &str) -> [ObjectDef; 2] {
+    [
+        ObjectDef::FileFormat(FileFormatDef {
+            name: "csv".into(),
+            csv: CsvFileFormat::staged(),
+        }),
+        ObjectDef::Stage(StageDef {
+            name: "landing".into(),
+            url: url.into(),
+            file_format: Some("csv".into()),
+        }),
+    ]
+}
+
 /// A table `raw` and a table `target` keyed by `id` with the SCD-1 layout, both of `columns`.
 pub fn raw_and_target(columns: Vec<Column>) -> [ObjectDef; 2] {
     [
@@ -61,17 +76,7 @@ pub async fn stage_with(
             .await
             .unwrap();
     }
-    for object in [
-        ObjectDef::FileFormat(FileFormatDef {
-            name: "csv".into(),
-            csv: CsvFileFormat::staged(),
-        }),
-        ObjectDef::Stage(StageDef {
-            name: "landing".into(),
-            url: stage.to_str().unwrap().into(),
-            file_format: Some("csv".into()),
-        }),
-    ] {
+    for object in csv_stage(stage.to_str().unwrap()) {
         warehouse.create(object, CreateMode::Create).await.unwrap();
     }
     (dir, warehouse)
